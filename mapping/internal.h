@@ -1,0 +1,52 @@
+/*
+ * internal.h - the page source's record, shared by source.c and pair.c.
+ * Not a public header: users see struct mp_source only as an opaque type.
+ */
+#ifndef ZSALLOC_MAPPING_INTERNAL_H
+#define ZSALLOC_MAPPING_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "mapping/mapping.h"
+
+/*
+ * Invariants (under lock):
+ *   stats.pages_used + nr_cached + nr_free + in_flight == nr_pfns
+ *   nr_pfns <= file_pages <= max_pages
+ *   bit p of used[] is set  <=>  pfn p is allocated (p < nr_pfns)
+ *   every pfn on free[] reads as zero; pfns on cache[] hold stale bytes
+ * where in_flight counts pages being punched by mp_free_page() outside the
+ * lock (at most one per freeing thread).
+ */
+struct mp_source {
+	uint8_t *base;             /* direct map: pfn p at base + (p << shift) */
+	int fd;                    /* the memfd behind every page */
+	unsigned shift;            /* log2 of the page size */
+	uint32_t max_pages;        /* page limit; every pfn < max_pages */
+	uint32_t cache_pages;      /* capacity of cache[] */
+	uint64_t id;               /* unique in the process, never 0 */
+	_Atomic uint64_t *used;    /* allocated bitmap, read without the lock */
+
+	pthread_mutex_t lock;      /* guards everything below */
+	uint32_t nr_pfns;          /* pfns [0, nr_pfns) exist */
+	uint32_t file_pages;       /* memfd size in pages */
+	uint32_t *free;            /* punched pfns, reused first-in last-out */
+	uint32_t nr_free;          /* entries on free[] */
+	uint32_t free_cap;         /* capacity of free[] (>= nr_pfns) */
+	uint32_t *cache;           /* resident freed pfns */
+	uint32_t nr_cached;        /* entries on cache[] */
+	uint64_t fail_countdown;   /* fault injection: fail when it reaches 0 */
+	struct mp_stats stats;     /* pages_cached and max_pages filled on read */
+};
+
+static inline int mp_bit_test(const struct mp_source *src, uint32_t pfn)
+{
+	uint64_t w = atomic_load_explicit(&src->used[pfn >> 6],
+					  memory_order_relaxed);
+
+	return (int)((w >> (pfn & 63)) & 1);
+}
+
+#endif /* ZSALLOC_MAPPING_INTERNAL_H */

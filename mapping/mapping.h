@@ -1,0 +1,188 @@
+/*
+ * mapping.h - the page source under zsalloc's allocators, and the two-page map.
+ *
+ * A page source (struct mp_source) hands out pages of the system page size,
+ * each named by a page frame number (pfn, uint32_t), like the kernel's page
+ * allocator hands out struct pages. All pages of a source live in one memfd,
+ * and the whole memfd is mapped once into a reserved range of virtual memory
+ * (the "direct map", like the kernel's 64-bit direct map), so that mapping one
+ * page is arithmetic:
+ *
+ *     direct map:  base + (pfn << page_shift)
+ *                  +--------+--------+--------+--------+-----
+ *                  | pfn 0  | pfn 1  | pfn 2  | pfn 3  | ...    (memfd offsets)
+ *                  +--------+--------+--------+--------+-----
+ *
+ * Freeing a page punches a hole in the memfd: the memory goes back to the OS
+ * at once (unless the source keeps it in its small reuse cache, see
+ * mp_config.cache_pages). Allocated pages always read as zero.
+ *
+ * Objects of zsmalloc straddle page boundaries, so two pages that are not
+ * adjacent in the direct map must sometimes be seen side by side. The kernel
+ * did this with a page-table mapping (vmap) or by copying through a per-cpu
+ * buffer; mp_map_pair() offers both, per thread:
+ *
+ *     MP_REMAP: the two memfd pages are mapped next to each other into a
+ *               per-thread two-page window (mmap MAP_FIXED of the memfd
+ *               offsets). Writes through the window are the pages' own bytes.
+ *               A window that already shows the pair is reused; each thread
+ *               keeps MP_WINDOWS windows. When the pfns are consecutive the
+ *               direct map already shows them contiguously and is used.
+ *     MP_COPY:  the bytes are copied into a per-thread buffer on map (RO, RW)
+ *               and back into the pages on unmap (WO, RW).
+ *
+ * Threads: every function is thread-safe. Page allocation and free take the
+ * source's lock; mp_kmap() takes none. The per-thread areas behind
+ * mp_map_pair() need no lock; a thread may hold up to MP_MAX_MAPPINGS
+ * mappings at once. A thread's areas are released when it exits.
+ *
+ * Errors: int functions return 0 or a negative errno; pointer functions return
+ * NULL and set errno. A bad pfn (never allocated, freed, out of range) is
+ * refused with EINVAL and never mapped. Nothing here prints.
+ */
+#ifndef ZSALLOC_MAPPING_H
+#define ZSALLOC_MAPPING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A thread may hold this many mp_map_pair() mappings at once. */
+#define MP_MAX_MAPPINGS 4
+/* Two-page windows cached per thread for MP_REMAP, reused by page pair (LRU). */
+#define MP_WINDOWS 8
+
+struct mp_source;
+
+/* Create-time parameters. Zero-initialise, then set what you need. */
+struct mp_config {
+	/* Most pages allocated at once (the page limit); allocation past it
+	 * fails with -ENOMEM. Also bounds pfns: every pfn is < max_pages.
+	 * 0: the machine's physical memory in pages. At most UINT32_MAX. */
+	uint64_t max_pages;
+	/* Freed pages kept mapped and resident for quick reuse instead of being
+	 * returned to the OS at once. 0 (the default): none. */
+	uint32_t cache_pages;
+	/* Name of the memfd as /proc/PID/maps shows it. NULL: "zsalloc". */
+	const char *name;
+};
+
+struct mp_stats {
+	uint64_t pages_used;     /* allocated now */
+	uint64_t pages_peak;     /* most allocated at once */
+	uint64_t pages_cached;   /* freed, still resident in the reuse cache */
+	uint64_t max_pages;      /* the page limit */
+	uint64_t allocs;         /* successful mp_alloc_page() calls */
+	uint64_t frees;          /* successful mp_free_page() calls */
+	uint64_t alloc_failures; /* -ENOMEM returns (limit, injected, OS) */
+};
+
+/* The system page size, and its log2. Never fail. */
+size_t mp_page_size(void);
+unsigned mp_page_shift(void);
+
+/*
+ * mp_create - create a page source.
+ * @config: parameters, or NULL for the defaults.
+ * Returns the source, or NULL with errno EINVAL (max_pages > UINT32_MAX),
+ * ENOMEM, or the errno of a failed memfd_create/mmap.
+ */
+struct mp_source *mp_create(const struct mp_config *config);
+
+/*
+ * mp_destroy - free every page and the source itself. NULL is ignored.
+ * Pointers from mp_kmap() and mappings still held become invalid; the caller
+ * must have stopped using the source in every thread.
+ */
+void mp_destroy(struct mp_source *src);
+
+/*
+ * mp_alloc_page - allocate one zero-filled page.
+ * Stores its pfn in *pfn (untouched on error).
+ * Returns 0, -EINVAL (NULL argument), or -ENOMEM: the page limit is reached,
+ * a fault was injected (mp_fail_nth_alloc), or the OS refused memory. On
+ * error nothing changes but the failure count.
+ */
+int mp_alloc_page(struct mp_source *src, uint32_t *pfn);
+
+/*
+ * mp_free_page - free a page; its memory goes back to the OS (or to the
+ * reuse cache). Returns 0, or -EINVAL if @pfn is not an allocated page of
+ * @src (never allocated, already freed, out of range); nothing changes then.
+ */
+int mp_free_page(struct mp_source *src, uint32_t pfn);
+
+/*
+ * mp_kmap - the address of page @pfn in the direct map. Valid until the page
+ * is freed. No lock, no system call.
+ * Returns NULL with errno EINVAL if @pfn is not an allocated page of @src.
+ */
+void *mp_kmap(struct mp_source *src, uint32_t pfn);
+
+/* mp_page_valid - 1 if @pfn is an allocated page of @src, else 0. No lock. */
+int mp_page_valid(const struct mp_source *src, uint32_t pfn);
+
+/*
+ * mp_fail_nth_alloc - fault injection for tests: the @n-th page allocation
+ * from now on (1 = the next one) fails with -ENOMEM, once. 0 cancels.
+ */
+void mp_fail_nth_alloc(struct mp_source *src, uint64_t n);
+
+/* mp_get_stats - a consistent snapshot of the counters. */
+void mp_get_stats(struct mp_source *src, struct mp_stats *stats);
+
+/*
+ * mp_trim - return every page of the reuse cache to the OS.
+ * Returns the number of pages released (0 when the cache is empty or off).
+ */
+size_t mp_trim(struct mp_source *src);
+
+/* How mp_map_pair() shows two pages side by side. */
+enum mp_method {
+	MP_COPY = 0,  /* per-thread buffer, copied in and/or out */
+	MP_REMAP = 1, /* per-thread window onto the pages themselves */
+};
+
+/* Access intent; the same order as zsmalloc's enum zs_mapmode. */
+enum mp_mode {
+	MP_RW = 0, /* read and write: copied in on map, out on unmap */
+	MP_RO = 1, /* read only: copied in on map; writes are discarded */
+	MP_WO = 2, /* write only: not copied in (contents undefined), out on unmap */
+};
+
+/*
+ * mp_map_pair - show @len bytes that start at byte @offset of page @pfn_a
+ * and, past the end of that page, continue at the start of page @pfn_b, as
+ * one contiguous range. @key names the mapping for mp_unmap_pair(); the
+ * caller picks it (zsmalloc uses the object's handle).
+ *
+ * Requires offset < page size, 0 < len <= page size. When the range ends in
+ * page A (offset + len <= page size) @pfn_b is not used and the direct map is
+ * returned. With MP_REMAP the range is the pages' own bytes; with MP_COPY it
+ * is a per-thread buffer, following @mode.
+ *
+ * Returns a pointer to the first byte, valid in this thread until
+ * mp_unmap_pair(), or NULL with errno: EINVAL (a bad pfn, offset, len, mode
+ * or method), EBUSY (this thread already holds MP_MAX_MAPPINGS mappings),
+ * ENOMEM (no memory for the thread's buffers or window).
+ */
+void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
+		  uint32_t offset, uint32_t len, enum mp_mode mode,
+		  enum mp_method method, uintptr_t key);
+
+/*
+ * mp_unmap_pair - end the most recent mapping of @key by this thread on @src,
+ * copying the buffer back into the pages for MP_COPY with MP_WO or MP_RW.
+ * Returns 0, or -EINVAL if this thread holds no such mapping, or if one of
+ * the pages was freed while mapped (the mapping ends; nothing is written).
+ */
+int mp_unmap_pair(struct mp_source *src, uintptr_t key);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZSALLOC_MAPPING_H */

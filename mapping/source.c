@@ -1,0 +1,326 @@
+/*
+ * source.c - the page source: order-0 pages named by pfn, backed by a memfd.
+ *
+ * Why: zsalloc's allocators are modelled on kernel allocators that take
+ * order-0 pages from the buddy allocator and reach them through the direct
+ * map (or kmap). In user space the same shape comes from one memfd per
+ * source: pfn p is the memfd's bytes [p << shift, (p + 1) << shift), and the
+ * whole memfd is mapped once, so a page's address is arithmetic:
+ *
+ *   reserved range (max_pages pages, MAP_SHARED of the memfd, MAP_NORESERVE)
+ *   +------+------+------+------+------+- - - - - - - - - - - - - - - - -+
+ *   | pfn0 | pfn1 | pfn2 | pfn3 | pfn4 |   past the file's end: faults   |
+ *   +------+------+------+------+------+- - - - - - - - - - - - - - - - -+
+ *   |<------- file_pages (memfd size, grows) ------>|
+ *   |<----- nr_pfns (ever handed out) ---->|
+ *
+ * Life of a pfn: new (nr_pfns grows; the memfd grows in steps, sparsely) ->
+ * allocated (bit set in used[]) -> freed: a hole is punched in the memfd, so
+ * the memory goes back to the OS at once and the page reads as zero, and
+ * the pfn waits on free[] to be reused (last in, first out). With
+ * cache_pages > 0, up to that many freed pages skip the punch and wait,
+ * resident, on cache[]; they are zeroed when reused and punched by mp_trim().
+ *
+ * Locking: one mutex per source guards the free lists and counters. Page
+ * allocation is rare next to object allocation (one page per several
+ * objects), so one lock is enough; the punch, the slow part of a free, runs
+ * outside it. mp_kmap() and mp_page_valid() read the allocated bitmap with
+ * relaxed atomic loads and take no lock.
+ *
+ * Glossary: pfn - page frame number, an index into the memfd; direct map -
+ * the one mapping of the whole memfd; cache - freed pages kept resident.
+ */
+#include "mapping/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapping/mapping.h"
+#include "mapping/os.h"
+
+/* The memfd grows by doubling, from at least this many pages. */
+#define MP_FILE_GROW_MIN 256u
+
+static _Atomic uint64_t mp_next_id = 1;
+
+/* Read once; racing first calls compute and store the same value. */
+static _Atomic size_t mp_cached_page_size;
+
+size_t mp_page_size(void)
+{
+	size_t size = atomic_load_explicit(&mp_cached_page_size,
+					   memory_order_relaxed);
+
+	if (!size) {
+		size = os_page_size();
+		atomic_store_explicit(&mp_cached_page_size, size,
+				      memory_order_relaxed);
+	}
+	return size;
+}
+
+unsigned mp_page_shift(void)
+{
+	return (unsigned)__builtin_ctzll(mp_page_size()); /* a power of two */
+}
+
+static size_t source_map_bytes(const struct mp_source *src)
+{
+	return (size_t)src->max_pages << src->shift;
+}
+
+struct mp_source *mp_create(const struct mp_config *config)
+{
+	struct mp_config defaults = { 0 };
+	struct mp_source *src;
+	uint64_t max_pages;
+	size_t words;
+	int err;
+
+	if (!config)
+		config = &defaults;
+	max_pages = config->max_pages ? config->max_pages : os_physical_pages();
+	if (config->max_pages > UINT32_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (max_pages > UINT32_MAX)
+		max_pages = UINT32_MAX;
+
+	src = calloc(1, sizeof(*src));
+	if (!src)
+		return NULL;
+	src->shift = mp_page_shift();
+	src->max_pages = (uint32_t)max_pages;
+	src->cache_pages = config->cache_pages;
+	if (src->cache_pages > src->max_pages)
+		src->cache_pages = src->max_pages;
+	src->id = atomic_fetch_add(&mp_next_id, 1);
+	src->fd = -1;
+
+	words = ((size_t)src->max_pages + 63) / 64;
+	src->used = calloc(words, sizeof(*src->used));
+	if (src->cache_pages)
+		src->cache = calloc(src->cache_pages, sizeof(*src->cache));
+	if (!src->used || (src->cache_pages && !src->cache)) {
+		err = ENOMEM;
+		goto fail;
+	}
+	src->fd = os_memfd_create(config->name ? config->name : "zsalloc");
+	if (src->fd < 0) {
+		err = -src->fd;
+		goto fail;
+	}
+	src->base = os_map_file(src->fd, source_map_bytes(src));
+	if (!src->base) {
+		err = errno;
+		goto fail;
+	}
+	err = pthread_mutex_init(&src->lock, NULL);
+	if (err)
+		goto fail;
+	src->stats.max_pages = src->max_pages;
+	return src;
+
+fail:
+	if (src->base)
+		os_unmap(src->base, source_map_bytes(src));
+	if (src->fd >= 0)
+		os_close(src->fd);
+	free(src->cache);
+	free(src->used);
+	free(src);
+	errno = err;
+	return NULL;
+}
+
+void mp_destroy(struct mp_source *src)
+{
+	if (!src)
+		return;
+	/* Truncating frees every page even if a thread's two-page window still
+	 * maps some of them (the window keeps only the empty file alive). */
+	os_file_resize(src->fd, 0);
+	os_unmap(src->base, source_map_bytes(src));
+	os_close(src->fd);
+	pthread_mutex_destroy(&src->lock);
+	free(src->cache);
+	free(src->free);
+	free(src->used);
+	free(src);
+}
+
+/* Make room for one more pfn: memfd size and free-list capacity. */
+static int source_grow_locked(struct mp_source *src)
+{
+	uint32_t need = src->nr_pfns + 1;
+
+	if (need > src->free_cap) {
+		uint64_t cap = (uint64_t)src->free_cap * 2;
+		uint32_t *grown;
+
+		if (cap < MP_FILE_GROW_MIN)
+			cap = MP_FILE_GROW_MIN;
+		if (cap > src->max_pages)
+			cap = src->max_pages;
+		grown = realloc(src->free, (size_t)cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		src->free = grown;
+		src->free_cap = (uint32_t)cap;
+	}
+	if (need > src->file_pages) {
+		uint64_t pages = (uint64_t)src->file_pages * 2;
+		int err;
+
+		if (pages < MP_FILE_GROW_MIN)
+			pages = MP_FILE_GROW_MIN;
+		if (pages > src->max_pages)
+			pages = src->max_pages;
+		err = os_file_resize(src->fd, pages << src->shift);
+		if (err)
+			return err == -ENOSPC || err == -EFBIG ? -ENOMEM : err;
+		src->file_pages = (uint32_t)pages;
+	}
+	return 0;
+}
+
+int mp_alloc_page(struct mp_source *src, uint32_t *pfn)
+{
+	uint32_t p = 0;
+	int stale = 0, err = 0;
+
+	if (!src || !pfn)
+		return -EINVAL;
+
+	pthread_mutex_lock(&src->lock);
+	if (src->fail_countdown && --src->fail_countdown == 0)
+		err = -ENOMEM;
+	else if (src->stats.pages_used >= src->max_pages)
+		err = -ENOMEM;
+	else if (src->nr_cached) {
+		p = src->cache[--src->nr_cached];
+		stale = 1;
+	} else if (src->nr_free) {
+		p = src->free[--src->nr_free];
+	} else {
+		err = source_grow_locked(src);
+		if (!err)
+			p = src->nr_pfns++;
+	}
+	if (err) {
+		src->stats.alloc_failures++;
+		pthread_mutex_unlock(&src->lock);
+		return -ENOMEM; /* the limit, an injected fault or the OS */
+	}
+	atomic_fetch_or_explicit(&src->used[p >> 6], (uint64_t)1 << (p & 63),
+				 memory_order_release);
+	src->stats.pages_used++;
+	if (src->stats.pages_used > src->stats.pages_peak)
+		src->stats.pages_peak = src->stats.pages_used;
+	src->stats.allocs++;
+	pthread_mutex_unlock(&src->lock);
+
+	if (stale)
+		memset(src->base + ((size_t)p << src->shift), 0,
+		       (size_t)1 << src->shift);
+	*pfn = p;
+	return 0;
+}
+
+int mp_free_page(struct mp_source *src, uint32_t pfn)
+{
+	size_t size;
+
+	if (!src || pfn >= src->max_pages)
+		return -EINVAL;
+
+	pthread_mutex_lock(&src->lock);
+	if (pfn >= src->nr_pfns || !mp_bit_test(src, pfn)) {
+		pthread_mutex_unlock(&src->lock);
+		return -EINVAL;
+	}
+	atomic_fetch_and_explicit(&src->used[pfn >> 6],
+				  ~((uint64_t)1 << (pfn & 63)),
+				  memory_order_release);
+	src->stats.pages_used--;
+	src->stats.frees++;
+	if (src->nr_cached < src->cache_pages) {
+		src->cache[src->nr_cached++] = pfn;
+		pthread_mutex_unlock(&src->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&src->lock);
+
+	/* The system call runs unlocked; the pfn belongs to nobody meanwhile. */
+	size = (size_t)1 << src->shift;
+	if (os_file_punch(src->fd, (uint64_t)pfn << src->shift, size))
+		memset(src->base + ((size_t)pfn << src->shift), 0, size);
+
+	pthread_mutex_lock(&src->lock);
+	src->free[src->nr_free++] = pfn; /* free_cap >= nr_pfns: never full */
+	pthread_mutex_unlock(&src->lock);
+	return 0;
+}
+
+int mp_page_valid(const struct mp_source *src, uint32_t pfn)
+{
+	return src && pfn < src->max_pages && mp_bit_test(src, pfn);
+}
+
+void *mp_kmap(struct mp_source *src, uint32_t pfn)
+{
+	if (!mp_page_valid(src, pfn)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return src->base + ((size_t)pfn << src->shift);
+}
+
+void mp_fail_nth_alloc(struct mp_source *src, uint64_t n)
+{
+	if (!src)
+		return;
+	pthread_mutex_lock(&src->lock);
+	src->fail_countdown = n;
+	pthread_mutex_unlock(&src->lock);
+}
+
+void mp_get_stats(struct mp_source *src, struct mp_stats *stats)
+{
+	if (!src || !stats)
+		return;
+	pthread_mutex_lock(&src->lock);
+	*stats = src->stats;
+	stats->pages_cached = src->nr_cached;
+	stats->max_pages = src->max_pages;
+	pthread_mutex_unlock(&src->lock);
+}
+
+size_t mp_trim(struct mp_source *src)
+{
+	size_t size, done = 0;
+	uint32_t pfn;
+
+	if (!src)
+		return 0;
+	size = (size_t)1 << src->shift;
+	for (;;) {
+		pthread_mutex_lock(&src->lock);
+		if (!src->nr_cached) {
+			pthread_mutex_unlock(&src->lock);
+			return done;
+		}
+		pfn = src->cache[--src->nr_cached];
+		pthread_mutex_unlock(&src->lock);
+
+		if (os_file_punch(src->fd, (uint64_t)pfn << src->shift, size))
+			memset(src->base + ((size_t)pfn << src->shift), 0, size);
+
+		pthread_mutex_lock(&src->lock);
+		src->free[src->nr_free++] = pfn;
+		pthread_mutex_unlock(&src->lock);
+		done++;
+	}
+}

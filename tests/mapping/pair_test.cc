@@ -1,0 +1,317 @@
+// The two-page map: remap windows show the pages' own bytes; the copy method
+// follows RO/WO/RW; bad arguments are refused; slots nest and run out cleanly.
+#include <errno.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mapping/mapping.h"
+
+namespace {
+
+struct SourceDeleter {
+	void operator()(mp_source *s) const { mp_destroy(s); }
+};
+using Source = std::unique_ptr<mp_source, SourceDeleter>;
+
+class PairTest : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		src.reset(mp_create(nullptr));
+		ASSERT_NE(src, nullptr);
+		page = (uint32_t)mp_page_size();
+		// a, gap, b: a and b are not adjacent in the direct map.
+		ASSERT_EQ(mp_alloc_page(src.get(), &a), 0);
+		ASSERT_EQ(mp_alloc_page(src.get(), &gap), 0);
+		ASSERT_EQ(mp_alloc_page(src.get(), &b), 0);
+		ASSERT_NE(b, a + 1);
+		fill(a, 'A');
+		fill(b, 'B');
+	}
+	uint8_t *kmap(uint32_t pfn) { return static_cast<uint8_t *>(mp_kmap(src.get(), pfn)); }
+	void fill(uint32_t pfn, int seed)
+	{
+		uint8_t *p = kmap(pfn);
+		for (uint32_t i = 0; i < page; i++)
+			p[i] = (uint8_t)(seed + i * 7);
+	}
+	uint8_t expect(int seed, uint32_t i) { return (uint8_t)(seed + i * 7); }
+
+	Source src;
+	uint32_t page = 0, a = 0, gap = 0, b = 0;
+};
+
+TEST_F(PairTest, RemapWindowIsThePagesOwnBytes)
+{
+	const uint32_t off = page - 100, len = 300;
+	uint8_t *w = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, off, len, MP_RW, MP_REMAP, 1));
+	ASSERT_NE(w, nullptr) << strerror(errno);
+	// Not the direct map: a real window.
+	EXPECT_NE(w, kmap(a) + off);
+	// Reading through the window shows A's tail then B's head.
+	for (uint32_t i = 0; i < 100; i++)
+		ASSERT_EQ(w[i], expect('A', off + i));
+	for (uint32_t i = 0; i < 200; i++)
+		ASSERT_EQ(w[100 + i], expect('B', i));
+	// Writes through the window land in the pages at once (no copy).
+	memset(w, 0x11, len);
+	for (uint32_t i = 0; i < 100; i++)
+		ASSERT_EQ(kmap(a)[off + i], 0x11);
+	for (uint32_t i = 0; i < 200; i++)
+		ASSERT_EQ(kmap(b)[i], 0x11);
+	EXPECT_EQ(kmap(b)[200], expect('B', 200));
+	// And writes to the pages show in the window.
+	kmap(a)[page - 1] = 0x77;
+	kmap(b)[0] = 0x88;
+	EXPECT_EQ(w[99], 0x77);
+	EXPECT_EQ(w[100], 0x88);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 1), 0);
+}
+
+TEST_F(PairTest, RemapReusesTheWindowOfTheSamePair)
+{
+	void *w1 = mp_map_pair(src.get(), a, b, 10, page, MP_RO, MP_REMAP, 1);
+	ASSERT_NE(w1, nullptr);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 1), 0);
+	void *w2 = mp_map_pair(src.get(), a, b, 10, page, MP_RO, MP_REMAP, 2);
+	EXPECT_EQ(w1, w2);
+	// A second live mapping of the same pair shares the window too.
+	void *w3 = mp_map_pair(src.get(), a, b, 20, page, MP_RO, MP_REMAP, 3);
+	EXPECT_EQ(static_cast<uint8_t *>(w3), static_cast<uint8_t *>(w2) + 10);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 3), 0);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 2), 0);
+	// The reverse pair is a different window.
+	uint8_t *r = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), b, a, page - 1, 2, MP_RO, MP_REMAP, 4));
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(r[0], expect('B', page - 1));
+	EXPECT_EQ(r[1], expect('A', 0));
+	EXPECT_EQ(mp_unmap_pair(src.get(), 4), 0);
+}
+
+TEST_F(PairTest, ManyPairsCycleThroughTheWindows)
+{
+	// More distinct pairs than windows: every mapping still shows the truth.
+	std::vector<uint32_t> pfns;
+	for (int i = 0; i < 3 * MP_WINDOWS; i++) {
+		uint32_t p;
+		ASSERT_EQ(mp_alloc_page(src.get(), &p), 0);
+		fill(p, 'a' + i);
+		pfns.push_back(p);
+	}
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i + 2 < pfns.size(); i++) {
+			uint32_t x = pfns[i], y = pfns[pfns.size() - 1 - i];
+			if (y == x + 1 || x == y)
+				continue;
+			uint8_t *w = static_cast<uint8_t *>(mp_map_pair(
+				src.get(), x, y, page - 8, 16, MP_RO, MP_REMAP, i));
+			ASSERT_NE(w, nullptr);
+			EXPECT_EQ(w[7], expect('a' + (int)i, page - 1));
+			EXPECT_EQ(w[8], expect('a' + (int)(pfns.size() - 1 - i), 0));
+			ASSERT_EQ(mp_unmap_pair(src.get(), i), 0);
+		}
+	}
+}
+
+TEST_F(PairTest, AdjacentPfnsUseTheDirectMap)
+{
+	uint32_t next = a + 1; // `gap` follows a in a fresh source
+	ASSERT_EQ(gap, next);
+	for (mp_method m : {MP_REMAP, MP_COPY}) {
+		void *p = mp_map_pair(src.get(), a, gap, page - 4, 8, MP_RW, m, 9);
+		if (m == MP_REMAP) {
+			EXPECT_EQ(p, kmap(a) + page - 4);
+		}
+		ASSERT_NE(p, nullptr);
+		EXPECT_EQ(mp_unmap_pair(src.get(), 9), 0);
+	}
+}
+
+TEST_F(PairTest, InPageRangeIsTheDirectMap)
+{
+	for (mp_method m : {MP_REMAP, MP_COPY}) {
+		void *p = mp_map_pair(src.get(), a, b, 100, 200, MP_RW, m, 5);
+		EXPECT_EQ(p, kmap(a) + 100);
+		EXPECT_EQ(mp_unmap_pair(src.get(), 5), 0);
+	}
+}
+
+TEST_F(PairTest, CopyReadOnlyCopiesInAndDiscardsWrites)
+{
+	const uint32_t off = page - 1000, len = 2048;
+	uint8_t *p = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, off, len, MP_RO, MP_COPY, 1));
+	ASSERT_NE(p, nullptr);
+	EXPECT_NE(p, kmap(a) + off);
+	for (uint32_t i = 0; i < 1000; i++)
+		ASSERT_EQ(p[i], expect('A', off + i));
+	for (uint32_t i = 0; i < len - 1000; i++)
+		ASSERT_EQ(p[1000 + i], expect('B', i));
+	memset(p, 0, len);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 1), 0);
+	EXPECT_EQ(kmap(a)[off], expect('A', off));
+	EXPECT_EQ(kmap(b)[0], expect('B', 0));
+}
+
+TEST_F(PairTest, CopyWriteOnlyCopiesOutOnly)
+{
+	const uint32_t off = page - 1000, len = 2048;
+	// Dirty the thread's buffer first so a copy-in would be visible.
+	uint8_t *p = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, off, len, MP_RO, MP_COPY, 1));
+	ASSERT_NE(p, nullptr);
+	ASSERT_EQ(mp_unmap_pair(src.get(), 1), 0);
+	fill(a, 'X');
+	fill(b, 'Y');
+	p = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, off, len, MP_WO, MP_COPY, 2));
+	ASSERT_NE(p, nullptr);
+	EXPECT_NE(p[0], expect('X', off)) << "WO copied the pages in";
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 13);
+	// Not in the pages until unmap.
+	EXPECT_EQ(kmap(a)[off], expect('X', off));
+	EXPECT_EQ(mp_unmap_pair(src.get(), 2), 0);
+	for (uint32_t i = 0; i < 1000; i++)
+		ASSERT_EQ(kmap(a)[off + i], (uint8_t)(i * 13));
+	for (uint32_t i = 1000; i < len; i++)
+		ASSERT_EQ(kmap(b)[i - 1000], (uint8_t)(i * 13));
+	// Bytes outside the range are untouched.
+	EXPECT_EQ(kmap(a)[off - 1], expect('X', off - 1));
+	EXPECT_EQ(kmap(b)[len - 1000], expect('Y', len - 1000));
+}
+
+TEST_F(PairTest, CopyReadWriteCopiesBothWays)
+{
+	const uint32_t off = page - 16, len = 64;
+	uint8_t *p = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, off, len, MP_RW, MP_COPY, 1));
+	ASSERT_NE(p, nullptr);
+	EXPECT_EQ(p[15], expect('A', page - 1));
+	EXPECT_EQ(p[16], expect('B', 0));
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(p[i] ^ 0xff);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 1), 0);
+	EXPECT_EQ(kmap(a)[page - 1], (uint8_t)(expect('A', page - 1) ^ 0xff));
+	EXPECT_EQ(kmap(b)[47], (uint8_t)(expect('B', 47) ^ 0xff));
+	EXPECT_EQ(kmap(b)[48], expect('B', 48));
+}
+
+TEST_F(PairTest, SlotsNestAndRunOut)
+{
+	std::vector<uint8_t *> ptrs;
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++) {
+		uint8_t *p = static_cast<uint8_t *>(mp_map_pair(
+			src.get(), a, b, page - 10 - i, 20, MP_RW, MP_COPY, 100 + i));
+		ASSERT_NE(p, nullptr) << i;
+		ptrs.push_back(p);
+	}
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++) // distinct buffers
+		for (int j = i + 1; j < MP_MAX_MAPPINGS; j++)
+			EXPECT_NE(ptrs[i], ptrs[j]);
+	errno = 0;
+	EXPECT_EQ(mp_map_pair(src.get(), a, b, page - 10, 20, MP_RW, MP_COPY, 99),
+		  nullptr);
+	EXPECT_EQ(errno, EBUSY);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 101), 0);
+	EXPECT_NE(mp_map_pair(src.get(), a, b, page - 10, 20, MP_RW, MP_REMAP, 99),
+		  nullptr);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 99), 0);
+	for (int i : {0, 2, 3})
+		EXPECT_EQ(mp_unmap_pair(src.get(), 100 + i), 0);
+}
+
+TEST_F(PairTest, SameKeyUnmapsTheLatestFirst)
+{
+	uint8_t *p1 = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, page - 2, 4, MP_WO, MP_COPY, 7));
+	uint8_t *p2 = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, page - 2, 4, MP_WO, MP_COPY, 7));
+	ASSERT_TRUE(p1 && p2);
+	memset(p1, 1, 4);
+	memset(p2, 2, 4);
+	ASSERT_EQ(mp_unmap_pair(src.get(), 7), 0);
+	EXPECT_EQ(kmap(b)[0], 2);
+	ASSERT_EQ(mp_unmap_pair(src.get(), 7), 0);
+	EXPECT_EQ(kmap(b)[0], 1);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 7), -EINVAL);
+}
+
+TEST_F(PairTest, BadArgumentsAreRefused)
+{
+	uint32_t freed;
+	ASSERT_EQ(mp_alloc_page(src.get(), &freed), 0);
+	ASSERT_EQ(mp_free_page(src.get(), freed), 0);
+	struct Case {
+		uint32_t pa, pb, off, len;
+		int mode, method;
+	} cases[] = {
+		{a, b, page, 10, MP_RW, MP_COPY},          // offset past the page
+		{a, b, 0, 0, MP_RW, MP_COPY},              // empty
+		{a, b, 0, page + 1, MP_RW, MP_COPY},       // longer than a page
+		{a, b, page - 1, 2, 3, MP_COPY},           // bad mode
+		{a, b, page - 1, 2, MP_RW, 2},             // bad method
+		{freed, b, page - 1, 2, MP_RW, MP_COPY},   // freed page A
+		{a, freed, page - 1, 2, MP_RW, MP_REMAP},  // freed page B
+		{a, 999999, page - 1, 2, MP_RW, MP_COPY},  // never allocated
+		{UINT32_MAX, b, 0, 2, MP_RW, MP_REMAP},    // out of range
+	};
+	for (const Case &c : cases) {
+		errno = 0;
+		EXPECT_EQ(mp_map_pair(src.get(), c.pa, c.pb, c.off, c.len,
+				      (mp_mode)c.mode, (mp_method)c.method, 1),
+			  nullptr)
+			<< c.pa << " " << c.pb << " " << c.off << " " << c.len;
+		EXPECT_EQ(errno, EINVAL);
+	}
+	EXPECT_EQ(mp_map_pair(nullptr, a, b, 0, 1, MP_RW, MP_COPY, 1), nullptr);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 1), -EINVAL); // nothing mapped
+	EXPECT_EQ(mp_unmap_pair(nullptr, 1), -EINVAL);
+}
+
+TEST_F(PairTest, PageFreedWhileMappedIsNotWrittenBack)
+{
+	uint8_t *p = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, page - 8, 16, MP_RW, MP_COPY, 3));
+	ASSERT_NE(p, nullptr);
+	memset(p, 0x42, 16);
+	ASSERT_EQ(mp_free_page(src.get(), b), 0);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 3), -EINVAL);
+	EXPECT_EQ(mp_page_valid(src.get(), b), 0);
+	EXPECT_EQ(kmap(a)[page - 1], expect('A', page - 1)) << "half written";
+	// The slot was released.
+	EXPECT_EQ(mp_unmap_pair(src.get(), 3), -EINVAL);
+}
+
+TEST_F(PairTest, MappingOfADestroyedSourceIsNeverReused)
+{
+	uint8_t *w = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), a, b, page - 1, 2, MP_RO, MP_REMAP, 1));
+	ASSERT_NE(w, nullptr);
+	ASSERT_EQ(mp_unmap_pair(src.get(), 1), 0);
+	uint32_t a0 = a, b0 = b;
+	src.reset(mp_create(nullptr));
+	ASSERT_NE(src, nullptr);
+	uint32_t x, y, z;
+	ASSERT_EQ(mp_alloc_page(src.get(), &x), 0);
+	ASSERT_EQ(mp_alloc_page(src.get(), &y), 0);
+	ASSERT_EQ(mp_alloc_page(src.get(), &z), 0);
+	ASSERT_EQ(x, a0); // same pfns as before, different source
+	ASSERT_EQ(z, b0);
+	kmap(x)[page - 1] = 0x31;
+	kmap(z)[0] = 0x32;
+	uint8_t *w2 = static_cast<uint8_t *>(
+		mp_map_pair(src.get(), x, z, page - 1, 2, MP_RO, MP_REMAP, 1));
+	ASSERT_NE(w2, nullptr);
+	EXPECT_EQ(w2[0], 0x31);
+	EXPECT_EQ(w2[1], 0x32);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 1), 0);
+}
+
+} // namespace

@@ -1,0 +1,295 @@
+// The page source: distinct zeroed pages, limits, fault injection, bad pfns,
+// memory given back to the OS, the reuse cache.
+#include <errno.h>
+
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "mapping/mapping.h"
+
+namespace {
+
+struct SourceDeleter {
+	void operator()(mp_source *s) const { mp_destroy(s); }
+};
+using Source = std::unique_ptr<mp_source, SourceDeleter>;
+
+Source make_source(uint64_t max_pages = 0, uint32_t cache_pages = 0)
+{
+	mp_config cfg = {};
+	cfg.max_pages = max_pages;
+	cfg.cache_pages = cache_pages;
+	Source s(mp_create(&cfg));
+	EXPECT_NE(s, nullptr) << strerror(errno);
+	return s;
+}
+
+// Resident shared memory of this process in KiB (memfd pages count here).
+long rss_shmem_kib()
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "RssShmem: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+TEST(Source, PageSizeIsSystemPageSize)
+{
+	EXPECT_EQ(mp_page_size(), (size_t)sysconf(_SC_PAGESIZE));
+	EXPECT_EQ((size_t)1 << mp_page_shift(), mp_page_size());
+}
+
+TEST(Source, DistinctZeroedWritablePages)
+{
+	Source s = make_source();
+	const size_t page = mp_page_size();
+	std::set<uint32_t> seen;
+	std::set<uintptr_t> addrs;
+
+	for (int i = 0; i < 1000; i++) {
+		uint32_t pfn = 12345;
+		ASSERT_EQ(mp_alloc_page(s.get(), &pfn), 0);
+		EXPECT_TRUE(seen.insert(pfn).second) << "pfn " << pfn << " twice";
+		uint8_t *p = static_cast<uint8_t *>(mp_kmap(s.get(), pfn));
+		ASSERT_NE(p, nullptr);
+		EXPECT_TRUE(addrs.insert((uintptr_t)p).second);
+		EXPECT_TRUE(all_zero(p, page));
+		memset(p, (int)(pfn & 0xff) | 1, page);
+		EXPECT_EQ(mp_page_valid(s.get(), pfn), 1);
+	}
+	// Every page still holds its own bytes: no two pfns share memory.
+	for (uint32_t pfn : seen) {
+		uint8_t *p = static_cast<uint8_t *>(mp_kmap(s.get(), pfn));
+		for (size_t i = 0; i < page; i += 512)
+			ASSERT_EQ(p[i], (uint8_t)((pfn & 0xff) | 1));
+	}
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, 1000u);
+	EXPECT_EQ(st.allocs, 1000u);
+}
+
+TEST(Source, FreedPageIsReusedZeroed)
+{
+	Source s = make_source();
+	uint32_t a, b;
+	ASSERT_EQ(mp_alloc_page(s.get(), &a), 0);
+	memset(mp_kmap(s.get(), a), 0xab, mp_page_size());
+	ASSERT_EQ(mp_free_page(s.get(), a), 0);
+	ASSERT_EQ(mp_alloc_page(s.get(), &b), 0);
+	EXPECT_EQ(a, b); // last in, first out
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), b)),
+			     mp_page_size()));
+}
+
+TEST(Source, BadPfnsAreRefused)
+{
+	Source s = make_source(64);
+	uint32_t pfn;
+	ASSERT_EQ(mp_alloc_page(s.get(), &pfn), 0);
+
+	// Never allocated, out of range, far out of range.
+	for (uint32_t bad : {pfn + 1, 63u, 64u, 1000000u, UINT32_MAX}) {
+		errno = 0;
+		EXPECT_EQ(mp_kmap(s.get(), bad), nullptr) << bad;
+		EXPECT_EQ(errno, EINVAL);
+		EXPECT_EQ(mp_page_valid(s.get(), bad), 0);
+		EXPECT_EQ(mp_free_page(s.get(), bad), -EINVAL);
+	}
+	// Freed: refused, and a double free changes nothing.
+	ASSERT_EQ(mp_free_page(s.get(), pfn), 0);
+	EXPECT_EQ(mp_kmap(s.get(), pfn), nullptr);
+	EXPECT_EQ(mp_free_page(s.get(), pfn), -EINVAL);
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, 0u);
+	EXPECT_EQ(st.frees, 1u);
+	// NULL arguments.
+	EXPECT_EQ(mp_alloc_page(nullptr, &pfn), -EINVAL);
+	EXPECT_EQ(mp_alloc_page(s.get(), nullptr), -EINVAL);
+	EXPECT_EQ(mp_free_page(nullptr, 0), -EINVAL);
+	EXPECT_EQ(mp_kmap(nullptr, 0), nullptr);
+}
+
+TEST(Source, PfnFromAnotherSourceIsRefused)
+{
+	Source a = make_source(), b = make_source();
+	uint32_t pa;
+	ASSERT_EQ(mp_alloc_page(a.get(), &pa), 0);
+	EXPECT_EQ(mp_free_page(b.get(), pa), -EINVAL);
+	EXPECT_EQ(mp_kmap(b.get(), pa), nullptr);
+	EXPECT_EQ(mp_page_valid(a.get(), pa), 1);
+}
+
+TEST(Source, PageLimitFailsCleanlyAndRecovers)
+{
+	Source s = make_source(16);
+	std::vector<uint32_t> pfns(16);
+	for (auto &p : pfns)
+		ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
+	uint32_t extra = 777;
+	EXPECT_EQ(mp_alloc_page(s.get(), &extra), -ENOMEM);
+	EXPECT_EQ(extra, 777u) << "output touched on error";
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, 16u);
+	EXPECT_EQ(st.alloc_failures, 1u);
+	EXPECT_EQ(st.max_pages, 16u);
+	for (uint32_t p : pfns)
+		EXPECT_LT(p, 16u);
+	ASSERT_EQ(mp_free_page(s.get(), pfns[3]), 0);
+	EXPECT_EQ(mp_alloc_page(s.get(), &extra), 0);
+	EXPECT_EQ(extra, pfns[3]);
+}
+
+TEST(Source, RejectsImpossibleLimit)
+{
+	mp_config cfg = {};
+	cfg.max_pages = (uint64_t)UINT32_MAX + 1;
+	errno = 0;
+	EXPECT_EQ(mp_create(&cfg), nullptr);
+	EXPECT_EQ(errno, EINVAL);
+}
+
+TEST(Source, FaultInjectionFailsExactlyTheNth)
+{
+	Source s = make_source();
+	mp_fail_nth_alloc(s.get(), 3);
+	uint32_t p;
+	EXPECT_EQ(mp_alloc_page(s.get(), &p), 0);
+	EXPECT_EQ(mp_alloc_page(s.get(), &p), 0);
+	EXPECT_EQ(mp_alloc_page(s.get(), &p), -ENOMEM);
+	EXPECT_EQ(mp_alloc_page(s.get(), &p), 0); // once only
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, 3u);
+	EXPECT_EQ(st.alloc_failures, 1u);
+
+	mp_fail_nth_alloc(s.get(), 1);
+	mp_fail_nth_alloc(s.get(), 0); // cancelled
+	EXPECT_EQ(mp_alloc_page(s.get(), &p), 0);
+}
+
+TEST(Source, FreedMemoryGoesBackToTheOs)
+{
+	Source s = make_source();
+	const size_t page = mp_page_size();
+	const int n = 4096; // 16 MiB with 4 KiB pages
+	std::vector<uint32_t> pfns(n);
+
+	long before = rss_shmem_kib();
+	ASSERT_GE(before, 0) << "no RssShmem in /proc/self/status";
+	for (auto &p : pfns) {
+		ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
+		memset(mp_kmap(s.get(), p), 0x5a, page);
+	}
+	long full = rss_shmem_kib();
+	long expect_kib = (long)(n * page / 1024);
+	EXPECT_GE(full - before, expect_kib * 9 / 10);
+
+	for (int i = 0; i < n; i += 2) // free half, scattered
+		ASSERT_EQ(mp_free_page(s.get(), pfns[i]), 0);
+	long half = rss_shmem_kib();
+	EXPECT_LE(full - half, expect_kib / 2 + expect_kib / 10);
+	EXPECT_GE(full - half, expect_kib / 2 - expect_kib / 10)
+		<< "freed pages stayed resident";
+
+	s.reset(); // destroy returns the rest
+	long after = rss_shmem_kib();
+	EXPECT_LE(after - before, expect_kib / 10);
+}
+
+TEST(Source, CacheKeepsPagesUntilTrim)
+{
+	Source s = make_source(0, 8);
+	const size_t page = mp_page_size();
+	std::vector<uint32_t> pfns(20);
+	for (auto &p : pfns) {
+		ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
+		memset(mp_kmap(s.get(), p), 0xee, page);
+	}
+	for (uint32_t p : pfns)
+		ASSERT_EQ(mp_free_page(s.get(), p), 0);
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_cached, 8u);
+	EXPECT_EQ(st.pages_used, 0u);
+
+	// A cached page comes back zeroed.
+	uint32_t p;
+	ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), p)), page));
+	EXPECT_EQ(mp_trim(s.get()), 7u);
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_cached, 0u);
+	EXPECT_EQ(mp_trim(s.get()), 0u);
+}
+
+TEST(Source, ManyThreadsAllocateDistinctPages)
+{
+	Source s = make_source();
+	constexpr int kThreads = 4, kPerThread = 2000;
+	std::vector<std::vector<uint32_t>> got(kThreads);
+	std::vector<std::thread> threads;
+	for (int t = 0; t < kThreads; t++) {
+		threads.emplace_back([&, t] {
+			std::vector<uint32_t> mine;
+			for (int i = 0; i < kPerThread; i++) {
+				uint32_t p;
+				if (mp_alloc_page(s.get(), &p) != 0)
+					break;
+				*static_cast<uint32_t *>(mp_kmap(s.get(), p)) = p;
+				mine.push_back(p);
+				if (i % 3 == 0) { // free some back as we go
+					uint32_t f = mine[mine.size() / 2];
+					if (*static_cast<uint32_t *>(mp_kmap(s.get(), f)) != f)
+						break;
+					mp_free_page(s.get(), f);
+					mine.erase(mine.begin() + (long)(mine.size() / 2));
+				}
+			}
+			got[t] = mine;
+		});
+	}
+	for (auto &th : threads)
+		th.join();
+	std::set<uint32_t> all;
+	size_t total = 0;
+	for (auto &v : got) {
+		total += v.size();
+		for (uint32_t p : v) {
+			EXPECT_TRUE(all.insert(p).second) << "pfn " << p << " owned twice";
+			EXPECT_EQ(*static_cast<uint32_t *>(mp_kmap(s.get(), p)), p);
+		}
+	}
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, total);
+	EXPECT_GT(total, (size_t)kThreads * kPerThread / 2);
+}
+
+} // namespace
