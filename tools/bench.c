@@ -1,0 +1,182 @@
+/*
+ * bench.c - tools/bench: ns per operation of zsalloc's layers, each beside a
+ * reference measured in the same run (a bare memcpy for the mapping layer).
+ *
+ * Usage: bench [--json] [--quick] [--repeat N]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/bench.h"
+
+struct bench_table *bench_table_new(struct bench_report *r, const char *title,
+				    const char *reference)
+{
+	struct bench_table *t;
+
+	if (r->nr_tables >= BENCH_MAX_TABLES)
+		return NULL;
+	t = &r->tables[r->nr_tables++];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->title, sizeof(t->title), "%s", title);
+	snprintf(t->reference, sizeof(t->reference), "%s",
+		 reference ? reference : "");
+	return t;
+}
+
+void bench_table_add(struct bench_table *t, const char *name, double ns,
+		     const char *note)
+{
+	struct bench_row *row;
+
+	if (!t || t->nr_rows >= BENCH_MAX_ROWS)
+		return;
+	row = &t->rows[t->nr_rows++];
+	snprintf(row->name, sizeof(row->name), "%s", name);
+	snprintf(row->note, sizeof(row->note), "%s", note ? note : "");
+	row->ns = ns;
+}
+
+double bench_best(const struct bench_options *o, uint64_t iters,
+		  void (*fn)(void *arg, uint64_t i), void *arg)
+{
+	double best = -1;
+	int r;
+
+	if (!iters)
+		iters = 1;
+	for (r = 0; r < o->repeat; r++) {
+		uint64_t t0 = bench_now_ns(), i;
+		double ns;
+
+		for (i = 0; i < iters; i++)
+			fn(arg, i);
+		ns = (double)(bench_now_ns() - t0) / (double)iters;
+		if (best < 0 || ns < best)
+			best = ns;
+	}
+	return best;
+}
+
+static double table_reference_ns(const struct bench_table *t)
+{
+	int i;
+
+	for (i = 0; i < t->nr_rows; i++)
+		if (!strcmp(t->rows[i].name, t->reference))
+			return t->rows[i].ns;
+	return t->nr_rows ? t->rows[0].ns : -1;
+}
+
+static void print_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void bench_report_print(const struct bench_report *r,
+			const struct bench_options *o, FILE *out)
+{
+	int i, j;
+
+	if (o->json)
+		fprintf(out, "{\"tables\": [");
+	for (i = 0; i < r->nr_tables; i++) {
+		const struct bench_table *t = &r->tables[i];
+		double ref = table_reference_ns(t);
+
+		if (o->json) {
+			fprintf(out, "%s\n {\"title\": ", i ? "," : "");
+			print_json_string(out, t->title);
+			fprintf(out, ", \"reference\": ");
+			print_json_string(out, t->reference);
+			fprintf(out, ", \"rows\": [");
+			for (j = 0; j < t->nr_rows; j++) {
+				const struct bench_row *row = &t->rows[j];
+
+				fprintf(out, "%s\n  {\"name\": ", j ? "," : "");
+				print_json_string(out, row->name);
+				if (row->ns >= 0)
+					fprintf(out, ", \"ns_per_op\": %.2f, \"ratio\": %.3f",
+						row->ns, ref > 0 ? row->ns / ref : 0.0);
+				else
+					fprintf(out, ", \"ns_per_op\": null, \"ratio\": null");
+				fprintf(out, ", \"note\": ");
+				print_json_string(out, row->note);
+				fprintf(out, "}");
+			}
+			fprintf(out, "]}");
+			continue;
+		}
+		fprintf(out, "%s%s (ratio: to %s, same run)\n", i ? "\n" : "",
+			t->title, t->reference);
+		fprintf(out, "  %-44s %12s %9s  %s\n", "operation", "ns/op",
+			"ratio", "");
+		for (j = 0; j < t->nr_rows; j++) {
+			const struct bench_row *row = &t->rows[j];
+
+			if (row->ns < 0)
+				fprintf(out, "  %-44s %12s %9s  %s\n", row->name,
+					"-", "-", row->note);
+			else
+				fprintf(out, "  %-44s %12.1f %8.2fx  %s\n",
+					row->name, row->ns,
+					ref > 0 ? row->ns / ref : 0.0, row->note);
+		}
+	}
+	if (o->json)
+		fprintf(out, "\n]}\n");
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench [--json] [--quick] [--repeat N]\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0 };
+	static struct bench_report report;
+	int i, err;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			o.json = 1;
+		} else if (!strcmp(argv[i], "--quick")) {
+			o.scale = 0.1;
+			o.repeat = 3;
+		} else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
+			char *end;
+			long n = strtol(argv[++i], &end, 10);
+
+			if (*end || n < 1 || n > 1000) {
+				fprintf(stderr, "bench: --repeat wants 1..1000, got '%s'\n",
+					argv[i]);
+				usage(stderr);
+				return 2;
+			}
+			o.repeat = (int)n;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "bench: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	err = bench_mapping(&o, &report);
+	if (err) {
+		fprintf(stderr, "bench: mapping: %s\n", strerror(err));
+		return 1;
+	}
+	bench_report_print(&report, &o, stdout);
+	return 0;
+}

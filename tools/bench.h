@@ -1,0 +1,74 @@
+/*
+ * bench.h - timing and reporting shared by the benchmarks of tools/bench.
+ *
+ * Every figure is the best (lowest) of several repetitions of a timed loop,
+ * in ns per operation, so that a neighbour's burst of activity on a shared
+ * VM does not decide the result; each table also shows a reference
+ * operation measured in the same run, and every figure as a ratio to it.
+ */
+#ifndef ZSALLOC_TOOLS_BENCH_H
+#define ZSALLOC_TOOLS_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Keep a value alive so the compiler cannot drop the work behind it. */
+static inline void bench_keep(uint64_t v)
+{
+	__asm__ __volatile__("" : : "r"(v) : "memory");
+}
+
+struct bench_options {
+	int json;          /* print JSON instead of tables */
+	int repeat;        /* repetitions per figure; the best one counts */
+	double scale;      /* multiplies iteration counts (--quick: 0.1) */
+};
+
+/* One table of results: rows of (name, ns/op), each shown as a ratio to the
+ * row named as the reference (the table's first row when NULL). */
+#define BENCH_MAX_ROWS 48
+#define BENCH_MAX_TABLES 16
+
+struct bench_row {
+	char name[64];
+	double ns;          /* per operation; < 0: not measured (see note) */
+	char note[96];
+};
+
+struct bench_table {
+	char title[96];
+	char reference[64];
+	int nr_rows;
+	struct bench_row rows[BENCH_MAX_ROWS];
+};
+
+struct bench_report {
+	int nr_tables;
+	struct bench_table tables[BENCH_MAX_TABLES];
+};
+
+/* A new empty table in @r (NULL when full). */
+struct bench_table *bench_table_new(struct bench_report *r, const char *title,
+				    const char *reference);
+void bench_table_add(struct bench_table *t, const char *name, double ns,
+		     const char *note);
+void bench_report_print(const struct bench_report *r,
+			const struct bench_options *o, FILE *out);
+
+/* Time @iters calls of @fn(@arg, i) @o->repeat times; the best, in ns/call. */
+double bench_best(const struct bench_options *o, uint64_t iters,
+		  void (*fn)(void *arg, uint64_t i), void *arg);
+
+/* The benchmark groups; each adds its tables to @r. Return 0 or an errno. */
+int bench_mapping(const struct bench_options *o, struct bench_report *r);
+
+#endif /* ZSALLOC_TOOLS_BENCH_H */

@@ -1,0 +1,250 @@
+/*
+ * zsmalloc.h - a handle-based allocator for compressed pages.
+ *
+ * zsmalloc stores millions of objects whose sizes spread from a few dozen
+ * bytes to a whole page, with almost no waste. Objects are grouped by size
+ * into classes 16 bytes apart (for 4 KiB pages); the objects of a class are
+ * packed back to back into zspages: chains of 1..16 order-0 pages from the
+ * page source, so that an object may start in one page and end in the next:
+ *
+ *     zspage of class 1392, 3 pages, 8 objects (waste: 8 bytes):
+ *     | page pfn 17        | page pfn 4         | page pfn 90        |
+ *     |obj0 |obj1 |obj2 |ob|j3 |obj4 |obj5 |obj|6 |obj7 |            |
+ *
+ * The caller gets an opaque handle, never 0, that stays valid while objects
+ * move (compaction), and reaches the bytes through zs_map_object() /
+ * zs_unmap_object() or the copy calls zs_obj_read_begin()/zs_obj_write(). An
+ * object that straddles two pages is shown contiguously by the mapping
+ * layer: copied through a per-thread buffer (ZS_MAP_COPY) or mapped side by
+ * side in a per-thread window (ZS_MAP_REMAP).
+ *
+ * Default map method: ZS_MAP_COPY. On this project's machines (x86-64 VMs)
+ * tools/bench measures a copy-mode map + unmap of a straddling 2 KiB object at
+ * ~0.2 us, while re-pointing a remap window costs two mmap() calls and a
+ * page fault on first touch, ~25-35 us; a window only pays when the same pair
+ * of pages is mapped many times in a row, which random access to millions of
+ * objects does not do. The kernel reached the same choice (copy is its only
+ * path since 5.10).
+ *
+ * Handles are validated: a handle this pool never returned, one already
+ * freed, one whose slot was freed and reused, or one from another pool is
+ * refused with EINVAL and changes nothing. The per-object metadata is 6
+ * bytes (a 4-byte location and a 2-byte generation in a per-class handle
+ * table) and nothing inside the zspage, against the kernel's 16 (an 8-byte
+ * in-object header and an 8-byte handle slot).
+ *
+ * Threads: every function is thread-safe. Each class has its own lock; the
+ * alloc, free, map and copy paths take no pool-wide lock. A thread may hold
+ * up to ZS_MAX_MAPPINGS mappings at once (of any pools). A mapped object's
+ * zspage is pinned: compaction leaves it alone until it is unmapped.
+ *
+ * Errors: int functions return 0 or a negative errno; pointer and handle
+ * functions return NULL or 0 and set errno. Nothing here prints except
+ * zs_dump_classes() to the FILE it is given.
+ */
+#ifndef ZSALLOC_ZSMALLOC_H
+#define ZSALLOC_ZSMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uintptr_t zs_handle; /* opaque; 0 is never a valid handle */
+
+struct zs_pool;
+
+enum zs_mapmode {
+	ZS_MM_RW, /* read-write: copied in on map and out on unmap */
+	ZS_MM_RO, /* read-only: writes through the pointer may be lost */
+	ZS_MM_WO, /* write-only: contents undefined until written */
+};
+
+/* How objects that straddle two pages are mapped (see above). */
+enum zs_map_method {
+	ZS_MAP_DEFAULT = 0, /* ZS_MAP_COPY */
+	ZS_MAP_COPY = 1,    /* per-thread buffer (the kernel's path) */
+	ZS_MAP_REMAP = 2,   /* per-thread two-page window (the old vmap path) */
+};
+
+/* A thread may hold this many mappings (map or read_begin) at once. */
+#define ZS_MAX_MAPPINGS 4
+/* The longest zspage chain, in pages (the kernel's range is 4..16). */
+#define ZS_MAX_PAGES_PER_ZSPAGE 16
+/* Fullness groups of a class: empty, 1-9 %, 10-19 %, ..., 90-99 %, full. */
+#define ZS_NR_FULLNESS 12
+
+/* zs_malloc() flags. */
+#define ZS_NOGROW 0x1 /* fail with ENOMEM rather than take a new page */
+
+/* Create-time parameters. Zero-initialise, then set what you need. */
+struct zs_config {
+	const char *name;       /* for zs_dump_classes(); NULL: "zs" */
+	/* Longest zspage chain, 1..ZS_MAX_PAGES_PER_ZSPAGE; 0: 16. Each class
+	 * takes the chain length up to this that wastes least. */
+	unsigned max_pages_per_zspage;
+	enum zs_map_method map_method;
+	/* Most pages the pool may hold; past it zs_malloc() fails with
+	 * ENOMEM. 0: the machine's physical memory in pages. */
+	uint64_t max_pages;
+	/* Freed pages the page source keeps resident for reuse, so that a
+	 * class that empties and refills a zspage does not pay the OS twice.
+	 * 0: none (every freed page goes back to the OS at once). */
+	uint32_t cache_pages;
+};
+
+struct zs_pool_stats {
+	uint64_t pages_compacted;  /* pages freed by zs_compact(), ever */
+	uint64_t pages_used;       /* == zs_get_total_pages() */
+	uint64_t objects;          /* live objects */
+	uint64_t bytes_requested;  /* sum of the sizes asked for by zs_malloc */
+	uint64_t metadata_bytes;   /* handle tables, zspage and class records */
+	uint64_t handles_reserved; /* handle slots in the tables (live + free) */
+	uint64_t objects_moved;    /* by compaction, ever */
+};
+
+/* One class, as the kernel's /sys/kernel/debug/zsmalloc/<pool>/classes. */
+struct zs_class_stat {
+	uint32_t index;             /* class index (size / delta) */
+	uint32_t size;              /* object size of the class */
+	uint32_t merged_from;       /* smallest size merged into it */
+	uint32_t pages_per_zspage;
+	uint32_t objs_per_zspage;
+	uint64_t zspages[ZS_NR_FULLNESS]; /* zspages per fullness group */
+	uint64_t obj_allocated;     /* object places in existing zspages */
+	uint64_t obj_used;          /* live objects */
+	uint64_t pages_used;        /* pages held by the class's zspages */
+	uint64_t freeable;          /* pages zs_compact() could free now */
+};
+
+/*
+ * zs_create_pool - a pool with the defaults; zs_create_pool_config - with
+ * @config (NULL: defaults). @name may be NULL.
+ * Returns the pool, or NULL with errno EINVAL (max_pages_per_zspage > 16, an
+ * unknown map method, max_pages beyond the page source's limit), ENOMEM, or
+ * the errno of the page source.
+ */
+struct zs_pool *zs_create_pool(const char *name);
+struct zs_pool *zs_create_pool_config(const struct zs_config *config);
+
+/*
+ * zs_destroy_pool - free the pool with every object in it. NULL is ignored.
+ * Destroying a pool while any thread still holds a mapping of one of its
+ * objects is a use-after-free in the making: it aborts the process with a
+ * message on stderr naming the pool and the count.
+ */
+void zs_destroy_pool(struct zs_pool *pool);
+
+/*
+ * zs_malloc - allocate an object of @size bytes.
+ * Returns its handle, or 0 with errno: EINVAL (@size 0, NULL pool, unknown
+ * @flags), ENOSPC (@size above the page size), ENOMEM (the page limit,
+ * ZS_NOGROW with no room, the OS, or a class's handle table at 2^28). The
+ * pool is unchanged after any error.
+ */
+zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags);
+
+/*
+ * zs_free - free the object of handle @h.
+ * Returns 0; -EINVAL if @h is not a live handle of @pool; -EBUSY if the
+ * object is mapped (by any thread). Nothing changes on error.
+ */
+int zs_free(struct zs_pool *pool, zs_handle h);
+
+/*
+ * zs_map_object - a pointer to the bytes of object @h (its class size),
+ * valid in this thread until zs_unmap_object(). Pins the object's zspage.
+ * Returns NULL with errno: EINVAL (bad handle or @mm), EBUSY (this thread
+ * already holds ZS_MAX_MAPPINGS mappings), ENOMEM (per-thread buffer or
+ * window).
+ */
+void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm);
+
+/*
+ * zs_unmap_object - end this thread's latest mapping of @h, writing a copy
+ * back when the object straddles pages in copy mode with RW or WO. If this
+ * thread holds no mapping of @h it does nothing and sets errno to EINVAL.
+ */
+void zs_unmap_object(struct zs_pool *pool, zs_handle h);
+
+/*
+ * zs_obj_read_begin - read @len bytes of object @h (len <= its class size).
+ * When the bytes lie in one page, returns a pointer to them in place; when
+ * they straddle two pages, copies them into @local_copy (at least @len
+ * bytes) and returns @local_copy. Either way the zspage stays pinned until
+ * zs_obj_read_end(); the call counts against ZS_MAX_MAPPINGS.
+ * Returns NULL with errno EINVAL (bad handle, @len 0 or too long, NULL
+ * @local_copy) or EBUSY (too many mappings in this thread).
+ */
+void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
+			void *local_copy);
+
+/* zs_obj_read_end - end zs_obj_read_begin(); @mem is what it returned.
+ * Returns 0, or -EINVAL if this thread has no such read of @h. */
+int zs_obj_read_end(struct zs_pool *pool, zs_handle h, const void *mem);
+
+/*
+ * zs_obj_write - copy @len bytes from @buf into object @h (len <= its class
+ * size), straddling pages as needed, with no mapping.
+ * Returns 0 or -EINVAL (bad handle, @len 0 or too long, NULL @buf).
+ */
+int zs_obj_write(struct zs_pool *pool, zs_handle h, const void *buf,
+		 size_t len);
+
+/*
+ * zs_compact - in each class, move objects from the emptiest zspages into the
+ * fullest, free the zspages that empty, and give trailing free pages of the
+ * last partly filled zspage back; handles keep working. Pinned (mapped)
+ * zspages are left alone. Returns the number of pages freed.
+ */
+size_t zs_compact(struct zs_pool *pool);
+
+/* zs_get_total_pages - pages held by the pool's zspages. */
+size_t zs_get_total_pages(struct zs_pool *pool);
+
+/*
+ * zs_huge_class_size - objects of this size or larger are stored one per
+ * page (the "huge" class), so compressing a page to less than this saves
+ * nothing. Depends on the pool's max_pages_per_zspage. NULL: 0.
+ */
+size_t zs_huge_class_size(struct zs_pool *pool);
+
+/* zs_pool_stats - a snapshot of the pool's counters. */
+void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats);
+
+/*
+ * zs_class_stats - per-class figures into @out (up to @n entries), one per
+ * class after merging, smallest size first. Returns the number of classes
+ * (call with @out NULL to size the array), or -EINVAL for a NULL pool.
+ */
+int zs_class_stats(struct zs_pool *pool, struct zs_class_stat *out, size_t n);
+
+/*
+ * zs_dump_classes - print the per-class table, with a total row, to @f
+ * (columns as the kernel's debugfs "classes" file). Classes that hold no
+ * zspage are left out. Returns 0 or -EINVAL (NULL argument) or -EIO.
+ */
+int zs_dump_classes(struct zs_pool *pool, FILE *f);
+
+/*
+ * zs_check - check every class, zspage, object map, fullness group and
+ * handle of the pool: every live handle points at an allocated object of
+ * its class, every allocated object has exactly one handle, counters and
+ * fullness groups agree, every page is a valid page of the source. Returns
+ * the number of violations: 0 for a sound pool. Works in release builds;
+ * takes each class lock in turn.
+ */
+size_t zs_check(struct zs_pool *pool);
+
+/* zs_fail_nth_page_alloc - fault injection for tests: the @n-th page the pool
+ * asks its page source for (1 = the next) is refused, once. 0 cancels. */
+void zs_fail_nth_page_alloc(struct zs_pool *pool, uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZSALLOC_ZSMALLOC_H */
