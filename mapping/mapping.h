@@ -122,6 +122,14 @@ int mp_free_page(struct mp_source *src, uint32_t pfn);
  */
 void *mp_kmap(struct mp_source *src, uint32_t pfn);
 
+/*
+ * mp_direct_map - the start of @src's direct map: page pfn is at
+ * base + (pfn << mp_page_shift()) while it is allocated. For allocators that
+ * hold pfns they allocated themselves and must not pay mp_kmap()'s check on
+ * every access. Never fails for a live source; constant for its lifetime.
+ */
+uint8_t *mp_direct_map(struct mp_source *src);
+
 /* mp_page_valid - 1 if @pfn is an allocated page of @src, else 0. No lock. */
 int mp_page_valid(const struct mp_source *src, uint32_t pfn);
 

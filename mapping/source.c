@@ -264,6 +264,11 @@ int mp_free_page(struct mp_source *src, uint32_t pfn)
 	return 0;
 }
 
+uint8_t *mp_direct_map(struct mp_source *src)
+{
+	return src ? src->base : NULL;
+}
+
 int mp_page_valid(const struct mp_source *src, uint32_t pfn)
 {
 	return src && pfn < src->max_pages && mp_bit_test(src, pfn);

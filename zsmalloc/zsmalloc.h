@@ -96,11 +96,10 @@ struct zs_config {
 	uint32_t cache_pages;
 };
 
-struct zs_pool_stats {
+struct zs_stats {
 	uint64_t pages_compacted;  /* pages freed by zs_compact(), ever */
 	uint64_t pages_used;       /* == zs_get_total_pages() */
 	uint64_t objects;          /* live objects */
-	uint64_t bytes_requested;  /* sum of the sizes asked for by zs_malloc */
 	uint64_t metadata_bytes;   /* handle tables, zspage and class records */
 	uint64_t handles_reserved; /* handle slots in the tables (live + free) */
 	uint64_t objects_moved;    /* by compaction, ever */
@@ -213,7 +212,7 @@ size_t zs_get_total_pages(struct zs_pool *pool);
 size_t zs_huge_class_size(struct zs_pool *pool);
 
 /* zs_pool_stats - a snapshot of the pool's counters. */
-void zs_pool_stats(struct zs_pool *pool, struct zs_pool_stats *stats);
+void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats);
 
 /*
  * zs_class_stats - per-class figures into @out (up to @n entries), one per

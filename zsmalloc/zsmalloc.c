@@ -1,0 +1,318 @@
+/*
+ * zsmalloc.c - the pool, allocation and free.
+ *
+ * Why this allocator
+ * ------------------
+ * A compressed-memory store holds millions of objects whose sizes spread
+ * evenly from a few dozen bytes to a whole page. A general-purpose malloc
+ * stores them densely at first, but its holes cannot move: after the store
+ * churns and drops half its data, glibc, jemalloc, mimalloc and tcmalloc all
+ * hold about twice the live bytes. zsmalloc packs objects of one size class
+ * into chains of order-0 pages, hands out handles instead of pointers, and
+ * can therefore move objects (compaction) to keep its footprint within a
+ * few percent of the live bytes.
+ *
+ * Layout
+ * ------
+ *   pool
+ *    |- classes[]: one per merged size (16-byte steps for 4 KiB pages)
+ *    |    |- lock, seq
+ *    |    |- zspage records (by id, chunked):  | hdr | pfn[ppz] | bitmap |
+ *    |    |- fullness lists: 12 groups by in-use ratio (0, 1-9 %, ..., 100 %)
+ *    |    `- handle slots (by slot number, chunked): | loc | gen |
+ *    `- page source: memfd pages named by pfn (mapping/)
+ *
+ *   zspage of a class with size 1392, 3 pages, 8 objects:
+ *   | page pfn[0]          | page pfn[1]          | page pfn[2]          |
+ *   |obj0  |obj1  |obj2  |o|bj3  |obj4  |obj5  |ob|j6  |obj7  |    waste |
+ *
+ * Objects start at index * size inside the zspage and may straddle a page
+ * boundary. Nothing is stored inside an object but its bytes: the handle
+ * slot gives the object's location, and compaction finds which slot points
+ * into a zspage by scanning the class's slots (compaction is rare; a header
+ * in every object, as in the kernel, would cost 8 bytes each, always).
+ *
+ * Handles
+ * -------
+ *   | tag 12 | class 8 | generation 16 | slot 28 |      (never 0: tag != 0)
+ * A handle is valid while its slot is allocated with the same generation.
+ * Freed slots bump their generation, so stale handles are refused; the tag
+ * (per pool) refuses another pool's handles. See handle.c.
+ *
+ * Allocation takes the lowest free object of the fullest zspage that is not
+ * full (fullness groups, as in Linux 6.3+), adding pages to the zspage only
+ * as objects reach them (zspage.c). Free clears the object's bit and frees
+ * the zspage's pages once it is empty.
+ *
+ * Locking
+ * -------
+ * Each class has a spin-then-yield lock taken by malloc, free, obj_write and
+ * compaction of that class; no pool-wide lock exists on these paths. Map and
+ * read_begin take no lock: they read the handle slot and the zspage record
+ * (tables in chunks that never move), publish a pin in this thread's record,
+ * and confirm with the class's seq, which compaction makes odd while it
+ * moves objects. Compaction, after making seq odd, runs a process-wide
+ * memory barrier (membarrier) and reads every thread's pins, so that it
+ * never moves objects out of a zspage someone holds a pointer into (map.c,
+ * compact.c). Lock order: class lock -> page source lock. Class locks never
+ * nest.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zsmalloc/internal.h"
+#include "zsmalloc/zsmalloc.h"
+
+static _Atomic uint32_t zs_next_tag;
+
+void zs_class_lock_slow(struct size_class *class)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		while (atomic_load_explicit(&class->lock, memory_order_relaxed)) {
+			if (++spins < 64)
+				zs_cpu_relax();
+			else
+				sched_yield();
+		}
+		if (!atomic_exchange_explicit(&class->lock, 1, memory_order_acquire))
+			return;
+	}
+}
+
+/* A tag for a new pool: consecutive pools get distinct tags (4095 of them
+ * before one repeats); the sequence starts at a point that differs from run
+ * to run (the library's load address), so handles of one run mean nothing
+ * in the next. */
+static uint32_t pool_tag(void)
+{
+	const uint32_t range = (1u << ZS_TAG_BITS) - 1;
+	uint32_t salt = (uint32_t)((uintptr_t)&zs_next_tag >> 12);
+
+	return (atomic_fetch_add(&zs_next_tag, 1) + salt) % range + 1;
+}
+
+struct zs_pool *zs_create_pool(const char *name)
+{
+	struct zs_config config = { .name = name };
+
+	return zs_create_pool_config(&config);
+}
+
+struct zs_pool *zs_create_pool_config(const struct zs_config *config)
+{
+	struct zs_config defaults = { 0 };
+	struct mp_config mpc = { 0 };
+	struct zs_pool *pool;
+	uint32_t max_ppz;
+	int err;
+
+	if (!config)
+		config = &defaults;
+	max_ppz = config->max_pages_per_zspage ? config->max_pages_per_zspage
+					       : ZS_DEFAULT_PAGES_PER_ZSPAGE;
+	if (max_ppz > ZS_MAX_PAGES_PER_ZSPAGE ||
+	    (unsigned)config->map_method > ZS_MAP_REMAP ||
+	    config->max_pages > UINT32_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return NULL;
+	snprintf(pool->name, sizeof(pool->name), "%s",
+		 config->name ? config->name : "zs");
+	pool->page_size = (uint32_t)mp_page_size();
+	pool->page_shift = mp_page_shift();
+	pool->delta_shift = pool->page_shift - ZS_CLASS_BITS;
+	pool->method = config->map_method == ZS_MAP_REMAP ? MP_REMAP : MP_COPY;
+	pool->tag = pool_tag();
+
+	mpc.max_pages = config->max_pages;
+	mpc.cache_pages = config->cache_pages;
+	mpc.name = pool->name;
+	pool->src = mp_create(&mpc);
+	if (!pool->src) {
+		err = errno;
+		free(pool);
+		errno = err;
+		return NULL;
+	}
+	pool->base = mp_direct_map(pool->src);
+	err = zs_classes_init(pool, max_ppz);
+	if (err) {
+		mp_destroy(pool->src);
+		free(pool);
+		errno = -err;
+		return NULL;
+	}
+	zs_barrier_init();
+	return pool;
+}
+
+void zs_destroy_pool(struct zs_pool *pool)
+{
+	size_t mapped;
+
+	if (!pool)
+		return;
+	mapped = zs_pool_mappings(pool);
+	if (mapped) {
+		fprintf(stderr,
+			"zs_destroy_pool: pool '%s' still has %zu mapped object(s); "
+			"destroying it would leave dangling pointers\n",
+			pool->name, mapped);
+		abort();
+	}
+	zs_classes_destroy(pool);
+	mp_destroy(pool->src);
+	free(pool);
+}
+
+zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
+{
+	struct size_class *class;
+	struct zspage *z;
+	uint32_t slot, idx, id, gen;
+	int created = 0, grow = !(flags & ZS_NOGROW), err;
+	uint8_t *chunk;
+
+	if (!pool || !size || (flags & ~ZS_NOGROW)) {
+		errno = EINVAL;
+		return 0;
+	}
+	if (size > pool->page_size) {
+		errno = ENOSPC;
+		return 0;
+	}
+	class = pool->class_of[(size - 1) >> pool->delta_shift];
+
+	zs_class_lock(class);
+	err = zs_slot_alloc(class, &slot);
+	if (err)
+		goto unlock;
+	/* The fullest zspage that is neither full nor empty (groups 1..10). */
+	if (class->nonempty & ((1u << ZS_GROUP_FULL) - 2)) {
+		int group = 31 - __builtin_clz(class->nonempty &
+					       ((1u << ZS_GROUP_FULL) - 2));
+
+		id = class->head[group];
+		z = zs_zspage_at(class, id);
+	} else {
+		int64_t nid;
+
+		if (!grow) {
+			err = -ENOMEM;
+			goto putback;
+		}
+		nid = zs_zspage_create(class, &z);
+		if (nid < 0) {
+			err = (int)nid;
+			goto putback;
+		}
+		id = (uint32_t)nid;
+		created = 1;
+	}
+	idx = zs_zspage_first_free(class, z);
+	err = zs_zspage_populate(class, z, idx, grow);
+	if (err) {
+		if (created)
+			zs_zspage_release(class, id, z);
+		goto putback;
+	}
+	zs_zspage_map(class, z)[idx / 64] |= (uint64_t)1 << (idx % 64);
+	z->inuse++;
+	if (created) {
+		zs_list_insert(class, id, z, zs_fullness_group(class, z->inuse));
+		class->nr_zspages++;
+	} else {
+		zs_fix_fullness(class, id, z);
+	}
+	chunk = zs_table_chunk(&class->slots, slot >> ZS_SLOT_CHUNK_SHIFT);
+	atomic_store_explicit(zs_slot_loc(chunk, slot), (id << class->idx_bits) | idx,
+			      memory_order_release);
+	gen = atomic_load_explicit(zs_slot_gen(chunk, slot), memory_order_relaxed);
+	class->obj_used++;
+	zs_class_unlock(class);
+	return zs_handle_make(pool, class->index, gen, slot);
+
+putback:
+	zs_slot_putback(class, slot);
+unlock:
+	zs_class_unlock(class);
+	errno = -err;
+	return 0;
+}
+
+int zs_free(struct zs_pool *pool, zs_handle h)
+{
+	struct size_class *class;
+	struct zspage *z;
+	uint32_t loc, id, idx;
+	uint64_t *word, bit;
+
+	if (!pool || !(class = zs_handle_to_class(pool, h)))
+		return -EINVAL;
+	if (zs_mapped_here(pool, h))
+		return -EBUSY;
+
+	zs_class_lock(class);
+	if (zs_slot_lookup(class, h, &loc))
+		goto invalid;
+	id = zs_loc_id(class, loc);
+	idx = zs_loc_idx(class, loc);
+	if (id >= class->nr_ids || idx >= class->opz)
+		goto invalid; /* a corrupt slot: zs_check() reports it */
+	z = zs_zspage_at(class, id);
+	if (zs_group(z) == ZS_GROUP_UNUSED)
+		goto invalid;
+	word = &zs_zspage_map(class, z)[idx / 64];
+	bit = (uint64_t)1 << (idx % 64);
+	if (!(*word & bit))
+		goto invalid;
+
+	*word &= ~bit;
+	z->inuse--;
+	zs_slot_free(class, zs_handle_slot(h));
+	class->obj_used--;
+	if (z->inuse == 0 && zs_zspage_pinned(z)) {
+		/* Someone still holds a pointer into it (a racing user): keep
+		 * the pages on group 0 until the pin goes (map.c frees it). */
+		zs_fix_fullness(class, id, z);
+	} else if (z->inuse == 0) {
+		zs_zspage_release(class, id, z);
+	} else {
+		zs_fix_fullness(class, id, z);
+	}
+	zs_class_unlock(class);
+	return 0;
+
+invalid:
+	zs_class_unlock(class);
+	return -EINVAL;
+}
+
+size_t zs_get_total_pages(struct zs_pool *pool)
+{
+	struct mp_stats st;
+
+	if (!pool)
+		return 0;
+	mp_get_stats(pool->src, &st);
+	return (size_t)st.pages_used;
+}
+
+size_t zs_huge_class_size(struct zs_pool *pool)
+{
+	return pool ? pool->huge_size : 0;
+}
+
+void zs_fail_nth_page_alloc(struct zs_pool *pool, uint64_t n)
+{
+	if (pool)
+		mp_fail_nth_alloc(pool->src, n);
+}
