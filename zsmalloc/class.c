@@ -128,6 +128,10 @@ int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz)
 		class->zspages.chunk_bytes = class->zspage_bytes * ZS_ZSPAGE_CHUNK;
 		class->slots.chunk_bytes = ZS_SLOT_CHUNK *
 					   (sizeof(uint32_t) + sizeof(uint16_t));
+		atomic_store_explicit(&class->zspages.dir, &zs_empty_dir,
+				      memory_order_relaxed);
+		atomic_store_explicit(&class->slots.dir, &zs_empty_dir,
+				      memory_order_relaxed);
 		class->free_ids = ZS_ID_NONE;
 		class->free_slot = ZS_SLOT_NONE;
 		for (g = 0; g < ZS_NR_FULLNESS; g++)

@@ -78,7 +78,7 @@ struct zs_dir {
 };
 
 struct zs_table {
-	_Atomic(struct zs_dir *) dir; /* NULL until the first chunk */
+	_Atomic(struct zs_dir *) dir; /* &zs_empty_dir until the first chunk */
 	uint32_t nr_chunks;           /* chunks allocated: chunk[0..nr) */
 	uint32_t chunk_bytes;         /* bytes per chunk */
 	uint64_t bytes;               /* chunks and directories, for stats */
@@ -258,12 +258,16 @@ static inline void zs_class_unlock(struct size_class *class)
 
 /* ---- Tables (table.c) --------------------------------------------------- */
 
+/* The directory of every table before its first chunk (cap 0), so that a
+ * lookup needs no NULL test. */
+extern struct zs_dir zs_empty_dir;
+
 /* Element @i's chunk, read without a lock; NULL if out of range. */
 static inline uint8_t *zs_table_chunk(struct zs_table *t, uint32_t ci)
 {
 	struct zs_dir *d = atomic_load_explicit(&t->dir, memory_order_acquire);
 
-	if (!d || ci >= d->cap)
+	if (ci >= d->cap)
 		return NULL;
 	return atomic_load_explicit(&d->chunk[ci], memory_order_acquire);
 }
@@ -337,7 +341,7 @@ static inline int zs_slot_lookup(struct size_class *class, zs_handle h,
 	uint32_t s = zs_handle_slot(h), l;
 	uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
 
-	if (!chunk || s >= ZS_MAX_SLOTS)
+	if (!chunk) /* slot ZS_SLOT_NONE never gets a chunk: see slots_grow() */
 		return -EINVAL;
 	l = atomic_load_explicit(zs_slot_loc(chunk, s), memory_order_acquire);
 	if ((l & ZS_LOC_FREE) ||

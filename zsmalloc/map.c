@@ -26,8 +26,11 @@
  * and stores, no atomic read-modify-write. Where membarrier is missing the
  * mapper issues a full fence instead.
  *
- * A straddling object is shown contiguously by the mapping layer:
- * mp_map_pair() with the pool's method (copy or remap), keyed by handle.
+ * A straddling object is shown contiguously in one of two ways. Copy (the
+ * default, the kernel's path): its two parts are copied into a page-sized
+ * buffer of the thread's record, and back at unmap for RW and WO. Remap:
+ * the mapping layer's per-thread window shows the two pages side by side
+ * (mp_map_pair(), keyed by handle). In-page objects are returned in place.
  */
 #define _GNU_SOURCE
 #include <linux/membarrier.h>
@@ -42,26 +45,36 @@ _Static_assert((int)ZS_MM_RW == (int)MP_RW && (int)ZS_MM_RO == (int)MP_RO &&
 		       (int)ZS_MM_WO == (int)MP_WO,
 	       "zs_mapmode and mp_mode agree");
 
-enum { REC_MAP = 1, REC_READ = 2 };
+/* zs_rec.kind: what made the record, and what its release must undo. */
+enum {
+	REC_MAP = 0x1,   /* zs_map_object */
+	REC_READ = 0x2,  /* zs_obj_read_begin */
+	REC_COPY = 0x4,  /* straddling, through this record's copy buffer */
+	REC_PAIR = 0x8,  /* straddling, through mp_map_pair() (remap window) */
+	REC_WRITE = 0x10, /* copy back at unmap (ZS_MM_RW, ZS_MM_WO) */
+};
 
 struct zs_rec {
 	_Atomic(const struct zs_pool *) pool; /* owner pool; NULL: record free */
 	_Atomic(struct zspage *) pin;         /* pinned zspage; NULL: none */
 	zs_handle handle;                     /* object mapped */
-	struct size_class *class;             /* its class */
-	uint32_t zspage_id;                   /* id of the pinned zspage */
-	uint8_t kind;                         /* REC_MAP or REC_READ */
-	uint8_t via_pair;                     /* mp_map_pair() to undo */
 	const void *mem;                      /* pointer handed out */
 	uint64_t seq;                         /* order: unmap takes the latest */
+	uint32_t loc;                         /* the object's location */
+	uint8_t kind;                         /* REC_* bits */
 };
 
 struct zs_thread {
 	struct zs_rec rec[ZS_MAX_MAPPINGS];
+	unsigned free_mask;      /* bit i set: rec[i] is free */
+	unsigned last;           /* the latest live record (if any is live) */
 	uint64_t tick;           /* records made, for seq */
+	uint8_t *buffers;        /* copy buffers, a page per record; lazily */
 	_Atomic int alive;       /* 0: the thread exited; block reusable */
 	struct zs_thread *next;  /* registry link, set before publication */
 };
+
+#define ZS_ALL_FREE ((1u << ZS_MAX_MAPPINGS) - 1)
 
 static _Atomic(struct zs_thread *) zs_threads; /* registry, append-only */
 static __thread struct zs_thread *zs_self
@@ -128,6 +141,9 @@ static void thread_exit(void *arg)
 		atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
 		atomic_store_explicit(&t->rec[i].pool, NULL, memory_order_release);
 	}
+	t->free_mask = ZS_ALL_FREE;
+	free(t->buffers);
+	t->buffers = NULL;
 	atomic_store_explicit(&t->alive, 0, memory_order_release);
 	zs_self = NULL;
 }
@@ -137,12 +153,11 @@ static void thread_key_create(void)
 	zs_thread_key_err = pthread_key_create(&zs_thread_key, thread_exit);
 }
 
-static struct zs_thread *thread_get(void)
+/* This thread's block, registered on first use; NULL on failure. */
+static __attribute__((noinline)) struct zs_thread *thread_attach(void)
 {
-	struct zs_thread *t = zs_self, *head;
+	struct zs_thread *t, *head;
 
-	if (t)
-		return t;
 	pthread_once(&zs_thread_once, thread_key_create);
 	if (zs_thread_key_err)
 		return NULL;
@@ -155,6 +170,7 @@ static struct zs_thread *thread_get(void)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
+	t->free_mask = ZS_ALL_FREE;
 	atomic_store_explicit(&t->alive, 1, memory_order_relaxed);
 	head = atomic_load_explicit(&zs_threads, memory_order_relaxed);
 	do {
@@ -171,46 +187,61 @@ found:
 	return t;
 }
 
-static struct zs_rec *rec_claim(struct zs_thread *t, const struct zs_pool *pool)
-{
-	int i;
-
-	for (i = 0; i < ZS_MAX_MAPPINGS; i++) {
-		struct zs_rec *r = &t->rec[i];
-
-		if (!atomic_load_explicit(&r->pool, memory_order_relaxed)) {
-			atomic_store_explicit(&r->pool, pool, memory_order_relaxed);
-			return r;
-		}
-	}
-	return NULL;
-}
-
-static void rec_release(struct zs_rec *r)
-{
-	atomic_store_explicit(&r->pin, NULL, memory_order_release);
-	atomic_store_explicit(&r->pool, NULL, memory_order_release);
-}
-
-/* This thread's latest record of @h in @pool of @kind (and @mem, if set). */
-static struct zs_rec *rec_find(const struct zs_pool *pool, zs_handle h,
-			       int kind, const void *mem)
+static inline struct zs_thread *thread_get(void)
 {
 	struct zs_thread *t = zs_self;
-	struct zs_rec *found = NULL;
-	int i;
 
-	if (!t)
-		return NULL;
+	return __builtin_expect(t != NULL, 1) ? t : thread_attach();
+}
+
+/* The latest live record of @h in @pool of @kind (and @mem, if set), or
+ * -1. The latest record overall is checked first: mappings nest. */
+static inline int rec_find(struct zs_thread *t, const struct zs_pool *pool,
+			   zs_handle h, unsigned kind, const void *mem)
+{
+	struct zs_rec *r;
+	unsigned live, i;
+	int found = -1;
+
+	if (!t || t->free_mask == ZS_ALL_FREE)
+		return -1;
+	r = &t->rec[t->last];
+	if (__builtin_expect(atomic_load_explicit(&r->pool, memory_order_relaxed) == pool &&
+			     r->handle == h && (r->kind & kind) && (!mem || r->mem == mem), 1))
+		return (int)t->last;
+	live = ~t->free_mask & ZS_ALL_FREE;
 	for (i = 0; i < ZS_MAX_MAPPINGS; i++) {
-		struct zs_rec *r = &t->rec[i];
-
-		if (atomic_load_explicit(&r->pool, memory_order_relaxed) == pool &&
-		    r->handle == h && r->kind == kind && (!mem || r->mem == mem) &&
-		    (!found || r->seq > found->seq))
-			found = r;
+		r = &t->rec[i];
+		if ((live & (1u << i)) &&
+		    atomic_load_explicit(&r->pool, memory_order_relaxed) == pool &&
+		    r->handle == h && (r->kind & kind) && (!mem || r->mem == mem) &&
+		    (found < 0 || r->seq > t->rec[found].seq))
+			found = (int)i;
 	}
 	return found;
+}
+
+/* Free record @i of @t; the latest live record becomes t->last. */
+static inline void rec_release(struct zs_thread *t, unsigned i)
+{
+	struct zs_rec *r = &t->rec[i];
+	unsigned live;
+
+	atomic_store_explicit(&r->pin, NULL, memory_order_release);
+	atomic_store_explicit(&r->pool, NULL, memory_order_release);
+	t->free_mask |= 1u << i;
+	live = ~t->free_mask & ZS_ALL_FREE;
+	if (__builtin_expect(live != 0, 0)) {
+		unsigned j, best = 0;
+		uint64_t seq = 0;
+
+		for (j = 0; j < ZS_MAX_MAPPINGS; j++)
+			if ((live & (1u << j)) && t->rec[j].seq >= seq) {
+				seq = t->rec[j].seq;
+				best = j;
+			}
+		t->last = best;
+	}
 }
 
 void zs_release_deferred_locked(struct size_class *class, uint32_t id,
@@ -220,19 +251,30 @@ void zs_release_deferred_locked(struct size_class *class, uint32_t id,
 		zs_zspage_release(class, id, z);
 }
 
-/* Drop @r's pin (freeing a zspage emptied meanwhile) and the record. */
-static void rec_unpin_release(struct zs_rec *r)
+/* Free a zspage that was emptied while pinned (a racing user did it). */
+static __attribute__((noinline)) void release_deferred(struct zs_pool *pool,
+						       zs_handle h, uint32_t loc,
+						       struct zspage *z)
 {
-	struct zspage *z = atomic_load_explicit(&r->pin, memory_order_relaxed);
-	struct size_class *class = r->class;
-	uint32_t id = r->zspage_id;
+	struct size_class *class = &pool->classes[zs_handle_class(h)];
 
-	rec_release(r);
-	if (z && zs_deferred(z)) {
-		zs_class_lock(class);
-		zs_release_deferred_locked(class, id, z);
-		zs_class_unlock(class);
-	}
+	zs_class_lock(class);
+	zs_release_deferred_locked(class, zs_loc_id(class, loc), z);
+	zs_class_unlock(class);
+}
+
+/* Drop record @i's pin and the record; free a zspage emptied meanwhile. */
+static inline void rec_unpin_release(struct zs_thread *t, unsigned i,
+				     struct zs_pool *pool)
+{
+	struct zs_rec *r = &t->rec[i];
+	struct zspage *z = atomic_load_explicit(&r->pin, memory_order_relaxed);
+	zs_handle h = r->handle;
+	uint32_t loc = r->loc;
+
+	rec_release(t, i);
+	if (z && __builtin_expect(zs_deferred(z), 0))
+		release_deferred(pool, h, loc, z);
 }
 
 int zs_zspage_pinned(const struct zspage *z)
@@ -284,45 +326,19 @@ size_t zs_pool_mappings(const struct zs_pool *pool)
 
 int zs_mapped_here(const struct zs_pool *pool, zs_handle h)
 {
-	struct zs_thread *t = zs_self;
-	int i;
-
-	if (!t)
-		return 0;
-	for (i = 0; i < ZS_MAX_MAPPINGS; i++)
-		if (atomic_load_explicit(&t->rec[i].pool, memory_order_relaxed) == pool &&
-		    t->rec[i].handle == h)
-			return 1;
-	return 0;
+	return rec_find(zs_self, pool, h, REC_MAP | REC_READ, NULL) >= 0;
 }
 
 /* ---- Pinning an object ---------------------------------------------------- */
 
-/*
- * Pin the zspage holding live handle @h in record @r and return its id, the
- * zspage and the object's byte offset in it. 0 or -EINVAL (bad handle).
- */
-static int obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r,
-		   struct zspage **zp, uint32_t *offp)
+/* The slow path of obj_pin(): under the class lock, while compaction runs. */
+static __attribute__((noinline)) int obj_pin_locked(struct size_class *class,
+						    zs_handle h, struct zs_rec *r,
+						    uint32_t *locp)
 {
-	uint32_t s1, loc;
 	struct zspage *z;
-	int tries;
+	uint32_t loc;
 
-	for (tries = 0; tries < 3; tries++) {
-		s1 = atomic_load_explicit(&class->seq, memory_order_acquire);
-		if (s1 & 1)
-			break; /* compaction is moving objects: wait for it */
-		if (zs_slot_lookup(class, h, &loc))
-			return -EINVAL;
-		z = zs_zspage_of(class, zs_loc_id(class, loc));
-		if (!z)
-			return -EINVAL;
-		pin_publish(r, z);
-		if (atomic_load_explicit(&class->seq, memory_order_seq_cst) == s1)
-			goto pinned;
-		atomic_store_explicit(&r->pin, NULL, memory_order_release);
-	}
 	zs_class_lock(class);
 	if (zs_slot_lookup(class, h, &loc) ||
 	    !(z = zs_zspage_of(class, zs_loc_id(class, loc)))) {
@@ -331,22 +347,73 @@ static int obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r,
 	}
 	atomic_store_explicit(&r->pin, z, memory_order_release);
 	zs_class_unlock(class);
-pinned:
-	r->handle = h;
-	r->class = class;
-	r->zspage_id = zs_loc_id(class, loc);
-	*zp = z;
-	*offp = zs_loc_idx(class, loc) * class->size;
+	*locp = loc;
 	return 0;
 }
 
-static void rec_fill(struct zs_thread *t, struct zs_rec *r, int kind,
-		     const void *mem, int via_pair)
+/*
+ * Pin the zspage holding live handle @h in record @r and return the
+ * object's location. 0, or -EINVAL (bad handle). See the top of this file.
+ */
+static inline __attribute__((always_inline)) int
+obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r, uint32_t *locp)
 {
-	r->kind = (uint8_t)kind;
+	uint32_t s1, loc;
+	struct zspage *z;
+
+	s1 = atomic_load_explicit(&class->seq, memory_order_acquire);
+	if (__builtin_expect(s1 & 1, 0))
+		return obj_pin_locked(class, h, r, locp);
+	if (zs_slot_lookup(class, h, &loc))
+		return -EINVAL;
+	z = zs_zspage_of(class, zs_loc_id(class, loc));
+	if (!z)
+		return -EINVAL;
+	pin_publish(r, z);
+	if (__builtin_expect(atomic_load_explicit(&class->seq, memory_order_seq_cst) != s1, 0)) {
+		atomic_store_explicit(&r->pin, NULL, memory_order_release);
+		return obj_pin_locked(class, h, r, locp);
+	}
+	*locp = loc;
+	return 0;
+}
+
+/* Claim a free record of @t for @pool: its index, or -1 (all in use). */
+static inline int rec_claim(struct zs_thread *t, const struct zs_pool *pool)
+{
+	unsigned i;
+
+	if (__builtin_expect(!t->free_mask, 0))
+		return -1;
+	i = (unsigned)__builtin_ctz(t->free_mask);
+	atomic_store_explicit(&t->rec[i].pool, pool, memory_order_relaxed);
+	return (int)i;
+}
+
+/* Make claimed record @i of @t live: pinned, filled, the latest. */
+static inline void rec_commit(struct zs_thread *t, unsigned i, zs_handle h,
+			      uint32_t loc, const void *mem, unsigned kind)
+{
+	struct zs_rec *r = &t->rec[i];
+
+	r->handle = h;
 	r->mem = mem;
-	r->via_pair = (uint8_t)via_pair;
+	r->kind = (uint8_t)kind;
+	r->loc = loc;
 	r->seq = ++t->tick;
+	t->free_mask &= ~(1u << i);
+	t->last = i;
+}
+
+/* Record @i's copy buffer (one page), or NULL when out of memory. */
+static uint8_t *rec_buffer(struct zs_thread *t, unsigned i, uint32_t page)
+{
+	if (!t->buffers) {
+		t->buffers = aligned_alloc(page, (size_t)ZS_MAX_MAPPINGS * page);
+		if (!t->buffers)
+			return NULL;
+	}
+	return t->buffers + (size_t)i * page;
 }
 
 /* ---- Public calls ------------------------------------------------------ */
@@ -355,11 +422,11 @@ void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm)
 {
 	struct size_class *class;
 	struct zs_thread *t;
-	struct zs_rec *r;
 	struct zspage *z;
-	uint32_t off, in, k;
+	uint32_t loc, off, in;
+	unsigned kind = REC_MAP;
 	void *ptr;
-	int err;
+	int i, err;
 
 	if (!pool || (unsigned)mm > ZS_MM_WO || !(class = zs_handle_to_class(pool, h))) {
 		errno = EINVAL;
@@ -370,48 +437,75 @@ void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm)
 		errno = ENOMEM;
 		return NULL;
 	}
-	r = rec_claim(t, pool);
-	if (!r) {
+	i = rec_claim(t, pool);
+	if (i < 0) {
 		errno = EBUSY;
 		return NULL;
 	}
-	if (obj_pin(class, h, r, &z, &off)) {
-		rec_release(r);
+	if (obj_pin(class, h, &t->rec[i], &loc)) {
+		atomic_store_explicit(&t->rec[i].pool, NULL, memory_order_relaxed);
 		errno = EINVAL;
 		return NULL;
 	}
+	z = atomic_load_explicit(&t->rec[i].pin, memory_order_relaxed);
+	off = zs_loc_idx(class, loc) * class->size;
 	in = off & (pool->page_size - 1);
-	k = off >> pool->page_shift;
-	if (in + class->size <= pool->page_size) {
+	if (__builtin_expect(in + class->size <= pool->page_size, 1)) {
 		ptr = zs_zspage_addr(pool, z, off);
-		rec_fill(t, r, REC_MAP, ptr, 0);
-		return ptr;
+	} else if (pool->method == MP_COPY) {
+		ptr = rec_buffer(t, (unsigned)i, pool->page_size);
+		if (!ptr) {
+			err = ENOMEM;
+			goto fail;
+		}
+		if (mm != ZS_MM_WO)
+			zs_obj_copy_out(pool, z, off, ptr, class->size);
+		kind |= REC_COPY | (mm != ZS_MM_RO ? REC_WRITE : 0);
+	} else {
+		uint32_t k = off >> pool->page_shift;
+
+		ptr = mp_map_pair(pool->src,
+				  atomic_load_explicit(&zs_zspage_pfns(z)[k], memory_order_relaxed),
+				  atomic_load_explicit(&zs_zspage_pfns(z)[k + 1], memory_order_relaxed),
+				  in, class->size, (enum mp_mode)mm, MP_REMAP, h);
+		if (!ptr) {
+			err = errno;
+			goto fail;
+		}
+		kind |= REC_PAIR;
 	}
-	ptr = mp_map_pair(pool->src,
-			  atomic_load_explicit(&zs_zspage_pfns(z)[k], memory_order_relaxed),
-			  atomic_load_explicit(&zs_zspage_pfns(z)[k + 1], memory_order_relaxed),
-			  in, class->size, (enum mp_mode)mm, pool->method, h);
-	if (!ptr) {
-		err = errno;
-		rec_unpin_release(r);
-		errno = err;
-		return NULL;
-	}
-	rec_fill(t, r, REC_MAP, ptr, 1);
+	rec_commit(t, (unsigned)i, h, loc, ptr, kind);
 	return ptr;
+fail:
+	atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
+	atomic_store_explicit(&t->rec[i].pool, NULL, memory_order_relaxed);
+	errno = err;
+	return NULL;
 }
 
 void zs_unmap_object(struct zs_pool *pool, zs_handle h)
 {
-	struct zs_rec *r = pool ? rec_find(pool, h, REC_MAP, NULL) : NULL;
+	struct zs_thread *t = zs_self;
+	int i = pool ? rec_find(t, pool, h, REC_MAP, NULL) : -1;
+	struct zs_rec *r;
 
-	if (!r) {
+	if (i < 0) {
 		errno = EINVAL;
 		return;
 	}
-	if (r->via_pair)
-		mp_unmap_pair(pool->src, h); /* copies back for RW and WO */
-	rec_unpin_release(r);
+	r = &t->rec[i];
+	if (__builtin_expect(r->kind & (REC_WRITE | REC_PAIR), 0)) {
+		if (r->kind & REC_PAIR) {
+			mp_unmap_pair(pool->src, h); /* a window: nothing to copy */
+		} else {
+			struct size_class *class = &pool->classes[zs_handle_class(h)];
+
+			zs_obj_copy_in(pool, atomic_load_explicit(&r->pin, memory_order_relaxed),
+				       zs_loc_idx(class, r->loc) * class->size, r->mem,
+				       class->size);
+		}
+	}
+	rec_unpin_release(t, (unsigned)i, pool);
 }
 
 void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
@@ -419,10 +513,10 @@ void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
 {
 	struct size_class *class;
 	struct zs_thread *t;
-	struct zs_rec *r;
 	struct zspage *z;
-	uint32_t off;
+	uint32_t loc, off;
 	void *ptr;
+	int i;
 
 	if (!pool || !local_copy || !(class = zs_handle_to_class(pool, h)) ||
 	    len == 0 || len > class->size) {
@@ -434,40 +528,40 @@ void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
 		errno = ENOMEM;
 		return NULL;
 	}
-	r = rec_claim(t, pool);
-	if (!r) {
+	i = rec_claim(t, pool);
+	if (i < 0) {
 		errno = EBUSY;
 		return NULL;
 	}
-	if (obj_pin(class, h, r, &z, &off)) {
-		rec_release(r);
+	if (obj_pin(class, h, &t->rec[i], &loc)) {
+		atomic_store_explicit(&t->rec[i].pool, NULL, memory_order_relaxed);
 		errno = EINVAL;
 		return NULL;
 	}
+	z = atomic_load_explicit(&t->rec[i].pin, memory_order_relaxed);
+	off = zs_loc_idx(class, loc) * class->size;
 	if ((off & (pool->page_size - 1)) + len <= pool->page_size) {
 		ptr = zs_zspage_addr(pool, z, off); /* in place, pinned */
 	} else {
 		/* Straddles: copy, and hold no pin past the copy. */
 		zs_obj_copy_out(pool, z, off, local_copy, (uint32_t)len);
 		ptr = local_copy;
-		atomic_store_explicit(&r->pin, NULL, memory_order_release);
-		if (zs_deferred(z)) {
-			zs_class_lock(class);
-			zs_release_deferred_locked(class, r->zspage_id, z);
-			zs_class_unlock(class);
-		}
+		atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
+		if (zs_deferred(z))
+			release_deferred(pool, h, loc, z);
 	}
-	rec_fill(t, r, REC_READ, ptr, 0);
+	rec_commit(t, (unsigned)i, h, loc, ptr, REC_READ);
 	return ptr;
 }
 
 int zs_obj_read_end(struct zs_pool *pool, zs_handle h, const void *mem)
 {
-	struct zs_rec *r = pool && mem ? rec_find(pool, h, REC_READ, mem) : NULL;
+	struct zs_thread *t = zs_self;
+	int i = pool && mem ? rec_find(t, pool, h, REC_READ, mem) : -1;
 
-	if (!r)
+	if (i < 0)
 		return -EINVAL;
-	rec_unpin_release(r);
+	rec_unpin_release(t, (unsigned)i, pool);
 	return 0;
 }
 

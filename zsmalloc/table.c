@@ -17,21 +17,23 @@
 
 #include "zsmalloc/internal.h"
 
+struct zs_dir zs_empty_dir = { .cap = 0 };
+
 int zs_table_add_chunk(struct zs_table *t)
 {
 	struct zs_dir *d = atomic_load_explicit(&t->dir, memory_order_relaxed);
 	uint8_t *chunk;
 
-	if (!d || t->nr_chunks == d->cap) {
-		uint32_t cap = d ? d->cap * 2 : 4;
+	if (t->nr_chunks == d->cap) {
+		uint32_t cap = d->cap ? d->cap * 2 : 4;
 		struct zs_dir *nd = calloc(1, sizeof(*nd) + cap * sizeof(nd->chunk[0]));
 		uint32_t i;
 
 		if (!nd)
 			return -ENOMEM;
 		nd->cap = cap;
-		nd->retired = d;
-		for (i = 0; d && i < t->nr_chunks; i++)
+		nd->retired = d == &zs_empty_dir ? NULL : d;
+		for (i = 0; i < t->nr_chunks; i++)
 			atomic_store_explicit(&nd->chunk[i],
 					      atomic_load_explicit(&d->chunk[i],
 								   memory_order_relaxed),
@@ -54,8 +56,10 @@ void zs_table_destroy(struct zs_table *t)
 	struct zs_dir *d = atomic_load_explicit(&t->dir, memory_order_relaxed);
 	uint32_t i;
 
-	for (i = 0; d && i < t->nr_chunks; i++)
+	for (i = 0; i < t->nr_chunks; i++)
 		free(atomic_load_explicit(&d->chunk[i], memory_order_relaxed));
+	if (d == &zs_empty_dir)
+		d = NULL;
 	while (d) {
 		struct zs_dir *older = d->retired;
 
@@ -63,6 +67,7 @@ void zs_table_destroy(struct zs_table *t)
 		d = older;
 	}
 	memset(t, 0, sizeof(*t));
+	atomic_store_explicit(&t->dir, &zs_empty_dir, memory_order_relaxed);
 }
 
 void zs_table_trim(struct zs_table *t, uint32_t keep)
@@ -72,7 +77,7 @@ void zs_table_trim(struct zs_table *t, uint32_t keep)
 	/* Lock-free readers may still hold a chunk's address, but they read
 	 * nothing in it before confirming the class seq, which the caller
 	 * keeps odd (see compact.c). */
-	while (d && t->nr_chunks > keep) {
+	while (t->nr_chunks > keep) {
 		uint8_t *chunk;
 
 		t->nr_chunks--;
