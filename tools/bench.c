@@ -1,8 +1,8 @@
 /*
  * bench.c - tools/bench: ns per operation of zsalloc's layers, each beside a
- * reference measured in the same run (a bare memcpy for the mapping layer).
- *
- * Usage: bench [--json] [--quick] [--repeat N]
+ * reference measured in the same run: a bare memcpy for the mapping layer,
+ * the linked malloc (LD_PRELOAD chooses it) for the allocators, on the size
+ * mix of real compressed pages (the bundled traces, or --trace files).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -137,14 +137,36 @@ void bench_report_print(const struct bench_report *r,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench [--json] [--quick] [--repeat N]\n");
+	fprintf(f, "usage: bench [--json] [--quick] [--repeat N] [--threads N]\n"
+		   "             [--only mapping|alloc] [--trace FILE]...\n");
+}
+
+/* A positive integer argument in [1, max], or -1 after an error message. */
+static int int_arg(const char *opt, const char *val, long max)
+{
+	char *end;
+	long n = val ? strtol(val, &end, 10) : 0;
+
+	if (!val || *end || n < 1 || n > max) {
+		fprintf(stderr, "bench: %s wants 1..%ld, got '%s'\n", opt, max,
+			val ? val : "");
+		usage(stderr);
+		return -1;
+	}
+	return (int)n;
 }
 
 int main(int argc, char **argv)
 {
-	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0 };
+	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0,
+				   .threads = 2, .argv0 = argv[0] };
 	static struct bench_report report;
+	const char *only = NULL;
 	int i, err;
+
+	o.traces = calloc((size_t)argc, sizeof(*o.traces));
+	if (!o.traces)
+		return 1;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
@@ -152,17 +174,29 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--quick")) {
 			o.scale = 0.1;
 			o.repeat = 3;
-		} else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
-			char *end;
-			long n = strtol(argv[++i], &end, 10);
-
-			if (*end || n < 1 || n > 1000) {
-				fprintf(stderr, "bench: --repeat wants 1..1000, got '%s'\n",
-					argv[i]);
+		} else if (!strcmp(argv[i], "--repeat")) {
+			o.repeat = int_arg("--repeat", i + 1 < argc ? argv[++i] : NULL, 1000);
+			if (o.repeat < 0)
+				return 2;
+		} else if (!strcmp(argv[i], "--threads")) {
+			o.threads = int_arg("--threads", i + 1 < argc ? argv[++i] : NULL, 64);
+			if (o.threads < 0)
+				return 2;
+		} else if (!strcmp(argv[i], "--trace")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "bench: --trace wants a file\n");
 				usage(stderr);
 				return 2;
 			}
-			o.repeat = (int)n;
+			o.traces[o.nr_traces++] = argv[++i];
+		} else if (!strcmp(argv[i], "--only")) {
+			only = i + 1 < argc ? argv[++i] : "";
+			if (strcmp(only, "mapping") && strcmp(only, "alloc")) {
+				fprintf(stderr, "bench: --only wants mapping or alloc, got '%s'\n",
+					only);
+				usage(stderr);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -172,11 +206,21 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	err = bench_mapping(&o, &report);
-	if (err) {
-		fprintf(stderr, "bench: mapping: %s\n", strerror(err));
-		return 1;
+	if (!only || !strcmp(only, "mapping")) {
+		err = bench_mapping(&o, &report);
+		if (err) {
+			fprintf(stderr, "bench: mapping: %s\n", strerror(err));
+			return 1;
+		}
 	}
+	if (!only || !strcmp(only, "alloc")) {
+		err = bench_alloc(&o, &report);
+		if (err) {
+			fprintf(stderr, "bench: allocators: %s\n", strerror(err));
+			return 1;
+		}
+	}
+	free(o.traces);
 	bench_report_print(&report, &o, stdout);
 	return 0;
 }

@@ -31,6 +31,10 @@ struct bench_options {
 	int json;          /* print JSON instead of tables */
 	int repeat;        /* repetitions per figure; the best one counts */
 	double scale;      /* multiplies iteration counts (--quick: 0.1) */
+	int threads;       /* threads of the shared-pool table (--threads) */
+	char **traces;     /* --trace files for the size mix; none: bundled */
+	int nr_traces;
+	const char *argv0; /* to find the bundled traces */
 };
 
 /* One table of results: rows of (name, ns/op), each shown as a ratio to the
@@ -45,7 +49,7 @@ struct bench_row {
 };
 
 struct bench_table {
-	char title[96];
+	char title[256];
 	char reference[64];
 	int nr_rows;
 	struct bench_row rows[BENCH_MAX_ROWS];
@@ -70,5 +74,6 @@ double bench_best(const struct bench_options *o, uint64_t iters,
 
 /* The benchmark groups; each adds its tables to @r. Return 0 or an errno. */
 int bench_mapping(const struct bench_options *o, struct bench_report *r);
+int bench_alloc(const struct bench_options *o, struct bench_report *r);
 
 #endif /* ZSALLOC_TOOLS_BENCH_H */
