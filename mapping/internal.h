@@ -16,9 +16,10 @@
  *   stats.pages_used + nr_cached + nr_free + in_flight == nr_pfns
  *   nr_pfns <= file_pages <= max_pages
  *   bit p of used[] is set  <=>  pfn p is allocated (p < nr_pfns)
- *   every pfn on free[] reads as zero; pfns on cache[] hold stale bytes
- * where in_flight counts pages being punched by mp_free_page() outside the
- * lock (at most one per freeing thread).
+ *   bit p of free[] is set  <=>  pfn p is free and punched (reads as zero)
+ *   no bit of free[] below word free_low is set
+ *   pfns on cache[] are free, resident, and hold stale bytes
+ * where in_flight counts pages being punched by a free outside the lock.
  */
 struct mp_source {
 	uint8_t *base;             /* direct map: pfn p at base + (p << shift) */
@@ -32,9 +33,9 @@ struct mp_source {
 	pthread_mutex_t lock;      /* guards everything below */
 	uint32_t nr_pfns;          /* pfns [0, nr_pfns) exist */
 	uint32_t file_pages;       /* memfd size in pages */
-	uint32_t *free;            /* punched pfns, reused first-in last-out */
-	uint32_t nr_free;          /* entries on free[] */
-	uint32_t free_cap;         /* capacity of free[] (>= nr_pfns) */
+	uint64_t *free;            /* punched pfns (bitmap), reused lowest first */
+	uint32_t nr_free;          /* bits set in free[] */
+	uint32_t free_low;         /* first word of free[] that may have a bit */
 	uint32_t *cache;           /* resident freed pfns */
 	uint32_t nr_cached;        /* entries on cache[] */
 	uint64_t fail_countdown;   /* fault injection: fail when it reaches 0 */

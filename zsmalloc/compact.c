@@ -104,7 +104,7 @@ static struct obj *cand_take(struct cand *c, struct obj *objs)
 }
 
 /* Release empty zspages kept only because a thread pinned them. */
-static void release_deferred(struct size_class *class)
+static void release_deferred(struct size_class *class, struct zs_pfns *later)
 {
 	uint32_t id = class->head[ZS_GROUP_EMPTY];
 
@@ -113,7 +113,7 @@ static void release_deferred(struct size_class *class)
 		uint32_t next = z->next;
 
 		if (!zs_zspage_pinned(z))
-			zs_zspage_release(class, id, z);
+			zs_zspage_release(class, id, z, later);
 		id = next;
 	}
 }
@@ -242,6 +242,7 @@ static int snapshot_pins(const struct zspage ***pins, size_t max, size_t *n)
 static size_t compact_class(struct size_class *class)
 {
 	const struct zspage *stack_pins[64], **pins = stack_pins;
+	struct zs_pfns later = { 0 };
 	size_t nr_pins = 0, i;
 	struct cand *cands = NULL;
 	struct obj *objs = NULL;
@@ -251,7 +252,7 @@ static size_t compact_class(struct size_class *class)
 
 	zs_class_lock(class);
 	pages_before = class->pages_used;
-	release_deferred(class);
+	release_deferred(class, &later);
 	if (!(class->nonempty & ((1u << ZS_GROUP_FULL) - 2)))
 		goto unlock; /* nothing partly filled */
 
@@ -345,9 +346,9 @@ tidy:
 		struct cand *c = &cands[i];
 
 		if (c->z->inuse == 0) {
-			zs_zspage_release(class, c->id, c->z);
+			zs_zspage_release(class, c->id, c->z, &later);
 		} else {
-			zs_zspage_trim(class, c->z);
+			zs_zspage_trim(class, c->z, &later);
 			zs_fix_fullness(class, c->id, c->z);
 		}
 	}
@@ -357,9 +358,17 @@ tidy:
 done:
 	atomic_fetch_add_explicit(&class->seq, 1, memory_order_release); /* even */
 unlock:
+	atomic_fetch_add(&class->pool->pages_in_flight, later.n);
 	/* Net pages: destinations may have gained some (lazy population). */
 	pages_before = pages_before > class->pages_used ? pages_before - class->pages_used : 0;
 	zs_class_unlock(class);
+	/* The freed pages belong to no zspage any more: give them back in
+	 * one batch, outside the lock (consecutive pfns cost one call). */
+	if (later.n) {
+		mp_free_pages(class->pool->src, later.pfn, later.n);
+		atomic_fetch_sub(&class->pool->pages_in_flight, later.n);
+	}
+	free(later.pfn);
 	if (pins != stack_pins)
 		free(pins);
 	free(buf);

@@ -181,6 +181,9 @@ struct zs_pool {
 	struct size_class *class_of[ZS_NR_SIZES]; /* by size index */
 	_Atomic uint64_t pages_compacted;
 	_Atomic uint64_t objects_moved;
+	/* Pages compaction took out of its classes and gives back to the
+	 * source after unlocking: zs_check() allows for them. */
+	_Atomic uint64_t pages_in_flight;
 	char name[32];
 };
 
@@ -370,17 +373,27 @@ void zs_list_insert(struct size_class *class, uint32_t id, struct zspage *z,
 void zs_list_remove(struct size_class *class, uint32_t id, struct zspage *z);
 void zs_fix_fullness(struct size_class *class, uint32_t id, struct zspage *z);
 
+/* Pages to give back later, in one batch (see mp_free_pages()). */
+struct zs_pfns {
+	uint32_t *pfn;
+	size_t n, cap;
+	int failed; /* could not grow: pages were freed at once instead */
+};
+
 /* A new empty zspage with no page yet: its id, or -ENOMEM. */
 int64_t zs_zspage_create(struct size_class *class, struct zspage **out);
-/* Give back an empty zspage's pages and id. */
-void zs_zspage_release(struct size_class *class, uint32_t id, struct zspage *z);
+/* Give back an empty zspage's id, and its pages: to the page source now
+ * (@later NULL) or onto @later for the caller to free in one batch. */
+void zs_zspage_release(struct size_class *class, uint32_t id, struct zspage *z,
+		       struct zs_pfns *later);
 /* Make object @idx's bytes present, allocating pages if @grow. 0 | -ENOMEM */
 int zs_zspage_populate(struct size_class *class, struct zspage *z,
 		       uint32_t idx, int grow);
 /* Lowest free object index of @z (< opz; the zspage is not full). */
 uint32_t zs_zspage_first_free(const struct size_class *class, struct zspage *z);
-/* Free pages past the last allocated object; returns pages freed. */
-uint32_t zs_zspage_trim(struct size_class *class, struct zspage *z);
+/* Free pages past the last allocated object (now, or onto @later). */
+uint32_t zs_zspage_trim(struct size_class *class, struct zspage *z,
+			struct zs_pfns *later);
 
 /* Byte @off of a zspage, as a direct-map address (page must be present). */
 static inline uint8_t *zs_zspage_addr(const struct zs_pool *pool,

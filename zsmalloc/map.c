@@ -248,7 +248,7 @@ void zs_release_deferred_locked(struct size_class *class, uint32_t id,
 				struct zspage *z)
 {
 	if (zs_deferred(z) && z->inuse == 0 && !zs_zspage_pinned(z))
-		zs_zspage_release(class, id, z);
+		zs_zspage_release(class, id, z, NULL);
 }
 
 /* Free a zspage that was emptied while pinned (a racing user did it). */

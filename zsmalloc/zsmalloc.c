@@ -221,7 +221,7 @@ zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
 	err = zs_zspage_populate(class, z, idx, grow);
 	if (err) {
 		if (created)
-			zs_zspage_release(class, id, z);
+			zs_zspage_release(class, id, z, NULL);
 		goto putback;
 	}
 	zs_zspage_map(class, z)[idx / 64] |= (uint64_t)1 << (idx % 64);
@@ -284,7 +284,7 @@ int zs_free(struct zs_pool *pool, zs_handle h)
 		 * the pages on group 0 until the pin goes (map.c frees it). */
 		zs_fix_fullness(class, id, z);
 	} else if (z->inuse == 0) {
-		zs_zspage_release(class, id, z);
+		zs_zspage_release(class, id, z, NULL);
 	} else {
 		zs_fix_fullness(class, id, z);
 	}

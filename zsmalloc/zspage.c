@@ -97,16 +97,42 @@ int64_t zs_zspage_create(struct size_class *class, struct zspage **out)
 	return id;
 }
 
-void zs_zspage_release(struct size_class *class, uint32_t id, struct zspage *z)
+/* Free pages [from, npages) of @z: to the source now, or onto @later. */
+static void free_pages_from(struct size_class *class, struct zspage *z,
+			    uint32_t from, struct zs_pfns *later)
 {
-	struct zs_pool *pool = class->pool;
 	_Atomic uint32_t *pfn = zs_zspage_pfns(z);
-	uint32_t i;
+	uint32_t now[ZS_MAX_PAGES_PER_ZSPAGE], n = 0, i;
 
-	for (i = 0; i < z->npages; i++)
-		mp_free_page(pool->src, atomic_load_explicit(&pfn[i], memory_order_relaxed));
-	class->pages_used -= z->npages;
-	z->npages = 0;
+	for (i = from; i < z->npages; i++) {
+		uint32_t p = atomic_load_explicit(&pfn[i], memory_order_relaxed);
+
+		if (later && !later->failed && later->n == later->cap) {
+			size_t cap = later->cap ? later->cap * 2 : 256;
+			uint32_t *grown = realloc(later->pfn, cap * sizeof(*grown));
+
+			if (grown) {
+				later->pfn = grown;
+				later->cap = cap;
+			} else {
+				later->failed = 1;
+			}
+		}
+		if (later && !later->failed)
+			later->pfn[later->n++] = p;
+		else
+			now[n++] = p;
+	}
+	if (n)
+		mp_free_pages(class->pool->src, now, n);
+	class->pages_used -= z->npages - from;
+	z->npages = (uint8_t)from;
+}
+
+void zs_zspage_release(struct size_class *class, uint32_t id, struct zspage *z,
+		       struct zs_pfns *later)
+{
+	free_pages_from(class, z, 0, later);
 	if (zs_group(z) != ZS_GROUP_UNUSED) {
 		zs_list_remove(class, id, z);
 		class->nr_zspages--;
@@ -132,12 +158,14 @@ int zs_zspage_populate(struct size_class *class, struct zspage *z,
 	uint32_t need = pages_for(class, idx), had = z->npages, p;
 
 	while (z->npages < need) {
-		if (!grow || mp_alloc_page(pool->src, &p)) {
+		uint32_t near = z->npages ? atomic_load_explicit(&pfn[z->npages - 1],
+								 memory_order_relaxed)
+					  : UINT32_MAX;
+
+		if (!grow || mp_alloc_page_near(pool->src, near, &p)) {
 			/* Leave the zspage exactly as it was. */
-			while (z->npages > had)
-				mp_free_page(pool->src,
-					     atomic_load_explicit(&pfn[--z->npages],
-								  memory_order_relaxed));
+			class->pages_used += z->npages - had;
+			free_pages_from(class, z, had, NULL);
 			return -ENOMEM;
 		}
 		atomic_store_explicit(&pfn[z->npages], p, memory_order_relaxed);
@@ -170,20 +198,15 @@ static int64_t last_used(const struct size_class *class, struct zspage *z)
 	return -1;
 }
 
-uint32_t zs_zspage_trim(struct size_class *class, struct zspage *z)
+uint32_t zs_zspage_trim(struct size_class *class, struct zspage *z,
+			struct zs_pfns *later)
 {
-	struct zs_pool *pool = class->pool;
-	_Atomic uint32_t *pfn = zs_zspage_pfns(z);
 	int64_t last = last_used(class, z);
 	uint32_t keep = last < 0 ? 0 : pages_for(class, (uint32_t)last);
-	uint32_t freed = 0;
+	uint32_t freed = z->npages > keep ? z->npages - keep : 0;
 
-	while (z->npages > keep) {
-		mp_free_page(pool->src, atomic_load_explicit(&pfn[--z->npages],
-							     memory_order_relaxed));
-		freed++;
-	}
-	class->pages_used -= freed;
+	if (freed)
+		free_pages_from(class, z, keep, later);
 	return freed;
 }
 

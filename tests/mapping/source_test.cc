@@ -293,3 +293,87 @@ TEST(Source, ManyThreadsAllocateDistinctPages)
 }
 
 } // namespace
+
+namespace {
+
+TEST(Source, NearHintPrefersTheNextPfn)
+{
+	Source s = make_source();
+	std::vector<uint32_t> p(8);
+	for (auto &x : p)
+		ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
+	// Free pfns 2..5; a page near 1 must be 2, near 2 must be 3, ...
+	for (int i = 2; i <= 5; i++)
+		ASSERT_EQ(mp_free_page(s.get(), p[i]), 0);
+	uint32_t got;
+	ASSERT_EQ(mp_alloc_page_near(s.get(), p[3], &got), 0);
+	EXPECT_EQ(got, p[4]);
+	ASSERT_EQ(mp_alloc_page_near(s.get(), p[4], &got), 0);
+	EXPECT_EQ(got, p[5]);
+	// The next one after p[5] is taken (p[6]): any free page comes back,
+	// the lowest first.
+	ASSERT_EQ(mp_alloc_page_near(s.get(), p[5], &got), 0);
+	EXPECT_EQ(got, p[2]);
+	ASSERT_EQ(mp_alloc_page_near(s.get(), UINT32_MAX, &got), 0);
+	EXPECT_EQ(got, p[3]);
+	EXPECT_EQ(mp_alloc_page_near(nullptr, 0, &got), -EINVAL);
+}
+
+TEST(Source, BatchFreeIsAllOrNothing)
+{
+	Source s = make_source();
+	std::vector<uint32_t> p(16);
+	for (auto &x : p) {
+		ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
+		memset(mp_kmap(s.get(), x), 0x77, mp_page_size());
+	}
+	mp_stats st;
+	// A pfn that is not allocated, or one given twice: nothing is freed.
+	uint32_t bad[] = {p[0], p[1], 9999};
+	EXPECT_EQ(mp_free_pages(s.get(), bad, 3), -EINVAL);
+	uint32_t twice[] = {p[2], p[3], p[2]};
+	EXPECT_EQ(mp_free_pages(s.get(), twice, 3), -EINVAL);
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, 16u);
+	for (uint32_t x : p)
+		EXPECT_EQ(mp_page_valid(s.get(), x), 1);
+	// A good batch, out of order and with gaps, frees exactly those.
+	uint32_t good[] = {p[9], p[3], p[4], p[5], p[12], p[0]};
+	EXPECT_EQ(mp_free_pages(s.get(), good, 6), 0);
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.pages_used, 10u);
+	EXPECT_EQ(st.frees, 6u);
+	for (uint32_t x : good)
+		EXPECT_EQ(mp_page_valid(s.get(), x), 0);
+	EXPECT_EQ(mp_page_valid(s.get(), p[1]), 1);
+	EXPECT_EQ(mp_free_pages(s.get(), good, 6), -EINVAL); // all freed already
+	EXPECT_EQ(mp_free_pages(s.get(), nullptr, 0), 0);
+	EXPECT_EQ(mp_free_pages(s.get(), nullptr, 1), -EINVAL);
+	// Freed pages come back zeroed, lowest first.
+	uint32_t again;
+	ASSERT_EQ(mp_alloc_page(s.get(), &again), 0);
+	EXPECT_EQ(again, p[0]);
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), again)),
+			     mp_page_size()));
+}
+
+TEST(Source, BatchFreeGivesMemoryBack)
+{
+	Source s = make_source();
+	const size_t page = mp_page_size();
+	const int n = 2048;
+	std::vector<uint32_t> p(n);
+	long before = rss_shmem_kib();
+	for (auto &x : p) {
+		ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
+		memset(mp_kmap(s.get(), x), 0x5a, page);
+	}
+	long full = rss_shmem_kib();
+	ASSERT_EQ(mp_free_pages(s.get(), p.data(), p.size()), 0);
+	long after = rss_shmem_kib();
+	long expect_kib = (long)(n * page / 1024);
+	EXPECT_GE(full - before, expect_kib * 9 / 10);
+	EXPECT_GE(full - after, expect_kib * 9 / 10) << "batch-freed pages stayed resident";
+}
+
+} // namespace
