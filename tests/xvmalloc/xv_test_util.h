@@ -1,0 +1,148 @@
+// xv_test_util.h - helpers shared by the xvmalloc tests: a seeded PRNG,
+// content patterns derived from a seed, a compressed-page size mix, block
+// listings through xv_walk, and the seed/operation-count environment knobs.
+#ifndef ZSALLOC_TESTS_XVMALLOC_XV_TEST_UTIL_H
+#define ZSALLOC_TESTS_XVMALLOC_XV_TEST_UTIL_H
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mapping/mapping.h"
+#include "xvmalloc/xvmalloc.h"
+
+namespace xvtest {
+
+// splitmix64: small, fast, and good enough to drive tests and fill objects.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n), n > 0.
+  uint64_t Below(uint64_t n) { return Next() % n; }
+  // Uniform in [lo, hi].
+  uint64_t Range(uint64_t lo, uint64_t hi) { return lo + Below(hi - lo + 1); }
+};
+
+// Fills [p, p + n) with bytes derived from seed.
+inline void Fill(void* p, uint32_t n, uint64_t seed) {
+  Rng r(seed);
+  unsigned char* b = static_cast<unsigned char*>(p);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = r.Next();
+    std::memcpy(b + i, &v, 8);
+  }
+  if (i < n) {
+    uint64_t v = r.Next();
+    std::memcpy(b + i, &v, n - i);
+  }
+}
+
+// True if [p, p + n) holds exactly what Fill(p, n, seed) wrote.
+inline bool Verify(const void* p, uint32_t n, uint64_t seed) {
+  Rng r(seed);
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = r.Next();
+    if (std::memcmp(b + i, &v, 8) != 0) return false;
+  }
+  if (i < n) {
+    uint64_t v = r.Next();
+    if (std::memcmp(b + i, &v, n - i) != 0) return false;
+  }
+  return true;
+}
+
+// Sizes like LZ4-compressed pages: spread over 1..max with a bump around
+// 1.5 KiB, plus the edges (tiny, the minimum block, near the maximum).
+inline uint32_t CompressedSize(Rng& r, uint32_t max) {
+  uint64_t k = r.Below(100);
+  if (k < 4) return static_cast<uint32_t>(r.Range(1, 40));
+  if (k < 8) return static_cast<uint32_t>(r.Range(max - 64, max));
+  if (k < 40) {
+    uint32_t mid = max * 3 / 8;
+    return static_cast<uint32_t>(r.Range(mid - max / 8, mid + max / 8));
+  }
+  return static_cast<uint32_t>(r.Range(30, max));
+}
+
+// A seed from $XV_SEED, or a fresh one; printed so that a failure replays.
+inline uint64_t SeedFromEnv(const char* test) {
+  uint64_t seed;
+  if (const char* e = std::getenv("XV_SEED")) {
+    seed = std::strtoull(e, nullptr, 0);
+  } else {
+    seed = static_cast<uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  std::printf("[ seed     ] %s: XV_SEED=%llu\n", test,
+              static_cast<unsigned long long>(seed));
+  std::fflush(stdout);
+  return seed;
+}
+
+// $name as a count, or def.
+inline uint64_t CountFromEnv(const char* name, uint64_t def) {
+  const char* e = std::getenv(name);
+  return e ? std::strtoull(e, nullptr, 0) : def;
+}
+
+struct Block {
+  uint32_t pfn, offset, size;
+  int used;
+  bool operator==(const Block& o) const {
+    return pfn == o.pfn && offset == o.offset && size == o.size &&
+           used == o.used;
+  }
+};
+
+inline int CollectBlock(uint32_t pfn, uint32_t offset, uint32_t size,
+                        int used, void* arg) {
+  static_cast<std::vector<Block>*>(arg)->push_back({pfn, offset, size, used});
+  return 0;
+}
+
+// Every block of the pool, in page order (xv_walk).
+inline std::vector<Block> Blocks(xv_pool* pool) {
+  std::vector<Block> v;
+  EXPECT_EQ(0, xv_walk(pool, CollectBlock, &v));
+  return v;
+}
+
+// Blocks of one page.
+inline std::vector<Block> PageBlocks(xv_pool* pool, uint32_t pfn) {
+  std::vector<Block> v;
+  for (const Block& b : Blocks(pool))
+    if (b.pfn == pfn) v.push_back(b);
+  return v;
+}
+
+inline xv_stats Stats(xv_pool* pool) {
+  xv_stats s;
+  xv_get_stats(pool, &s);
+  return s;
+}
+
+inline uint32_t PageSize() { return static_cast<uint32_t>(mp_page_size()); }
+
+// Data bytes a used block of this size spans (the documented rounding).
+inline uint32_t Extent(uint32_t size) {
+  uint32_t e = (size + 3) & ~3u;
+  return e < xv_min_block() ? xv_min_block() : e;
+}
+
+}  // namespace xvtest
+
+#endif  // ZSALLOC_TESTS_XVMALLOC_XV_TEST_UTIL_H

@@ -1,0 +1,322 @@
+/*
+ * check.c - xv_check (count every broken invariant) and xv_walk.
+ *
+ * The checker never trusts what it reads: every offset is bounded by the
+ * page before it is dereferenced, every list link is checked against the
+ * owner table before its page is mapped, and every loop is bounded, so a
+ * corrupt pool yields a count, never a crash or a hang. It allocates two
+ * scratch arrays (the free blocks seen on pages and on lists) to compare
+ * them as sets; if it cannot, it counts that as one violation and compares
+ * only their sizes.
+ */
+#include <stdlib.h>
+
+#include "xvmalloc/internal.h"
+#include "xvmalloc/owners.h"
+#include "xvmalloc/tlsf.h"
+#include "xvmalloc/xvmalloc.h"
+
+/* A growable array of block keys: pfn << 32 | block offset. */
+struct keys {
+	uint64_t *v;  /* [cap] */
+	size_t n;     /* used */
+	size_t cap;   /* allocated */
+	int failed;   /* an allocation failed: v is incomplete */
+};
+
+static void keys_push(struct keys *k, uint32_t pfn, uint32_t off)
+{
+	if (k->n == k->cap && !k->failed) {
+		size_t cap = k->cap ? k->cap * 2 : 256;
+		uint64_t *v = realloc(k->v, cap * sizeof(*v));
+
+		if (!v)
+			k->failed = 1;
+		else {
+			k->v = v;
+			k->cap = cap;
+		}
+	}
+	if (k->n < k->cap)
+		k->v[k->n] = (uint64_t)pfn << 32 | off;
+	k->n++; /* counted even when not stored */
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Violations in the difference of two key multisets (sorted here). */
+static size_t keys_diff(struct keys *a, struct keys *b)
+{
+	size_t i = 0, j = 0, v = 0;
+
+	if (a->failed || b->failed)
+		return 1 + (a->n != b->n);
+	if (a->n > 1)
+		qsort(a->v, a->n, sizeof(*a->v), key_cmp);
+	if (b->n > 1)
+		qsort(b->v, b->n, sizeof(*b->v), key_cmp);
+	while (i < a->n || j < b->n) {
+		if (j == b->n || (i < a->n && a->v[i] < b->v[j])) {
+			i++;
+			v++;
+		} else if (i == a->n || b->v[j] < a->v[i]) {
+			j++;
+			v++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	return v;
+}
+
+/* Totals found by walking an arena's pages, to compare with its counters. */
+struct tally {
+	uint64_t pages;
+	uint64_t objects;
+	uint64_t bytes_requested;
+	uint64_t bytes_allocated;
+	uint64_t bytes_free;
+};
+
+/* Walk one page's chain; count violations; record listable free blocks. */
+static size_t check_page(const struct tlsf *t, uint32_t pfn,
+			 const unsigned char *page, struct tally *tl,
+			 struct keys *on_pages)
+{
+	uint32_t off = 0, prev_off = 0, blocks = 0;
+	int prev_free = 0, all_free = 1;
+	size_t v = 0;
+
+	while (off < t->page_size) {
+		struct xv_hdr h;
+		uint32_t ext;
+		int is_free;
+
+		if (off + XV_HDR > t->page_size) {
+			v++; /* a header would cross the page end */
+			break;
+		}
+		h = xv_hdr_load(page, off);
+		is_free = xv_hdr_free(h);
+		ext = xv_hdr_extent(h);
+		blocks++;
+		if (xv_hdr_prev_off(h) != prev_off)
+			v++;
+		if (!!(h.prev & XV_PREV_FREE) != prev_free)
+			v++;
+		if (is_free && prev_free)
+			v++; /* two free neighbours were not merged */
+		if (off + XV_HDR + ext > t->page_size) {
+			v++;
+			break;
+		}
+		if (is_free) {
+			if (h.size % XV_ALIGN)
+				v++;
+			tl->bytes_free += XV_HDR + ext;
+			if (h.size >= XV_MIN_BLOCK)
+				keys_push(on_pages, pfn, off);
+		} else {
+			if (h.size == 0 || h.size > t->max_data)
+				v++;
+			all_free = 0;
+			tl->objects++;
+			tl->bytes_requested += h.size;
+			tl->bytes_allocated += XV_HDR + ext;
+		}
+		prev_off = off;
+		prev_free = is_free;
+		off += XV_HDR + ext;
+	}
+	if (all_free)
+		v++; /* an empty page should have gone back */
+	return v;
+}
+
+/* A list link may be followed only to a block offset inside a page this
+ * arena owns. */
+static int link_ok(const struct xv_pool *pool, const struct xv_arena *a,
+		   uint32_t pfn, uint32_t off)
+{
+	return owners_get(&pool->owners, pfn) == a->id &&
+	       !(off % XV_ALIGN) &&
+	       off + XV_HDR + XV_MIN_BLOCK <= a->tlsf.page_size;
+}
+
+/* Walk every free list and both bitmap levels. */
+static size_t check_lists(struct xv_pool *pool, struct xv_arena *a,
+			  uint64_t bound, struct keys *on_lists)
+{
+	const struct tlsf *t = &a->tlsf;
+	uint32_t i, w;
+	size_t v = 0;
+
+	for (i = 0; i < t->nlists; i++) {
+		struct xv_ref cur = t->heads[i];
+		uint32_t prev_pfn = XV_NIL_PFN, prev_off = 0;
+		int bit = (int)((t->sl_bitmap[i / 64] >> (i % 64)) & 1);
+		uint64_t steps = 0;
+
+		if (bit != (cur.pfn != XV_NIL_PFN))
+			v++;
+		while (cur.pfn != XV_NIL_PFN) {
+			const unsigned char *page;
+			struct xv_link l;
+			struct xv_hdr h;
+
+			if (++steps > bound || !link_ok(pool, a, cur.pfn,
+							cur.off)) {
+				v++; /* a cycle, or a link out of the arena */
+				break;
+			}
+			page = mp_kmap(t->src, cur.pfn);
+			if (!page) {
+				v++;
+				break;
+			}
+			h = xv_hdr_load(page, cur.off);
+			if (!xv_hdr_free(h) || h.size < XV_MIN_BLOCK ||
+			    h.size > t->max_data ||
+			    tlsf_list_index(t, h.size) != i)
+				v++;
+			l = xv_link_load(page, cur.off);
+			if (prev_pfn != XV_NIL_PFN &&
+			    (l.prev_pfn != prev_pfn || l.prev_off != prev_off))
+				v++; /* (the head's prev is not kept) */
+			keys_push(on_lists, cur.pfn, cur.off);
+			prev_pfn = cur.pfn;
+			prev_off = cur.off;
+			cur.pfn = l.next_pfn;
+			cur.off = l.next_off;
+		}
+	}
+	for (w = 0; w < t->sl_words; w++) {
+		int bit = (int)((t->fl_bitmap[w / 64] >> (w % 64)) & 1);
+
+		if (bit != (t->sl_bitmap[w] != 0))
+			v++;
+	}
+	/* No bits past the last list or the last second-level word. */
+	if (t->nlists % 64 &&
+	    t->sl_bitmap[t->sl_words - 1] >> (t->nlists % 64))
+		v++;
+	for (w = t->sl_words; w < (uint32_t)XV_FL_WORDS_MAX * 64; w++)
+		if ((t->fl_bitmap[w / 64] >> (w % 64)) & 1)
+			v++;
+	return v;
+}
+
+static size_t check_arena_locked(struct xv_pool *pool, struct xv_arena *a)
+{
+	const struct tlsf *t = &a->tlsf;
+	uint32_t hwm = atomic_load_explicit(&pool->owners.hwm,
+					    memory_order_relaxed);
+	struct keys on_pages = { 0 }, on_lists = { 0 };
+	struct tally tl = { 0 };
+	size_t v = 0;
+	uint32_t pfn;
+
+	for (pfn = 0; pfn < hwm; pfn++) {
+		const unsigned char *page;
+
+		if (owners_get(&pool->owners, pfn) != a->id)
+			continue;
+		tl.pages++;
+		page = mp_page_valid(pool->src, pfn) ? mp_kmap(pool->src, pfn)
+						     : NULL;
+		if (!page) {
+			v++; /* we own a page the source says is free */
+			continue;
+		}
+		v += check_page(t, pfn, page, &tl, &on_pages);
+	}
+	v += check_lists(pool, a, on_pages.n + 1, &on_lists);
+	if (on_lists.n != t->free_listed)
+		v++;
+	v += keys_diff(&on_pages, &on_lists);
+	free(on_pages.v);
+	free(on_lists.v);
+
+	if (tl.pages != atomic_load_explicit(&a->pages, memory_order_relaxed))
+		v++;
+	if (a->pages_allocated - a->pages_freed != tl.pages)
+		v++;
+	if (tl.objects != t->objects)
+		v++;
+	if (tl.bytes_requested != t->bytes_requested)
+		v++;
+	if (tl.bytes_allocated != t->bytes_allocated)
+		v++;
+	if (tl.bytes_free != t->bytes_free)
+		v++;
+	if (t->bytes_allocated + t->bytes_free != tl.pages * t->page_size)
+		v++;
+	return v;
+}
+
+size_t xv_check(struct xv_pool *pool)
+{
+	uint32_t hwm, pfn;
+	size_t v = 0;
+	unsigned i;
+
+	if (!pool)
+		return 1;
+	/* Owner entries name real arenas. */
+	hwm = atomic_load_explicit(&pool->owners.hwm, memory_order_relaxed);
+	for (pfn = 0; pfn < hwm; pfn++)
+		if (owners_get(&pool->owners, pfn) > pool->narenas)
+			v++;
+	for (i = 0; i < pool->narenas; i++) {
+		struct xv_arena *a = pool->arenas[i];
+
+		pthread_mutex_lock(&a->lock);
+		v += check_arena_locked(pool, a);
+		pthread_mutex_unlock(&a->lock);
+	}
+	return v;
+}
+
+int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg)
+{
+	uint32_t hwm, pfn;
+
+	if (!pool || !fn)
+		return 0;
+	hwm = atomic_load_explicit(&pool->owners.hwm, memory_order_relaxed);
+	for (pfn = 0; pfn < hwm; pfn++) {
+		const unsigned char *page;
+		struct xv_arena *a;
+		uint32_t off = 0, page_size = pool->page_size;
+		int ret = 0;
+
+		if (!owners_get(&pool->owners, pfn))
+			continue;
+		a = pool_lock_owner(pool, pfn);
+		if (!a)
+			continue;
+		page = mp_kmap(pool->src, pfn);
+		while (page && off + XV_HDR <= page_size) {
+			struct xv_hdr h = xv_hdr_load(page, off);
+			uint32_t ext = xv_hdr_extent(h);
+
+			if (off + XV_HDR + ext > page_size)
+				break; /* corrupt: xv_check reports it */
+			ret = fn(pfn, off + XV_HDR, h.size, !xv_hdr_free(h),
+				 arg);
+			if (ret)
+				break;
+			off += XV_HDR + ext;
+		}
+		pthread_mutex_unlock(&a->lock);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

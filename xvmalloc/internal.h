@@ -1,0 +1,67 @@
+/*
+ * internal.h - the pool and arena records, shared by xvmalloc.c and check.c.
+ * Not a public header: users see struct xv_pool only as an opaque type.
+ */
+#ifndef ZSALLOC_XVMALLOC_INTERNAL_H
+#define ZSALLOC_XVMALLOC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "mapping/mapping.h"
+#include "xvmalloc/owners.h"
+#include "xvmalloc/tlsf.h"
+#include "xvmalloc/xvmalloc.h"
+
+/* Most arenas a pool may have, and most the default (one per CPU) picks. */
+#define XV_ARENAS_MAX 64u
+#define XV_ARENAS_DEFAULT_MAX 8u
+
+_Static_assert(XV_ARENAS_MAX <= UINT8_MAX - 1, "arena ids fit a byte");
+
+/*
+ * One arena: a TLSF instance, its lock, and the pages it owns (the owner
+ * table names them). Allocated cache-line aligned, with its free-list heads
+ * and second-level bitmap right behind it.
+ *   pages == number of pfns whose owner entry is id
+ *   tlsf.bytes_allocated + tlsf.bytes_free == pages * page_size
+ */
+struct xv_arena {
+	alignas(64) pthread_mutex_t lock; /* guards all below and its pages */
+	unsigned id;               /* index in pool->arenas + 1 (owner value) */
+	_Atomic uint64_t pages;    /* pages held; written locked, read freely */
+	uint64_t pages_allocated;  /* pages taken from the source, ever */
+	uint64_t pages_freed;      /* pages given back, ever */
+	struct tlsf tlsf;          /* free lists, bitmaps, block counters */
+};
+
+/*
+ * The pool: its page source (private to it), the arenas and the owner
+ * table. Everything but the arenas' contents is fixed after creation.
+ */
+struct xv_pool {
+	struct mp_source *src;     /* page source, created for this pool */
+	uint32_t page_size;        /* mp_page_size() */
+	uint32_t max_size;         /* page_size - XV_HDR: largest object */
+	unsigned narenas;          /* 1..XV_ARENAS_MAX */
+	uint64_t fixed_bytes;      /* pool + arenas + lists (metadata) */
+	struct xv_owners owners;   /* pfn -> arena id, 0: not ours */
+	struct xv_arena *arenas[]; /* [narenas] */
+};
+
+static inline struct xv_arena *pool_arena(const struct xv_pool *pool,
+					  unsigned id)
+{
+	return pool->arenas[id - 1];
+}
+
+/*
+ * pool_lock_owner - lock the arena that owns @pfn and return it, or NULL if
+ * the pool does not hold @pfn. The owner is re-read under the lock, so the
+ * page stays the returned arena's until the caller unlocks.
+ */
+struct xv_arena *pool_lock_owner(struct xv_pool *pool, uint32_t pfn);
+
+#endif /* ZSALLOC_XVMALLOC_INTERNAL_H */

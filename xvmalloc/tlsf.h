@@ -1,0 +1,230 @@
+/*
+ * tlsf.h - one arena's blocks, free lists and bitmaps (internal to xvmalloc).
+ *
+ * A struct tlsf is a complete two-level segregated-fit instance over pages of
+ * one page source. It knows nothing of locks, threads or which pages it owns:
+ * the caller (xvmalloc.c) holds the arena's lock around every call here
+ * ("_locked" functions), hands in fresh pages and gives back empty ones.
+ * See the design comment at the top of xvmalloc.c for the layout.
+ */
+#ifndef ZSALLOC_XVMALLOC_TLSF_H
+#define ZSALLOC_XVMALLOC_TLSF_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mapping/mapping.h"
+
+/* ------------------------------------------------------------------------
+ * Tunables. Each may be overridden with -D; the asserts below bound them.
+ * ------------------------------------------------------------------------ */
+
+/* Smallest data part of any block that can hold an object, and of any free
+ * block a free list holds: it must fit the free-list link (12 bytes), and it
+ * is the floor of every object's block (objects of 1..32 bytes take 32). */
+#ifndef XV_MIN_BLOCK
+#define XV_MIN_BLOCK 32u
+#endif
+
+/* Free lists are XV_FL_DELTA bytes of data size apart (the seed: 8). */
+#ifndef XV_FL_DELTA_SHIFT
+#define XV_FL_DELTA_SHIFT 3u
+#endif
+
+/* Largest supported page (runtime page sizes up to this work): 64 KiB, the
+ * most a u16 size field and a u16 offset can describe. */
+#ifndef XV_PAGE_SHIFT_MAX
+#define XV_PAGE_SHIFT_MAX 16u
+#endif
+
+/* Smallest supported page. */
+#define XV_PAGE_SHIFT_MIN 12u
+
+/* ------------------------------------------------------------------------
+ * Fixed by the block format (not tunable).
+ * ------------------------------------------------------------------------ */
+
+#define XV_HDR 4u              /* block header: u16 size, u16 prev | flags */
+#define XV_ALIGN 4u            /* block and object alignment */
+#define XV_BLOCK_FREE 0x1u     /* prev field: this block is free */
+#define XV_PREV_FREE 0x2u      /* prev field: the block before it is free */
+#define XV_FLAGS_MASK 0x3u     /* both flags; the rest is the prev offset */
+#define XV_NIL_PFN UINT32_MAX  /* "no block" in links and list heads */
+
+#define XV_FL_DELTA (1u << XV_FL_DELTA_SHIFT)
+#define XV_PAGE_MAX (1u << XV_PAGE_SHIFT_MAX)
+/* Free lists for the largest page: data sizes MIN .. PAGE_MAX - HDR. */
+#define XV_NLISTS_MAX \
+	(((XV_PAGE_MAX - XV_HDR - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT) + 1u)
+#define XV_SL_WORDS_MAX ((XV_NLISTS_MAX + 63u) / 64u)
+#define XV_FL_WORDS_MAX ((XV_SL_WORDS_MAX + 63u) / 64u)
+
+/*
+ * A free block's link to its neighbours on its free list, stored in the
+ * block's data part right after the header. Block offsets (not object
+ * offsets) name blocks inside their page.
+ */
+struct xv_link {
+	uint32_t next_pfn; /* next block on the list; XV_NIL_PFN: last */
+	uint32_t prev_pfn; /* previous block on the list; stale in the head */
+	uint16_t next_off; /* block offset of next in its page */
+	uint16_t prev_off; /* block offset of prev in its page */
+};
+
+/* The 4-byte header in front of every block. */
+struct xv_hdr {
+	uint16_t size; /* used: size asked for (1..max); free: data bytes */
+	uint16_t prev; /* offset of the block before (0 for the first) | flags */
+};
+
+/* A block named by page and block offset (the header's offset). */
+struct xv_ref {
+	uint32_t pfn; /* page; XV_NIL_PFN: none */
+	uint32_t off; /* block offset in the page, a multiple of XV_ALIGN */
+};
+
+_Static_assert(XV_ALIGN == XV_HDR, "objects start right after the header");
+_Static_assert(XV_FLAGS_MASK < XV_ALIGN, "flags live in the offset's low bits");
+_Static_assert(sizeof(struct xv_hdr) == XV_HDR, "header is 4 bytes");
+_Static_assert(XV_MIN_BLOCK >= sizeof(struct xv_link),
+	       "a free list block must hold its link");
+_Static_assert(XV_MIN_BLOCK % XV_ALIGN == 0, "min block is aligned");
+_Static_assert(XV_MIN_BLOCK <= 256u, "min block is small");
+_Static_assert(XV_FL_DELTA_SHIFT >= 2u && XV_FL_DELTA_SHIFT <= 6u,
+	       "free lists 4..64 bytes apart");
+_Static_assert(XV_PAGE_SHIFT_MAX >= XV_PAGE_SHIFT_MIN &&
+		       XV_PAGE_SHIFT_MAX <= 16u,
+	       "sizes and offsets are u16: pages of 4..64 KiB");
+_Static_assert(XV_PAGE_MAX - XV_HDR <= UINT16_MAX, "size fits the header");
+_Static_assert(XV_FL_WORDS_MAX <= 8u, "first level stays a few words");
+
+/*
+ * One arena's TLSF instance. Invariants (between calls):
+ *   for every free list i: heads[i].pfn == NIL  <=>  bit i of sl_bitmap clear
+ *   for every block b on a list but its head: b.prev.next == b, and
+ *   b.next == NIL or b.next.prev == b (the head's prev is not kept)
+ *   bit w of fl_bitmap set  <=>  sl_bitmap[w] != 0
+ *   a free block of data size s >= MIN is on list floor((s - MIN) / DELTA),
+ *   a free block smaller than MIN is on no list
+ *   bytes_allocated + bytes_free == pages * page_size   (pages: the caller's)
+ */
+struct tlsf {
+	struct mp_source *src;     /* page source: mp_kmap() of every page */
+	uint32_t page_size;        /* mp_page_size(), <= XV_PAGE_MAX */
+	uint32_t max_data;         /* page_size - HDR: a whole page as a block */
+	uint32_t nlists;           /* ((max_data - MIN) >> DELTA_SHIFT) + 1 */
+	uint32_t sl_words;         /* ceil(nlists / 64) */
+	uint32_t fl_words;         /* ceil(sl_words / 64) <= XV_FL_WORDS_MAX */
+	uint64_t fl_bitmap[XV_FL_WORDS_MAX]; /* bit w: sl_bitmap[w] != 0 */
+	uint64_t *sl_bitmap;       /* [sl_words] bit i%64 of i/64: list i used */
+	struct xv_ref *heads;      /* [nlists] first block of each free list */
+	uint64_t objects;          /* used blocks */
+	uint64_t bytes_requested;  /* sum of used blocks' asked-for sizes */
+	uint64_t bytes_allocated;  /* sum of HDR + extent of used blocks */
+	uint64_t bytes_free;       /* sum of HDR + size of free blocks */
+	uint64_t free_listed;      /* free blocks on the free lists */
+};
+
+/* Data bytes a used block of asked-for @size spans: size rounded up to the
+ * alignment, at least XV_MIN_BLOCK. */
+static inline uint32_t xv_used_extent(uint32_t size)
+{
+	uint32_t ext = (size + XV_ALIGN - 1) & ~(XV_ALIGN - 1);
+
+	return ext < XV_MIN_BLOCK ? XV_MIN_BLOCK : ext;
+}
+
+static inline struct xv_hdr xv_hdr_load(const unsigned char *page,
+					uint32_t off)
+{
+	struct xv_hdr h;
+
+	memcpy(&h, page + off, sizeof(h));
+	return h;
+}
+
+static inline void xv_hdr_store(unsigned char *page, uint32_t off,
+				struct xv_hdr h)
+{
+	memcpy(page + off, &h, sizeof(h));
+}
+
+static inline struct xv_link xv_link_load(const unsigned char *page,
+					  uint32_t off)
+{
+	struct xv_link l;
+
+	memcpy(&l, page + off + XV_HDR, sizeof(l));
+	return l;
+}
+
+static inline void xv_link_store(unsigned char *page, uint32_t off,
+				 struct xv_link l)
+{
+	memcpy(page + off + XV_HDR, &l, sizeof(l));
+}
+
+static inline int xv_hdr_free(struct xv_hdr h)
+{
+	return (h.prev & XV_BLOCK_FREE) != 0;
+}
+
+/* Data bytes the block spans (the next block starts HDR + this later). */
+static inline uint32_t xv_hdr_extent(struct xv_hdr h)
+{
+	return xv_hdr_free(h) ? h.size : xv_used_extent(h.size);
+}
+
+static inline uint32_t xv_hdr_prev_off(struct xv_hdr h)
+{
+	return h.prev & ~XV_FLAGS_MASK;
+}
+
+/* tlsf_init - an empty instance over @src whose list arrays the caller
+ * allocated: @heads[nlists], @sl_bitmap[sl_words] (see tlsf_sizes()). */
+void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size,
+	       struct xv_ref *heads, uint64_t *sl_bitmap);
+
+/* tlsf_sizes - the number of free lists and second-level words for pages
+ * of @page_size bytes. */
+void tlsf_sizes(uint32_t page_size, uint32_t *nlists, uint32_t *sl_words);
+
+/* tlsf_list_index - the free list a free block of data @size belongs on
+ * (size >= XV_MIN_BLOCK). */
+uint32_t tlsf_list_index(const struct tlsf *t, uint32_t size);
+
+/*
+ * tlsf_malloc_locked - take a block for @size (1..max_data) bytes from the
+ * free lists: good fit, split, O(1). Returns 0 and the block in *out, or
+ * -ENOMEM if no free block is large enough (nothing changes then).
+ */
+int tlsf_malloc_locked(struct tlsf *t, uint32_t size, struct xv_ref *out);
+
+/*
+ * tlsf_page_add_malloc_locked - make fresh page @pfn one free block and take
+ * a block for @size from its start; the rest goes on a free list.
+ */
+void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size,
+				 struct xv_ref *out);
+
+/*
+ * tlsf_free_locked - free the used block at <@pfn, @off> (block offset; the
+ * caller has validated it with tlsf_find_live_locked; @page is mp_kmap() of
+ * @pfn) and merge it with
+ * free neighbours. Returns 1 if every block of the page is now free: the
+ * page is then on no list and off the counters, and the caller must give it
+ * back; else 0.
+ */
+int tlsf_free_locked(struct tlsf *t, uint32_t pfn, unsigned char *page,
+		     uint32_t off);
+
+/*
+ * tlsf_find_live_locked - validate an object offset: walk page @page's block
+ * chain from offset 0 up to @obj_off - HDR. Returns 0 and the header in *hdr
+ * if a used block starts exactly there, else -EINVAL. Reads at most
+ * page_size / (2 * HDR + MIN) * 2 headers, about half the page's blocks.
+ */
+int tlsf_find_live_locked(const struct tlsf *t, const unsigned char *page,
+			  uint32_t obj_off, struct xv_hdr *hdr);
+
+#endif /* ZSALLOC_XVMALLOC_TLSF_H */

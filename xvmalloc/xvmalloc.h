@@ -1,0 +1,190 @@
+/*
+ * xvmalloc.h - a TLSF-style allocator of objects inside single pages.
+ *
+ * The allocator of compcache (2009), in user space on zsalloc's page source.
+ * An object lives inside one page and is named by a <pfn, offset> pair; the
+ * caller maps the pair to get a pointer (xv_map), like a highmem page had to
+ * be kmapped. Every block carries a 4-byte header:
+ *
+ *     page:  | hdr | object .......... | hdr | free block ....... | hdr | ...
+ *             ^ offset - 4               blocks are 4-byte aligned
+ *     hdr:   u16 size | u16 offset of the previous block, 2 flag bits in its
+ *            low bits (BLOCK_FREE, PREV_FREE)
+ *
+ * Free blocks sit on free lists every 8 bytes of size, found in O(1) through a
+ * two-level bitmap (one word over words of free-list bits, as in TLSF). An
+ * allocation splits the block it takes; a free merges the block with both
+ * neighbours; a page whose blocks are all free goes back to the page source,
+ * and its memory to the OS (past a small reuse cache: see cache_pages).
+ *
+ * Sizes: 1 .. xv_max_size() bytes (page size - 4). An object takes its size
+ * rounded up to 4, at least xv_min_block() (32 bytes), plus its 4-byte
+ * header. Free blocks whose data part is smaller than xv_min_block() (the
+ * tail of a split) are on no free list: they wait, as in the seed, to merge
+ * with a neighbour that is freed.
+ *
+ * Threads: every function is thread-safe. A pool holds one or more arenas,
+ * each a complete TLSF instance with its own lock and pages. A thread
+ * allocates from its own arena (assigned round robin on its first
+ * allocation; when that arena's lock is taken, the first other arena whose
+ * lock is free becomes its own), so a single thread touches one arena only.
+ * When its arena has no fitting block it takes a page; the other arenas are
+ * searched only when no page may be taken (XV_NOGROW, the page limit, an
+ * injected fault). A free goes to the arena that owns the page.
+ *
+ * Errors: int functions return 0 or a negative errno; pointer functions
+ * return NULL and set errno. Every <pfn, offset> is validated: a pair that is
+ * not the start of a live object of this pool (never allocated, double free,
+ * wrong offset, unknown pfn) is refused with EINVAL and the pool is unchanged.
+ * The pool knows its pages (a byte per pfn), and a pair is accepted only if
+ * walking its page's block chain from offset 0 lands exactly on it: this
+ * reads the headers of the blocks before the object in its page (on average
+ * half the page's blocks, one or two for compressed pages; at most
+ * page size / 20), under the arena's lock, in xv_free, xv_map, xv_unmap and
+ * xv_get_object_size. pfns are per pool: each pool has its own page source.
+ * Nothing here prints (xv_walk gives the caller every block instead).
+ */
+#ifndef ZSALLOC_XVMALLOC_H
+#define ZSALLOC_XVMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct xv_pool;
+
+/* xv_malloc() flags. */
+#define XV_NOGROW 0x1u /* fail with -ENOMEM rather than take a new page
+			  (the seed's GFP_NOWAIT) */
+
+/* Create-time parameters. Zero-initialise, then set what you need. */
+struct xv_config {
+	/* Most pages the pool may hold at once; past it xv_malloc() fails
+	 * with -ENOMEM. 0: the machine's physical memory in pages. */
+	uint64_t max_pages;
+	/* Independent arenas (each with its own lock and pages), 1..64.
+	 * 0: one per online CPU, at most 8. One arena is the seed's design. */
+	unsigned arenas;
+	/* Empty pages the pool's page source keeps resident for reuse instead
+	 * of returning them to the OS at once (mp_config.cache_pages). They
+	 * are no longer the pool's (not in its stats or total size), at most
+	 * this many, and go to the OS when the cache is full. Taking a page
+	 * back from the OS costs a hole punch and a page fault (~70-100 us
+	 * on the project's VMs), from the cache ~60 ns plus zeroing; with
+	 * objects of ~1.5 KiB a page empties every ~16 frees, and the number
+	 * of pages a churning pool holds wanders by hundreds, so the cache
+	 * must be a few hundred pages to absorb it. 0: XV_CACHE_BYTES_DEFAULT
+	 * worth of pages (256 of 4 KiB). XV_CACHE_NONE: no cache, every empty
+	 * page goes to the OS at once. */
+	uint32_t cache_pages;
+};
+
+#define XV_CACHE_BYTES_DEFAULT (1u << 20) /* 1 MiB per pool */
+#define XV_CACHE_NONE UINT32_MAX
+
+struct xv_stats {
+	uint64_t pages;           /* pages held (== total size / page size) */
+	uint64_t objects;         /* live objects */
+	uint64_t bytes_requested; /* sum of the sizes asked for by live objects */
+	uint64_t bytes_allocated; /* sum of live blocks, headers included */
+	uint64_t bytes_free;      /* sum of free blocks, headers included:
+				     allocated + free == pages * page size */
+	uint64_t metadata_bytes;  /* pool and arena structures outside the pages */
+	uint64_t pages_allocated; /* pages taken from the page source, ever */
+	uint64_t pages_freed;     /* pages given back, ever */
+};
+
+/* The largest object size (page size - 4), and the smallest free block
+ * (data part, header excluded) a free list holds. Never fail. */
+uint32_t xv_max_size(void);
+uint32_t xv_min_block(void);
+
+/*
+ * xv_create_pool - a pool with the defaults; xv_create_pool_config - with
+ * @config (NULL: defaults).
+ * Returns the pool, or NULL with errno EINVAL (arenas > 64, max_pages beyond
+ * the page source's limit), ENOTSUP (a system page size outside 4..64 KiB),
+ * ENOMEM, or the errno of the page source.
+ */
+struct xv_pool *xv_create_pool(void);
+struct xv_pool *xv_create_pool_config(const struct xv_config *config);
+
+/* xv_destroy_pool - free the pool, its pages and every live object in them.
+ * NULL is ignored. */
+void xv_destroy_pool(struct xv_pool *pool);
+
+/*
+ * xv_malloc - allocate @size bytes. On success stores the object's page in
+ * *pfn and its offset in the page (4-byte aligned, past the header) in
+ * *offset, and returns 0. On error stores 0 in both and returns -EINVAL
+ * (@size 0 or above xv_max_size(), unknown @flags, NULL argument) or -ENOMEM
+ * (no free block and XV_NOGROW, the page limit, or the OS). The pool is
+ * unchanged after any error.
+ */
+int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn,
+	      uint32_t *offset, int flags);
+
+/*
+ * xv_free - free the object at <@pfn, @offset>. Returns 0, or -EINVAL if the
+ * pair is not a live object of @pool; nothing changes then.
+ */
+int xv_free(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
+
+/*
+ * xv_map - a pointer to the object at <@pfn, @offset>: xv_get_object_size()
+ * bytes, valid until the object is freed. Returns NULL with errno EINVAL if
+ * the pair is not a live object of @pool. No system call.
+ */
+void *xv_map(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
+
+/* xv_unmap - end a mapping from xv_map(). Objects live in the direct map, so
+ * this only validates; a pair that is not a live object sets errno EINVAL. */
+void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
+
+/*
+ * xv_get_object_size - the size asked for when the object at <@pfn, @offset>
+ * was allocated. Returns 0 with errno EINVAL if the pair is not a live object.
+ */
+uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn,
+			    uint32_t offset);
+
+/* xv_get_total_size_bytes - memory held: pages times the page size. */
+uint64_t xv_get_total_size_bytes(struct xv_pool *pool);
+
+/* xv_get_stats - a consistent snapshot of the counters (locks each arena). */
+void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats);
+
+/*
+ * xv_check - walk every page, every block and both bitmap levels of every
+ * arena and check every invariant (block chain covers each page exactly,
+ * prev offsets and PREV_FREE flags agree, no two free neighbours, each free
+ * block of at least the minimum size is on exactly the free list of its size,
+ * bitmaps match non-empty lists, counters match). Returns the number of
+ * violations found: 0 for a sound pool. Works in release builds; takes the
+ * arenas' locks one at a time.
+ */
+size_t xv_check(struct xv_pool *pool);
+
+/*
+ * xv_walk - call @fn for every block of every page, in page order, with the
+ * pfn, the object offset (block start + 4), the block's size (object size for
+ * used blocks, free space for free ones) and whether it is in use. Stops and
+ * returns @fn's value as soon as it is non-zero; returns 0 after the last
+ * block. @fn must not call into the pool.
+ */
+typedef int (*xv_walker)(uint32_t pfn, uint32_t offset, uint32_t size,
+			 int used, void *arg);
+int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg);
+
+/* xv_fail_nth_page_alloc - fault injection for tests: the @n-th page the pool
+ * asks its page source for (1 = the next) is refused, once. 0 cancels. */
+void xv_fail_nth_page_alloc(struct xv_pool *pool, uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZSALLOC_XVMALLOC_H */
