@@ -1,0 +1,119 @@
+#!/bin/sh
+# density_cli_test.sh DENSITY SMALL_TRACE - the command line, end to end:
+# a run on a small trace verifies every object; --json parses and --csv has
+# a row per phase and allocator; --save-trace round-trips; bad arguments
+# give exit status 2 with one line naming the argument, then the usage.
+set -u
+density=$1
+trace=$2
+tmp=${TEST_TMPDIR:-/tmp}/density_cli_test.$$
+mkdir -p "$tmp"
+failures=0
+
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+
+# expect_status <status> <args...>: run density, keep stdout and stderr.
+expect_status() {
+	want=$1
+	shift
+	"$density" "$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	[ "$got" -eq "$want" ] || fail "density $*: exit $got, wanted $want: $(head -3 "$tmp/err")"
+}
+
+# A bad argument: exit 2, exactly two lines on stderr: the error naming
+# the argument, then the usage; nothing on stdout.
+expect_bad() {
+	needle=$1
+	shift
+	expect_status 2 "$@"
+	[ "$(wc -l <"$tmp/err")" -eq 2 ] || fail "density $*: stderr is not two lines: $(cat "$tmp/err")"
+	head -1 "$tmp/err" | grep -q "^density: .*$needle" ||
+		fail "density $*: first line does not name '$needle': $(head -1 "$tmp/err")"
+	sed -n 2p "$tmp/err" | grep -q '^usage: density ' || fail "density $*: no usage line"
+	[ -s "$tmp/out" ] && fail "density $*: printed on stdout"
+}
+
+expect_bad "--objects" --objects
+expect_bad "--objects" --objects abc --trace "$trace"
+expect_bad "--objects" --objects 0 --trace "$trace"
+expect_bad "--churn" --churn 1x --trace "$trace"
+expect_bad "--allocators: unknown allocator 'tlsf'" --allocators zsmalloc,tlsf
+expect_bad "--allocators" --allocators ""
+expect_bad "--frobnicate" --frobnicate
+expect_bad "--pid" --pid -3
+expect_bad "--files" --files
+expect_bad "--csv and --json" --csv --json
+expect_bad "stray" stray
+
+expect_status 0 --help
+grep -q -- "--allocators" "$tmp/out" || fail "--help does not list --allocators"
+grep -q "zbud" "$tmp/out" || fail "--help does not list the allocators"
+
+# A missing input file is an error (1), not a usage error.
+expect_status 1 --trace "$tmp/does-not-exist.trace"
+grep -q "does-not-exist" "$tmp/err" || fail "missing trace not named"
+printf '100\nbanana\n' >"$tmp/bad.trace"
+expect_status 1 --trace "$tmp/bad.trace"
+grep -q "bad.trace:2:" "$tmp/err" || fail "bad trace line not named: $(cat "$tmp/err")"
+
+# The whole run on a small trace: tables for every phase, every allocator,
+# everything verified.
+expect_status 0 --trace "$trace" --quiet --svg "$tmp/out.svg"
+for phase in "after fill" "after churn" "after discarding half" "after compaction"; do
+	grep -q "^$phase:" "$tmp/out" || fail "no table '$phase'"
+done
+for a in ideal zsmalloc zsmalloc-remap xvmalloc malloc slub slob zbud; do
+	grep -q "^  $a" "$tmp/out" || grep -q "^  .*$a" "$tmp/out" || fail "no row for $a"
+done
+[ "$(grep -c '^  verified [0-9,]* objects in each of 7 allocators' "$tmp/out")" -eq 4 ] ||
+	fail "not 4 'verified' lines: $(grep verified "$tmp/out")"
+[ -s "$tmp/err" ] && fail "stderr not empty with --quiet: $(cat "$tmp/err")"
+grep -q '<svg' "$tmp/out.svg" && grep -q '</svg>' "$tmp/out.svg" || fail "no SVG"
+python3 -c "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])" "$tmp/out.svg" ||
+	fail "SVG is not well-formed XML"
+
+# --json parses, has every phase and allocator, and verified everything.
+expect_status 0 --trace "$trace" --json --allocators slub,zbud --objects 2000 --churn 500
+python3 -m json.tool "$tmp/out" >/dev/null || fail "--json output does not parse"
+python3 - "$tmp/out" <<'PY' || fail "--json content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["tool"] == "density" and d["workload"]["objects"] == 2000, d["workload"]
+assert [p["phase"] for p in d["phases"]] == ["fill", "churn", "discard", "compact"]
+for p in d["phases"]:
+    assert [a["name"] for a in p["allocators"]] == ["slub", "zbud"], p
+    for a in p["allocators"]:
+        assert a["verified"] == p["objects"] and a["mismatches"] == 0, a
+        assert a["bytes_used"] >= p["live_bytes"], a
+assert d["phases"][3]["objects"] == 1000
+assert d["errors"] == []
+PY
+
+# --csv: a header and one row per phase and allocator (plus ideal).
+expect_status 0 --trace "$trace" --csv --allocators zbud,malloc
+head -1 "$tmp/out" | grep -q '^phase,allocator,objects,live_bytes,bytes_used,pct_ideal' ||
+	fail "CSV header: $(head -1 "$tmp/out")"
+[ "$(wc -l <"$tmp/out")" -eq 13 ] || fail "CSV has $(wc -l <"$tmp/out") lines, wanted 13"
+
+# --save-trace writes what was read; reading it back gives the same pages.
+expect_status 0 --trace "$trace" --save-trace "$tmp/saved.trace" --allocators slub --quiet
+grep -q "^# source: small.trace" "$tmp/saved.trace" || fail "saved trace has no source line"
+[ "$(grep -vc '^#' "$tmp/saved.trace")" -eq "$(grep -v '^#' "$trace" | grep -c '[0-9Ss]')" ] ||
+	fail "saved trace has another number of pages"
+expect_status 0 --trace "$tmp/saved.trace" --allocators slub --quiet
+grep -q "verified" "$tmp/out" || fail "saved trace does not run"
+
+# --files reads files (the trace itself, as data) and --max-pages stops.
+expect_status 0 --files "$trace" "$tmp/saved.trace" --allocators slob --quiet
+grep -q "verified" "$tmp/out" || fail "--files run did not verify"
+
+rm -rf "$tmp"
+if [ "$failures" -ne 0 ]; then
+	echo "$failures failures" >&2
+	exit 1
+fi
+echo "all density command-line checks passed"

@@ -1,0 +1,54 @@
+/*
+ * report.h - density's results as tables, CSV, JSON and SVG.
+ */
+#ifndef ZSALLOC_TOOLS_REPORT_H
+#define ZSALLOC_TOOLS_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tools/run.h"
+#include "tools/zpool.h"
+
+struct workload;
+struct trace_synth;
+
+struct report_row {
+	const struct zpool_driver *driver;
+	char label[64];          /* zpool_label(), taken where it ran */
+	struct run_result *res;
+	double seconds;          /* the allocator's whole run, verification
+				    included */
+};
+
+struct report {
+	const struct workload *wl;
+	const struct trace_synth *synth; /* when traces were read, else NULL */
+	const char *compressor;  /* "LZ4" or "LZ4 HC" */
+	uint64_t objects;        /* filled */
+	int resampled;           /* objects drawn at random from the pages */
+	uint64_t churn;
+	uint64_t seed;
+	struct report_row rows[16];
+	size_t nr_rows;
+	double seconds;          /* the whole run */
+};
+
+/* The tables, one per phase, with the workload line above and notes below. */
+void report_table(const struct report *r, FILE *f);
+/* One header line, then one line per phase and row (ideal first). */
+void report_csv(const struct report *r, FILE *f);
+/* One JSON object; keys are stable (see tools/README.md). */
+void report_json(const struct report *r, FILE *f);
+/* The charts; returns 0 or a negative errno. */
+int report_svg(const struct report *r, const char *path);
+
+/* Bytes as "93.1 MiB"; counts as "61,024". Return @buf. */
+char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
+char *fmt_count(char *buf, size_t len, uint64_t n);
+
+/* bytes_used as a percentage of the phase's live bytes. */
+double pct_ideal(const struct phase_result *p);
+
+#endif /* ZSALLOC_TOOLS_REPORT_H */
