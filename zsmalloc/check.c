@@ -250,9 +250,14 @@ static void class_stat_locked(struct size_class *class, struct zs_class_stat *st
 	st->pages_per_zspage = class->ppz;
 	st->objs_per_zspage = class->opz;
 	for (g = 0; g < ZS_NR_FULLNESS; g++)
-		for (id = class->head[g]; id != ZS_ID_NONE; id = zs_zspage_at(class, id)->next)
+		for (id = class->head[g]; id != ZS_ID_NONE; id = zs_zspage_at(class, id)->next) {
+			struct zspage *z = zs_zspage_at(class, id);
+			uint64_t fit = (uint64_t)z->npages * class->pool->page_size / class->size;
+
 			st->zspages[g]++;
-	st->obj_allocated = class->nr_zspages * class->opz;
+			/* places in the pages present (zspages fill lazily) */
+			st->obj_allocated += fit < class->opz ? fit : class->opz;
+		}
 	st->obj_used = class->obj_used;
 	st->pages_used = class->pages_used;
 	/* As the kernel's zs_can_compact(): whole zspages' worth of holes. */

@@ -113,7 +113,9 @@ struct zs_class_stat {
 	uint32_t pages_per_zspage;
 	uint32_t objs_per_zspage;
 	uint64_t zspages[ZS_NR_FULLNESS]; /* zspages per fullness group */
-	uint64_t obj_allocated;     /* object places in existing zspages */
+	uint64_t obj_allocated;     /* object places in the pages the class
+				       holds (zspages get pages lazily, so
+				       this is <= zspages * objs_per_zspage) */
 	uint64_t obj_used;          /* live objects */
 	uint64_t pages_used;        /* pages held by the class's zspages */
 	uint64_t freeable;          /* pages zs_compact() could free now */
