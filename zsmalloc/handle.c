@@ -6,7 +6,7 @@
  * bumps). Free slots form a last-in first-out list threaded through their
  * location words:
  *
- *   chunk (256 slots):   | u32 loc[256]                 | u16 gen[256] |
+ *   chunk (64 slots):    | u32 loc[64]                  | u16 gen[64]  |
  *   allocated slot:      loc = (zspage id << idx_bits) | object index
  *   free slot:           loc = ZS_LOC_FREE | next free slot
  *

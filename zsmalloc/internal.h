@@ -47,9 +47,11 @@ _Static_assert(ZS_HCLASS_BITS >= ZS_CLASS_BITS, "every class fits a handle");
 #define ZS_MAX_SLOTS ZS_SLOT_NONE
 
 /* Slot tables and zspage records grow in chunks that never move, so that
- * map reads them without a lock. 256 slots = 1.5 KiB; 16 zspage records. */
-#define ZS_SLOT_CHUNK_SHIFT 8
-#define ZS_ZSPAGE_CHUNK_SHIFT 4
+ * map reads them without a lock. Small chunks keep a class that holds few
+ * objects cheap (a pool uses ~190 classes); the directories that index them
+ * cost 0.1 byte per object. 64 slots = 384 bytes; 4 zspage records. */
+#define ZS_SLOT_CHUNK_SHIFT 6
+#define ZS_ZSPAGE_CHUNK_SHIFT 2
 #define ZS_SLOT_CHUNK (1u << ZS_SLOT_CHUNK_SHIFT)
 #define ZS_ZSPAGE_CHUNK (1u << ZS_ZSPAGE_CHUNK_SHIFT)
 
