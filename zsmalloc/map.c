@@ -36,6 +36,7 @@
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -167,9 +168,11 @@ static __attribute__((noinline)) struct zs_thread *thread_attach(void)
 		if (atomic_compare_exchange_strong(&t->alive, &dead, 1))
 			goto found;
 	}
-	t = calloc(1, sizeof(*t));
+	/* A cache line of its own: other threads' records sit next to it. */
+	t = aligned_alloc(64, (sizeof(*t) + 63) & ~(size_t)63);
 	if (!t)
 		return NULL;
+	memset(t, 0, sizeof(*t));
 	t->free_mask = ZS_ALL_FREE;
 	atomic_store_explicit(&t->alive, 1, memory_order_relaxed);
 	head = atomic_load_explicit(&zs_threads, memory_order_relaxed);
