@@ -134,9 +134,15 @@ static inline int zs_deferred(struct zspage *z)
 
 struct zs_pool;
 
-/* One size class. Cache-line aligned: each has its own lock. */
+/*
+ * One size class. Two cache lines' worth of concerns: the first holds what
+ * the lock-free map path reads (geometry, seq, the tables' directories,
+ * which change rarely); the lock and everything it guards start on a line
+ * of their own, so that allocations in a class do not evict its readers'
+ * line on another CPU.
+ */
 struct size_class {
-	_Atomic int lock;         /* spin-then-yield lock, see zs_class_lock() */
+	/* read by map without the lock */
 	_Atomic uint32_t seq;     /* odd while compaction moves objects */
 	uint32_t index;           /* in pool->classes[] and in handles */
 	uint32_t size;            /* object size */
@@ -150,21 +156,18 @@ struct size_class {
 	uint32_t map_offset;      /* offset of the bitmap in the record */
 	uint32_t max_ids;         /* zspage ids must stay below this */
 	struct zs_pool *pool;
+	struct zs_table zspages;  /* zspage records by id (dir read lock-free) */
+	struct zs_table slots;    /* handle slots: chunk: u32 loc[C], u16 gen[C] */
 
-	/* zspages (class lock) */
-	struct zs_table zspages;  /* records by id */
+	/* written under the lock */
+	_Alignas(64) _Atomic int lock; /* spin-then-yield, see zs_class_lock() */
 	uint32_t nr_ids;          /* ids [0, nr_ids) have records */
 	uint32_t free_ids;        /* free-id list head, linked by next */
 	uint32_t head[ZS_NR_FULLNESS]; /* fullness list heads (ids) */
 	uint16_t nonempty;        /* bit g set <=> head[g] != ZS_ID_NONE */
 	uint64_t nr_zspages;      /* zspages alive (listed), deferred included */
-
-	/* handles (class lock to change; read lock-free) */
-	struct zs_table slots;    /* chunk: u32 loc[C] then u16 gen[C] */
 	uint32_t nr_slots;        /* slots [0, nr_slots) exist */
 	uint32_t free_slot;       /* free-slot list head, ZS_SLOT_NONE: empty */
-
-	/* counters (class lock) */
 	uint64_t obj_used;        /* live objects == allocated slots */
 	uint64_t pages_used;      /* sum of npages */
 } __attribute__((aligned(64)));
