@@ -60,6 +60,11 @@ static struct geometry best_geometry(uint32_t size, uint32_t page,
 			best_bytes = bytes;
 		}
 	}
+	/* Huge: no chain holds more than one object per page. One page per
+	 * zspage then, as the kernel: a freed huge object frees its page at
+	 * once instead of leaving a hole in a long chain until compaction. */
+	if (best.opz == best.ppz)
+		best.ppz = best.opz = 1;
 	return best;
 }
 

@@ -70,16 +70,32 @@ static int pinned(const struct zspage *const *pins, size_t n, const struct zspag
 	return 0;
 }
 
-/* Move object @o of @from into the lowest free place of @to. */
+/* Give the pages gathered so far back now (they are waiting to be freed
+ * after the unlock): a destination needs a page and the pool is at its
+ * page limit, or an allocation failed. 1 if there were any. */
+static int flush_later(struct zs_pool *pool, struct zs_pfns *later)
+{
+	if (!later->n)
+		return 0;
+	mp_free_pages(pool->src, later->pfn, later->n);
+	later->n = 0;
+	return 1;
+}
+
+/* Move object @o of @from into the lowest free place of @to; @o's index
+ * becomes the new one (when @from is @to, the entry stays @from's). */
 static int obj_move(struct size_class *class, struct cand *from, struct cand *to,
-		    const struct obj *o, uint8_t *buf)
+		    struct obj *o, uint8_t *buf, struct zs_pfns *later)
 {
 	struct zs_pool *pool = class->pool;
 	uint64_t *fmap = zs_zspage_map(class, from->z), *tmap;
 	uint32_t idx = zs_zspage_first_free(class, to->z);
 	uint8_t *chunk;
 
-	if (zs_zspage_populate(class, to->z, idx, 1))
+	/* A page for the destination: if the source has none (limit or OS),
+	 * give back what emptied sources freed and try once more. */
+	if (zs_zspage_populate(class, to->z, idx, 1) &&
+	    (!flush_later(pool, later) || zs_zspage_populate(class, to->z, idx, 1)))
 		return -ENOMEM;
 	zs_obj_copy_out(pool, from->z, o->idx * class->size, buf, class->size);
 	zs_obj_copy_in(pool, to->z, idx * class->size, buf, class->size);
@@ -92,7 +108,31 @@ static int obj_move(struct size_class *class, struct cand *from, struct cand *to
 	atomic_store_explicit(zs_slot_loc(chunk, o->slot), (to->id << class->idx_bits) | idx,
 			      memory_order_release);
 	atomic_fetch_add_explicit(&pool->objects_moved, 1, memory_order_relaxed);
+	o->idx = idx;
 	return 0;
+}
+
+/*
+ * Move @c's objects not yet taken from its top into its own lowest holes,
+ * then give back its trailing pages (onto @later). Needs no page: every
+ * place below the zspage's present pages is present. Used when the
+ * destinations cannot get a page (the page limit): a source whose front
+ * pages emptied gives them back before its objects can move out.
+ */
+static void cand_self_compact(struct size_class *class, struct cand *c,
+			      struct obj *objs, uint8_t *buf, struct zs_pfns *later)
+{
+	struct obj *o = objs + c->first;
+	uint32_t n = c->count - c->next_obj, moved = 0;
+
+	while (moved < n && zs_zspage_first_free(class, c->z) < o[n - 1 - moved].idx) {
+		if (obj_move(class, c, c, &o[n - 1 - moved], buf, later))
+			break;
+		moved++;
+	}
+	if (moved)
+		qsort(o, n, sizeof(*o), obj_by_idx);
+	zs_zspage_trim(class, c->z, later);
 }
 
 /* The next object to move out of @c (highest index first), or NULL. */
@@ -239,7 +279,7 @@ static int snapshot_pins(const struct zspage ***pins, size_t max, size_t *n)
 	return 0;
 }
 
-static size_t compact_class(struct size_class *class)
+static int64_t compact_class(struct size_class *class)
 {
 	const struct zspage *stack_pins[64], **pins = stack_pins;
 	struct zs_pfns later = { 0 };
@@ -247,7 +287,8 @@ static size_t compact_class(struct size_class *class)
 	struct cand *cands = NULL;
 	struct obj *objs = NULL;
 	uint32_t *pos = NULL, nc = 0, nobj = 0, s, d, g;
-	uint64_t pages_before;
+	uint64_t pages_before, pages_after;
+	int self_compacted = 0;
 	uint8_t *buf = NULL;
 
 	zs_class_lock(class);
@@ -324,11 +365,26 @@ static size_t compact_class(struct size_class *class)
 		}
 		o = cand_take(&cands[s], objs);
 		if (!o) {
+			/* Emptied: its pages go now, for the destinations' use. */
+			zs_zspage_release(class, cands[s].id, cands[s].z, &later);
+			cands[s].z = NULL;
 			s--;
 			continue;
 		}
-		if (obj_move(class, &cands[s], &cands[d], o, buf))
-			goto tidy;
+		if (obj_move(class, &cands[s], &cands[d], o, buf, &later)) {
+			/* No page for the destination. Once: let every source
+			 * close its own holes and give its tail pages back,
+			 * then try again; else stop, everything consistent. */
+			uint32_t k;
+
+			cands[s].next_obj--; /* @o stays */
+			if (self_compacted)
+				goto tidy;
+			self_compacted = 1;
+			for (k = s; k > d; k--)
+				cand_self_compact(class, &cands[k], objs, buf, &later);
+			flush_later(class->pool, &later);
+		}
 	}
 	/* 5. the zspage where they met: move its top objects into its holes */
 	if (nc) {
@@ -337,7 +393,7 @@ static size_t compact_class(struct size_class *class)
 
 		while (c->z->inuse && (o = cand_take(c, objs)) &&
 		       zs_zspage_first_free(class, c->z) < o->idx) {
-			if (obj_move(class, c, c, o, buf))
+			if (obj_move(class, c, c, o, buf, &later))
 				break;
 		}
 	}
@@ -345,6 +401,8 @@ tidy:
 	for (i = 0; i < nc; i++) {
 		struct cand *c = &cands[i];
 
+		if (!c->z)
+			continue; /* emptied and released during the moves */
 		if (c->z->inuse == 0) {
 			zs_zspage_release(class, c->id, c->z, &later);
 		} else {
@@ -358,9 +416,9 @@ tidy:
 done:
 	atomic_fetch_add_explicit(&class->seq, 1, memory_order_release); /* even */
 unlock:
+	pages_after = class->pages_used;
 	atomic_fetch_add(&class->pool->pages_in_flight, later.n);
 	/* Net pages: destinations may have gained some (lazy population). */
-	pages_before = pages_before > class->pages_used ? pages_before - class->pages_used : 0;
 	zs_class_unlock(class);
 	/* The freed pages belong to no zspage any more: give them back in
 	 * one batch, outside the lock (consecutive pfns cost one call). */
@@ -375,18 +433,23 @@ unlock:
 	free(objs);
 	free(pos);
 	free(cands);
-	return (size_t)pages_before;
+	return (int64_t)pages_before - (int64_t)pages_after;
 }
 
 size_t zs_compact(struct zs_pool *pool)
 {
-	size_t freed = 0;
+	int64_t freed = 0;
 	uint32_t c;
 
 	if (!pool)
 		return 0;
+	/* The net change over all classes: a class whose destinations took
+	 * more pages than it freed counts against the others. */
 	for (c = 0; c < pool->nr_classes; c++)
 		freed += compact_class(&pool->classes[c]);
-	atomic_fetch_add_explicit(&pool->pages_compacted, freed, memory_order_relaxed);
-	return freed;
+	if (freed < 0)
+		freed = 0;
+	atomic_fetch_add_explicit(&pool->pages_compacted, (uint64_t)freed,
+				  memory_order_relaxed);
+	return (size_t)freed;
 }

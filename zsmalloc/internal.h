@@ -427,8 +427,9 @@ int zs_zspage_pinned(const struct zspage *z);
 int zs_pins_snapshot(const struct zspage **out, size_t max, size_t *count);
 /* The number of mappings any thread holds on @pool. */
 size_t zs_pool_mappings(const struct zs_pool *pool);
-/* 1 if this thread has @h of @pool mapped. */
-int zs_mapped_here(const struct zs_pool *pool, zs_handle h);
+/* 1 if any thread holds a mapping (or read) of @h of @pool. A mapping
+ * that starts while this runs may be missed: that is the caller's race. */
+int zs_mapped_anywhere(const struct zs_pool *pool, zs_handle h);
 void zs_barrier_init(void);
 
 /* Free @z if it was emptied while pinned and is no longer pinned. */

@@ -58,7 +58,8 @@ enum {
 struct zs_rec {
 	_Atomic(const struct zs_pool *) pool; /* owner pool; NULL: record free */
 	_Atomic(struct zspage *) pin;         /* pinned zspage; NULL: none */
-	zs_handle handle;                     /* object mapped */
+	_Atomic zs_handle handle;             /* object mapped (read by zs_free
+						 of any thread) */
 	const void *mem;                      /* pointer handed out */
 	uint64_t seq;                         /* order: unmap takes the latest */
 	uint32_t loc;                         /* the object's location */
@@ -210,14 +211,16 @@ static inline int rec_find(struct zs_thread *t, const struct zs_pool *pool,
 		return -1;
 	r = &t->rec[t->last];
 	if (__builtin_expect(atomic_load_explicit(&r->pool, memory_order_relaxed) == pool &&
-			     r->handle == h && (r->kind & kind) && (!mem || r->mem == mem), 1))
+			     atomic_load_explicit(&r->handle, memory_order_relaxed) == h &&
+			     (r->kind & kind) && (!mem || r->mem == mem), 1))
 		return (int)t->last;
 	live = ~t->free_mask & ZS_ALL_FREE;
 	for (i = 0; i < ZS_MAX_MAPPINGS; i++) {
 		r = &t->rec[i];
 		if ((live & (1u << i)) &&
 		    atomic_load_explicit(&r->pool, memory_order_relaxed) == pool &&
-		    r->handle == h && (r->kind & kind) && (!mem || r->mem == mem) &&
+		    atomic_load_explicit(&r->handle, memory_order_relaxed) == h &&
+		    (r->kind & kind) && (!mem || r->mem == mem) &&
 		    (found < 0 || r->seq > t->rec[found].seq))
 			found = (int)i;
 	}
@@ -254,30 +257,49 @@ void zs_release_deferred_locked(struct size_class *class, uint32_t id,
 		zs_zspage_release(class, id, z, NULL);
 }
 
-/* Free a zspage that was emptied while pinned (a racing user did it). */
-static __attribute__((noinline)) void release_deferred(struct zs_pool *pool,
-						       zs_handle h, uint32_t loc,
-						       struct zspage *z)
+/*
+ * Drop record @i's pin on @z, a zspage that was emptied while pinned (its
+ * objects were freed by a thread racing this one's mapping). Under the
+ * class lock, so that from the moment the pin goes until the zspage is
+ * freed (if no other thread pins it) nothing can recycle its record.
+ */
+static __attribute__((noinline)) void unpin_deferred(struct zs_pool *pool,
+						     struct zs_thread *t, unsigned i,
+						     struct zspage *z)
 {
-	struct size_class *class = &pool->classes[zs_handle_class(h)];
+	struct size_class *class =
+		&pool->classes[zs_handle_class(atomic_load_explicit(&t->rec[i].handle,
+								    memory_order_relaxed))];
+	uint32_t id = zs_loc_id(class, t->rec[i].loc);
 
 	zs_class_lock(class);
-	zs_release_deferred_locked(class, zs_loc_id(class, loc), z);
+	atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
+	zs_release_deferred_locked(class, id, z);
 	zs_class_unlock(class);
 }
 
-/* Drop record @i's pin and the record; free a zspage emptied meanwhile. */
+/*
+ * Drop record @i's pin. The zspage record is read only while the pin holds
+ * (compaction may renumber or free records the moment it goes). A zspage
+ * that is emptied between the check and the unpin stays deferred until the
+ * next zs_compact() frees it.
+ */
+static inline void rec_unpin(struct zs_pool *pool, struct zs_thread *t, unsigned i)
+{
+	struct zspage *z = atomic_load_explicit(&t->rec[i].pin, memory_order_relaxed);
+
+	if (z && __builtin_expect(zs_deferred(z), 0))
+		unpin_deferred(pool, t, i, z);
+	else
+		atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
+}
+
+/* Drop record @i's pin and free the record. */
 static inline void rec_unpin_release(struct zs_thread *t, unsigned i,
 				     struct zs_pool *pool)
 {
-	struct zs_rec *r = &t->rec[i];
-	struct zspage *z = atomic_load_explicit(&r->pin, memory_order_relaxed);
-	zs_handle h = r->handle;
-	uint32_t loc = r->loc;
-
+	rec_unpin(pool, t, i);
 	rec_release(t, i);
-	if (z && __builtin_expect(zs_deferred(z), 0))
-		release_deferred(pool, h, loc, z);
 }
 
 int zs_zspage_pinned(const struct zspage *z)
@@ -327,9 +349,17 @@ size_t zs_pool_mappings(const struct zs_pool *pool)
 	return n;
 }
 
-int zs_mapped_here(const struct zs_pool *pool, zs_handle h)
+int zs_mapped_anywhere(const struct zs_pool *pool, zs_handle h)
 {
-	return rec_find(zs_self, pool, h, REC_MAP | REC_READ, NULL) >= 0;
+	struct zs_thread *t;
+	int i;
+
+	for (t = atomic_load_explicit(&zs_threads, memory_order_acquire); t; t = t->next)
+		for (i = 0; i < ZS_MAX_MAPPINGS; i++)
+			if (atomic_load_explicit(&t->rec[i].pool, memory_order_acquire) == pool &&
+			    atomic_load_explicit(&t->rec[i].handle, memory_order_relaxed) == h)
+				return 1;
+	return 0;
 }
 
 /* ---- Pinning an object ---------------------------------------------------- */
@@ -381,15 +411,19 @@ obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r, uint32_t *locp)
 	return 0;
 }
 
-/* Claim a free record of @t for @pool: its index, or -1 (all in use). */
-static inline int rec_claim(struct zs_thread *t, const struct zs_pool *pool)
+/* Claim a free record of @t for @h of @pool: its index, or -1 (all in
+ * use). The handle is set before the pool, so that zs_free() on another
+ * thread never pairs this pool with the previous mapping's handle. */
+static inline int rec_claim(struct zs_thread *t, const struct zs_pool *pool,
+			    zs_handle h)
 {
 	unsigned i;
 
 	if (__builtin_expect(!t->free_mask, 0))
 		return -1;
 	i = (unsigned)__builtin_ctz(t->free_mask);
-	atomic_store_explicit(&t->rec[i].pool, pool, memory_order_relaxed);
+	atomic_store_explicit(&t->rec[i].handle, h, memory_order_relaxed);
+	atomic_store_explicit(&t->rec[i].pool, pool, memory_order_release);
 	return (int)i;
 }
 
@@ -399,7 +433,7 @@ static inline void rec_commit(struct zs_thread *t, unsigned i, zs_handle h,
 {
 	struct zs_rec *r = &t->rec[i];
 
-	r->handle = h;
+	(void)h; /* set by rec_claim() */
 	r->mem = mem;
 	r->kind = (uint8_t)kind;
 	r->loc = loc;
@@ -440,7 +474,7 @@ void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm)
 		errno = ENOMEM;
 		return NULL;
 	}
-	i = rec_claim(t, pool);
+	i = rec_claim(t, pool, h);
 	if (i < 0) {
 		errno = EBUSY;
 		return NULL;
@@ -531,7 +565,7 @@ void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
 		errno = ENOMEM;
 		return NULL;
 	}
-	i = rec_claim(t, pool);
+	i = rec_claim(t, pool, h);
 	if (i < 0) {
 		errno = EBUSY;
 		return NULL;
@@ -549,9 +583,8 @@ void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
 		/* Straddles: copy, and hold no pin past the copy. */
 		zs_obj_copy_out(pool, z, off, local_copy, (uint32_t)len);
 		ptr = local_copy;
-		atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
-		if (zs_deferred(z))
-			release_deferred(pool, h, loc, z);
+		t->rec[i].loc = loc;
+		rec_unpin(pool, t, (unsigned)i);
 	}
 	rec_commit(t, (unsigned)i, h, loc, ptr, REC_READ);
 	return ptr;

@@ -66,7 +66,12 @@
 #include "zsmalloc/internal.h"
 #include "zsmalloc/zsmalloc.h"
 
-static _Atomic uint32_t zs_next_tag;
+/* Tags of the live pools: a new pool takes one no live pool has, so a
+ * handle of one live pool is never taken for another's. */
+#define ZS_NR_TAGS (1u << ZS_TAG_BITS)
+static pthread_mutex_t zs_tags_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t zs_tags_used[ZS_NR_TAGS / 64] = { 1 }; /* tag 0: never */
+static uint32_t zs_tags_next;
 
 void zs_class_lock_slow(struct size_class *class)
 {
@@ -84,16 +89,38 @@ void zs_class_lock_slow(struct size_class *class)
 	}
 }
 
-/* A tag for a new pool: consecutive pools get distinct tags (4095 of them
- * before one repeats); the sequence starts at a point that differs from run
- * to run (the library's load address), so handles of one run mean nothing
- * in the next. */
-static uint32_t pool_tag(void)
+/*
+ * A tag for a new pool, 1 .. 4095, that no live pool has; 0 when 4095 pools
+ * are alive. Tags are handed out round the circle from a start that differs
+ * from run to run (the library's load address), so a destroyed pool's tag
+ * comes back as late as possible.
+ */
+static uint32_t pool_tag_get(void)
 {
-	const uint32_t range = (1u << ZS_TAG_BITS) - 1;
-	uint32_t salt = (uint32_t)((uintptr_t)&zs_next_tag >> 12);
+	uint32_t i, tag = 0;
 
-	return (atomic_fetch_add(&zs_next_tag, 1) + salt) % range + 1;
+	pthread_mutex_lock(&zs_tags_lock);
+	if (!zs_tags_next)
+		zs_tags_next = (uint32_t)((uintptr_t)&zs_tags_next >> 12) % ZS_NR_TAGS;
+	for (i = 0; i < ZS_NR_TAGS; i++) {
+		uint32_t t = (zs_tags_next + i) % ZS_NR_TAGS;
+
+		if (!(zs_tags_used[t / 64] & ((uint64_t)1 << (t % 64)))) {
+			zs_tags_used[t / 64] |= (uint64_t)1 << (t % 64);
+			zs_tags_next = t + 1;
+			tag = t;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&zs_tags_lock);
+	return tag;
+}
+
+static void pool_tag_put(uint32_t tag)
+{
+	pthread_mutex_lock(&zs_tags_lock);
+	zs_tags_used[tag / 64] &= ~((uint64_t)1 << (tag % 64));
+	pthread_mutex_unlock(&zs_tags_lock);
 }
 
 struct zs_pool *zs_create_pool(const char *name)
@@ -130,7 +157,12 @@ struct zs_pool *zs_create_pool_config(const struct zs_config *config)
 	pool->page_shift = mp_page_shift();
 	pool->delta_shift = pool->page_shift - ZS_CLASS_BITS;
 	pool->method = config->map_method == ZS_MAP_REMAP ? MP_REMAP : MP_COPY;
-	pool->tag = pool_tag();
+	pool->tag = pool_tag_get();
+	if (!pool->tag) {
+		free(pool);
+		errno = EMFILE; /* 4095 pools alive already */
+		return NULL;
+	}
 
 	mpc.max_pages = config->max_pages;
 	mpc.cache_pages = config->cache_pages;
@@ -138,6 +170,7 @@ struct zs_pool *zs_create_pool_config(const struct zs_config *config)
 	pool->src = mp_create(&mpc);
 	if (!pool->src) {
 		err = errno;
+		pool_tag_put(pool->tag);
 		free(pool);
 		errno = err;
 		return NULL;
@@ -146,6 +179,7 @@ struct zs_pool *zs_create_pool_config(const struct zs_config *config)
 	err = zs_classes_init(pool, max_ppz);
 	if (err) {
 		mp_destroy(pool->src);
+		pool_tag_put(pool->tag);
 		free(pool);
 		errno = -err;
 		return NULL;
@@ -170,7 +204,29 @@ void zs_destroy_pool(struct zs_pool *pool)
 	}
 	zs_classes_destroy(pool);
 	mp_destroy(pool->src);
+	pool_tag_put(pool->tag);
 	free(pool);
+}
+
+/*
+ * ZS_NOGROW: the fullest zspage's next object needs a page it does not
+ * have; find any zspage (fullest first) whose lowest free object lies in
+ * pages it holds. Its id, or ZS_ID_NONE. O(zspages): the rare path.
+ */
+static uint32_t zspage_with_room(struct size_class *class)
+{
+	uint32_t page = class->pool->page_size, id;
+	int g;
+
+	for (g = ZS_GROUP_FULL - 1; g >= 1; g--)
+		for (id = class->head[g]; id != ZS_ID_NONE; id = zs_zspage_at(class, id)->next) {
+			struct zspage *z = zs_zspage_at(class, id);
+			uint64_t end = (uint64_t)(zs_zspage_first_free(class, z) + 1) * class->size;
+
+			if (end <= (uint64_t)z->npages * page)
+				return id;
+		}
+	return ZS_ID_NONE;
 }
 
 zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
@@ -219,6 +275,14 @@ zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
 	}
 	idx = zs_zspage_first_free(class, z);
 	err = zs_zspage_populate(class, z, idx, grow);
+	if (err && !grow && !created) {
+		id = zspage_with_room(class);
+		if (id != ZS_ID_NONE) {
+			z = zs_zspage_at(class, id);
+			idx = zs_zspage_first_free(class, z);
+			err = 0; /* its pages hold the object: nothing to populate */
+		}
+	}
 	if (err) {
 		if (created)
 			zs_zspage_release(class, id, z, NULL);
@@ -257,7 +321,7 @@ int zs_free(struct zs_pool *pool, zs_handle h)
 
 	if (!pool || !(class = zs_handle_to_class(pool, h)))
 		return -EINVAL;
-	if (zs_mapped_here(pool, h))
+	if (zs_mapped_anywhere(pool, h))
 		return -EBUSY;
 
 	zs_class_lock(class);

@@ -27,11 +27,16 @@
  * path since 5.10).
  *
  * Handles are validated: a handle this pool never returned, one already
- * freed, one whose slot was freed and reused, or one from another pool is
- * refused with EINVAL and changes nothing. The per-object metadata is 6
- * bytes (a 4-byte location and a 2-byte generation in a per-class handle
- * table) and nothing inside the zspage, against the kernel's 16 (an 8-byte
- * in-object header and an 8-byte handle slot).
+ * freed, one whose slot was freed and reused, or one from another live pool
+ * is refused with EINVAL and changes nothing. Two limits, both of the
+ * handle's 64 bits: a slot's generation has 16 bits, so a stale handle whose
+ * slot has since been reused exactly 65536 times (or a multiple) looks live
+ * again; and a pool's tag has 12 bits, unique among live pools, so at most
+ * 4095 pools live at once and a destroyed pool's tag comes back (as late as
+ * possible). The per-object metadata is 6 bytes (a 4-byte location and a
+ * 2-byte generation in a per-class handle table) and nothing inside the
+ * zspage, against the kernel's 16 (an 8-byte in-object header and an 8-byte
+ * handle slot).
  *
  * Threads: every function is thread-safe. Each class has its own lock; the
  * alloc, free, map and copy paths take no pool-wide lock. A thread may hold
@@ -125,8 +130,8 @@ struct zs_class_stat {
  * zs_create_pool - a pool with the defaults; zs_create_pool_config - with
  * @config (NULL: defaults). @name may be NULL.
  * Returns the pool, or NULL with errno EINVAL (max_pages_per_zspage > 16, an
- * unknown map method, max_pages beyond the page source's limit), ENOMEM, or
- * the errno of the page source.
+ * unknown map method, max_pages beyond the page source's limit), EMFILE
+ * (4095 pools are alive), ENOMEM, or the errno of the page source.
  */
 struct zs_pool *zs_create_pool(const char *name);
 struct zs_pool *zs_create_pool_config(const struct zs_config *config);
@@ -143,15 +148,21 @@ void zs_destroy_pool(struct zs_pool *pool);
  * zs_malloc - allocate an object of @size bytes.
  * Returns its handle, or 0 with errno: EINVAL (@size 0, NULL pool, unknown
  * @flags), ENOSPC (@size above the page size), ENOMEM (the page limit,
- * ZS_NOGROW with no room, the OS, or a class's handle table at 2^28). The
- * pool is unchanged after any error.
+ * ZS_NOGROW with no room in the pages the class holds, the OS, or a class's
+ * handle table at 2^28). No object, page or handle changes after any error
+ * (the class's handle table may keep room it grew for the attempt).
  */
 zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags);
 
 /*
  * zs_free - free the object of handle @h.
  * Returns 0; -EINVAL if @h is not a live handle of @pool; -EBUSY if the
- * object is mapped (by any thread). Nothing changes on error.
+ * object is mapped or being read (zs_obj_read_begin) by any thread. Nothing
+ * changes on error. A mapping that another thread starts while zs_free()
+ * runs is the caller's race (as with free() and another thread's use); the
+ * pool stays sound either way, and a zspage that empties while a thread
+ * still points into it keeps its pages until that pointer is unmapped (or,
+ * at the latest, the next zs_compact()).
  */
 int zs_free(struct zs_pool *pool, zs_handle h);
 
@@ -173,10 +184,11 @@ void zs_unmap_object(struct zs_pool *pool, zs_handle h);
 
 /*
  * zs_obj_read_begin - read @len bytes of object @h (len <= its class size).
- * When the bytes lie in one page, returns a pointer to them in place; when
- * they straddle two pages, copies them into @local_copy (at least @len
- * bytes) and returns @local_copy. Either way the zspage stays pinned until
- * zs_obj_read_end(); the call counts against ZS_MAX_MAPPINGS.
+ * When the bytes lie in one page, returns a pointer to them in place, and
+ * the zspage stays pinned until zs_obj_read_end(); when they straddle two
+ * pages, copies them into @local_copy (at least @len bytes) and returns
+ * @local_copy, pinning nothing past the copy. Either way the read counts
+ * against ZS_MAX_MAPPINGS until zs_obj_read_end().
  * Returns NULL with errno EINVAL (bad handle, @len 0 or too long, NULL
  * @local_copy) or EBUSY (too many mappings in this thread).
  */
@@ -235,8 +247,8 @@ int zs_dump_classes(struct zs_pool *pool, FILE *f);
  * handle of the pool: every live handle points at an allocated object of
  * its class, every allocated object has exactly one handle, counters and
  * fullness groups agree, every page is a valid page of the source. Returns
- * the number of violations: 0 for a sound pool. Works in release builds;
- * takes each class lock in turn.
+ * the number of violations: 0 for a sound pool (1 for a NULL pool). Works
+ * in release builds; holds every class lock at once while it runs.
  */
 size_t zs_check(struct zs_pool *pool);
 
