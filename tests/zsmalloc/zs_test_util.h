@@ -3,11 +3,15 @@
 #ifndef ZSALLOC_TESTS_ZSMALLOC_ZS_TEST_UTIL_H
 #define ZSALLOC_TESTS_ZSMALLOC_ZS_TEST_UTIL_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -47,6 +51,16 @@ inline std::vector<uint8_t> content(uint64_t seed, size_t len)
 	return v;
 }
 
+// 1 if @len bytes at @p are the seeded bytes of @seed.
+inline bool same_content(const void *p, uint64_t seed, size_t len)
+{
+	const uint8_t *b = static_cast<const uint8_t *>(p);
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != content_byte(seed, i))
+			return false;
+	return true;
+}
+
 // Write @len seeded bytes into object @h, through the path @how picks:
 // 0: zs_obj_write, 1: map WO, 2: map RW.
 inline bool write_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
@@ -84,11 +98,191 @@ inline bool check_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
 	return same;
 }
 
+// check_object() through all three paths.
+inline bool check_object_all(zs_pool *pool, zs_handle h, uint64_t seed, size_t len)
+{
+	return check_object(pool, h, seed, len, 0) && check_object(pool, h, seed, len, 1) &&
+	       check_object(pool, h, seed, len, 2);
+}
+
+// "" if object @h holds @len seeded bytes through every path; else what
+// each path saw: NULL and errno, or the first and the number of bad bytes.
+inline std::string explain_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len)
+{
+	static const char *const names[] = {"read_begin", "map RO", "map RW"};
+	std::string out;
+	std::vector<uint8_t> want = content(seed, len), buf(len);
+	for (int how = 0; how < 3; how++) {
+		errno = 0;
+		const uint8_t *p = static_cast<const uint8_t *>(
+			how == 0 ? zs_obj_read_begin(pool, h, len, buf.data())
+				 : zs_map_object(pool, h, how == 1 ? ZS_MM_RO : ZS_MM_RW));
+		if (!p) {
+			out += std::string(names[how]) + ": NULL, " + strerror(errno) + "; ";
+			continue;
+		}
+		size_t bad = 0, first = 0;
+		for (size_t i = 0; i < len; i++)
+			if (p[i] != want[i] && !bad++)
+				first = i;
+		if (bad) {
+			char line[160];
+			snprintf(line, sizeof(line),
+				 "%s: %zu of %zu bytes wrong from byte %zu (0x%02x, want 0x%02x); ",
+				 names[how], bad, len, first, p[first], want[first]);
+			out += line;
+		}
+		if (how == 0)
+			zs_obj_read_end(pool, h, p);
+		else
+			zs_unmap_object(pool, h);
+	}
+	return out;
+}
+
 // A seed from the environment (ZS_TEST_SEED) or @fallback.
 inline uint64_t test_seed(uint64_t fallback)
 {
 	const char *s = getenv("ZS_TEST_SEED");
 	return s ? strtoull(s, nullptr, 0) : fallback;
+}
+
+// ---- Beyond the model test: objects, class tables, snapshots ------------
+
+inline size_t page_size()
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+// A live object as the tests track it.
+struct Obj {
+	zs_handle h;
+	size_t size;   // bytes requested (and written)
+	uint64_t seed; // its contents: content(seed, size)
+};
+
+// Every object of @objs holds its bytes, read through path @how (0..2, or
+// 3: all three). Returns the index of the first bad object, or -1.
+inline long first_bad(zs_pool *pool, const std::vector<Obj> &objs, int how)
+{
+	for (size_t i = 0; i < objs.size(); i++) {
+		const Obj &o = objs[i];
+		bool ok = how == 3 ? check_object_all(pool, o.h, o.seed, o.size)
+				   : check_object(pool, o.h, o.seed, o.size, how);
+		if (!ok)
+			return (long)i;
+	}
+	return -1;
+}
+
+inline std::vector<zs_class_stat> class_stats(zs_pool *pool)
+{
+	int n = zs_class_stats(pool, nullptr, 0);
+	std::vector<zs_class_stat> v(n > 0 ? (size_t)n : 0);
+	if (n > 0)
+		zs_class_stats(pool, v.data(), v.size());
+	return v;
+}
+
+// Position in @cs of the class that stores objects of @size bytes, or -1.
+inline int class_for(const std::vector<zs_class_stat> &cs, size_t size)
+{
+	for (size_t i = 0; i < cs.size(); i++)
+		if (cs[i].merged_from <= ((size + 15) & ~(size_t)15) && size <= cs[i].size)
+			return (int)i;
+	return -1;
+}
+
+// Pages a zspage of a class of @size needs to hold objects 0..@idx.
+inline uint64_t pages_for(uint64_t idx, uint64_t size, uint64_t page = 4096)
+{
+	return ((idx + 1) * size + page - 1) / page;
+}
+
+// 1 if object @idx of a class of @size crosses a page boundary.
+inline bool straddles(uint64_t idx, uint64_t size, uint64_t page = 4096)
+{
+	return (idx * size) / page != ((idx + 1) * size - 1) / page;
+}
+
+// Everything a caller can observe of a pool's state, to compare before and
+// after a call that must change nothing.
+struct Snapshot {
+	size_t total_pages;
+	zs_stats stats;
+	std::vector<zs_class_stat> classes;
+};
+
+inline Snapshot snapshot(zs_pool *pool)
+{
+	Snapshot s;
+	s.total_pages = zs_get_total_pages(pool);
+	zs_pool_stats(pool, &s.stats);
+	s.classes = class_stats(pool);
+	return s;
+}
+
+// What differs between two snapshots ("" when nothing does). With
+// @reservations false, the slot-table and record sizes (handles_reserved,
+// metadata_bytes) are not compared: they are capacity, not contents.
+inline std::string diff(const Snapshot &a, const Snapshot &b, bool reservations = true)
+{
+	std::ostringstream o;
+#define ZS_DIFF(name, x, y)                                                       \
+	do {                                                                       \
+		if ((x) != (y))                                                    \
+			o << name << ": " << (unsigned long long)(x) << " -> "     \
+			  << (unsigned long long)(y) << "; ";                     \
+	} while (0)
+	ZS_DIFF("total_pages", a.total_pages, b.total_pages);
+	ZS_DIFF("stats.pages_used", a.stats.pages_used, b.stats.pages_used);
+	ZS_DIFF("stats.objects", a.stats.objects, b.stats.objects);
+	ZS_DIFF("stats.pages_compacted", a.stats.pages_compacted, b.stats.pages_compacted);
+	ZS_DIFF("stats.objects_moved", a.stats.objects_moved, b.stats.objects_moved);
+	if (reservations) {
+		ZS_DIFF("stats.metadata_bytes", a.stats.metadata_bytes, b.stats.metadata_bytes);
+		ZS_DIFF("stats.handles_reserved", a.stats.handles_reserved,
+			b.stats.handles_reserved);
+	}
+	ZS_DIFF("nr classes", a.classes.size(), b.classes.size());
+	for (size_t i = 0; i < a.classes.size() && i < b.classes.size(); i++) {
+		const zs_class_stat &x = a.classes[i], &y = b.classes[i];
+		std::string c = "class " + std::to_string(x.size) + " ";
+		ZS_DIFF(c + "obj_allocated", x.obj_allocated, y.obj_allocated);
+		ZS_DIFF(c + "obj_used", x.obj_used, y.obj_used);
+		ZS_DIFF(c + "pages_used", x.pages_used, y.pages_used);
+		ZS_DIFF(c + "freeable", x.freeable, y.freeable);
+		for (int g = 0; g < ZS_NR_FULLNESS; g++)
+			ZS_DIFF(c + "zspages[" + std::to_string(g) + "]", x.zspages[g],
+				y.zspages[g]);
+	}
+#undef ZS_DIFF
+	return o.str();
+}
+
+// The fewest pages a class can hold its live objects in: full zspages and
+// one densely packed partial one.
+inline uint64_t min_pages(const zs_class_stat &c, uint64_t page = 4096)
+{
+	uint64_t full = c.obj_used / c.objs_per_zspage, rest = c.obj_used % c.objs_per_zspage;
+	return full * c.pages_per_zspage + (rest ? pages_for(rest - 1, c.size, page) : 0);
+}
+
+// zspages of a class that are neither empty nor full.
+inline uint64_t partial_zspages(const zs_class_stat &c)
+{
+	uint64_t n = 0;
+	for (int g = 1; g < ZS_NR_FULLNESS - 1; g++)
+		n += c.zspages[g];
+	return n;
+}
+
+inline uint64_t total_zspages(const zs_class_stat &c)
+{
+	uint64_t n = 0;
+	for (int g = 0; g < ZS_NR_FULLNESS; g++)
+		n += c.zspages[g];
+	return n;
 }
 
 } // namespace zstest

@@ -1,0 +1,863 @@
+// API tests of zsmalloc/zsmalloc.h: pool creation and its errors, zs_malloc's
+// errors, every object size from 1 to the page size (class choice, contents
+// through every access path), the class table, zs_huge_class_size(), the
+// statistics and zs_dump_classes(), ZS_NOGROW and the page limit.
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/zsmalloc/zs_test_util.h"
+
+namespace {
+
+using zstest::check_object;
+using zstest::check_object_all;
+using zstest::class_for;
+using zstest::class_stats;
+using zstest::make_pool;
+using zstest::Obj;
+using zstest::Pool;
+using zstest::write_object;
+
+const size_t kPage = zstest::page_size();
+
+// ---- Creation -------------------------------------------------------------
+
+TEST(Create, Defaults)
+{
+	zs_pool *a = zs_create_pool("a");
+	ASSERT_NE(a, nullptr);
+	zs_pool *b = zs_create_pool(nullptr);
+	ASSERT_NE(b, nullptr);
+	zs_pool *c = zs_create_pool_config(nullptr);
+	ASSERT_NE(c, nullptr);
+	zs_config zero = {};
+	zs_pool *d = zs_create_pool_config(&zero);
+	ASSERT_NE(d, nullptr);
+	for (zs_pool *p : {a, b, c, d}) {
+		EXPECT_EQ(zs_get_total_pages(p), 0u);
+		EXPECT_EQ(zs_check(p), 0u);
+		zs_stats st;
+		zs_pool_stats(p, &st);
+		EXPECT_EQ(st.objects, 0u);
+		EXPECT_EQ(st.pages_used, 0u);
+		EXPECT_EQ(st.pages_compacted, 0u);
+		EXPECT_EQ(st.objects_moved, 0u);
+		EXPECT_GT(zs_huge_class_size(p), kPage / 2);
+		EXPECT_LE(zs_huge_class_size(p), kPage);
+		EXPECT_GT(zs_class_stats(p, nullptr, 0), 0);
+		EXPECT_EQ(zs_compact(p), 0u);
+	}
+	// The defaults are one configuration: same class table everywhere.
+	auto ca = class_stats(a), cc = class_stats(c), cd = class_stats(d);
+	ASSERT_EQ(ca.size(), cc.size());
+	ASSERT_EQ(ca.size(), cd.size());
+	for (size_t i = 0; i < ca.size(); i++) {
+		EXPECT_EQ(ca[i].size, cc[i].size);
+		EXPECT_EQ(ca[i].pages_per_zspage, cd[i].pages_per_zspage);
+	}
+	// A default pool is a 16-page-chain pool (the header: 0 means 16).
+	Pool p16 = make_pool(16);
+	auto c16 = class_stats(p16.get());
+	ASSERT_EQ(ca.size(), c16.size());
+	for (size_t i = 0; i < ca.size(); i++) {
+		EXPECT_EQ(ca[i].pages_per_zspage, c16[i].pages_per_zspage);
+	}
+	zs_destroy_pool(a);
+	zs_destroy_pool(b);
+	zs_destroy_pool(c);
+	zs_destroy_pool(d);
+	zs_destroy_pool(nullptr); // ignored
+}
+
+zs_pool *create_with(unsigned chain, int method, uint64_t max_pages)
+{
+	zs_config cfg = {};
+	cfg.max_pages_per_zspage = chain;
+	cfg.map_method = (zs_map_method)method;
+	cfg.max_pages = max_pages;
+	errno = 0;
+	return zs_create_pool_config(&cfg);
+}
+
+TEST(Create, ConfigErrors)
+{
+	for (unsigned chain : {17u, 18u, 32u, 255u, 256u, 1000u, ~0u}) {
+		EXPECT_EQ(create_with(chain, 0, 0), nullptr) << "chain " << chain;
+		EXPECT_EQ(errno, EINVAL) << "chain " << chain;
+	}
+	for (int method : {3, 4, 100, -1}) {
+		EXPECT_EQ(create_with(0, method, 0), nullptr) << "method " << method;
+		EXPECT_EQ(errno, EINVAL) << "method " << method;
+	}
+	for (uint64_t mp : {(uint64_t)UINT32_MAX + 1, (uint64_t)1 << 40, ~(uint64_t)0}) {
+		EXPECT_EQ(create_with(0, 0, mp), nullptr) << "max_pages " << mp;
+		EXPECT_EQ(errno, EINVAL) << "max_pages " << mp;
+	}
+	// The largest legal limit is not a configuration error (it may still
+	// fail for want of address space, with another errno).
+	zs_pool *p = create_with(0, 0, UINT32_MAX);
+	if (p)
+		zs_destroy_pool(p);
+	else {
+		EXPECT_NE(errno, EINVAL) << "max_pages UINT32_MAX is legal";
+	}
+}
+
+TEST(Create, EveryChainLengthAndMethod)
+{
+	for (unsigned chain = 1; chain <= ZS_MAX_PAGES_PER_ZSPAGE; chain++)
+		for (int method : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
+			zs_pool *p = create_with(chain, method, 0);
+			ASSERT_NE(p, nullptr) << "chain " << chain << " method " << method;
+			for (const zs_class_stat &c : class_stats(p)) {
+				EXPECT_GE(c.pages_per_zspage, 1u);
+				EXPECT_LE(c.pages_per_zspage, chain)
+					<< "class " << c.size << " chain " << chain;
+			}
+			// One object of each of a few sizes works in every pool.
+			for (size_t size : {(size_t)1, (size_t)1000, kPage - 1, kPage}) {
+				zs_handle h = zs_malloc(p, size, 0);
+				ASSERT_NE(h, 0u);
+				ASSERT_TRUE(write_object(p, h, size, size, 0));
+				ASSERT_TRUE(check_object_all(p, h, size, size));
+				ASSERT_EQ(zs_free(p, h), 0);
+			}
+			EXPECT_EQ(zs_get_total_pages(p), 0u);
+			EXPECT_EQ(zs_check(p), 0u);
+			zs_destroy_pool(p);
+		}
+}
+
+// ---- zs_malloc errors -------------------------------------------------------
+
+TEST(Malloc, Errors)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	zs_handle keep = zs_malloc(p, 100, 0);
+	ASSERT_NE(keep, 0u);
+	ASSERT_TRUE(write_object(p, keep, 7, 100, 0));
+	zstest::Snapshot before = zstest::snapshot(p);
+
+	struct Case {
+		zs_pool *pool;
+		size_t size;
+		int flags;
+		int err;
+	} cases[] = {
+		{p, 0, 0, EINVAL},
+		{p, 0, ZS_NOGROW, EINVAL},
+		{p, kPage + 1, 0, ENOSPC},
+		{p, kPage + 1, ZS_NOGROW, ENOSPC},
+		{p, 2 * kPage, 0, ENOSPC},
+		{p, SIZE_MAX, 0, ENOSPC},
+		{p, (size_t)UINT32_MAX + 100, 0, ENOSPC},
+		{p, 100, 0x2, EINVAL},
+		{p, 100, 0x80, EINVAL},
+		{p, 100, ZS_NOGROW | 0x4, EINVAL},
+		{p, 100, -1, EINVAL},
+		{p, 100, INT32_MIN, EINVAL},
+		{nullptr, 100, 0, EINVAL},
+		{nullptr, 0, 0, EINVAL},
+	};
+	for (const Case &c : cases) {
+		errno = 0;
+		EXPECT_EQ(zs_malloc(c.pool, c.size, c.flags), 0u)
+			<< "size " << c.size << " flags " << c.flags;
+		EXPECT_EQ(errno, c.err) << "size " << c.size << " flags " << c.flags;
+		ASSERT_EQ(zs_check(p), 0u);
+	}
+	EXPECT_EQ(zstest::diff(before, zstest::snapshot(p)), "");
+	EXPECT_TRUE(check_object_all(p, keep, 7, 100));
+	// The extremes that are legal.
+	zs_handle one = zs_malloc(p, 1, 0), page = zs_malloc(p, kPage, 0);
+	ASSERT_NE(one, 0u);
+	ASSERT_NE(page, 0u);
+	EXPECT_EQ(zs_free(p, one), 0);
+	EXPECT_EQ(zs_free(p, page), 0);
+	EXPECT_EQ(zs_free(p, keep), 0);
+	EXPECT_EQ(zs_get_total_pages(p), 0u);
+}
+
+// Every call takes a NULL pool (or other NULL argument) without crashing.
+TEST(Api, NullArguments)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_handle h = zs_malloc(pool.get(), 64, 0);
+	ASSERT_NE(h, 0u);
+	char buf[64] = {};
+
+	EXPECT_EQ(zs_free(nullptr, h), -EINVAL);
+	errno = 0;
+	EXPECT_EQ(zs_map_object(nullptr, h, ZS_MM_RO), nullptr);
+	EXPECT_EQ(errno, EINVAL);
+	errno = 0;
+	zs_unmap_object(nullptr, h);
+	EXPECT_EQ(errno, EINVAL);
+	errno = 0;
+	EXPECT_EQ(zs_obj_read_begin(nullptr, h, 8, buf), nullptr);
+	EXPECT_EQ(errno, EINVAL);
+	errno = 0;
+	EXPECT_EQ(zs_obj_read_begin(pool.get(), h, 8, nullptr), nullptr);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(zs_obj_read_end(nullptr, h, buf), -EINVAL);
+	EXPECT_EQ(zs_obj_read_end(pool.get(), h, nullptr), -EINVAL);
+	EXPECT_EQ(zs_obj_write(nullptr, h, buf, 8), -EINVAL);
+	EXPECT_EQ(zs_obj_write(pool.get(), h, nullptr, 8), -EINVAL);
+	EXPECT_EQ(zs_compact(nullptr), 0u);
+	EXPECT_EQ(zs_get_total_pages(nullptr), 0u);
+	EXPECT_EQ(zs_huge_class_size(nullptr), 0u);
+	zs_stats st;
+	memset(&st, 0xab, sizeof(st));
+	zs_pool_stats(nullptr, &st);
+	zs_pool_stats(pool.get(), nullptr);
+	EXPECT_EQ(zs_class_stats(nullptr, nullptr, 0), -EINVAL);
+	EXPECT_EQ(zs_dump_classes(nullptr, stderr), -EINVAL);
+	EXPECT_EQ(zs_dump_classes(pool.get(), nullptr), -EINVAL);
+	zs_fail_nth_page_alloc(nullptr, 1);
+	// A bad map mode is refused and takes no mapping.
+	for (int mm : {3, 4, -1, 1000}) {
+		errno = 0;
+		EXPECT_EQ(zs_map_object(pool.get(), h, (zs_mapmode)mm), nullptr) << mm;
+		EXPECT_EQ(errno, EINVAL) << mm;
+	}
+	EXPECT_EQ(zs_free(pool.get(), h), 0) << "a refused call left a mapping behind";
+	EXPECT_EQ(zs_check(pool.get()), 0u);
+	EXPECT_EQ(zs_get_total_pages(pool.get()), 0u);
+}
+
+// ---- Every size -------------------------------------------------------------
+
+// Every size from 1 to the page size: allocated next to the others (so that
+// neighbours would show any overrun), written through one path, read back
+// through all three; it lands in the smallest class that holds it.
+TEST(Malloc, EverySize)
+{
+	for (zs_map_method method : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
+		Pool pool = make_pool(0, method);
+		ASSERT_NE(pool, nullptr);
+		zs_pool *p = pool.get();
+		std::vector<zs_class_stat> before = class_stats(p);
+		std::vector<Obj> objs;
+		for (size_t size = 1; size <= kPage; size++) {
+			zs_handle h = zs_malloc(p, size, 0);
+			ASSERT_NE(h, 0u) << "size " << size << ": " << strerror(errno);
+			std::vector<zs_class_stat> after = class_stats(p);
+			ASSERT_EQ(after.size(), before.size());
+			int got = -1, changed = 0;
+			for (size_t c = 0; c < after.size(); c++)
+				if (after[c].obj_used != before[c].obj_used) {
+					changed++;
+					got = (int)c;
+					EXPECT_EQ(after[c].obj_used, before[c].obj_used + 1);
+				}
+			ASSERT_EQ(changed, 1) << "size " << size;
+			const zs_class_stat &c = after[(size_t)got];
+			size_t rounded = (size + 15) / 16 * 16;
+			EXPECT_GE(c.size, size) << "size " << size;
+			EXPECT_LE(c.merged_from, rounded) << "size " << size;
+			if (c.merged_from == c.size) {
+				EXPECT_LT(c.size, size + 16) << "size " << size;
+			}
+			EXPECT_EQ(got, class_for(after, size)) << "size " << size;
+			before = after;
+
+			uint64_t seed = size * 1000003u;
+			ASSERT_TRUE(write_object(p, h, seed, size, (int)(size % 3))) << size;
+			ASSERT_TRUE(check_object_all(p, h, seed, size)) << "size " << size;
+			objs.push_back({h, size, seed});
+			if (size % 64 == 0) {
+				ASSERT_EQ(zs_check(p), 0u) << "size " << size;
+			}
+		}
+		ASSERT_EQ(zs_check(p), 0u);
+		zs_stats st;
+		zs_pool_stats(p, &st);
+		EXPECT_EQ(st.objects, kPage);
+		// Everything is still there, through every path.
+		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		// Free in a scattered order, checking the rest as we go.
+		std::mt19937_64 rng(7);
+		std::shuffle(objs.begin(), objs.end(), rng);
+		for (size_t i = 0; i < objs.size(); i++) {
+			ASSERT_TRUE(check_object(p, objs[i].h, objs[i].seed, objs[i].size,
+						 (int)(i % 3)))
+				<< "size " << objs[i].size;
+			ASSERT_EQ(zs_free(p, objs[i].h), 0) << "size " << objs[i].size;
+			if (i % 256 == 0) {
+				ASSERT_EQ(zs_check(p), 0u);
+			}
+		}
+		EXPECT_EQ(zs_get_total_pages(p), 0u);
+		EXPECT_EQ(zs_check(p), 0u);
+	}
+}
+
+// Each size alone in a fresh pool: alloc, write, read back, free, and the
+// pool is empty again; zs_check after every step.
+TEST(Malloc, EverySizeAlone)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	for (size_t size = 1; size <= kPage; size++) {
+		zs_handle h = zs_malloc(p, size, 0);
+		ASSERT_NE(h, 0u) << size;
+		ASSERT_EQ(zs_get_total_pages(p), 1u) << "size " << size;
+		ASSERT_EQ(zs_check(p), 0u);
+		ASSERT_TRUE(write_object(p, h, size, size, (int)(size % 3)));
+		ASSERT_TRUE(check_object_all(p, h, size, size)) << size;
+		ASSERT_EQ(zs_free(p, h), 0);
+		ASSERT_EQ(zs_get_total_pages(p), 0u) << "size " << size;
+		ASSERT_EQ(zs_check(p), 0u);
+	}
+}
+
+// ---- The class table --------------------------------------------------------
+
+void check_class_table(zs_pool *p, unsigned chain)
+{
+	int n = zs_class_stats(p, nullptr, 0);
+	ASSERT_GT(n, 0);
+	std::vector<zs_class_stat> cs = class_stats(p);
+	ASSERT_EQ(cs.size(), (size_t)n);
+	const uint32_t delta = (uint32_t)kPage / 256;
+	EXPECT_EQ(cs.front().merged_from, delta);
+	EXPECT_EQ(cs.back().size, kPage);
+	for (size_t i = 0; i < cs.size(); i++) {
+		const zs_class_stat &c = cs[i];
+		SCOPED_TRACE("chain " + std::to_string(chain) + " class " + std::to_string(c.size));
+		EXPECT_EQ(c.index, i);
+		EXPECT_EQ(c.size % delta, 0u);
+		EXPECT_EQ(c.merged_from % delta, 0u);
+		EXPECT_LE(c.merged_from, c.size);
+		if (i > 0) {
+			EXPECT_GT(c.size, cs[i - 1].size);
+			// Sizes are covered without gaps or overlaps.
+			EXPECT_EQ(c.merged_from, cs[i - 1].size + delta);
+			// Equal geometry would have been merged.
+			EXPECT_FALSE(c.pages_per_zspage == cs[i - 1].pages_per_zspage &&
+				     c.objs_per_zspage == cs[i - 1].objs_per_zspage);
+		}
+		EXPECT_GE(c.pages_per_zspage, 1u);
+		EXPECT_LE(c.pages_per_zspage, chain ? chain : 16u);
+		EXPECT_GE(c.objs_per_zspage, 1u);
+		uint64_t bytes = (uint64_t)c.pages_per_zspage * kPage;
+		EXPECT_LE((uint64_t)c.objs_per_zspage * c.size, bytes);
+		// Objects are packed: not one more fits.
+		EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.size, bytes);
+		// Every merged size has the same geometry as the class: the
+		// same object count fits in the same chain.
+		EXPECT_LE((uint64_t)c.objs_per_zspage * c.merged_from, bytes);
+		EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.merged_from, bytes);
+		// A fresh pool holds nothing.
+		EXPECT_EQ(c.obj_allocated, 0u);
+		EXPECT_EQ(c.obj_used, 0u);
+		EXPECT_EQ(c.pages_used, 0u);
+		EXPECT_EQ(c.freeable, 0u);
+		EXPECT_EQ(zstest::total_zspages(c), 0u);
+	}
+	// Asking for fewer entries fills only those and still gives the count.
+	std::vector<zs_class_stat> few(4);
+	memset(few.data(), 0x5a, few.size() * sizeof(few[0]));
+	EXPECT_EQ(zs_class_stats(p, few.data(), 2), n);
+	EXPECT_EQ(few[0].size, cs[0].size);
+	EXPECT_EQ(few[1].size, cs[1].size);
+	const unsigned char *raw = reinterpret_cast<const unsigned char *>(&few[2]);
+	for (size_t i = 0; i < 2 * sizeof(few[0]); i++) {
+		ASSERT_EQ(raw[i], 0x5a) << "zs_class_stats wrote past n";
+	}
+}
+
+TEST(Classes, TableSanity)
+{
+	for (unsigned chain = 0; chain <= ZS_MAX_PAGES_PER_ZSPAGE; chain++) {
+		Pool pool = make_pool(chain);
+		ASSERT_NE(pool, nullptr);
+		check_class_table(pool.get(), chain);
+	}
+}
+
+// Power-of-two sizes waste nothing (they divide the page).
+TEST(Classes, PowerOfTwoSizesWasteNothing)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	auto cs = class_stats(pool.get());
+	for (size_t size = 16; size <= kPage; size *= 2) {
+		int c = class_for(cs, size);
+		ASSERT_GE(c, 0);
+		if (cs[(size_t)c].size != size)
+			continue; // merged into a larger class
+		EXPECT_EQ((uint64_t)cs[(size_t)c].objs_per_zspage * size,
+			  (uint64_t)cs[(size_t)c].pages_per_zspage * kPage)
+			<< "size " << size;
+	}
+}
+
+// ---- zs_huge_class_size -------------------------------------------------------
+
+TEST(Classes, HugeClassSize)
+{
+	for (unsigned chain : {0u, 1u, 2u, 4u, 8u, 16u}) {
+		SCOPED_TRACE("chain " + std::to_string(chain));
+		Pool pool = make_pool(chain);
+		ASSERT_NE(pool, nullptr);
+		zs_pool *p = pool.get();
+		size_t huge = zs_huge_class_size(p);
+		ASSERT_GT(huge, 0u);
+		ASSERT_LE(huge, kPage);
+		auto cs = class_stats(p);
+		// The table agrees: from `huge` up, one object per page; just
+		// below it, more.
+		int c = class_for(cs, huge);
+		ASSERT_GE(c, 0);
+		EXPECT_EQ(cs[(size_t)c].objs_per_zspage, cs[(size_t)c].pages_per_zspage);
+		EXPECT_EQ(cs[(size_t)c].merged_from, (huge + 15) / 16 * 16);
+		if (huge > 16) {
+			int b = class_for(cs, huge - 16);
+			ASSERT_GE(b, 0);
+			EXPECT_GT(cs[(size_t)b].objs_per_zspage, cs[(size_t)b].pages_per_zspage);
+		}
+		// Objects of that size and larger: one page each, as they come.
+		std::vector<zs_handle> hs;
+		size_t sizes[] = {huge, huge + 1, kPage, (huge + kPage) / 2};
+		for (int i = 0; i < 40; i++) {
+			size_t before = zs_get_total_pages(p);
+			size_t size = sizes[i % 4] > kPage ? kPage : sizes[i % 4];
+			zs_handle h = zs_malloc(p, size, 0);
+			ASSERT_NE(h, 0u);
+			EXPECT_EQ(zs_get_total_pages(p), before + 1) << "object " << i;
+			ASSERT_TRUE(write_object(p, h, 100 + i, size, i % 3));
+			hs.push_back(h);
+		}
+		for (int i = 0; i < 40; i++) {
+			size_t size = sizes[i % 4] > kPage ? kPage : sizes[i % 4];
+			ASSERT_TRUE(check_object_all(p, hs[i], 100 + i, size));
+		}
+		EXPECT_EQ(zs_check(p), 0u);
+		// Just below: 40 objects take fewer than 40 pages.
+		if (huge > 16) {
+			size_t before = zs_get_total_pages(p);
+			for (int i = 0; i < 40; i++) {
+				zs_handle h = zs_malloc(p, huge - 16, 0);
+				ASSERT_NE(h, 0u);
+				hs.push_back(h);
+			}
+			EXPECT_LT(zs_get_total_pages(p) - before, 40u);
+		}
+		for (zs_handle h : hs) {
+			ASSERT_EQ(zs_free(p, h), 0);
+		}
+		EXPECT_EQ(zs_get_total_pages(p), 0u);
+	}
+}
+
+// ---- Statistics and the class dump ------------------------------------------
+
+TEST(Stats, PoolCounters)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	zs_stats st;
+	zs_pool_stats(p, &st);
+	uint64_t meta0 = st.metadata_bytes;
+	EXPECT_GT(meta0, 0u);
+	EXPECT_EQ(st.handles_reserved, 0u);
+
+	std::vector<Obj> objs;
+	std::mt19937_64 rng(11);
+	for (int i = 0; i < 3000; i++) {
+		size_t size = 1 + rng() % kPage;
+		zs_handle h = zs_malloc(p, size, 0);
+		ASSERT_NE(h, 0u);
+		ASSERT_TRUE(write_object(p, h, i, size, 0));
+		objs.push_back({h, size, (uint64_t)i});
+	}
+	zs_pool_stats(p, &st);
+	EXPECT_EQ(st.objects, 3000u);
+	EXPECT_EQ(st.pages_used, zs_get_total_pages(p));
+	EXPECT_GE(st.handles_reserved, st.objects);
+	EXPECT_GT(st.metadata_bytes, meta0);
+	EXPECT_EQ(st.pages_compacted, 0u);
+	EXPECT_EQ(st.objects_moved, 0u);
+	// Class figures add up to the pool's.
+	uint64_t objects = 0, pages = 0;
+	for (const zs_class_stat &c : class_stats(p)) {
+		objects += c.obj_used;
+		pages += c.pages_used;
+		EXPECT_LE(c.obj_used, c.obj_allocated);
+		// Places in the pages the class holds (zspages fill lazily).
+		EXPECT_LE(c.obj_allocated, zstest::total_zspages(c) * c.objs_per_zspage);
+		EXPECT_LE(c.obj_allocated, c.pages_used * kPage / c.size);
+		EXPECT_GE(c.obj_allocated, c.obj_used);
+		EXPECT_LE(c.pages_used, zstest::total_zspages(c) * c.pages_per_zspage);
+		EXPECT_GE(c.pages_used, zstest::min_pages(c));
+	}
+	EXPECT_EQ(objects, st.objects);
+	EXPECT_EQ(pages, st.pages_used);
+
+	// Free two thirds, compact: the counters follow.
+	std::vector<Obj> kept;
+	for (size_t i = 0; i < objs.size(); i++) {
+		if (i % 3) {
+			ASSERT_EQ(zs_free(p, objs[i].h), 0);
+		}
+		else
+			kept.push_back(objs[i]);
+	}
+	zs_pool_stats(p, &st);
+	EXPECT_EQ(st.objects, kept.size());
+	size_t freed = zs_compact(p);
+	EXPECT_GT(freed, 0u);
+	zs_stats st2;
+	zs_pool_stats(p, &st2);
+	EXPECT_EQ(st2.pages_compacted, freed);
+	EXPECT_GT(st2.objects_moved, 0u);
+	EXPECT_EQ(st2.objects, kept.size());
+	EXPECT_EQ(st2.pages_used, st.pages_used - freed);
+	EXPECT_EQ(zstest::first_bad(p, kept, 3), -1);
+	for (const Obj &o : kept) {
+		ASSERT_EQ(zs_free(p, o.h), 0);
+	}
+	zs_pool_stats(p, &st);
+	EXPECT_EQ(st.objects, 0u);
+	EXPECT_EQ(st.pages_used, 0u);
+	EXPECT_EQ(st.pages_compacted, freed) << "ever, not now";
+	EXPECT_EQ(zs_check(p), 0u);
+}
+
+std::string dump(zs_pool *p, int *ret)
+{
+	char *buf = nullptr;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	*ret = zs_dump_classes(p, f);
+	fclose(f);
+	std::string s(buf, len);
+	free(buf);
+	return s;
+}
+
+std::vector<std::string> lines(const std::string &s)
+{
+	std::vector<std::string> v;
+	std::istringstream in(s);
+	for (std::string l; std::getline(in, l);)
+		v.push_back(l);
+	return v;
+}
+
+TEST(Stats, DumpClasses)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	int ret = 1;
+	// Empty: header, column names, the total row with zeros.
+	std::vector<std::string> l = lines(dump(p, &ret));
+	ASSERT_EQ(ret, 0);
+	ASSERT_EQ(l.size(), 3u) << dump(p, &ret);
+	EXPECT_NE(l[0].find("test"), std::string::npos) << "pool name: " << l[0];
+	for (const char *col : {"class", "size", "obj_allocated", "obj_used", "pages_used",
+				"pages_per_zspage", "freeable"})
+		EXPECT_NE(l[1].find(col), std::string::npos) << col;
+	EXPECT_NE(l[2].find("Total"), std::string::npos);
+
+	// Three classes in use: three rows and a total that adds up.
+	std::vector<zs_handle> hs;
+	for (int i = 0; i < 100; i++)
+		for (size_t size : {(size_t)100, (size_t)1000, (size_t)3000})
+			hs.push_back(zs_malloc(p, size, 0));
+	for (int i = 0; i < 100; i += 2) {
+		ASSERT_EQ(zs_free(p, hs[(size_t)i * 3 + 1]), 0);
+	}
+	l = lines(dump(p, &ret));
+	ASSERT_EQ(ret, 0);
+	ASSERT_EQ(l.size(), 6u) << dump(p, &ret);
+	auto cs = class_stats(p);
+	uint64_t tot[5] = {};
+	for (int r = 2; r < 5; r++) {
+		std::istringstream in(l[(size_t)r]);
+		unsigned long long v[18];
+		for (int k = 0; k < 18; k++) {
+			ASSERT_TRUE(in >> v[k]) << "row " << l[(size_t)r];
+		}
+		ASSERT_LT(v[0], cs.size());
+		const zs_class_stat &c = cs[v[0]];
+		EXPECT_EQ(v[1], c.size);
+		for (int g = 1; g < ZS_NR_FULLNESS; g++) {
+			EXPECT_EQ(v[1 + g], c.zspages[g]) << "group " << g;
+		}
+		EXPECT_EQ(v[13], c.obj_allocated);
+		EXPECT_EQ(v[14], c.obj_used);
+		EXPECT_EQ(v[15], c.pages_used);
+		EXPECT_EQ(v[16], c.pages_per_zspage);
+		EXPECT_EQ(v[17], c.freeable);
+		for (int k = 0; k < 3; k++)
+			tot[k] += v[13 + k];
+		tot[3] += v[17];
+	}
+	{
+		std::istringstream in(l[5]);
+		std::string word;
+		in >> word;
+		EXPECT_EQ(word, "Total");
+		unsigned long long v[15];
+		for (int k = 0; k < 15; k++) {
+			ASSERT_TRUE(in >> v[k]) << l[5];
+		}
+		EXPECT_EQ(v[11], tot[0]);
+		EXPECT_EQ(v[12], tot[1]);
+		EXPECT_EQ(v[13], tot[2]);
+		EXPECT_EQ(v[14], tot[3]);
+		EXPECT_EQ(v[12], 250u);
+		EXPECT_EQ(v[13], zs_get_total_pages(p));
+	}
+	// A stream that cannot be written: -EIO.
+	FILE *ro = fopen("/dev/null", "r");
+	ASSERT_NE(ro, nullptr);
+	EXPECT_EQ(zs_dump_classes(p, ro), -EIO);
+	fclose(ro);
+	for (size_t i = 0; i < hs.size(); i++)
+		if (i % 3 != 1 || (i / 3) % 2) {
+			ASSERT_EQ(zs_free(p, hs[i]), 0);
+		}
+	EXPECT_EQ(zs_get_total_pages(p), 0u);
+}
+
+// ---- ZS_NOGROW ---------------------------------------------------------------
+
+TEST(Malloc, NoGrow)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	auto cs = class_stats(p);
+	const size_t size = 100;
+	const zs_class_stat c = cs[(size_t)class_for(cs, size)];
+
+	// Nothing to grow into: ENOMEM, nothing taken.
+	errno = 0;
+	EXPECT_EQ(zs_malloc(p, size, ZS_NOGROW), 0u);
+	EXPECT_EQ(errno, ENOMEM);
+	EXPECT_EQ(zs_get_total_pages(p), 0u);
+	EXPECT_EQ(zs_check(p), 0u);
+	zstest::Snapshot empty = zstest::snapshot(p);
+	EXPECT_EQ(zstest::diff(zstest::snapshot(make_pool().get()), empty, false), "");
+
+	// One object takes a page; the objects that end in that page come
+	// without growing, the next one does not.
+	std::vector<Obj> objs;
+	zs_handle h = zs_malloc(p, size, 0);
+	ASSERT_NE(h, 0u);
+	ASSERT_EQ(zs_get_total_pages(p), 1u);
+	objs.push_back({h, size, 1});
+	uint64_t in_first_page = kPage / c.size;
+	for (uint64_t i = 1; i < in_first_page; i++) {
+		h = zs_malloc(p, size, ZS_NOGROW);
+		ASSERT_NE(h, 0u) << "object " << i << " fits in the first page";
+		objs.push_back({h, size, i + 1});
+	}
+	for (const Obj &o : objs) {
+		ASSERT_TRUE(write_object(p, o.h, o.seed, o.size, 0));
+	}
+	zstest::Snapshot full = zstest::snapshot(p);
+	errno = 0;
+	EXPECT_EQ(zs_malloc(p, size, ZS_NOGROW), 0u) << "object " << in_first_page
+						       << " needs the second page";
+	EXPECT_EQ(errno, ENOMEM);
+	EXPECT_EQ(zstest::diff(full, zstest::snapshot(p)), "");
+	EXPECT_EQ(zs_check(p), 0u);
+	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	// A hole makes room again.
+	ASSERT_EQ(zs_free(p, objs[3].h), 0);
+	objs.erase(objs.begin() + 3);
+	h = zs_malloc(p, size, ZS_NOGROW);
+	ASSERT_NE(h, 0u);
+	ASSERT_TRUE(write_object(p, h, 999, size, 1));
+	objs.push_back({h, size, 999});
+	EXPECT_EQ(zs_get_total_pages(p), 1u);
+	// Without the flag the pool grows.
+	h = zs_malloc(p, size, 0);
+	ASSERT_NE(h, 0u);
+	objs.push_back({h, size, 1000});
+	ASSERT_TRUE(write_object(p, h, 1000, size, 2));
+	EXPECT_EQ(zs_get_total_pages(p), 2u);
+	// Other classes have nothing: NOGROW fails there.
+	errno = 0;
+	EXPECT_EQ(zs_malloc(p, 2000, ZS_NOGROW), 0u);
+	EXPECT_EQ(errno, ENOMEM);
+	EXPECT_EQ(zs_check(p), 0u);
+	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+}
+
+// ZS_NOGROW promises ENOMEM only "with no room". Here there is room: zspage
+// Z0 of the class has 40 free places in pages it already holds. But the
+// allocation goes to the fullest zspage (Z2, 40 of 65, its next object in
+// a page not yet present), and ZS_NOGROW gives up there.
+TEST(Malloc, NoGrowUsesRoomInOtherZspages)
+{
+	Pool pool = make_pool();
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	const size_t size = 1008; // 16 pages, 65 objects per zspage
+	std::vector<zs_handle> hs;
+	for (int i = 0; i < 65 + 65 + 40; i++) {
+		hs.push_back(zs_malloc(p, size, 0));
+		ASSERT_NE(hs.back(), 0u);
+	}
+	for (int i = 0; i < 40; i++) // Z0: objects 0..39 freed, pages kept
+		ASSERT_EQ(zs_free(p, hs[(size_t)i]), 0);
+	size_t pages = zs_get_total_pages(p);
+	errno = 0;
+	zs_handle h = zs_malloc(p, size, ZS_NOGROW);
+	EXPECT_NE(h, 0u) << "ENOMEM with 40 free places in present pages";
+	EXPECT_EQ(zs_get_total_pages(p), pages);
+	EXPECT_EQ(zs_check(p), 0u);
+}
+
+// A pool that keeps freed pages resident for reuse (cache_pages) behaves
+// the same: reused pages hold no stale bytes that matter, counts agree.
+TEST(Create, CachePages)
+{
+	zs_config cfg = {};
+	cfg.cache_pages = 16;
+	Pool pool(zs_create_pool_config(&cfg));
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	std::mt19937_64 rng(3);
+	std::vector<Obj> objs;
+	uint64_t next = 1;
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < 500; i++) {
+			size_t size = 1 + rng() % kPage;
+			zs_handle h = zs_malloc(p, size, 0);
+			ASSERT_NE(h, 0u);
+			objs.push_back({h, size, next++});
+			ASSERT_TRUE(write_object(p, h, objs.back().seed, size, (int)(next % 3)));
+		}
+		std::shuffle(objs.begin(), objs.end(), rng);
+		for (size_t i = 0; i < objs.size() / 2; i++) {
+			ASSERT_EQ(zs_free(p, objs[i].h), 0);
+		}
+		objs.erase(objs.begin(), objs.begin() + (long)(objs.size() / 2));
+		if (round % 3 == 2)
+			zs_compact(p);
+		ASSERT_EQ(zs_check(p), 0u);
+		ASSERT_EQ(zstest::first_bad(p, objs, 3), -1) << "round " << round;
+		uint64_t pages = 0;
+		for (const zs_class_stat &c : class_stats(p))
+			pages += c.pages_used;
+		ASSERT_EQ(pages, zs_get_total_pages(p)) << "cached pages are not the pool's";
+	}
+	for (const Obj &o : objs) {
+		ASSERT_EQ(zs_free(p, o.h), 0);
+	}
+	EXPECT_EQ(zs_get_total_pages(p), 0u);
+}
+
+// ---- The page limit ----------------------------------------------------------
+
+TEST(Malloc, PageLimit)
+{
+	const uint64_t limit = 64;
+	const uint64_t seed = zstest::test_seed(5);
+	printf("page limit seed %llu (replay: ZS_TEST_SEED=%llu)\n",
+	       (unsigned long long)seed, (unsigned long long)seed);
+	std::mt19937_64 rng(seed);
+	Pool pool = make_pool(0, ZS_MAP_DEFAULT, limit);
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	std::vector<Obj> objs;
+	uint64_t next_seed = 1;
+
+	auto fill = [&](int round) {
+		int failures = 0;
+		while (failures < 300) {
+			size_t size = 1 + rng() % kPage;
+			zstest::Snapshot before = zstest::snapshot(p);
+			errno = 0;
+			zs_handle h = zs_malloc(p, size, 0);
+			if (!h) {
+				ASSERT_EQ(errno, ENOMEM) << "size " << size;
+				ASSERT_EQ(zstest::diff(before, zstest::snapshot(p), false), "")
+					<< "a failed zs_malloc changed the pool";
+				ASSERT_EQ(zs_check(p), 0u);
+				failures++;
+				continue;
+			}
+			ASSERT_LE(zs_get_total_pages(p), limit);
+			Obj o{h, size, next_seed++};
+			ASSERT_TRUE(write_object(p, h, o.seed, size, (int)(o.seed % 3)));
+			objs.push_back(o);
+		}
+		// Failures come only when a page is needed and none is left.
+		EXPECT_EQ(zs_get_total_pages(p), limit) << "round " << round;
+		ASSERT_EQ(zs_check(p), 0u);
+		ASSERT_EQ(zstest::first_bad(p, objs, 3), -1) << "round " << round;
+	};
+	fill(0);
+	// Free half, compact, fill again; twice.
+	for (int round = 1; round <= 2; round++) {
+		std::shuffle(objs.begin(), objs.end(), rng);
+		size_t half = objs.size() / 2;
+		for (size_t i = half; i < objs.size(); i++) {
+			ASSERT_EQ(zs_free(p, objs[i].h), 0);
+		}
+		objs.resize(half);
+		zs_compact(p);
+		ASSERT_EQ(zs_check(p), 0u);
+		ASSERT_EQ(zstest::first_bad(p, objs, 0), -1);
+		fill(round);
+	}
+	for (const Obj &o : objs) {
+		ASSERT_EQ(zs_free(p, o.h), 0);
+	}
+	EXPECT_EQ(zs_get_total_pages(p), 0u);
+}
+
+// A limit smaller than one zspage: each page still serves.
+TEST(Malloc, PageLimitOfOne)
+{
+	Pool pool = make_pool(0, ZS_MAP_DEFAULT, 1);
+	ASSERT_NE(pool, nullptr);
+	zs_pool *p = pool.get();
+	zs_handle a = zs_malloc(p, kPage, 0);
+	ASSERT_NE(a, 0u);
+	errno = 0;
+	EXPECT_EQ(zs_malloc(p, kPage, 0), 0u);
+	EXPECT_EQ(errno, ENOMEM);
+	errno = 0;
+	EXPECT_EQ(zs_malloc(p, 100, 0), 0u);
+	EXPECT_EQ(errno, ENOMEM);
+	ASSERT_EQ(zs_free(p, a), 0);
+	// The page is back: the 36 objects of 112 bytes that fit in it.
+	std::vector<zs_handle> hs;
+	for (int i = 0; i < 36; i++) {
+		zs_handle h = zs_malloc(p, 112, 0);
+		ASSERT_NE(h, 0u) << i;
+		hs.push_back(h);
+	}
+	EXPECT_EQ(zs_malloc(p, 112, 0), 0u);
+	EXPECT_EQ(zs_get_total_pages(p), 1u);
+	EXPECT_EQ(zs_check(p), 0u);
+	for (zs_handle h : hs) {
+		ASSERT_EQ(zs_free(p, h), 0);
+	}
+}
+
+} // namespace

@@ -1,0 +1,407 @@
+// Objects that straddle page boundaries. For every class (and in depth for
+// a few with long chains) a whole zspage is filled, and every object that
+// crosses a page boundary is written through one path and read through the
+// others, under ZS_MAP_COPY and ZS_MAP_REMAP, with the zspage's pages
+// adjacent in the page source or deliberately not (a spacer page taken
+// between each two, so that the remap path needs a real window). Its
+// neighbours hold guard contents that must never change. The map modes are
+// held to their contract: RO (copy mode: writes through the pointer are
+// lost), WO (what is written lands), RW (old bytes visible, new ones land).
+#include <errno.h>
+#include <stdint.h>
+
+#include <cstdio>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/zsmalloc/zs_test_util.h"
+
+namespace {
+
+using zstest::check_object;
+using zstest::check_object_all;
+using zstest::content;
+using zstest::make_pool;
+using zstest::Obj;
+using zstest::Pool;
+using zstest::same_content;
+using zstest::straddles;
+using zstest::write_object;
+
+const size_t kPage = zstest::page_size();
+
+// One zspage of a class, filled: objs[i] is object i of the zspage.
+struct Zspage {
+	Pool pool;
+	zs_class_stat cls{};
+	std::vector<Obj> objs;
+	std::vector<zs_handle> spacers;
+	bool ok = false;
+
+	// @size must be a class size. With @spaced, a page of another class
+	// is taken before each page the zspage grows by.
+	Zspage(size_t size, zs_map_method method, bool spaced)
+	{
+		pool = make_pool(0, method);
+		if (!pool)
+			return;
+		auto cs = zstest::class_stats(pool.get());
+		int c = zstest::class_for(cs, size);
+		if (c < 0 || cs[(size_t)c].size != size)
+			return;
+		cls = cs[(size_t)c];
+		size_t spacer = cls.size >= cs.back().merged_from ? 2000 : kPage;
+		for (uint64_t i = 0; i < cls.objs_per_zspage; i++) {
+			bool grows = i == 0 || zstest::pages_for(i, size, kPage) >
+						       zstest::pages_for(i - 1, size, kPage);
+			if (spaced && grows && i > 0) {
+				size_t pages = zs_get_total_pages(pool.get());
+				while (zs_get_total_pages(pool.get()) == pages) {
+					zs_handle s = zs_malloc(pool.get(), spacer, 0);
+					if (!s)
+						return;
+					spacers.push_back(s);
+				}
+			}
+			zs_handle h = zs_malloc(pool.get(), size, 0);
+			if (!h)
+				return;
+			// Guard contents: distinct per object and per run.
+			objs.push_back({h, size, size * 100000 + i + 1});
+			if (!write_object(pool.get(), h, objs.back().seed, size, 0))
+				return;
+		}
+		auto after = zstest::class_stats(pool.get());
+		ok = zstest::total_zspages(after[(size_t)c]) == 1 &&
+		     after[(size_t)c].obj_used == cls.objs_per_zspage &&
+		     after[(size_t)c].pages_used == cls.pages_per_zspage;
+	}
+	zs_pool *p() { return pool.get(); }
+	// The neighbours of object @i (and @i itself unless @self is false)
+	// hold their contents; returns a description of the first that does not.
+	std::string neighbours_ok(size_t i, bool self = true)
+	{
+		for (size_t k = i ? i - 1 : 0; k <= i + 1 && k < objs.size(); k++) {
+			if (k == i && !self)
+				continue;
+			if (!check_object(p(), objs[k].h, objs[k].seed, objs[k].size, 0))
+				return "object " + std::to_string(k);
+		}
+		return "";
+	}
+};
+
+const char *kWrite[] = {"obj_write", "map WO", "map RW"};
+const char *kRead[] = {"read_begin", "map RO", "map RW"};
+
+// Every straddling object of one zspage: each write path, then each read
+// path; neighbours untouched throughout.
+void every_path(Zspage &z, uint64_t *nseed, int *straddlers)
+{
+	for (size_t i = 0; i < z.objs.size(); i++) {
+		if (!straddles(i, z.cls.size, kPage))
+			continue;
+		++*straddlers;
+		Obj &o = z.objs[i];
+		for (int w = 0; w < 3; w++) {
+			uint64_t seed = (*nseed)++;
+			ASSERT_TRUE(write_object(z.p(), o.h, seed, o.size, w))
+				<< "object " << i << " " << kWrite[w];
+			o.seed = seed;
+			for (int r = 0; r < 3; r++) {
+				ASSERT_TRUE(check_object(z.p(), o.h, seed, o.size, r))
+					<< "object " << i << " written by " << kWrite[w]
+					<< ", read by " << kRead[r];
+			}
+			ASSERT_EQ(z.neighbours_ok(i), "")
+				<< "after writing object " << i << " by " << kWrite[w];
+		}
+	}
+}
+
+// Every class, one full zspage each, both methods, pages adjacent or not.
+TEST(Straddle, EveryClassEveryBoundary)
+{
+	Pool probe = make_pool();
+	auto cs = zstest::class_stats(probe.get());
+	for (zs_map_method method : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
+		for (bool spaced : {false, true}) {
+			int straddlers = 0;
+			uint64_t nseed = 1u << 30;
+			for (const zs_class_stat &c : cs) {
+				SCOPED_TRACE("class " + std::to_string(c.size) + " method " +
+					     std::to_string(method) + (spaced ? " spaced" : ""));
+				Zspage z(c.size, method, spaced);
+				ASSERT_TRUE(z.ok) << "could not fill one zspage";
+				every_path(z, &nseed, &straddlers);
+				if (HasFatalFailure())
+					return;
+				ASSERT_EQ(zs_check(z.p()), 0u);
+				ASSERT_EQ(zstest::first_bad(z.p(), z.objs, 1), -1);
+			}
+			printf("method %d %s: %d straddling objects\n", method,
+			       spaced ? "spaced" : "adjacent", straddlers);
+			EXPECT_GT(straddlers, 1000);
+		}
+	}
+}
+
+// The classes with the longest chains, in depth.
+std::vector<size_t> deep_classes()
+{
+	Pool probe = make_pool();
+	std::vector<size_t> v;
+	auto cs = zstest::class_stats(probe.get());
+	// Small, middling and large objects, long chains, some merged.
+	for (size_t want : {(size_t)208, (size_t)720, (size_t)1008, (size_t)1392, (size_t)2448,
+			    (size_t)3264, (size_t)3840}) {
+		int c = zstest::class_for(cs, want);
+		if (c >= 0 && cs[(size_t)c].pages_per_zspage >= 9)
+			v.push_back(cs[(size_t)c].size);
+	}
+	return v;
+}
+
+TEST(Straddle, DeepClassesExist)
+{
+	EXPECT_GE(deep_classes().size(), 5u);
+}
+
+// In spaced pools the remap path must really use a window: the straddling
+// object does not sit right after its in-page neighbour in memory. (A
+// precondition of the tests below, not a promise of the header.)
+TEST(Straddle, SpacedPagesAreNotAdjacent)
+{
+	for (size_t size : deep_classes()) {
+		Zspage z(size, ZS_MAP_REMAP, true);
+		ASSERT_TRUE(z.ok);
+		for (size_t i = 1; i < z.objs.size(); i++) {
+			if (!straddles(i, size, kPage))
+				continue;
+			uint8_t *prev = (uint8_t *)zs_map_object(z.p(), z.objs[i - 1].h, ZS_MM_RO);
+			uint8_t *cur = (uint8_t *)zs_map_object(z.p(), z.objs[i].h, ZS_MM_RO);
+			ASSERT_TRUE(prev && cur);
+			EXPECT_NE(prev + size, cur) << "class " << size << " object " << i;
+			EXPECT_TRUE(same_content(cur, z.objs[i].seed, size));
+			zs_unmap_object(z.p(), z.objs[i].h);
+			zs_unmap_object(z.p(), z.objs[i - 1].h);
+		}
+	}
+}
+
+struct Param {
+	zs_map_method method;
+	bool spaced;
+};
+
+void PrintTo(const Param &prm, std::ostream *os)
+{
+	*os << (prm.method == ZS_MAP_COPY ? "copy" : "remap")
+	    << (prm.spaced ? ", spaced pages" : ", adjacent pages");
+}
+
+class StraddleModes : public ::testing::TestWithParam<Param> {};
+
+// RO: the object shows its bytes; writes through the pointer are lost in
+// copy mode and "may be lost" with remap; neighbours never change.
+TEST_P(StraddleModes, ReadOnly)
+{
+	const Param prm = GetParam();
+	for (size_t size : deep_classes()) {
+		SCOPED_TRACE("class " + std::to_string(size));
+		Zspage z(size, prm.method, prm.spaced);
+		ASSERT_TRUE(z.ok);
+		for (size_t i = 0; i < z.objs.size(); i++) {
+			if (!straddles(i, size, kPage))
+				continue;
+			Obj &o = z.objs[i];
+			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RO);
+			ASSERT_NE(m, nullptr);
+			ASSERT_TRUE(same_content(m, o.seed, size)) << "object " << i;
+			memset(m, 0x5a, size);
+			zs_unmap_object(z.p(), o.h);
+			std::vector<uint8_t> buf(size);
+			void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
+			ASSERT_NE(r, nullptr);
+			bool kept = same_content(r, o.seed, size);
+			bool all_new = true;
+			for (size_t k = 0; k < size; k++)
+				all_new &= ((uint8_t *)r)[k] == 0x5a;
+			ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
+			if (prm.method == ZS_MAP_COPY) {
+				EXPECT_TRUE(kept) << "object " << i << ": a write through an RO copy landed";
+			}
+			else {
+				EXPECT_TRUE(kept || all_new) << "object " << i << ": half a write";
+			}
+			ASSERT_EQ(z.neighbours_ok(i, false), "") << "RO write to object " << i;
+			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+		}
+		EXPECT_EQ(zs_check(z.p()), 0u);
+		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+	}
+}
+
+// WO: what is written lands, whatever was there; writing only a part
+// leaves the rest of the object undefined but never touches a neighbour.
+TEST_P(StraddleModes, WriteOnly)
+{
+	const Param prm = GetParam();
+	uint64_t nseed = 1u << 20;
+	for (size_t size : deep_classes()) {
+		SCOPED_TRACE("class " + std::to_string(size));
+		Zspage z(size, prm.method, prm.spaced);
+		ASSERT_TRUE(z.ok);
+		for (size_t i = 0; i < z.objs.size(); i++) {
+			if (!straddles(i, size, kPage))
+				continue;
+			Obj &o = z.objs[i];
+			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
+			ASSERT_NE(m, nullptr);
+			o.seed = nseed++;
+			memcpy(m, content(o.seed, size).data(), size);
+			zs_unmap_object(z.p(), o.h);
+			ASSERT_TRUE(check_object_all(z.p(), o.h, o.seed, size)) << "object " << i;
+			ASSERT_EQ(z.neighbours_ok(i), "") << "WO of object " << i;
+			// Partial: the first and the last 10 bytes only.
+			m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
+			ASSERT_NE(m, nullptr);
+			memset(m, 0x11, 10);
+			memset(m + size - 10, 0x22, 10);
+			zs_unmap_object(z.p(), o.h);
+			std::vector<uint8_t> buf(size);
+			void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
+			ASSERT_NE(r, nullptr);
+			for (size_t k = 0; k < 10; k++) {
+				ASSERT_EQ(((uint8_t *)r)[k], 0x11) << "object " << i;
+				ASSERT_EQ(((uint8_t *)r)[size - 10 + k], 0x22) << "object " << i;
+			}
+			ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
+			ASSERT_EQ(z.neighbours_ok(i, false), "") << "partial WO of object " << i;
+			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+		}
+		EXPECT_EQ(zs_check(z.p()), 0u);
+		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+	}
+}
+
+// RW: the old bytes are visible, the changes land, both sides of the
+// boundary.
+TEST_P(StraddleModes, ReadWrite)
+{
+	const Param prm = GetParam();
+	for (size_t size : deep_classes()) {
+		SCOPED_TRACE("class " + std::to_string(size));
+		Zspage z(size, prm.method, prm.spaced);
+		ASSERT_TRUE(z.ok);
+		for (size_t i = 0; i < z.objs.size(); i++) {
+			if (!straddles(i, size, kPage))
+				continue;
+			Obj &o = z.objs[i];
+			std::vector<uint8_t> want = content(o.seed, size);
+			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RW);
+			ASSERT_NE(m, nullptr);
+			ASSERT_EQ(memcmp(m, want.data(), size), 0) << "object " << i;
+			for (size_t k = 0; k < size; k += 7) {
+				m[k] ^= 0xff;
+				want[k] ^= 0xff;
+			}
+			zs_unmap_object(z.p(), o.h);
+			for (int r = 0; r < 3; r++) {
+				std::vector<uint8_t> buf(size);
+				const void *q = r == 0 ? zs_obj_read_begin(z.p(), o.h, size, buf.data())
+						       : zs_map_object(z.p(), o.h,
+								       r == 1 ? ZS_MM_RO : ZS_MM_RW);
+				ASSERT_NE(q, nullptr);
+				EXPECT_EQ(memcmp(q, want.data(), size), 0)
+					<< "object " << i << " read by " << kRead[r];
+				if (r == 0) {
+					ASSERT_EQ(zs_obj_read_end(z.p(), o.h, q), 0);
+				}
+				else
+					zs_unmap_object(z.p(), o.h);
+			}
+			ASSERT_EQ(z.neighbours_ok(i, false), "") << "RW of object " << i;
+			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+		}
+		EXPECT_EQ(zs_check(z.p()), 0u);
+		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+	}
+}
+
+// Write by one path, read by every other, for the deep classes.
+TEST_P(StraddleModes, EveryPathPair)
+{
+	const Param prm = GetParam();
+	uint64_t nseed = 1u << 24;
+	int straddlers = 0;
+	for (size_t size : deep_classes()) {
+		SCOPED_TRACE("class " + std::to_string(size));
+		Zspage z(size, prm.method, prm.spaced);
+		ASSERT_TRUE(z.ok);
+		every_path(z, &nseed, &straddlers);
+		if (HasFatalFailure())
+			return;
+		EXPECT_EQ(zs_check(z.p()), 0u);
+		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+	}
+	EXPECT_GT(straddlers, 40);
+}
+
+// Four straddling objects mapped RW at once (four copy buffers or four
+// windows): each shows its own bytes and each write-back lands in its own
+// object, whatever order the unmaps come in.
+TEST_P(StraddleModes, FourAtOnce)
+{
+	const Param prm = GetParam();
+	uint64_t nseed = 1u << 26;
+	for (size_t size : deep_classes()) {
+		SCOPED_TRACE("class " + std::to_string(size));
+		Zspage z(size, prm.method, prm.spaced);
+		ASSERT_TRUE(z.ok);
+		std::vector<size_t> idx;
+		for (size_t i = 0; i < z.objs.size(); i++)
+			if (straddles(i, size, kPage))
+				idx.push_back(i);
+		ASSERT_GE(idx.size(), 4u);
+		for (size_t start = 0; start + 4 <= idx.size(); start++) {
+			uint8_t *m[4];
+			for (int k = 0; k < 4; k++) {
+				Obj &o = z.objs[idx[start + (size_t)k]];
+				m[k] = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RW);
+				ASSERT_NE(m[k], nullptr);
+				ASSERT_TRUE(same_content(m[k], o.seed, size));
+			}
+			for (int k = 0; k < 4; k++) {
+				Obj &o = z.objs[idx[start + (size_t)k]];
+				o.seed = nseed++;
+				memcpy(m[k], content(o.seed, size).data(), size);
+			}
+			// Unmap in an order that changes with start.
+			for (int k = 0; k < 4; k++) {
+				int j = (int)((k * 3 + start) % 4);
+				zs_unmap_object(z.p(), z.objs[idx[start + (size_t)j]].h);
+			}
+			for (int k = 0; k < 4; k++) {
+				ASSERT_EQ(z.neighbours_ok(idx[start + (size_t)k]), "")
+					<< "batch at " << start;
+			}
+		}
+		EXPECT_EQ(zs_check(z.p()), 0u);
+		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+	}
+}
+
+INSTANTIATE_TEST_SUITE_P(
+	Methods, StraddleModes,
+	::testing::Values(Param{ZS_MAP_COPY, false}, Param{ZS_MAP_COPY, true},
+			  Param{ZS_MAP_REMAP, false}, Param{ZS_MAP_REMAP, true}),
+	[](const ::testing::TestParamInfo<Param> &pi) {
+		return std::string(pi.param.method == ZS_MAP_COPY ? "Copy" : "Remap") +
+		       (pi.param.spaced ? "Spaced" : "Adjacent");
+	});
+
+} // namespace
