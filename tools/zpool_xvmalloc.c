@@ -112,7 +112,8 @@ static void xvm_usage(void *pool, struct zpool_usage *u)
 	struct xv_stats st;
 
 	xv_get_stats(p->xv, &st);
-	u->pages = st.pages + p->whole_pages;
+	/* The page source's resident cache of emptied pages is the pool's. */
+	u->pages = st.pages + st.pages_cached + p->whole_pages;
 	u->metadata_bytes = st.metadata_bytes + sizeof(*p);
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
 	u->oversize_objects = p->whole_pages;

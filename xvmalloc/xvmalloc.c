@@ -565,6 +565,12 @@ void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats)
 		pthread_mutex_unlock(&a->lock);
 	}
 	stats->metadata_bytes = pool->fixed_bytes + owners_bytes(&pool->owners);
+	{
+		struct mp_stats st;
+
+		mp_get_stats(pool->src, &st);
+		stats->pages_cached = st.pages_cached;
+	}
 }
 
 void xv_fail_nth_page_alloc(struct xv_pool *pool, uint64_t n)

@@ -86,7 +86,11 @@ struct xv_config {
 #define XV_CACHE_NONE UINT32_MAX
 
 struct xv_stats {
-	uint64_t pages;           /* pages held (== total size / page size) */
+	uint64_t pages;           /* pages holding blocks (== total size / page) */
+	uint64_t pages_cached;    /* emptied pages the pool's page source keeps
+				     resident for reuse (xv_config.cache_pages):
+				     resident memory = (pages + pages_cached)
+				     * page size */
 	uint64_t objects;         /* live objects */
 	uint64_t bytes_requested; /* sum of the sizes asked for by live objects */
 	uint64_t bytes_allocated; /* sum of live blocks, headers included */
@@ -151,7 +155,9 @@ void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
 uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn,
 			    uint32_t offset);
 
-/* xv_get_total_size_bytes - memory held: pages times the page size. */
+/* xv_get_total_size_bytes - the pool's pages times the page size, as in
+ * the seed. Emptied pages its page source keeps resident for reuse are not
+ * in it: see xv_stats.pages_cached. */
 uint64_t xv_get_total_size_bytes(struct xv_pool *pool);
 
 /* xv_get_stats - a consistent snapshot of the counters (locks each arena). */

@@ -15,6 +15,7 @@ extern "C" {
 #include "tools/run.h"
 #include "tools/workload.h"
 #include "tools/zpool.h"
+#include "xvmalloc/xvmalloc.h"
 }
 
 namespace {
@@ -105,7 +106,12 @@ TEST_P(EveryDriver, KeepsTheBytes)
 		ASSERT_EQ(0, d->release(p.pool, kv.first));
 	shadow.clear();
 	if (!(d->flags & ZPOOL_RSS)) {
-		EXPECT_EQ(0u, p.Usage().pages) << d->name << " kept pages";
+		// Every page goes back, but for xvmalloc's reuse cache of
+		// emptied pages (XV_CACHE_BYTES_DEFAULT), which is the pool's.
+		uint64_t cache = std::string(d->name) == "xvmalloc"
+					 ? XV_CACHE_BYTES_DEFAULT / mp_page_size()
+					 : 0;
+		EXPECT_LE(p.Usage().pages, cache) << d->name << " kept pages";
 	}
 }
 
