@@ -29,6 +29,9 @@ struct mp_source {
 	uint32_t cache_pages;      /* capacity of cache[] */
 	uint64_t id;               /* unique in the process, never 0 */
 	_Atomic uint64_t *used;    /* allocated bitmap, read without the lock */
+	_Atomic uint16_t *gen;     /* per pfn: bumped by every free, so that an
+				      unmap can tell a page freed (and maybe
+				      allocated again) since its map */
 
 	pthread_mutex_t lock;      /* guards everything below */
 	uint32_t nr_pfns;          /* pfns [0, nr_pfns) exist */
@@ -48,6 +51,11 @@ static inline int mp_bit_test(const struct mp_source *src, uint32_t pfn)
 					  memory_order_relaxed);
 
 	return (int)((w >> (pfn & 63)) & 1);
+}
+
+static inline uint16_t mp_gen(const struct mp_source *src, uint32_t pfn)
+{
+	return atomic_load_explicit(&src->gen[pfn], memory_order_acquire);
 }
 
 #endif /* ZSALLOC_MAPPING_INTERNAL_H */

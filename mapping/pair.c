@@ -53,6 +53,7 @@ struct mp_slot {
 	struct mp_window *win; /* MP_REMAP through a window, else NULL */
 	uint8_t *buf;          /* MP_COPY buffer in use, else NULL */
 	uint32_t pfn[2];       /* the pages, for copy-back */
+	uint16_t gen[2];       /* their generations when mapped */
 	uint32_t offset;       /* in page pfn[0] */
 	uint32_t len;          /* bytes mapped */
 	enum mp_mode mode;
@@ -162,6 +163,7 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 	uint8_t *page_a, *ret;
 	size_t page;
 	uint32_t head;
+	uint16_t gen_a = 0, gen_b = 0;
 	int i, straddles;
 
 	if (!src || offset >= ((uint32_t)1 << src->shift) || len == 0 ||
@@ -172,6 +174,12 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 	}
 	page = (size_t)1 << src->shift;
 	straddles = offset + len > page;
+	/* Generations first: a page freed after this point, even if it is
+	 * valid again below, is caught by mp_unmap_pair(). */
+	if (pfn_a < src->max_pages)
+		gen_a = mp_gen(src, pfn_a);
+	if (straddles && pfn_b < src->max_pages)
+		gen_b = mp_gen(src, pfn_b);
 	if (!mp_page_valid(src, pfn_a) ||
 	    (straddles && !mp_page_valid(src, pfn_b))) {
 		errno = EINVAL;
@@ -229,6 +237,8 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 	s->seq = ++t->tick;
 	s->pfn[0] = pfn_a;
 	s->pfn[1] = pfn_b;
+	s->gen[0] = gen_a;
+	s->gen[1] = gen_b;
 	s->offset = offset;
 	s->len = len;
 	s->mode = mode;
@@ -256,9 +266,14 @@ int mp_unmap_pair(struct mp_source *src, uintptr_t key)
 		size_t page = (size_t)1 << src->shift;
 		uint32_t head = (uint32_t)page - s->offset;
 
-		/* A page freed while mapped must not be written (it would
-		 * re-fault into a punched hole); report it instead. */
-		if (mp_page_valid(src, s->pfn[0]) && mp_page_valid(src, s->pfn[1])) {
+		/* A page freed while mapped must not be written: it would
+		 * re-fault into a punched hole, or, allocated again, land in
+		 * its new owner's bytes. Report it instead. (A generation is
+		 * 16 bits: it would take 65536 frees of the same pfn during
+		 * one mapping to go unseen.) */
+		if (mp_page_valid(src, s->pfn[0]) && mp_page_valid(src, s->pfn[1]) &&
+		    mp_gen(src, s->pfn[0]) == s->gen[0] &&
+		    mp_gen(src, s->pfn[1]) == s->gen[1]) {
 			memcpy(src->base + ((size_t)s->pfn[0] << src->shift) +
 				       s->offset, s->buf, head);
 			memcpy(src->base + ((size_t)s->pfn[1] << src->shift),

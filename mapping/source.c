@@ -107,9 +107,11 @@ struct mp_source *mp_create(const struct mp_config *config)
 	words = ((size_t)src->max_pages + 63) / 64;
 	src->used = calloc(words, sizeof(*src->used));
 	src->free = calloc(words, sizeof(*src->free));
+	src->gen = calloc(src->max_pages, sizeof(*src->gen));
 	if (src->cache_pages)
 		src->cache = calloc(src->cache_pages, sizeof(*src->cache));
-	if (!src->used || !src->free || (src->cache_pages && !src->cache)) {
+	if (!src->used || !src->free || !src->gen ||
+	    (src->cache_pages && !src->cache)) {
 		err = ENOMEM;
 		goto fail;
 	}
@@ -136,6 +138,7 @@ fail:
 		os_close(src->fd);
 	free(src->cache);
 	free(src->free);
+	free(src->gen);
 	free(src->used);
 	free(src);
 	errno = err;
@@ -154,6 +157,7 @@ void mp_destroy(struct mp_source *src)
 	pthread_mutex_destroy(&src->lock);
 	free(src->cache);
 	free(src->free);
+	free(src->gen);
 	free(src->used);
 	free(src);
 }
@@ -166,6 +170,12 @@ static int source_grow_locked(struct mp_source *src)
 
 	if (src->nr_pfns < src->file_pages)
 		return 0;
+	/* Every pfn exists: the pages under the limit that are not in use
+	 * are being punched by a free outside the lock (in flight) and are
+	 * not on free[] yet. Fail like the limit rather than hand out pfn
+	 * max_pages, which is past used[] and the direct map. */
+	if (src->nr_pfns >= src->max_pages)
+		return -ENOMEM;
 	pages = (uint64_t)src->file_pages * 2;
 	if (pages < MP_FILE_GROW_MIN)
 		pages = MP_FILE_GROW_MIN;
@@ -316,6 +326,9 @@ int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n)
 		atomic_fetch_and_explicit(&src->used[p >> 6], ~((uint64_t)1 << (p & 63)),
 					  memory_order_release);
 	}
+	for (i = 0; i < n; i++)
+		atomic_fetch_add_explicit(&src->gen[pfns[i]], 1,
+					  memory_order_release);
 	src->stats.pages_used -= n;
 	src->stats.frees += n;
 	/* The first ones stay resident in the cache while it has room. */
