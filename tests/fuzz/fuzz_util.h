@@ -1,0 +1,113 @@
+// fuzz_util.h - what the three fuzz targets share: a reader that turns the
+// input bytes into choices (reading past the end yields zeros, so every
+// input is a valid program), seeded contents, and a failure report that
+// aborts (libFuzzer saves the input; the replay test fails).
+//
+// Each target interprets its input as a little program: a few header bytes
+// choose the configuration (page limit, chain length, map method, ...), then
+// each op is one byte (the op code) followed by the bytes its operands need.
+// The targets are deterministic: no clock, no global random state; all
+// randomness (content seeds, sizes, indices) comes from the input.
+#ifndef ZSALLOC_TESTS_FUZZ_FUZZ_UTIL_H
+#define ZSALLOC_TESTS_FUZZ_FUZZ_UTIL_H
+
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace fuzz {
+
+// Reads little-endian integers from the input; zeros once it runs out.
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size) : p_(data), n_(size) {}
+  bool empty() const { return n_ == 0; }
+  size_t left() const { return n_; }
+  uint8_t U8() {
+    if (!n_) return 0;
+    n_--;
+    return *p_++;
+  }
+  uint16_t U16() { return static_cast<uint16_t>(U8() | U8() << 8); }
+  uint32_t U32() { return U16() | static_cast<uint32_t>(U16()) << 16; }
+  uint64_t U64() { return U32() | static_cast<uint64_t>(U32()) << 32; }
+  // Uniform-ish in [0, n) (n > 0), from one byte when n fits one.
+  uint32_t Below(uint32_t n) { return n <= 256 ? U8() % n : U32() % n; }
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+};
+
+// splitmix64: the content generator.
+inline uint64_t Mix(uint64_t* s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Fills [p, p + n) with bytes derived from seed (never all zero: a page
+// that reads as zero is what a lost write or a punched page looks like).
+inline void Fill(void* p, size_t n, uint64_t seed) {
+  uint64_t s = seed | 1;
+  unsigned char* b = static_cast<unsigned char*>(p);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = Mix(&s);
+    std::memcpy(b + i, &v, 8);
+  }
+  if (i < n) {
+    uint64_t v = Mix(&s);
+    std::memcpy(b + i, &v, n - i);
+  }
+}
+
+// The offset of the first byte of [p, p + n) that differs from Fill(seed),
+// or n when all match.
+inline size_t Mismatch(const void* p, size_t n, uint64_t seed) {
+  uint64_t s = seed | 1;
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = Mix(&s);
+    size_t k = n - i < 8 ? n - i : 8;
+    if (std::memcmp(b + i, &v, k) != 0) {
+      for (size_t j = 0; j < k; j++)
+        if (b[i + j] != reinterpret_cast<const unsigned char*>(&v)[j])
+          return i + j;
+    }
+  }
+  return n;
+}
+
+inline bool Same(const void* p, size_t n, uint64_t seed) {
+  return Mismatch(p, n, seed) == n;
+}
+
+// Report a broken promise and abort: libFuzzer saves the input as a crash,
+// the replay test dies with the message.
+[[noreturn]] __attribute__((format(printf, 4, 5))) inline void Fail(
+    const char* file, int line, const char* cond, const char* fmt, ...) {
+  va_list ap;
+  std::fprintf(stderr, "\n%s:%d: FUZZ CHECK FAILED: (%s) ", file, line,
+               cond);
+  va_start(ap, fmt);
+  std::vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace fuzz
+
+// FUZZ_CHECK(cond, "format", args...): abort with the message unless cond.
+#define FUZZ_CHECK(cond, ...)                                          \
+  do {                                                                 \
+    if (!(cond)) ::fuzz::Fail(__FILE__, __LINE__, #cond, __VA_ARGS__); \
+  } while (0)
+
+#endif  // ZSALLOC_TESTS_FUZZ_FUZZ_UTIL_H

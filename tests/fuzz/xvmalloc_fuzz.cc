@@ -1,0 +1,444 @@
+// xvmalloc_fuzz.cc - libFuzzer target for xvmalloc, against a shadow model
+// <pfn, offset> -> (size, content seed).
+//
+// Input: a header, then ops.
+//   byte 0   arenas: 1 + b % 4
+//   byte 1   page limit: 0 = none (the harness then keeps at most kMaxLive
+//            objects), else 1 + b % 32 pages
+//   byte 2   page cache: 0 default, 1 XV_CACHE_NONE, else b % 8 pages
+//   then ops, one byte each (op % kOps) followed by its operands:
+//     alloc (size: tiny, around the minimum block, compressed-page mix,
+//     near and at the maximum, 0 and past the maximum, 32-bit extremes;
+//     flags: 0, XV_NOGROW, or an unknown bit), a burst of allocations of
+//     one size (to reach the limit), free, free a run of objects (to give
+//     pages back), map-write (a new seed through xv_map), map-read,
+//     bad pair (a freed pair, an interior or unaligned offset of a live
+//     object, a random pair, another pool's pair, a free block found by
+//     xv_walk, pfn UINT32_MAX) through all four entry points, fail-nth,
+//     walk (compared with the model), stats, check.
+// Checks: exact error codes of the header; a failed xv_malloc leaves the
+// stats exactly as they were and stores 0 in *pfn and *offset; -ENOMEM only
+// when allowed (XV_NOGROW, the limit, an injected fault); new objects are
+// 4-aligned, inside one page and overlap no live object; every object
+// touched is verified; xv_check() == 0 after every op for the first 64 ops
+// and then every 8th op; every object verified after each of the first 16
+// ops, then every 16th, and at the end.
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "mapping/mapping.h"
+#include "tests/fuzz/fuzz_util.h"
+#include "xvmalloc/xvmalloc.h"
+
+namespace {
+
+constexpr size_t kMaxLive = 2000;
+constexpr uint32_t kOps = 16;
+
+using Key = std::pair<uint32_t, uint32_t>;  // <pfn, offset>
+
+struct Obj {
+  uint32_t size;
+  uint64_t seed;
+};
+
+struct Walked {
+  std::vector<std::pair<Key, uint32_t>> used;  // <pair, size>
+  std::vector<Key> free_blocks;
+};
+
+int CollectBlock(uint32_t pfn, uint32_t offset, uint32_t size, int used,
+                 void* arg) {
+  Walked* w = static_cast<Walked*>(arg);
+  if (used)
+    w->used.push_back({{pfn, offset}, size});
+  else
+    w->free_blocks.push_back({pfn, offset});
+  return 0;
+}
+
+class Harness {
+ public:
+  explicit Harness(fuzz::Reader* in)
+      : in_(in), page_(static_cast<uint32_t>(mp_page_size())),
+        max_(xv_max_size()) {}
+
+  void Run() {
+    xv_config cfg{};
+    cfg.arenas = 1 + in_->U8() % 4;
+    uint8_t lim = in_->U8();
+    limit_ = lim ? 1 + lim % 32 : 0;
+    cfg.max_pages = limit_;
+    uint8_t cache = in_->U8();
+    cfg.cache_pages = cache == 0 ? 0 : cache == 1 ? XV_CACHE_NONE : cache % 8;
+    pool_ = xv_create_pool_config(&cfg);
+    FUZZ_CHECK(pool_ != nullptr, "xv_create_pool_config: errno %d", errno);
+
+    for (step_ = 0; !in_->empty(); step_++) {
+      Op(in_->U8() % kOps);
+      if (step_ < 64 || step_ % 8 == 7)
+        CheckAll(step_ < 16 || step_ % 16 == 15);
+    }
+    Finish();
+  }
+
+ private:
+  size_t Pages() { return xv_get_total_size_bytes(pool_) / page_; }
+
+  Key PickLive() {
+    auto it = objs_.begin();
+    std::advance(it, in_->Below(static_cast<uint32_t>(objs_.size())));
+    return it->first;
+  }
+
+  void Verify(Key k) {
+    const Obj& o = objs_.at(k);
+    errno = 0;
+    void* p = xv_map(pool_, k.first, k.second);
+    FUZZ_CHECK(p != nullptr, "step %zu: map of live <%u, %u>: errno %d",
+               step_, k.first, k.second, errno);
+    size_t bad = fuzz::Mismatch(p, o.size, o.seed);
+    FUZZ_CHECK(bad == o.size, "step %zu: <%u, %u> (size %u) byte %zu damaged",
+               step_, k.first, k.second, o.size, bad);
+    FUZZ_CHECK(xv_get_object_size(pool_, k.first, k.second) == o.size,
+               "object size of <%u, %u>", k.first, k.second);
+    errno = 0;
+    xv_unmap(pool_, k.first, k.second);
+    FUZZ_CHECK(errno == 0, "unmap of a live pair set errno %d", errno);
+  }
+
+  // xv_check() and the stats; with @sweep, every object's bytes too.
+  void CheckAll(bool sweep = true) {
+    size_t v = xv_check(pool_);
+    FUZZ_CHECK(v == 0, "step %zu: xv_check found %zu violations", step_, v);
+    xv_stats st;
+    xv_get_stats(pool_, &st);
+    uint64_t bytes = 0;
+    for (const auto& kv : objs_) {
+      if (sweep) Verify(kv.first);
+      bytes += kv.second.size;
+    }
+    FUZZ_CHECK(st.objects == objs_.size() && st.bytes_requested == bytes,
+               "step %zu: stats say %llu objects of %llu bytes, model %zu of "
+               "%llu",
+               step_, (unsigned long long)st.objects,
+               (unsigned long long)st.bytes_requested, objs_.size(),
+               (unsigned long long)bytes);
+    FUZZ_CHECK(st.bytes_allocated + st.bytes_free == st.pages * page_,
+               "allocated + free != pages");
+    FUZZ_CHECK(st.pages * page_ == xv_get_total_size_bytes(pool_),
+               "pages and total size disagree");
+    FUZZ_CHECK(st.pages_allocated - st.pages_freed == st.pages,
+               "pages_allocated - pages_freed != pages");
+    FUZZ_CHECK(!limit_ || st.pages <= limit_, "past the page limit: %llu",
+               (unsigned long long)st.pages);
+  }
+
+  uint32_t PickSize() {
+    switch (in_->U8() % 10) {
+      case 0:
+        return 1 + in_->U8() % 40;  // the minimum block and below
+      case 1:
+        return max_ - in_->U8() % 64;  // near the maximum
+      case 2:
+        return max_;
+      case 3:
+        return 29 + in_->U8() % 8;  // around MIN_BLOCK
+      case 4:
+        switch (in_->U8() % 4) {  // invalid
+          case 0:
+            return 0;
+          case 1:
+            return max_ + 1;
+          case 2:
+            return max_ + 1 + in_->U16();
+          default:
+            return UINT32_MAX - in_->U8();
+        }
+      case 5:
+        return 1 + in_->U32() % max_;
+      default: {  // compressed pages: mostly 0.2 .. 0.75 of a page
+        uint32_t lo = page_ / 5, span = page_ / 2;
+        return lo + in_->U16() % span;
+      }
+    }
+  }
+
+  // Allocates; returns 0 or the error (already checked against the model).
+  int Alloc(uint32_t size, int flags) {
+    if (!limit_ && objs_.size() >= kMaxLive) return -1;
+    xv_stats before, after;
+    xv_get_stats(pool_, &before);
+    uint32_t pfn = 0xdeadbeef, off = 0xdeadbeef;
+    int err = xv_malloc(pool_, size, &pfn, &off, flags);
+    if (size == 0 || size > max_ || (flags & ~static_cast<int>(XV_NOGROW))) {
+      FUZZ_CHECK(err == -EINVAL, "step %zu: malloc(%u, %#x): %d", step_, size,
+                 flags, err);
+    } else if (err) {
+      FUZZ_CHECK(err == -ENOMEM, "step %zu: malloc(%u): %d", step_, size, err);
+      bool allowed = (flags & XV_NOGROW) || fault_armed_ ||
+                     (limit_ && before.pages >= limit_);
+      FUZZ_CHECK(allowed,
+                 "step %zu: malloc(%u, %#x) -ENOMEM with %llu pages, limit "
+                 "%llu and no fault",
+                 step_, size, flags, (unsigned long long)before.pages,
+                 (unsigned long long)limit_);
+      if (!(flags & XV_NOGROW) && !(limit_ && before.pages >= limit_))
+        fault_armed_ = false;  // the fault struck (it strikes once)
+    }
+    if (err) {
+      FUZZ_CHECK(pfn == 0 && off == 0, "error left <%u, %u>", pfn, off);
+      xv_get_stats(pool_, &after);
+      FUZZ_CHECK(std::memcmp(&before, &after, sizeof(before)) == 0,
+                 "step %zu: a failed malloc changed the stats", step_);
+      return err;
+    }
+    FUZZ_CHECK(off % 4 == 0 && off >= 4 && off + size <= page_,
+               "step %zu: malloc(%u) gave offset %u", step_, size, off);
+    Key k{pfn, off};
+    FUZZ_CHECK(!objs_.count(k), "step %zu: <%u, %u> handed out twice", step_,
+               pfn, off);
+    // No overlap with the neighbours in the same page (extents rounded).
+    auto next = objs_.lower_bound(k);
+    if (next != objs_.end() && next->first.first == pfn)
+      FUZZ_CHECK(off + size <= next->first.second - 4,
+                 "step %zu: <%u, %u> size %u overlaps <%u, %u>", step_, pfn,
+                 off, size, pfn, next->first.second);
+    if (next != objs_.begin()) {
+      auto prev = std::prev(next);
+      if (prev->first.first == pfn)
+        FUZZ_CHECK(prev->first.second + prev->second.size <= off - 4,
+                   "step %zu: <%u, %u> overlaps the object before it", step_,
+                   pfn, off);
+    }
+    Obj o{size, ++seed_};
+    void* p = xv_map(pool_, pfn, off);
+    FUZZ_CHECK(p != nullptr, "map of a new object");
+    fuzz::Fill(p, size, o.seed);
+    objs_[k] = o;
+    return 0;
+  }
+
+  void Free(Key k) {
+    Verify(k);
+    int err = xv_free(pool_, k.first, k.second);
+    FUZZ_CHECK(err == 0, "step %zu: free of live <%u, %u>: %d", step_, k.first,
+               k.second, err);
+    objs_.erase(k);
+    freed_.push_back(k);
+  }
+
+  // Every entry point refuses @k with EINVAL and the pool does not change.
+  void ExpectRefused(Key k, const char* what) {
+    if (objs_.count(k)) return;  // it names a live object after all
+    xv_stats before, after;
+    xv_get_stats(pool_, &before);
+    int err = xv_free(pool_, k.first, k.second);
+    FUZZ_CHECK(err == -EINVAL, "step %zu: free of %s <%u, %u>: %d", step_,
+               what, k.first, k.second, err);
+    errno = 0;
+    FUZZ_CHECK(xv_map(pool_, k.first, k.second) == nullptr && errno == EINVAL,
+               "step %zu: map of %s <%u, %u>", step_, what, k.first, k.second);
+    errno = 0;
+    xv_unmap(pool_, k.first, k.second);
+    FUZZ_CHECK(errno == EINVAL, "step %zu: unmap of %s", step_, what);
+    errno = 0;
+    FUZZ_CHECK(xv_get_object_size(pool_, k.first, k.second) == 0 &&
+                   errno == EINVAL,
+               "step %zu: size of %s <%u, %u>", step_, what, k.first,
+               k.second);
+    xv_get_stats(pool_, &after);
+    FUZZ_CHECK(std::memcmp(&before, &after, sizeof(before)) == 0,
+               "step %zu: a refused %s changed the stats", step_, what);
+  }
+
+  void BadPair() {
+    switch (in_->U8() % 7) {
+      case 0:
+        if (!freed_.empty())
+          ExpectRefused(freed_[in_->Below(static_cast<uint32_t>(freed_.size()))],
+                        "freed pair");
+        break;
+      case 1:
+        if (!objs_.empty()) {
+          Key k = PickLive();
+          int32_t d = static_cast<int8_t>(in_->U8());
+          if (d == 0) d = 1;
+          ExpectRefused({k.first, k.second + static_cast<uint32_t>(d)},
+                        "shifted offset");
+        }
+        break;
+      case 2: {
+        uint32_t pfn = objs_.empty() || in_->U8() & 1 ? in_->U8()
+                                                      : PickLive().first;
+        ExpectRefused({pfn, in_->U16()}, "random pair");
+        break;
+      }
+      case 3:
+        ExpectRefused({in_->U32(), in_->U32()}, "random 32-bit pair");
+        break;
+      case 4: {
+        // Another pool's live object: pfns are per pool.
+        if (!other_) {
+          other_ = xv_create_pool();
+          FUZZ_CHECK(other_ != nullptr, "second pool");
+        }
+        uint32_t pfn, off;
+        if (xv_malloc(other_, 1 + in_->U16() % max_, &pfn, &off, 0) == 0)
+          ExpectRefused({pfn, off}, "another pool's pair");
+        break;
+      }
+      case 5: {
+        Walked w;
+        FUZZ_CHECK(xv_walk(pool_, CollectBlock, &w) == 0, "walk");
+        if (!w.free_blocks.empty())
+          ExpectRefused(
+              w.free_blocks[in_->Below(static_cast<uint32_t>(w.free_blocks.size()))],
+              "free block");
+        break;
+      }
+      default:
+        ExpectRefused({UINT32_MAX, 4}, "pfn UINT32_MAX");
+        ExpectRefused({0, 0}, "offset 0");
+    }
+  }
+
+  void Walk() {
+    Walked w;
+    FUZZ_CHECK(xv_walk(pool_, CollectBlock, &w) == 0, "walk");
+    FUZZ_CHECK(w.used.size() == objs_.size(),
+               "step %zu: walk found %zu used blocks, model %zu", step_,
+               w.used.size(), objs_.size());
+    for (const auto& u : w.used) {
+      auto it = objs_.find(u.first);
+      FUZZ_CHECK(it != objs_.end() && it->second.size == u.second,
+                 "step %zu: walk found <%u, %u> size %u, not in the model",
+                 step_, u.first.first, u.first.second, u.second);
+    }
+  }
+
+  void Op(uint32_t op) {
+    switch (op) {
+      case 0:
+      case 1:
+      case 2: {
+        uint32_t size = PickSize();
+        uint8_t f = in_->U8() % 8;
+        Alloc(size, f == 0 ? static_cast<int>(XV_NOGROW) : f == 1 ? 0x2 : 0);
+        break;
+      }
+      case 3: {  // a burst of one size: fills pages, reaches the limit
+        uint32_t size = PickSize(), n = 1 + in_->U8() % 32;
+        for (uint32_t i = 0; i < n; i++)
+          if (Alloc(size, 0)) break;
+        break;
+      }
+      case 4:
+      case 5:
+        if (!objs_.empty()) Free(PickLive());
+        break;
+      case 6: {  // a run of neighbours: empties pages
+        if (objs_.empty()) break;
+        auto it = objs_.lower_bound(PickLive());
+        uint32_t n = 1 + in_->U8() % 16;
+        std::vector<Key> run;
+        for (; it != objs_.end() && run.size() < n; ++it) run.push_back(it->first);
+        for (Key k : run) Free(k);
+        break;
+      }
+      case 7: {  // map-write a new content
+        if (objs_.empty()) break;
+        Key k = PickLive();
+        Verify(k);
+        Obj& o = objs_[k];
+        o.seed = ++seed_;
+        void* p = xv_map(pool_, k.first, k.second);
+        FUZZ_CHECK(p != nullptr, "map");
+        fuzz::Fill(p, o.size, o.seed);
+        xv_unmap(pool_, k.first, k.second);
+        break;
+      }
+      case 8:
+        if (!objs_.empty()) Verify(PickLive());
+        break;
+      case 9:
+      case 10:
+        BadPair();
+        break;
+      case 11: {
+        uint32_t n = in_->U8() % 6;
+        xv_fail_nth_page_alloc(pool_, n);
+        fault_armed_ = n != 0;
+        break;
+      }
+      case 12:
+        Walk();
+        break;
+      case 13:
+        CheckAll();
+        break;
+      case 14: {  // NULL and bad arguments
+        uint32_t pfn = 1, off = 1;
+        FUZZ_CHECK(xv_malloc(nullptr, 8, &pfn, &off, 0) == -EINVAL &&
+                       pfn == 0 && off == 0,
+                   "malloc with NULL pool");
+        FUZZ_CHECK(xv_malloc(pool_, 8, nullptr, &off, 0) == -EINVAL,
+                   "malloc with NULL pfn");
+        FUZZ_CHECK(xv_malloc(pool_, 8, &pfn, nullptr, 0) == -EINVAL,
+                   "malloc with NULL offset");
+        FUZZ_CHECK(xv_free(nullptr, 0, 4) == -EINVAL, "free with NULL pool");
+        break;
+      }
+      default: {  // free everything in one page, in input order
+        if (objs_.empty()) break;
+        uint32_t pfn = PickLive().first;
+        std::vector<Key> in_page;
+        for (const auto& kv : objs_)
+          if (kv.first.first == pfn) in_page.push_back(kv.first);
+        for (size_t i = in_page.size(); i > 1; i--)
+          std::swap(in_page[i - 1], in_page[in_->Below(static_cast<uint32_t>(i))]);
+        for (Key k : in_page) Free(k);
+        ExpectRefused({pfn, in_page[0].second}, "pair of an emptied page");
+      }
+    }
+  }
+
+  void Finish() {
+    CheckAll();
+    Walk();
+    // Destroy with live objects sometimes (LeakSanitizer watches).
+    if (!(seed_ & 1)) {
+      while (!objs_.empty()) Free(objs_.begin()->first);
+      FUZZ_CHECK(xv_get_total_size_bytes(pool_) == 0,
+                 "pages left after freeing everything: %zu", Pages());
+      size_t v = xv_check(pool_);
+      FUZZ_CHECK(v == 0, "xv_check after freeing everything: %zu", v);
+    }
+    xv_destroy_pool(pool_);
+    xv_destroy_pool(other_);
+  }
+
+  fuzz::Reader* in_;
+  const uint32_t page_, max_;
+  uint64_t limit_ = 0;
+  xv_pool* pool_ = nullptr;
+  xv_pool* other_ = nullptr;
+  std::map<Key, Obj> objs_;
+  std::vector<Key> freed_;
+  bool fault_armed_ = false;
+  uint64_t seed_ = 0;
+  size_t step_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fuzz::Reader in(data, size);
+  Harness(&in).Run();
+  return 0;
+}

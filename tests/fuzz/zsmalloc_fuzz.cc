@@ -1,0 +1,701 @@
+// zsmalloc_fuzz.cc - libFuzzer target for zsmalloc, against a byte-exact
+// shadow model: handle -> (size, bytes).
+//
+// Input: a header, then ops.
+//   byte 0   chain length: b % 17 (0: the default, 16)
+//   byte 1   map method: b % 3 (default, copy, remap)
+//   byte 2   page limit: 0 = none (the harness then keeps at most kMaxLive
+//            objects), else 1 + b % 64 pages
+//   byte 3   page cache: b % 4 pages
+//   then ops, one byte each (op % kOps) followed by its operands:
+//     alloc (size: tiny, compressed mix, class boundaries, the huge class,
+//     the page size, 0, page + 1, SIZE_MAX; flags 0, ZS_NOGROW or unknown;
+//     written through zs_obj_write, map WO or map RW), a burst of one size,
+//     free (of a held handle: -EBUSY), free a batch, map-write, map-read,
+//     read_begin/end of any length up to the class size, partial
+//     zs_obj_write, hold a mapping or a read (up to ZS_MAX_MAPPINGS, then
+//     EBUSY), release a held one (checks what it shows, writes through it
+//     unless RO), compact (with mappings held: pinned zspages), bad handles
+//     (0, freed, a live handle with bits flipped, another live pool's, a
+//     destroyed pool's, random) through all six entry points, unmap and
+//     read_end of what is not held, arguments at and past every limit,
+//     fail-nth, stats.
+// Checks: exact error codes of the header; a failed zs_malloc changes no
+// object and no page; -ENOMEM only when allowed (ZS_NOGROW, the limit, an
+// injected fault); zs_compact() returns the pages it freed; every object
+// touched is verified, and whatever a held mapping shows is the object's
+// bytes; zs_check() == 0 after every op for the first 64 ops, then every
+// 8th op; every object verified (through the three read paths in turn)
+// after each of the first 16 ops, then every 16th, and at the end.
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "mapping/mapping.h"
+#include "tests/fuzz/fuzz_util.h"
+#include "zsmalloc/zsmalloc.h"
+
+namespace {
+
+constexpr size_t kMaxLive = 1500;
+constexpr uint32_t kOps = 24;
+
+struct Obj {
+  size_t size;
+  std::vector<uint8_t> bytes;
+  uint64_t version;  // bumped by every write
+};
+
+struct Held {
+  zs_handle h;
+  bool read;                  // zs_obj_read_begin, else zs_map_object
+  zs_mapmode mode;            // maps
+  size_t len;                 // reads: bytes asked for
+  const uint8_t* ptr;         // what the call returned
+  std::unique_ptr<uint8_t[]> copy;  // reads: local_copy
+  uint64_t version;           // the object's version at map time
+  uint64_t seq;
+};
+
+class Harness {
+ public:
+  explicit Harness(fuzz::Reader* in) : in_(in), page_(mp_page_size()) {}
+
+  void Run() {
+    zs_config cfg{};
+    cfg.name = "zsmalloc_fuzz";
+    cfg.max_pages_per_zspage = in_->U8() % 17;
+    cfg.map_method = static_cast<zs_map_method>(in_->U8() % 3);
+    uint8_t lim = in_->U8();
+    limit_ = lim ? 1 + lim % 64 : 0;
+    cfg.max_pages = limit_;
+    cfg.cache_pages = in_->U8() % 4;
+    cfg_ = cfg;
+    pool_ = zs_create_pool_config(&cfg);
+    FUZZ_CHECK(pool_ != nullptr, "zs_create_pool_config: errno %d", errno);
+    int n = zs_class_stats(pool_, nullptr, 0);
+    FUZZ_CHECK(n > 0, "zs_class_stats: %d", n);
+    classes_.resize(static_cast<size_t>(n));
+    FUZZ_CHECK(zs_class_stats(pool_, classes_.data(), classes_.size()) == n,
+               "class table");
+
+    for (step_ = 0; !in_->empty(); step_++) {
+      Op(in_->U8() % kOps);
+      if (step_ < 64 || step_ % 8 == 7)
+        CheckAll(step_ < 16 || step_ % 16 == 15);
+    }
+    Finish();
+  }
+
+ private:
+  // ---- model -----------------------------------------------------------
+  size_t ClassSize(size_t size) const {
+    for (const zs_class_stat& c : classes_)
+      if (c.size >= size) return c.size;
+    return 0;
+  }
+  zs_handle PickLive() {
+    auto it = objs_.begin();
+    std::advance(it, in_->Below(static_cast<uint32_t>(objs_.size())));
+    return it->first;
+  }
+  bool IsHeld(zs_handle h) const {
+    for (const auto& x : held_)
+      if (x->h == h) return true;
+    return false;
+  }
+  void NewContent(zs_handle h, size_t off, size_t len,
+                  std::vector<uint8_t>* out) {
+    Obj& o = objs_.at(h);
+    out->resize(len);
+    fuzz::Fill(out->data(), len, ++seed_);
+    std::memcpy(o.bytes.data() + off, out->data(), len);
+    o.version++;
+  }
+  void Compare(zs_handle h, const void* p, size_t len, const char* how) {
+    const Obj& o = objs_.at(h);
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    size_t n = len < o.size ? len : o.size;
+    if (std::memcmp(b, o.bytes.data(), n) == 0) return;
+    for (size_t i = 0; i < n; i++)
+      FUZZ_CHECK(b[i] == o.bytes[i],
+                 "step %zu: %s of %#llx (size %zu) byte %zu is %#x, want %#x",
+                 step_, how, (unsigned long long)h, o.size, i, b[i],
+                 o.bytes[i]);
+  }
+
+  // Reads the whole object through one of the three paths.
+  void Verify(zs_handle h, int how) {
+    const Obj& o = objs_.at(h);
+    bool full = held_.size() >= ZS_MAX_MAPPINGS;
+    errno = 0;
+    if (how == 0) {
+      std::vector<uint8_t> buf(o.size);
+      void* p = zs_obj_read_begin(pool_, h, o.size, buf.data());
+      if (full) {
+        FUZZ_CHECK(p == nullptr && errno == EBUSY, "read_begin past the limit");
+        return;
+      }
+      FUZZ_CHECK(p != nullptr, "step %zu: read_begin of live %#llx: errno %d",
+                 step_, (unsigned long long)h, errno);
+      Compare(h, p, o.size, "read_begin");
+      FUZZ_CHECK(zs_obj_read_end(pool_, h, p) == 0, "read_end");
+    } else {
+      void* p = zs_map_object(pool_, h, how == 1 ? ZS_MM_RO : ZS_MM_RW);
+      if (full) {
+        FUZZ_CHECK(p == nullptr && errno == EBUSY, "map past the limit");
+        return;
+      }
+      FUZZ_CHECK(p != nullptr, "step %zu: map of live %#llx: errno %d", step_,
+                 (unsigned long long)h, errno);
+      Compare(h, p, o.size, how == 1 ? "map RO" : "map RW");
+      errno = 0;
+      zs_unmap_object(pool_, h);
+      FUZZ_CHECK(errno == 0, "unmap after map: errno %d", errno);
+    }
+  }
+
+  // zs_check() and the counts; with @sweep, every object's bytes too.
+  void CheckAll(bool sweep = true) {
+    size_t v = zs_check(pool_);
+    FUZZ_CHECK(v == 0, "step %zu: zs_check found %zu violations", step_, v);
+    zs_stats st;
+    zs_pool_stats(pool_, &st);
+    FUZZ_CHECK(st.objects == objs_.size(), "step %zu: %llu objects, model %zu",
+               step_, (unsigned long long)st.objects, objs_.size());
+    size_t pages = zs_get_total_pages(pool_);
+    FUZZ_CHECK(st.pages_used == pages, "pages_used %llu, total %zu",
+               (unsigned long long)st.pages_used, pages);
+    FUZZ_CHECK(!limit_ || pages <= limit_, "step %zu: %zu pages past limit %llu",
+               step_, pages, (unsigned long long)limit_);
+    if (!sweep) return;
+    int i = 0;
+    for (const auto& kv : objs_) Verify(kv.first, i++ % 3);
+  }
+
+  // ---- ops ---------------------------------------------------------------
+  size_t PickSize() {
+    switch (in_->U8() % 12) {
+      case 0:
+        return 1 + in_->U8() % 48;
+      case 1: {  // a class boundary, or one past it
+        const zs_class_stat& c =
+            classes_[in_->Below(static_cast<uint32_t>(classes_.size()))];
+        return in_->U8() & 1 ? c.size : c.merged_from;
+      }
+      case 2:
+        return zs_huge_class_size(pool_) - 1 + in_->U8() % 3;
+      case 3:
+        return page_ - in_->U8() % 16;
+      case 4:
+        switch (in_->U8() % 4) {  // invalid
+          case 0:
+            return 0;
+          case 1:
+            return page_ + 1;
+          case 2:
+            return page_ + 1 + in_->U16();
+          default:
+            return SIZE_MAX - in_->U8();
+        }
+      case 5:
+        return 1 + in_->U16() % page_;
+      default:  // compressed pages
+        return page_ / 10 + in_->U16() % (page_ * 3 / 4);
+    }
+  }
+
+  int Alloc(size_t size, int flags) {
+    if (!limit_ && objs_.size() >= kMaxLive) return -1;
+    size_t pages = zs_get_total_pages(pool_);
+    errno = 0;
+    zs_handle h = zs_malloc(pool_, size, flags);
+    if (size == 0 || (flags & ~ZS_NOGROW)) {
+      FUZZ_CHECK(h == 0 && errno == EINVAL, "step %zu: malloc(%zu, %#x): errno %d",
+                 step_, size, flags, errno);
+    } else if (size > page_) {
+      FUZZ_CHECK(h == 0 && errno == ENOSPC, "step %zu: malloc(%zu): errno %d",
+                 step_, size, errno);
+    } else if (!h) {
+      FUZZ_CHECK(errno == ENOMEM, "step %zu: malloc(%zu): errno %d", step_,
+                 size, errno);
+      bool at_limit = limit_ && pages >= limit_;
+      FUZZ_CHECK((flags & ZS_NOGROW) || fault_armed_ || at_limit,
+                 "step %zu: malloc(%zu, %#x) ENOMEM with %zu pages, limit %llu, "
+                 "no fault",
+                 step_, size, flags, pages, (unsigned long long)limit_);
+      if (!(flags & ZS_NOGROW) && !at_limit) fault_armed_ = false;
+    }
+    if (!h) {
+      zs_stats st;
+      zs_pool_stats(pool_, &st);
+      FUZZ_CHECK(st.objects == objs_.size() && zs_get_total_pages(pool_) == pages,
+                 "step %zu: a failed malloc changed the pool", step_);
+      return errno;
+    }
+    FUZZ_CHECK(!objs_.count(h), "step %zu: handle %#llx handed out twice", step_,
+               (unsigned long long)h);
+    FUZZ_CHECK(!limit_ || zs_get_total_pages(pool_) <= limit_,
+               "malloc went past the page limit");
+    Obj& o = objs_[h];
+    o.size = size;
+    o.bytes.assign(size, 0);
+    o.version = 0;
+    std::vector<uint8_t> v;
+    NewContent(h, 0, size, &v);
+    int how = held_.size() >= ZS_MAX_MAPPINGS ? 0 : in_->U8() % 3;
+    if (how == 0) {
+      FUZZ_CHECK(zs_obj_write(pool_, h, v.data(), size) == 0, "obj_write");
+    } else {
+      void* p = zs_map_object(pool_, h, how == 1 ? ZS_MM_WO : ZS_MM_RW);
+      FUZZ_CHECK(p != nullptr, "step %zu: map of a new object: errno %d", step_,
+                 errno);
+      std::memcpy(p, v.data(), size);
+      zs_unmap_object(pool_, h);
+    }
+    return 0;
+  }
+
+  void Free(zs_handle h) {
+    if (IsHeld(h)) {
+      size_t pages = zs_get_total_pages(pool_);
+      int err = zs_free(pool_, h);
+      FUZZ_CHECK(err == -EBUSY, "step %zu: free of a held handle: %d", step_,
+                 err);
+      FUZZ_CHECK(pages == zs_get_total_pages(pool_), "refused free changed pages");
+      Verify(h, 0);
+      return;
+    }
+    if (in_->U8() & 1) Verify(h, in_->U8() % 3);
+    int err = zs_free(pool_, h);
+    FUZZ_CHECK(err == 0, "step %zu: free of live %#llx: %d", step_,
+               (unsigned long long)h, err);
+    objs_.erase(h);
+    freed_.push_back(h);
+  }
+
+  void MapWrite() {
+    if (objs_.empty()) return;
+    zs_handle h = PickLive();
+    zs_mapmode mode = in_->U8() & 1 ? ZS_MM_WO : ZS_MM_RW;
+    errno = 0;
+    void* p = zs_map_object(pool_, h, mode);
+    if (held_.size() >= ZS_MAX_MAPPINGS) {
+      FUZZ_CHECK(p == nullptr && errno == EBUSY, "map past ZS_MAX_MAPPINGS");
+      return;
+    }
+    FUZZ_CHECK(p != nullptr, "step %zu: map: errno %d", step_, errno);
+    if (mode == ZS_MM_RW) Compare(h, p, objs_.at(h).size, "map RW");
+    std::vector<uint8_t> v;
+    NewContent(h, 0, objs_.at(h).size, &v);
+    std::memcpy(p, v.data(), v.size());
+    zs_unmap_object(pool_, h);
+  }
+
+  void ReadSome() {
+    if (objs_.empty()) return;
+    zs_handle h = PickLive();
+    size_t cls = ClassSize(objs_.at(h).size);
+    size_t len = 1 + in_->U16() % cls;  // up to the class size
+    std::vector<uint8_t> buf(len);
+    errno = 0;
+    void* p = zs_obj_read_begin(pool_, h, len, buf.data());
+    if (held_.size() >= ZS_MAX_MAPPINGS) {
+      FUZZ_CHECK(p == nullptr && errno == EBUSY, "read past ZS_MAX_MAPPINGS");
+      return;
+    }
+    FUZZ_CHECK(p != nullptr, "step %zu: read_begin(len %zu of class %zu): errno %d",
+               step_, len, cls, errno);
+    Compare(h, p, len, "read_begin");
+    if (in_->U8() & 1) {
+      uint8_t other;
+      FUZZ_CHECK(zs_obj_read_end(pool_, h, &other) == -EINVAL,
+                 "read_end with a pointer read_begin did not return");
+    }
+    FUZZ_CHECK(zs_obj_read_end(pool_, h, p) == 0, "read_end");
+    // Twice: refused, unless a held read of the same bytes in place has
+    // the same pointer (then that one would end).
+    if (!IsHeld(h))
+      FUZZ_CHECK(zs_obj_read_end(pool_, h, p) == -EINVAL, "read_end twice");
+  }
+
+  void WritePart() {
+    if (objs_.empty()) return;
+    zs_handle h = PickLive();
+    size_t len = 1 + in_->U16() % objs_.at(h).size;
+    std::vector<uint8_t> v;
+    NewContent(h, 0, len, &v);
+    int err = zs_obj_write(pool_, h, v.data(), len);
+    FUZZ_CHECK(err == 0, "step %zu: obj_write(len %zu): %d", step_, len, err);
+  }
+
+  void Hold() {
+    if (objs_.empty()) return;
+    auto x = std::make_unique<Held>();
+    x->h = PickLive();
+    x->read = in_->U8() % 3 == 0;
+    x->mode = static_cast<zs_mapmode>(in_->U8() % 3);
+    const Obj& o = objs_.at(x->h);
+    x->len = 1 + in_->U16() % o.size;
+    errno = 0;
+    void* p;
+    if (x->read) {
+      x->copy.reset(new uint8_t[x->len]);
+      p = zs_obj_read_begin(pool_, x->h, x->len, x->copy.get());
+    } else {
+      p = zs_map_object(pool_, x->h, x->mode);
+    }
+    if (held_.size() >= ZS_MAX_MAPPINGS) {
+      FUZZ_CHECK(p == nullptr && errno == EBUSY, "hold past ZS_MAX_MAPPINGS");
+      return;
+    }
+    FUZZ_CHECK(p != nullptr, "step %zu: hold (%s): errno %d", step_,
+               x->read ? "read" : "map", errno);
+    x->ptr = static_cast<const uint8_t*>(p);
+    x->version = o.version;
+    x->seq = ++seq_;
+    if (x->read)
+      Compare(x->h, p, x->len, "held read");
+    else if (x->mode != ZS_MM_WO)
+      Compare(x->h, p, o.size, "held map");
+    held_.push_back(std::move(x));
+  }
+
+  // Ends held_[k]; for a map it must be the latest map of its handle.
+  void Release(size_t k) {
+    Held& x = *held_[k];
+    const Obj& o = objs_.at(x.h);
+    if (x.version == o.version && (x.read || x.mode != ZS_MM_WO))
+      Compare(x.h, x.ptr, x.read ? x.len : o.size,
+              x.read ? "held read at its end" : "held map at its unmap");
+    if (x.read) {
+      FUZZ_CHECK(zs_obj_read_end(pool_, x.h, x.ptr) == 0, "read_end of held");
+    } else {
+      if (x.mode != ZS_MM_RO) {
+        std::vector<uint8_t> v;
+        NewContent(x.h, 0, o.size, &v);
+        std::memcpy(const_cast<uint8_t*>(x.ptr), v.data(), v.size());
+      }
+      errno = 0;
+      zs_unmap_object(pool_, x.h);
+      FUZZ_CHECK(errno == 0, "unmap of held: errno %d", errno);
+    }
+    held_.erase(held_.begin() + static_cast<ptrdiff_t>(k));
+  }
+
+  void ReleaseOne() {
+    if (held_.empty()) return;
+    size_t k = in_->Below(static_cast<uint32_t>(held_.size()));
+    if (!held_[k]->read) {  // unmap ends the latest map of the handle
+      for (size_t i = 0; i < held_.size(); i++)
+        if (!held_[i]->read && held_[i]->h == held_[k]->h &&
+            held_[i]->seq > held_[k]->seq)
+          k = i;
+    }
+    Release(k);
+  }
+
+  void Compact() {
+    size_t before = zs_get_total_pages(pool_);
+    zs_stats s0, s1;
+    zs_pool_stats(pool_, &s0);
+    size_t freed = zs_compact(pool_);
+    size_t after = zs_get_total_pages(pool_);
+    zs_pool_stats(pool_, &s1);
+    if (!fault_armed_)
+      FUZZ_CHECK(freed == before - after,
+                 "step %zu: compact said %zu pages freed, total %zu -> %zu",
+                 step_, freed, before, after);
+    FUZZ_CHECK(s1.pages_compacted == s0.pages_compacted + freed,
+               "pages_compacted");
+    FUZZ_CHECK(s1.objects == objs_.size(), "objects after compact");
+    // Held pointers must still show their objects (their zspages are
+    // pinned); Release() compares them. Check some objects now.
+    for (int i = 0; i < 4 && !objs_.empty(); i++) Verify(PickLive(), i % 3);
+  }
+
+  // A handle that is not live (or -1 when none could be made).
+  zs_handle BadHandle() {
+    switch (in_->U8() % 7) {
+      case 0:
+        return 0;
+      case 1:
+        if (freed_.empty()) return 0;
+        return freed_[in_->Below(static_cast<uint32_t>(freed_.size()))];
+      case 2:
+      case 3: {  // a live handle with one or a few bits flipped
+        if (objs_.empty()) return 0;
+        zs_handle h = PickLive();
+        uint8_t k = in_->U8();
+        if (k & 0x80)
+          return h ^ in_->U64();
+        return h ^ (static_cast<zs_handle>(1) << (k % 64));
+      }
+      case 4: {  // another live pool's
+        if (!other_) {
+          other_ = zs_create_pool_config(&cfg_);
+          FUZZ_CHECK(other_ != nullptr, "second pool");
+        }
+        zs_handle h = zs_malloc(other_, 1 + in_->U16() % page_, 0);
+        if (h) other_handles_.push_back(h);
+        if (other_handles_.empty()) return 0;
+        return other_handles_[in_->Below(
+            static_cast<uint32_t>(other_handles_.size()))];
+      }
+      case 5: {  // a destroyed pool's
+        zs_pool* gone = zs_create_pool_config(&cfg_);
+        FUZZ_CHECK(gone != nullptr, "third pool");
+        zs_handle h = zs_malloc(gone, 1 + in_->U16() % page_, 0);
+        zs_destroy_pool(gone);
+        return h;
+      }
+      default:
+        return in_->U64();
+    }
+  }
+
+  void BadHandleOp() {
+    zs_handle h = BadHandle();
+    if (objs_.count(h)) return;  // live after all
+    bool full = held_.size() >= ZS_MAX_MAPPINGS;
+    size_t pages = zs_get_total_pages(pool_);
+    uint8_t buf[64];
+    int err = zs_free(pool_, h);
+    FUZZ_CHECK(err == -EINVAL, "step %zu: free of bad handle %#llx: %d", step_,
+               (unsigned long long)h, err);
+    errno = 0;
+    void* p = zs_map_object(pool_, h, ZS_MM_RW);
+    FUZZ_CHECK(p == nullptr && (errno == EINVAL || (full && errno == EBUSY)),
+               "step %zu: map of bad handle %#llx: %p errno %d", step_,
+               (unsigned long long)h, p, errno);
+    errno = 0;
+    zs_unmap_object(pool_, h);
+    FUZZ_CHECK(errno == EINVAL, "unmap of bad handle: errno %d", errno);
+    errno = 0;
+    p = zs_obj_read_begin(pool_, h, 1, buf);
+    FUZZ_CHECK(p == nullptr && (errno == EINVAL || (full && errno == EBUSY)),
+               "step %zu: read_begin of bad handle %#llx: errno %d", step_,
+               (unsigned long long)h, errno);
+    FUZZ_CHECK(zs_obj_read_end(pool_, h, buf) == -EINVAL, "read_end of bad");
+    std::memset(buf, 0x5a, sizeof(buf));
+    FUZZ_CHECK(zs_obj_write(pool_, h, buf, 1) == -EINVAL,
+               "step %zu: obj_write to bad handle %#llx", step_,
+               (unsigned long long)h);
+    FUZZ_CHECK(pages == zs_get_total_pages(pool_), "bad handle changed pages");
+  }
+
+  // Calls that are wrong for a live handle: nothing may change.
+  void WrongCalls() {
+    if (objs_.empty()) return;
+    zs_handle h = PickLive();
+    size_t cls = ClassSize(objs_.at(h).size);
+    std::vector<uint8_t> buf(cls + 2, 0x77);
+    errno = 0;
+    switch (in_->U8() % 9) {
+      case 0:
+        if (IsHeld(h)) return;
+        zs_unmap_object(pool_, h);
+        FUZZ_CHECK(errno == EINVAL, "unmap without map: errno %d", errno);
+        break;
+      case 1:
+        FUZZ_CHECK(zs_obj_read_end(pool_, h, buf.data()) == -EINVAL,
+                   "read_end without begin");
+        break;
+      case 2:
+        FUZZ_CHECK(zs_obj_read_begin(pool_, h, cls + 1, buf.data()) == nullptr &&
+                       errno == EINVAL,
+                   "read_begin past the class size %zu", cls);
+        break;
+      case 3:
+        FUZZ_CHECK(zs_obj_read_begin(pool_, h, 0, buf.data()) == nullptr &&
+                       errno == EINVAL,
+                   "read_begin of 0 bytes");
+        break;
+      case 4:
+        FUZZ_CHECK(zs_obj_read_begin(pool_, h, 1, nullptr) == nullptr &&
+                       errno == EINVAL,
+                   "read_begin with no local copy");
+        break;
+      case 5:
+        FUZZ_CHECK(zs_obj_write(pool_, h, buf.data(), cls + 1) == -EINVAL,
+                   "obj_write past the class size %zu", cls);
+        FUZZ_CHECK(zs_obj_write(pool_, h, buf.data(), 0) == -EINVAL,
+                   "obj_write of 0 bytes");
+        FUZZ_CHECK(zs_obj_write(pool_, h, nullptr, 1) == -EINVAL,
+                   "obj_write of NULL");
+        break;
+      case 6:
+        FUZZ_CHECK(zs_map_object(pool_, h, static_cast<zs_mapmode>(3 + in_->U8())) ==
+                           nullptr &&
+                       errno == EINVAL,
+                   "map with a bad mode");
+        break;
+      case 7:  // the right handle, the wrong pool
+        if (!other_) return;
+        FUZZ_CHECK(zs_free(other_, h) == -EINVAL, "free in the wrong pool");
+        FUZZ_CHECK(zs_obj_write(other_, h, buf.data(), 1) == -EINVAL,
+                   "write in the wrong pool");
+        errno = 0;
+        zs_unmap_object(other_, h);
+        FUZZ_CHECK(errno == EINVAL, "unmap in the wrong pool");
+        break;
+      default:  // NULL pool
+        FUZZ_CHECK(zs_free(nullptr, h) == -EINVAL, "free with NULL pool");
+        FUZZ_CHECK(zs_map_object(nullptr, h, ZS_MM_RO) == nullptr,
+                   "map with NULL pool");
+        FUZZ_CHECK(zs_malloc(nullptr, 10, 0) == 0 && errno == EINVAL,
+                   "malloc with NULL pool");
+        FUZZ_CHECK(zs_obj_read_end(nullptr, h, buf.data()) == -EINVAL,
+                   "read_end with NULL pool");
+        FUZZ_CHECK(zs_class_stats(nullptr, nullptr, 0) == -EINVAL,
+                   "class_stats with NULL pool");
+    }
+    Verify(h, 0);
+  }
+
+  void Stats() {
+    std::vector<zs_class_stat> cs(classes_.size());
+    FUZZ_CHECK(zs_class_stats(pool_, cs.data(), cs.size()) ==
+                   static_cast<int>(cs.size()),
+               "class count changed");
+    uint64_t used = 0, pages = 0;
+    for (const zs_class_stat& c : cs) {
+      used += c.obj_used;
+      pages += c.pages_used;
+      FUZZ_CHECK(c.obj_used <= c.obj_allocated, "class %u: used > allocated",
+                 c.size);
+    }
+    FUZZ_CHECK(used == objs_.size(), "class table: %llu objects, model %zu",
+               (unsigned long long)used, objs_.size());
+    FUZZ_CHECK(pages == zs_get_total_pages(pool_),
+               "class table: %llu pages, pool %zu", (unsigned long long)pages,
+               zs_get_total_pages(pool_));
+    FILE* f = std::fopen("/dev/null", "w");
+    if (f) {
+      FUZZ_CHECK(zs_dump_classes(pool_, f) == 0, "dump_classes");
+      std::fclose(f);
+    }
+  }
+
+  void Op(uint32_t op) {
+    switch (op) {
+      case 0:
+      case 1:
+      case 2:
+      case 3: {
+        size_t size = PickSize();
+        uint8_t f = in_->U8() % 8;
+        Alloc(size, f == 0 ? ZS_NOGROW : f == 1 ? 0x4 : 0);
+        break;
+      }
+      case 4: {
+        size_t size = PickSize();
+        uint32_t n = 1 + in_->U8() % 32;
+        for (uint32_t i = 0; i < n; i++)
+          if (Alloc(size, 0)) break;
+        break;
+      }
+      case 5:
+      case 6:
+        if (!objs_.empty()) Free(PickLive());
+        break;
+      case 7: {  // free a batch: leaves holes for compaction
+        uint32_t n = 1 + in_->U8() % 32;
+        for (uint32_t i = 0; i < n && !objs_.empty(); i++) Free(PickLive());
+        break;
+      }
+      case 8:
+        MapWrite();
+        break;
+      case 9:
+        if (!objs_.empty()) Verify(PickLive(), in_->U8() % 3);
+        break;
+      case 10:
+        ReadSome();
+        break;
+      case 11:
+        WritePart();
+        break;
+      case 12:
+      case 13:
+        Hold();
+        break;
+      case 14:
+      case 15:
+        ReleaseOne();
+        break;
+      case 16:
+      case 17:
+        Compact();
+        break;
+      case 18:
+      case 19:
+        BadHandleOp();
+        break;
+      case 20:
+        WrongCalls();
+        break;
+      case 21: {
+        uint32_t n = in_->U8() % 8;
+        zs_fail_nth_page_alloc(pool_, n);
+        fault_armed_ = n != 0;
+        break;
+      }
+      case 22:
+        Stats();
+        break;
+      default:
+        CheckAll();
+    }
+  }
+
+  void Finish() {
+    while (!held_.empty()) {
+      size_t k = 0;
+      for (size_t i = 1; i < held_.size(); i++)
+        if (held_[i]->seq > held_[k]->seq) k = i;
+      Release(k);
+    }
+    CheckAll();
+    if (seed_ & 1) {  // sometimes destroy with live objects
+      zs_compact(pool_);
+      CheckAll();
+      while (!objs_.empty()) Free(objs_.begin()->first);
+      FUZZ_CHECK(zs_get_total_pages(pool_) == 0, "%zu pages left when empty",
+                 zs_get_total_pages(pool_));
+      size_t v = zs_check(pool_);
+      FUZZ_CHECK(v == 0, "zs_check when empty: %zu", v);
+    }
+    zs_destroy_pool(pool_);
+    zs_destroy_pool(other_);
+  }
+
+  fuzz::Reader* in_;
+  const size_t page_;
+  zs_config cfg_{};
+  uint64_t limit_ = 0;
+  zs_pool* pool_ = nullptr;
+  zs_pool* other_ = nullptr;
+  std::vector<zs_handle> other_handles_;
+  std::vector<zs_class_stat> classes_;
+  std::map<zs_handle, Obj> objs_;
+  std::vector<zs_handle> freed_;
+  std::vector<std::unique_ptr<Held>> held_;
+  bool fault_armed_ = false;
+  uint64_t seed_ = 0, seq_ = 0;
+  size_t step_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fuzz::Reader in(data, size);
+  Harness(&in).Run();
+  return 0;
+}
