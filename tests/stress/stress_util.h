@@ -1,0 +1,157 @@
+// stress_util.h - what the cross-library stress tests share: a seeded PRNG,
+// seeded object contents, compressed-page sizes, and small wrappers that
+// store and verify an object of either allocator, so that one workload can
+// drive zsmalloc and xvmalloc alike.
+#ifndef ZSALLOC_TESTS_STRESS_STRESS_UTIL_H
+#define ZSALLOC_TESTS_STRESS_STRESS_UTIL_H
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "mapping/mapping.h"
+#include "xvmalloc/xvmalloc.h"
+#include "zsmalloc/zsmalloc.h"
+
+namespace stress {
+
+// splitmix64.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  uint64_t Below(uint64_t n) { return Next() % n; }
+  uint64_t Range(uint64_t lo, uint64_t hi) { return lo + Below(hi - lo + 1); }
+};
+
+inline void Fill(void* p, size_t n, uint64_t seed) {
+  Rng r(seed | 1);
+  unsigned char* b = static_cast<unsigned char*>(p);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = r.Next();
+    std::memcpy(b + i, &v, 8);
+  }
+  if (i < n) {
+    uint64_t v = r.Next();
+    std::memcpy(b + i, &v, n - i);
+  }
+}
+
+inline bool Same(const void* p, size_t n, uint64_t seed) {
+  Rng r(seed | 1);
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = r.Next();
+    if (std::memcmp(b + i, &v, 8) != 0) return false;
+  }
+  if (i < n) {
+    uint64_t v = r.Next();
+    if (std::memcmp(b + i, &v, n - i) != 0) return false;
+  }
+  return true;
+}
+
+inline size_t PageSize() { return mp_page_size(); }
+
+// Sizes like LZ4-compressed 4 KiB pages, with the edges: tiny, near and at
+// the largest size @max.
+inline size_t CompressedSize(Rng& r, size_t max) {
+  uint64_t k = r.Below(100);
+  if (k < 5) return r.Range(1, 48);
+  if (k < 10) return r.Range(max - 64, max);
+  if (k < 45) return r.Range(max / 4, max / 2);
+  return r.Range(32, max);
+}
+
+// ---- zsmalloc objects --------------------------------------------------
+
+// Stores Fill(seed) into @h through zs_obj_write, map WO or map RW (@how
+// 0..2). Returns false if the call failed.
+inline bool ZsWrite(zs_pool* pool, zs_handle h, size_t size, uint64_t seed,
+                    int how) {
+  std::vector<unsigned char> v(size);
+  Fill(v.data(), size, seed);
+  if (how == 0) return zs_obj_write(pool, h, v.data(), size) == 0;
+  void* p = zs_map_object(pool, h, how == 1 ? ZS_MM_WO : ZS_MM_RW);
+  if (!p) return false;
+  std::memcpy(p, v.data(), size);
+  zs_unmap_object(pool, h);
+  return true;
+}
+
+// True if @h holds Fill(seed), read through read_begin, map RO or map RW
+// (@how 0..2).
+inline bool ZsSame(zs_pool* pool, zs_handle h, size_t size, uint64_t seed,
+                   int how) {
+  if (how == 0) {
+    std::vector<unsigned char> buf(size);
+    const void* p = zs_obj_read_begin(pool, h, size, buf.data());
+    if (!p) return false;
+    bool same = Same(p, size, seed);
+    return zs_obj_read_end(pool, h, p) == 0 && same;
+  }
+  const void* p = zs_map_object(pool, h, how == 1 ? ZS_MM_RO : ZS_MM_RW);
+  if (!p) return false;
+  bool same = Same(p, size, seed);
+  zs_unmap_object(pool, h);
+  return same;
+}
+
+// ---- xvmalloc objects --------------------------------------------------
+
+struct XvObj {
+  uint32_t pfn, off;
+};
+
+inline bool XvWrite(xv_pool* pool, XvObj o, size_t size, uint64_t seed) {
+  void* p = xv_map(pool, o.pfn, o.off);
+  if (!p) return false;
+  Fill(p, size, seed);
+  xv_unmap(pool, o.pfn, o.off);
+  return true;
+}
+
+inline bool XvSame(xv_pool* pool, XvObj o, size_t size, uint64_t seed) {
+  const void* p = xv_map(pool, o.pfn, o.off);
+  if (!p) return false;
+  bool same = Same(p, size, seed) &&
+              xv_get_object_size(pool, o.pfn, o.off) == size;
+  xv_unmap(pool, o.pfn, o.off);
+  return same;
+}
+
+inline size_t ZsObjects(zs_pool* pool) {
+  zs_stats st;
+  zs_pool_stats(pool, &st);
+  return st.objects;
+}
+
+inline xv_stats XvStats(xv_pool* pool) {
+  xv_stats st;
+  xv_get_stats(pool, &st);
+  return st;
+}
+
+// The operation count of a test, scaled down under ThreadSanitizer (its
+// builds define ZSALLOC_TSAN) and by $STRESS_SCALE (a percentage).
+inline uint64_t Scaled(uint64_t n) {
+#ifdef ZSALLOC_TSAN
+  n /= 8;
+#endif
+  if (const char* e = std::getenv("STRESS_SCALE"))
+    n = n * std::strtoull(e, nullptr, 0) / 100;
+  return n ? n : 1;
+}
+
+}  // namespace stress
+
+#endif  // ZSALLOC_TESTS_STRESS_STRESS_UTIL_H
