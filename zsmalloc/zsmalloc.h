@@ -18,11 +18,13 @@
  * layer: copied through a per-thread buffer (ZS_MAP_COPY) or mapped side by
  * side in a per-thread window (ZS_MAP_REMAP).
  *
- * Default map method: ZS_MAP_COPY. On this project's machines (x86-64 VMs)
- * tools/bench measures a copy-mode map + unmap of a straddling 2 KiB object at
- * ~0.2 us, while re-pointing a remap window costs two mmap() calls and a
- * page fault on first touch, ~25-35 us; a window only pays when the same pair
- * of pages is mapped many times in a row, which random access to millions of
+ * Default map method: ZS_MAP_COPY, the faster as measured by tools/bench
+ * (2-core x86-64 VM, 2026-11-29, objects of the bundled traces' mix): a
+ * copy-mode map + unmap of a straddling object costs 108 ns (1.9x a bare
+ * memcpy of its bytes), a remap-mode one 11.7 us, because with more objects
+ * than a thread's 8 windows nearly every map re-points a window (two mmap()
+ * calls and two page faults). Remap wins (39 ns) only when the same pair of
+ * pages is mapped again and again, which random access to millions of
  * objects does not do. The kernel reached the same choice (copy is its only
  * path since 5.10).
  *
