@@ -47,6 +47,9 @@
 /* The memfd grows by doubling, from at least this many pages. */
 #define MP_FILE_GROW_MIN 256u
 
+/* mp_alloc_page_near() looks this far down the cache for the hint's pfn. */
+#define MP_CACHE_SEARCH 32u
+
 static _Atomic uint64_t mp_next_id = 1;
 
 /* Read once; racing first calls compute and store the same value. */
@@ -218,6 +221,23 @@ static uint32_t free_take_lowest(struct mp_source *src)
 	return w * 64 + (uint32_t)__builtin_ctzll(src->free[w]);
 }
 
+/* Takes @p off the cache if it is among the most recently cached pages
+ * (those a neighbour freed with it are there; the search stays short). */
+static int cache_take(struct mp_source *src, uint32_t p)
+{
+	uint32_t i, low = src->nr_cached > MP_CACHE_SEARCH
+				  ? src->nr_cached - MP_CACHE_SEARCH
+				  : 0;
+
+	for (i = src->nr_cached; i-- > low;) {
+		if (src->cache[i] == p) {
+			src->cache[i] = src->cache[--src->nr_cached];
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int mp_alloc_page(struct mp_source *src, uint32_t *pfn)
 {
 	return mp_alloc_page_near(src, UINT32_MAX, pfn);
@@ -236,11 +256,14 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 		err = -ENOMEM;
 	} else if (src->stats.pages_used >= src->max_pages) {
 		err = -ENOMEM;
-	} else if (near < UINT32_MAX - 1 && free_take(src, near + 1)) {
-		p = near + 1;          /* next to the owner's last page */
+	} else if (near < UINT32_MAX - 1 && cache_take(src, near + 1)) {
+		p = near + 1;          /* next to the owner's last page, resident */
+		stale = 1;
 	} else if (src->nr_cached) {
 		p = src->cache[--src->nr_cached];
 		stale = 1;             /* resident: no fault, but old bytes */
+	} else if (near < UINT32_MAX - 1 && free_take(src, near + 1)) {
+		p = near + 1;          /* next to the owner's last page */
 	} else if (src->nr_free) {
 		p = free_take_lowest(src);
 		free_take(src, p);
