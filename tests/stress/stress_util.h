@@ -12,53 +12,15 @@
 #include <vector>
 
 #include "mapping/mapping.h"
+#include "tests/common/content.h"
 #include "xvmalloc/xvmalloc.h"
 #include "zsmalloc/zsmalloc.h"
 
 namespace stress {
 
-// splitmix64.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t Below(uint64_t n) { return Next() % n; }
-  uint64_t Range(uint64_t lo, uint64_t hi) { return lo + Below(hi - lo + 1); }
-};
-
-inline void Fill(void* p, size_t n, uint64_t seed) {
-  Rng r(seed | 1);
-  unsigned char* b = static_cast<unsigned char*>(p);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = r.Next();
-    std::memcpy(b + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = r.Next();
-    std::memcpy(b + i, &v, n - i);
-  }
-}
-
-inline bool Same(const void* p, size_t n, uint64_t seed) {
-  Rng r(seed | 1);
-  const unsigned char* b = static_cast<const unsigned char*>(p);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = r.Next();
-    if (std::memcmp(b + i, &v, 8) != 0) return false;
-  }
-  if (i < n) {
-    uint64_t v = r.Next();
-    if (std::memcmp(b + i, &v, n - i) != 0) return false;
-  }
-  return true;
-}
+using zscontent::Fill;
+using zscontent::Rng;
+using zscontent::Same;
 
 inline size_t PageSize() { return mp_page_size(); }
 

@@ -14,55 +14,17 @@
 
 #include "gtest/gtest.h"
 #include "mapping/mapping.h"
+#include "tests/common/content.h"
 #include "xvmalloc/xvmalloc.h"
 
 namespace xvtest {
 
-// splitmix64: small, fast, and good enough to drive tests and fill objects.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n), n > 0.
-  uint64_t Below(uint64_t n) { return Next() % n; }
-  // Uniform in [lo, hi].
-  uint64_t Range(uint64_t lo, uint64_t hi) { return lo + Below(hi - lo + 1); }
-};
-
-// Fills [p, p + n) with bytes derived from seed.
-inline void Fill(void* p, uint32_t n, uint64_t seed) {
-  Rng r(seed);
-  unsigned char* b = static_cast<unsigned char*>(p);
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = r.Next();
-    std::memcpy(b + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = r.Next();
-    std::memcpy(b + i, &v, n - i);
-  }
-}
+using zscontent::Fill;
+using zscontent::Rng;
 
 // True if [p, p + n) holds exactly what Fill(p, n, seed) wrote.
 inline bool Verify(const void* p, uint32_t n, uint64_t seed) {
-  Rng r(seed);
-  const unsigned char* b = static_cast<const unsigned char*>(p);
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = r.Next();
-    if (std::memcmp(b + i, &v, 8) != 0) return false;
-  }
-  if (i < n) {
-    uint64_t v = r.Next();
-    if (std::memcmp(b + i, &v, n - i) != 0) return false;
-  }
-  return true;
+  return zscontent::Same(p, n, seed);
 }
 
 // Sizes like LZ4-compressed pages: spread over 1..max with a bump around
