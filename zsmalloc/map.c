@@ -397,11 +397,15 @@ obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r, uint32_t *locp)
 	s1 = atomic_load_explicit(&class->seq, memory_order_acquire);
 	if (__builtin_expect(s1 & 1, 0))
 		return obj_pin_locked(class, h, r, locp);
-	if (zs_slot_lookup(class, h, &loc))
+	if (__builtin_expect(zs_slot_lookup(class, h, &loc) ||
+			     !(z = zs_zspage_of(class, zs_loc_id(class, loc))), 0)) {
+		/* A bad handle, or a compaction that began after s1 moved
+		 * the object and trimmed the record's chunk: only the class
+		 * lock tells which. */
+		if (atomic_load_explicit(&class->seq, memory_order_seq_cst) != s1)
+			return obj_pin_locked(class, h, r, locp);
 		return -EINVAL;
-	z = zs_zspage_of(class, zs_loc_id(class, loc));
-	if (!z)
-		return -EINVAL;
+	}
 	pin_publish(r, z);
 	if (__builtin_expect(atomic_load_explicit(&class->seq, memory_order_seq_cst) != s1, 0)) {
 		atomic_store_explicit(&r->pin, NULL, memory_order_release);
