@@ -345,6 +345,16 @@ class Harness {
       std::memcpy(v.data() + head, pages_.at(h.b).bytes.data(), h.len - head);
     return v;
   }
+  // The mapping @h shows the bytes the model expects (@what names the call).
+  void CheckShows(const Held& h, const char* what) {
+    std::vector<uint8_t> want = Expected(h);
+    for (uint32_t i = 0; std::memcmp(h.ptr, want.data(), h.len) != 0 && i < h.len; i++)
+      FUZZ_CHECK(h.ptr[i] == want[i],
+                 "step %zu: %s (%u, %u, off %u, len %u, mode %d, method %d) "
+                 "byte %u is %#x, want %#x",
+                 step_, what, h.a, h.b, h.off, h.len, h.mode, h.method, i,
+                 h.ptr[i], want[i]);
+  }
 
   void MapPair() {
     if (pages_.empty()) return;
@@ -398,15 +408,7 @@ class Harness {
       FUZZ_CHECK(h.ptr == mp_direct_map(src_) + h.a * page_ + h.off,
                  "step %zu: in-page or adjacent map not in the direct map",
                  step_);
-    if (h.mode != MP_WO) {
-      std::vector<uint8_t> want = Expected(h);
-      for (uint32_t i = 0; std::memcmp(h.ptr, want.data(), h.len) != 0 && i < h.len; i++)
-        FUZZ_CHECK(h.ptr[i] == want[i],
-                   "step %zu: map_pair(%u, %u, off %u, len %u, mode %d, "
-                   "method %d) byte %u is %#x, want %#x",
-                   step_, h.a, h.b, h.off, h.len, h.mode, h.method, i,
-                   h.ptr[i], want[i]);
-    }
+    if (h.mode != MP_WO) CheckShows(h, "map_pair");
     held_.push_back(h);
   }
 
@@ -434,15 +436,8 @@ class Harness {
                      (!Straddles(h) || pages_.at(h.b).version == h.ver_b);
     // What the pointer shows now: the pages' own bytes, or for a copy the
     // bytes as they were at map time.
-    if (pages_live && !h.freed && h.mode != MP_WO && (!copy || unchanged)) {
-      std::vector<uint8_t> want = Expected(h);
-      for (uint32_t i = 0; std::memcmp(h.ptr, want.data(), h.len) != 0 && i < h.len; i++)
-        FUZZ_CHECK(h.ptr[i] == want[i],
-                   "step %zu: held mapping (%u, %u, off %u, len %u, mode %d, "
-                   "method %d) byte %u is %#x, want %#x",
-                   step_, h.a, h.b, h.off, h.len, h.mode, h.method, i,
-                   h.ptr[i], want[i]);
-    }
+    if (pages_live && !h.freed && h.mode != MP_WO && (!copy || unchanged))
+      CheckShows(h, "held mapping");
     std::vector<uint8_t> pattern(h.len);
     fuzz::Fill(pattern.data(), h.len, ++seed_);
     bool writes = false;

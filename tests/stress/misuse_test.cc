@@ -416,14 +416,21 @@ TEST(ThreadExit, ZsMappingsAreDroppedNotWrittenBack) {
   }
 }
 
+// Two pages of @src that are not neighbours (a page between them stays
+// allocated), so that a two-page map of them needs a window or a copy.
+void AllocApart(mp_source* src, uint32_t* a, uint32_t* b) {
+  uint32_t gap;
+  ASSERT_EQ(0, mp_alloc_page(src, a));
+  ASSERT_EQ(0, mp_alloc_page(src, &gap));
+  ASSERT_EQ(0, mp_alloc_page(src, b));
+}
+
 TEST(ThreadExit, PageSourceWindowsAndBuffersAreReleased) {
   mp_source* src = mp_create(nullptr);
   ASSERT_NE(nullptr, src);
   const uint32_t page = static_cast<uint32_t>(stress::PageSize());
-  uint32_t a, gap, b;
-  ASSERT_EQ(0, mp_alloc_page(src, &a));
-  ASSERT_EQ(0, mp_alloc_page(src, &gap));
-  ASSERT_EQ(0, mp_alloc_page(src, &b));
+  uint32_t a, b;
+  ASSERT_NO_FATAL_FAILURE(AllocApart(src, &a, &b));
   stress::Fill(mp_kmap(src, a), page, 1);
   stress::Fill(mp_kmap(src, b), page, 2);
   for (int round = 0; round < 50; round++) {  // leaks would add up
@@ -510,10 +517,8 @@ TEST(MappingMisuse, CopyBackIntoAPageAllocatedAgain) {
   mp_source* src = mp_create(nullptr);
   ASSERT_NE(nullptr, src);
   const uint32_t page = static_cast<uint32_t>(stress::PageSize());
-  uint32_t a, gap, b;
-  ASSERT_EQ(0, mp_alloc_page(src, &a));
-  ASSERT_EQ(0, mp_alloc_page(src, &gap));
-  ASSERT_EQ(0, mp_alloc_page(src, &b));
+  uint32_t a, b;
+  ASSERT_NO_FATAL_FAILURE(AllocApart(src, &a, &b));
   uint8_t* p = static_cast<uint8_t*>(
       mp_map_pair(src, a, b, page - 8, 16, MP_RW, MP_COPY, 7));
   ASSERT_NE(nullptr, p);
