@@ -18,6 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tests/common/content.h"
+
 namespace fuzz {
 
 // Reads little-endian integers from the input; zeros once it runs out.
@@ -42,37 +44,20 @@ class Reader {
   size_t n_;
 };
 
-// splitmix64: the content generator.
-inline uint64_t Mix(uint64_t* s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 // Fills [p, p + n) with bytes derived from seed (never all zero: a page
 // that reads as zero is what a lost write or a punched page looks like).
+// The generator is the test suites' (tests/common/content.h).
 inline void Fill(void* p, size_t n, uint64_t seed) {
-  uint64_t s = seed | 1;
-  unsigned char* b = static_cast<unsigned char*>(p);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v = Mix(&s);
-    std::memcpy(b + i, &v, 8);
-  }
-  if (i < n) {
-    uint64_t v = Mix(&s);
-    std::memcpy(b + i, &v, n - i);
-  }
+  zscontent::Fill(p, n, seed | 1);
 }
 
 // The offset of the first byte of [p, p + n) that differs from Fill(seed),
 // or n when all match.
 inline size_t Mismatch(const void* p, size_t n, uint64_t seed) {
-  uint64_t s = seed | 1;
+  zscontent::Rng r(seed | 1);
   const unsigned char* b = static_cast<const unsigned char*>(p);
   for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = Mix(&s);
+    uint64_t v = r.Next();
     size_t k = n - i < 8 ? n - i : 8;
     if (std::memcmp(b + i, &v, k) != 0) {
       for (size_t j = 0; j < k; j++)
