@@ -5,6 +5,8 @@
  * mix of real compressed pages (the bundled traces, or --trace files).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,4 +225,46 @@ int main(int argc, char **argv)
 	free(o.traces);
 	bench_report_print(&report, &o, stdout);
 	return 0;
+}
+
+/* ---- Cross-thread handoff ----------------------------------------------- */
+
+struct handoff {
+	_Alignas(64) _Atomic uint64_t turn; /* even: main thread's turn */
+	uint64_t rounds;
+};
+
+static void *handoff_peer(void *arg)
+{
+	struct handoff *h = arg;
+	uint64_t i;
+
+	for (i = 0; i < h->rounds; i++) {
+		while (atomic_load_explicit(&h->turn, memory_order_acquire) != 2 * i + 1)
+			;
+		atomic_store_explicit(&h->turn, 2 * i + 2, memory_order_release);
+	}
+	return NULL;
+}
+
+double bench_handoff_ns(uint64_t rounds)
+{
+	struct handoff h = { .rounds = rounds ? rounds : 1 };
+	pthread_t peer;
+	uint64_t t0, i;
+
+	atomic_init(&h.turn, 0);
+	if (pthread_create(&peer, NULL, handoff_peer, &h))
+		return -1;
+	t0 = bench_now_ns();
+	for (i = 0; i < h.rounds; i++) {
+		while (atomic_load_explicit(&h.turn, memory_order_acquire) != 2 * i)
+			;
+		atomic_store_explicit(&h.turn, 2 * i + 1, memory_order_release);
+	}
+	while (atomic_load_explicit(&h.turn, memory_order_acquire) != 2 * h.rounds)
+		;
+	t0 = bench_now_ns() - t0;
+	pthread_join(peer, NULL);
+	return (double)t0 / (double)h.rounds;
 }

@@ -72,6 +72,13 @@ void bench_report_print(const struct bench_report *r,
 double bench_best(const struct bench_options *o, uint64_t iters,
 		  void (*fn)(void *arg, uint64_t i), void *arg);
 
+/* ns for one cache line to go to another thread and back (two threads
+ * taking turns on one atomic, @rounds times): what every handoff of a line
+ * between two CPUs costs on this machine. A VM's vCPUs may sit on cores
+ * that share a cache or not, and that can change between runs. -1 if the
+ * second thread could not start. */
+double bench_handoff_ns(uint64_t rounds);
+
 /* The benchmark groups; each adds its tables to @r. Return 0 or an errno. */
 int bench_mapping(const struct bench_options *o, struct bench_report *r);
 int bench_alloc(const struct bench_options *o, struct bench_report *r);

@@ -662,6 +662,7 @@ static int table_threads(const struct bench_options *o, struct bench_report *r,
 {
 	char title[128], name[96], note[96];
 	struct bench_table *t;
+	double handoff[2];
 	int a;
 
 	snprintf(title, sizeof(title),
@@ -670,6 +671,7 @@ static int table_threads(const struct bench_options *o, struct bench_report *r,
 	t = bench_table_new(r, title, "");
 	if (!t)
 		return ENOMEM;
+	handoff[0] = bench_handoff_ns(iters(o, 200000));
 	for (a = 0; a < NR_OPS; a++) {
 		const struct aops *ops = all_ops[a];
 		int failed = 0, k;
@@ -699,6 +701,13 @@ static int table_threads(const struct bench_options *o, struct bench_report *r,
 		snprintf(note, sizeof(note), "throughput %.2fx of 1 thread", one / many);
 		bench_table_add(t, name, failed ? -1 : many, note);
 	}
+	/* Threads sharing a pool hand cache lines (locks, lists, records)
+	 * back and forth; what one handoff costs sets how far they scale. */
+	handoff[1] = bench_handoff_ns(iters(o, 200000));
+	bench_table_add(t, "cache line round trip, 2 threads, before", handoff[0],
+			"the machine, not an allocator");
+	bench_table_add(t, "cache line round trip, 2 threads, after", handoff[1],
+			"(varies between runs on a VM)");
 	return 0;
 }
 
