@@ -4,38 +4,10 @@
 # a row per phase and allocator; --save-trace round-trips; bad arguments
 # give exit status 2 with one line naming the argument, then the usage.
 set -u
-density=$1
+prog=$1
 trace=$2
-tmp=${TEST_TMPDIR:-/tmp}/density_cli_test.$$
-mkdir -p "$tmp"
-failures=0
-
-fail() {
-	echo "FAIL: $*" >&2
-	failures=$((failures + 1))
-}
-
-# expect_status <status> <args...>: run density, keep stdout and stderr.
-expect_status() {
-	want=$1
-	shift
-	"$density" "$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	[ "$got" -eq "$want" ] || fail "density $*: exit $got, wanted $want: $(head -3 "$tmp/err")"
-}
-
-# A bad argument: exit 2, exactly two lines on stderr: the error naming
-# the argument, then the usage; nothing on stdout.
-expect_bad() {
-	needle=$1
-	shift
-	expect_status 2 "$@"
-	[ "$(wc -l <"$tmp/err")" -eq 2 ] || fail "density $*: stderr is not two lines: $(cat "$tmp/err")"
-	head -1 "$tmp/err" | grep -q "^density: .*$needle" ||
-		fail "density $*: first line does not name '$needle': $(head -1 "$tmp/err")"
-	sed -n 2p "$tmp/err" | grep -q '^usage: density ' || fail "density $*: no usage line"
-	[ -s "$tmp/out" ] && fail "density $*: printed on stdout"
-}
+name=density
+. "$(dirname "$0")/cli_lib.sh"
 
 expect_bad "--objects" --objects
 expect_bad "--objects" --objects abc --trace "$trace"
@@ -111,9 +83,4 @@ grep -q "verified" "$tmp/out" || fail "saved trace does not run"
 expect_status 0 --files "$trace" "$tmp/saved.trace" --allocators slob --quiet
 grep -q "verified" "$tmp/out" || fail "--files run did not verify"
 
-rm -rf "$tmp"
-if [ "$failures" -ne 0 ]; then
-	echo "$failures failures" >&2
-	exit 1
-fi
-echo "all density command-line checks passed"
+cli_finish

@@ -1,0 +1,44 @@
+#!/bin/sh
+# bench_cli_test.sh BENCH SMALL_TRACE - the benchmark's command line, end to
+# end: bad arguments give exit status 2 with one line naming the argument,
+# then the usage; a missing trace is an error naming the file; a --quick run
+# on a small trace prints every table as JSON, every figure measured (no
+# failed allocation), and the machine's cross-thread round trip.
+set -u
+prog=$1
+trace=$2
+name=bench
+usage_lines=2
+. "$(dirname "$0")/cli_lib.sh"
+
+expect_bad "--bogus" --bogus
+expect_bad "--repeat" --repeat
+expect_bad "--repeat" --repeat 0
+expect_bad "--threads" --threads 0
+expect_bad "--threads" --threads 65
+expect_bad "--only" --only foo
+
+expect_status 1 --quick --only alloc --trace "$tmp/does-not-exist.trace"
+grep -q "does-not-exist" "$tmp/err" || fail "missing trace not named: $(cat "$tmp/err")"
+
+expect_status 0 --quick --repeat 1 --json --trace "$trace"
+python3 - "$tmp/out" <<'PY' || fail "--json content: $(head -c 300 "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+titles = [t["title"] for t in d["tables"]]
+for want in ["mapping:", "alloc+free pairs, steady population",
+             "zsmalloc map + unmap", "zs_compact after freeing",
+             "alloc+free pairs on one shared pool"]:
+    assert any(t.startswith(want) for t in titles), (want, titles)
+for t in d["tables"]:
+    assert t["rows"], t["title"]
+    for r in t["rows"]:
+        assert r["ns_per_op"] > 0, (t["title"], r)
+rows = [r["name"] for t in d["tables"] for r in t["rows"]]
+assert "cache line round trip, 2 threads, before" in rows, rows
+for a in ["zsmalloc", "xvmalloc"]:
+    assert any(n.startswith(a) for n in rows), (a, rows)
+PY
+[ -s "$tmp/err" ] && fail "stderr not empty: $(head -3 "$tmp/err")"
+
+cli_finish
