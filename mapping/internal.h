@@ -19,7 +19,11 @@
  *   bit p of free[] is set  <=>  pfn p is free and punched (reads as zero)
  *   no bit of free[] below word free_low is set
  *   pfns on cache[] are free, resident, and hold stale bytes
- * where in_flight counts pages being punched by a free outside the lock.
+ * in_flight counts pages being punched by a free outside the lock: an
+ * allocation that finds every pfn in existence and none free waits for them
+ * rather than fail (the limit is not reached).
+ * free[] bits of allocated pfns are used, under the lock, as marks while
+ * mp_free_pages() checks a batch; they are clear between calls.
  */
 struct mp_source {
 	uint8_t *base;             /* direct map: pfn p at base + (p << shift) */
@@ -29,9 +33,11 @@ struct mp_source {
 	uint32_t cache_pages;      /* capacity of cache[] */
 	uint64_t id;               /* unique in the process, never 0 */
 	_Atomic uint64_t *used;    /* allocated bitmap, read without the lock */
-	_Atomic uint16_t *gen;     /* per pfn: bumped by every free, so that an
+	_Atomic uint32_t *gen;     /* per pfn: bumped by every free, so that an
 				      unmap can tell a page freed (and maybe
-				      allocated again) since its map */
+				      allocated again) since its map; 2^32
+				      frees of one pfn during one mapping
+				      would go unseen */
 
 	pthread_mutex_t lock;      /* guards everything below */
 	uint32_t nr_pfns;          /* pfns [0, nr_pfns) exist */
@@ -41,6 +47,8 @@ struct mp_source {
 	uint32_t free_low;         /* first word of free[] that may have a bit */
 	uint32_t *cache;           /* resident freed pfns */
 	uint32_t nr_cached;        /* entries on cache[] */
+	uint32_t in_flight;        /* freed pages being punched outside the lock */
+	pthread_cond_t punched;    /* in_flight went down */
 	uint64_t fail_countdown;   /* fault injection: fail when it reaches 0 */
 	struct mp_stats stats;     /* pages_cached and max_pages filled on read */
 };
@@ -53,9 +61,13 @@ static inline int mp_bit_test(const struct mp_source *src, uint32_t pfn)
 	return (int)((w >> (pfn & 63)) & 1);
 }
 
-static inline uint16_t mp_gen(const struct mp_source *src, uint32_t pfn)
+static inline uint32_t mp_gen(const struct mp_source *src, uint32_t pfn)
 {
 	return atomic_load_explicit(&src->gen[pfn], memory_order_acquire);
 }
+
+/* 1 if a source of id @id exists now (pair.c frees a thread's slots of
+ * destroyed sources with it). */
+int mp_source_alive(uint64_t id);
 
 #endif /* ZSALLOC_MAPPING_INTERNAL_H */

@@ -95,7 +95,9 @@ struct mp_source *mp_create(const struct mp_config *config);
 /*
  * mp_destroy - free every page and the source itself. NULL is ignored.
  * Pointers from mp_kmap() and mappings still held become invalid; the caller
- * must have stopped using the source in every thread.
+ * must have stopped using the source in every thread. A thread's mapping
+ * slots that such mappings held are taken back when it next runs out of
+ * slots (mp_map_pair() of any source).
  */
 void mp_destroy(struct mp_source *src);
 
@@ -104,7 +106,9 @@ void mp_destroy(struct mp_source *src);
  * Stores its pfn in *pfn (untouched on error).
  * Returns 0, -EINVAL (NULL argument), or -ENOMEM: the page limit is reached,
  * a fault was injected (mp_fail_nth_alloc), or the OS refused memory. On
- * error nothing changes but the failure count.
+ * error nothing changes but the failure count. Pages another thread is
+ * giving back to the OS at that moment (mp_free_pages(), mp_trim()) are
+ * waited for, not counted as in use.
  */
 int mp_alloc_page(struct mp_source *src, uint32_t *pfn);
 
@@ -175,7 +179,9 @@ enum mp_method {
 /* Access intent; the same order as zsmalloc's enum zs_mapmode. */
 enum mp_mode {
 	MP_RW = 0, /* read and write: copied in on map, out on unmap */
-	MP_RO = 1, /* read only: copied in on map; writes are discarded */
+	MP_RO = 1, /* read only: copied in on map; the caller must not write
+		      (where the direct map or a window is returned, writes
+		      would reach the pages) */
 	MP_WO = 2, /* write only: not copied in (contents undefined), out on unmap */
 };
 
@@ -203,7 +209,9 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
  * mp_unmap_pair - end the most recent mapping of @key by this thread on @src,
  * copying the buffer back into the pages for MP_COPY with MP_WO or MP_RW.
  * Returns 0, or -EINVAL if this thread holds no such mapping, or if one of
- * the pages was freed while mapped (the mapping ends; nothing is written).
+ * the pages was freed while mapped, by any method and mode (the mapping
+ * ends; nothing is written, even if the page was allocated again, by this
+ * thread or another, before the unmap).
  */
 int mp_unmap_pair(struct mp_source *src, uintptr_t key);
 

@@ -27,7 +27,14 @@
  * hold that many mappings at once; a slot records what unmap must do. The
  * state is freed, and the windows unmapped, when the thread exits (a pthread
  * key destructor). Windows name their source by its process-unique id, so a
- * window of a destroyed source can never be taken for a live one.
+ * window of a destroyed source can never be taken for a live one; a slot a
+ * destroyed source left held is taken back when the thread runs out.
+ *
+ * A page freed while mapped: every free bumps the page's generation, and
+ * unmap compares the generations it recorded at map time. The copy back of
+ * MP_COPY (RW, WO) runs under the source's lock, so no free can come
+ * between that check and the write: a page freed (and maybe handed to a
+ * new owner) is never written.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,7 +60,7 @@ struct mp_slot {
 	struct mp_window *win; /* MP_REMAP through a window, else NULL */
 	uint8_t *buf;          /* MP_COPY buffer in use, else NULL */
 	uint32_t pfn[2];       /* the pages, for copy-back */
-	uint16_t gen[2];       /* their generations when mapped */
+	uint32_t gen[2];       /* their generations when mapped */
 	uint32_t offset;       /* in page pfn[0] */
 	uint32_t len;          /* bytes mapped */
 	enum mp_mode mode;
@@ -154,6 +161,43 @@ static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
 	return w;
 }
 
+/* End slot @s's mapping: its window, if any, is idle again. */
+static void slot_release(struct mp_slot *s)
+{
+	if (s->win)
+		s->win->refs--;
+	s->win = NULL;
+	s->src_id = 0;
+}
+
+/* A free slot of @t, or NULL. When all are held, those of sources that no
+ * longer exist (mp_destroy() with mappings held) are taken back first. */
+static struct mp_slot *slot_get(struct mp_thread *t)
+{
+	int i;
+
+	for (i = 0; i < MP_MAX_MAPPINGS; i++)
+		if (!t->slot[i].src_id)
+			return &t->slot[i];
+	for (i = 0; i < MP_MAX_MAPPINGS; i++)
+		if (!mp_source_alive(t->slot[i].src_id))
+			slot_release(&t->slot[i]);
+	for (i = 0; i < MP_MAX_MAPPINGS; i++)
+		if (!t->slot[i].src_id)
+			return &t->slot[i];
+	return NULL;
+}
+
+/* 1 if slot @s's pages are still the ones it mapped (none was freed). */
+static int slot_pages_same(const struct mp_source *src, const struct mp_slot *s)
+{
+	int straddles = s->offset + s->len > ((uint32_t)1 << src->shift);
+
+	return mp_page_valid(src, s->pfn[0]) && mp_gen(src, s->pfn[0]) == s->gen[0] &&
+	       (!straddles || (mp_page_valid(src, s->pfn[1]) &&
+			       mp_gen(src, s->pfn[1]) == s->gen[1]));
+}
+
 void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 		  uint32_t offset, uint32_t len, enum mp_mode mode,
 		  enum mp_method method, uintptr_t key)
@@ -163,8 +207,8 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 	uint8_t *page_a, *ret;
 	size_t page;
 	uint32_t head;
-	uint16_t gen_a = 0, gen_b = 0;
-	int i, straddles;
+	uint32_t gen_a = 0, gen_b = 0;
+	int straddles;
 
 	if (!src || offset >= ((uint32_t)1 << src->shift) || len == 0 ||
 	    len > ((uint32_t)1 << src->shift) || (unsigned)mode > MP_WO ||
@@ -188,12 +232,7 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 	t = thread_get();
 	if (!t)
 		return NULL;
-	for (i = 0; i < MP_MAX_MAPPINGS; i++) {
-		if (!t->slot[i].src_id) {
-			s = &t->slot[i];
-			break;
-		}
-	}
+	s = slot_get(t);
 	if (!s) {
 		errno = EBUSY;
 		return NULL;
@@ -268,12 +307,10 @@ int mp_unmap_pair(struct mp_source *src, uintptr_t key)
 
 		/* A page freed while mapped must not be written: it would
 		 * re-fault into a punched hole, or, allocated again, land in
-		 * its new owner's bytes. Report it instead. (A generation is
-		 * 16 bits: it would take 65536 frees of the same pfn during
-		 * one mapping to go unseen.) */
-		if (mp_page_valid(src, s->pfn[0]) && mp_page_valid(src, s->pfn[1]) &&
-		    mp_gen(src, s->pfn[0]) == s->gen[0] &&
-		    mp_gen(src, s->pfn[1]) == s->gen[1]) {
+		 * its new owner's bytes. The lock keeps frees out from the
+		 * check to the end of the copy. */
+		pthread_mutex_lock(&src->lock);
+		if (slot_pages_same(src, s)) {
 			memcpy(src->base + ((size_t)s->pfn[0] << src->shift) +
 				       s->offset, s->buf, head);
 			memcpy(src->base + ((size_t)s->pfn[1] << src->shift),
@@ -281,9 +318,10 @@ int mp_unmap_pair(struct mp_source *src, uintptr_t key)
 		} else {
 			err = -EINVAL;
 		}
+		pthread_mutex_unlock(&src->lock);
+	} else if (!slot_pages_same(src, s)) {
+		err = -EINVAL; /* nothing to write, but the caller must know */
 	}
-	if (s->win)
-		s->win->refs--;
-	s->src_id = 0;
+	slot_release(s);
 	return err;
 }

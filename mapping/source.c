@@ -52,6 +52,60 @@
 
 static _Atomic uint64_t mp_next_id = 1;
 
+/* The ids of the sources that exist, so that a thread can tell a mapping
+ * slot of a destroyed source (which it can no longer unmap) from a live
+ * one. Read only when a thread runs out of slots. */
+static pthread_mutex_t mp_alive_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *mp_alive;
+static size_t mp_nr_alive, mp_alive_cap;
+
+static int alive_add(uint64_t id)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&mp_alive_lock);
+	if (mp_nr_alive == mp_alive_cap) {
+		size_t cap = mp_alive_cap ? mp_alive_cap * 2 : 16;
+		uint64_t *a = realloc(mp_alive, cap * sizeof(*a));
+
+		if (a) {
+			mp_alive = a;
+			mp_alive_cap = cap;
+		} else {
+			err = ENOMEM;
+		}
+	}
+	if (!err)
+		mp_alive[mp_nr_alive++] = id;
+	pthread_mutex_unlock(&mp_alive_lock);
+	return err;
+}
+
+static void alive_remove(uint64_t id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&mp_alive_lock);
+	for (i = 0; i < mp_nr_alive; i++)
+		if (mp_alive[i] == id) {
+			mp_alive[i] = mp_alive[--mp_nr_alive];
+			break;
+		}
+	pthread_mutex_unlock(&mp_alive_lock);
+}
+
+int mp_source_alive(uint64_t id)
+{
+	size_t i;
+	int alive = 0;
+
+	pthread_mutex_lock(&mp_alive_lock);
+	for (i = 0; i < mp_nr_alive && !alive; i++)
+		alive = mp_alive[i] == id;
+	pthread_mutex_unlock(&mp_alive_lock);
+	return alive;
+}
+
 /* Read once; racing first calls compute and store the same value. */
 static _Atomic size_t mp_cached_page_size;
 
@@ -131,6 +185,17 @@ struct mp_source *mp_create(const struct mp_config *config)
 	err = pthread_mutex_init(&src->lock, NULL);
 	if (err)
 		goto fail;
+	err = pthread_cond_init(&src->punched, NULL);
+	if (err) {
+		pthread_mutex_destroy(&src->lock);
+		goto fail;
+	}
+	err = alive_add(src->id);
+	if (err) {
+		pthread_cond_destroy(&src->punched);
+		pthread_mutex_destroy(&src->lock);
+		goto fail;
+	}
 	src->stats.max_pages = src->max_pages;
 	return src;
 
@@ -152,11 +217,13 @@ void mp_destroy(struct mp_source *src)
 {
 	if (!src)
 		return;
+	alive_remove(src->id);
 	/* Truncating frees every page even if a thread's two-page window still
 	 * maps some of them (the window keeps only the empty file alive). */
 	os_file_resize(src->fd, 0);
 	os_unmap(src->base, source_map_bytes(src));
 	os_close(src->fd);
+	pthread_cond_destroy(&src->punched);
 	pthread_mutex_destroy(&src->lock);
 	free(src->cache);
 	free(src->free);
@@ -175,10 +242,10 @@ static int source_grow_locked(struct mp_source *src)
 		return 0;
 	/* Every pfn exists: the pages under the limit that are not in use
 	 * are being punched by a free outside the lock (in flight) and are
-	 * not on free[] yet. Fail like the limit rather than hand out pfn
-	 * max_pages, which is past used[] and the direct map. */
+	 * not on free[] yet; the caller waits for them (-EAGAIN). Never hand
+	 * out pfn max_pages, which is past used[] and the direct map. */
 	if (src->nr_pfns >= src->max_pages)
-		return -ENOMEM;
+		return src->in_flight ? -EAGAIN : -ENOMEM;
 	pages = (uint64_t)src->file_pages * 2;
 	if (pages < MP_FILE_GROW_MIN)
 		pages = MP_FILE_GROW_MIN;
@@ -238,6 +305,44 @@ static int cache_take(struct mp_source *src, uint32_t p)
 	return 0;
 }
 
+/*
+ * A pfn to allocate, under the lock, below the limit (pages_used <
+ * max_pages): from the cache, the free bitmap, or a new one. Waits for
+ * pages in flight when those are all that is left. 0, or -ENOMEM (the OS
+ * would not grow the memfd).
+ */
+static int source_take_locked(struct mp_source *src, uint32_t near, uint32_t *pp,
+			      int *stale)
+{
+	uint32_t p = 0;
+	int err;
+
+retry:
+	err = 0;
+	if (near < UINT32_MAX - 1 && cache_take(src, near + 1)) {
+		p = near + 1;          /* next to the owner's last page, resident */
+		*stale = 1;
+	} else if (src->nr_cached) {
+		p = src->cache[--src->nr_cached];
+		*stale = 1;            /* resident: no fault, but old bytes */
+	} else if (near < UINT32_MAX - 1 && free_take(src, near + 1)) {
+		p = near + 1;          /* next to the owner's last page */
+	} else if (src->nr_free) {
+		p = free_take_lowest(src);
+		free_take(src, p);
+	} else {
+		err = source_grow_locked(src);
+		if (err == -EAGAIN) {
+			pthread_cond_wait(&src->punched, &src->lock);
+			goto retry;
+		}
+		if (!err)
+			p = src->nr_pfns++;
+	}
+	*pp = p;
+	return err;
+}
+
 int mp_alloc_page(struct mp_source *src, uint32_t *pfn)
 {
 	return mp_alloc_page_near(src, UINT32_MAX, pfn);
@@ -256,21 +361,8 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 		err = -ENOMEM;
 	} else if (src->stats.pages_used >= src->max_pages) {
 		err = -ENOMEM;
-	} else if (near < UINT32_MAX - 1 && cache_take(src, near + 1)) {
-		p = near + 1;          /* next to the owner's last page, resident */
-		stale = 1;
-	} else if (src->nr_cached) {
-		p = src->cache[--src->nr_cached];
-		stale = 1;             /* resident: no fault, but old bytes */
-	} else if (near < UINT32_MAX - 1 && free_take(src, near + 1)) {
-		p = near + 1;          /* next to the owner's last page */
-	} else if (src->nr_free) {
-		p = free_take_lowest(src);
-		free_take(src, p);
 	} else {
-		err = source_grow_locked(src);
-		if (!err)
-			p = src->nr_pfns++;
+		err = source_take_locked(src, near, &p, &stale);
 	}
 	if (err) {
 		src->stats.alloc_failures++;
@@ -299,8 +391,9 @@ static int cmp_pfn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Give @n pages (owned by nobody now) back to the OS, one system call per
- * run of consecutive pfns, then put them on the free bitmap. Sorts @pfns. */
+/* Give @n pages (owned by nobody now, counted in flight) back to the OS,
+ * one system call per run of consecutive pfns, then put them on the free
+ * bitmap and wake allocations waiting for them. Sorts @pfns. */
 static void source_punch(struct mp_source *src, uint32_t *pfns, size_t n)
 {
 	size_t i = 0, j;
@@ -319,7 +412,40 @@ static void source_punch(struct mp_source *src, uint32_t *pfns, size_t n)
 	pthread_mutex_lock(&src->lock);
 	for (i = 0; i < n; i++)
 		free_mark(src, pfns[i]);
+	src->in_flight -= (uint32_t)n;
+	pthread_cond_broadcast(&src->punched);
 	pthread_mutex_unlock(&src->lock);
+}
+
+/* Clear the marks free_pages_check() left on the first @n pfns. */
+static void free_pages_unmark(struct mp_source *src, const uint32_t *pfns, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		src->free[pfns[i] >> 6] &= ~((uint64_t)1 << (pfns[i] & 63));
+}
+
+/* Under the lock: 1 if every pfn of the batch is allocated and none comes
+ * twice. An allocated pfn's free[] bit is clear, so it serves as the mark
+ * of a pfn seen; used[], which other threads read without the lock, is not
+ * touched. The marks are cleared again either way. */
+static int free_pages_check(struct mp_source *src, const uint32_t *pfns, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t p = pfns[i];
+		uint64_t bit = (uint64_t)1 << (p & 63);
+
+		if (p >= src->nr_pfns || !mp_bit_test(src, p) || (src->free[p >> 6] & bit)) {
+			free_pages_unmark(src, pfns, i);
+			return 0;
+		}
+		src->free[p >> 6] |= bit;
+	}
+	free_pages_unmark(src, pfns, n);
+	return 1;
 }
 
 int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n)
@@ -333,30 +459,24 @@ int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n)
 		return 0;
 
 	pthread_mutex_lock(&src->lock);
-	/* All or nothing: clear each bit, and put them back on a bad pfn (a
-	 * pfn given twice finds its bit already clear). */
+	/* All or nothing: check the whole batch before anything changes. */
+	if (!free_pages_check(src, pfns, n)) {
+		pthread_mutex_unlock(&src->lock);
+		return -EINVAL;
+	}
 	for (i = 0; i < n; i++) {
 		uint32_t p = pfns[i];
 
-		if (p >= src->nr_pfns || !mp_bit_test(src, p)) {
-			while (i--)
-				atomic_fetch_or_explicit(&src->used[pfns[i] >> 6],
-							 (uint64_t)1 << (pfns[i] & 63),
-							 memory_order_relaxed);
-			pthread_mutex_unlock(&src->lock);
-			return -EINVAL;
-		}
 		atomic_fetch_and_explicit(&src->used[p >> 6], ~((uint64_t)1 << (p & 63)),
 					  memory_order_release);
+		atomic_fetch_add_explicit(&src->gen[p], 1, memory_order_release);
 	}
-	for (i = 0; i < n; i++)
-		atomic_fetch_add_explicit(&src->gen[pfns[i]], 1,
-					  memory_order_release);
 	src->stats.pages_used -= n;
 	src->stats.frees += n;
 	/* The first ones stay resident in the cache while it has room. */
 	for (cached = 0; cached < n && src->nr_cached < src->cache_pages; cached++)
 		src->cache[src->nr_cached++] = pfns[cached];
+	src->in_flight += (uint32_t)(n - cached);
 	pthread_mutex_unlock(&src->lock);
 
 	/* The rest go back to the OS, outside the lock; nobody owns them. */
@@ -436,6 +556,7 @@ size_t mp_trim(struct mp_source *src)
 	if (pfns) {
 		memcpy(pfns, src->cache, n * sizeof(*pfns));
 		src->nr_cached = 0;
+		src->in_flight += (uint32_t)n;
 	}
 	pthread_mutex_unlock(&src->lock);
 	if (!pfns)

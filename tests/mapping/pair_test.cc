@@ -314,4 +314,89 @@ TEST_F(PairTest, MappingOfADestroyedSourceIsNeverReused)
 	EXPECT_EQ(mp_unmap_pair(src.get(), 1), 0);
 }
 
+TEST_F(PairTest, PageFreedWhileMappedIsReportedByEveryMethod)
+{
+	// A window onto a and b; b freed and allocated again meanwhile.
+	ASSERT_NE(mp_map_pair(src.get(), a, b, page - 8, 16, MP_RO, MP_REMAP, 4), nullptr);
+	ASSERT_EQ(mp_free_page(src.get(), b), 0);
+	uint32_t again;
+	ASSERT_EQ(mp_alloc_page(src.get(), &again), 0);
+	ASSERT_EQ(again, b);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 4), -EINVAL);
+	// A range inside page a (the direct map), a freed.
+	ASSERT_NE(mp_map_pair(src.get(), a, b, 8, 16, MP_RW, MP_COPY, 5), nullptr);
+	ASSERT_EQ(mp_free_page(src.get(), a), 0);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 5), -EINVAL);
+	// Adjacent pfns (the direct map, whatever the method), the second freed.
+	uint32_t x = gap, y = gap + 1;
+	ASSERT_EQ(mp_page_valid(src.get(), y), 1); // b was reallocated: gap + 1 == b
+	ASSERT_NE(mp_map_pair(src.get(), x, y, page - 4, 8, MP_RO, MP_COPY, 6), nullptr);
+	ASSERT_EQ(mp_free_page(src.get(), y), 0);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 6), -EINVAL);
+	// Pages left alone: 0, and every slot is free again.
+	ASSERT_NE(mp_map_pair(src.get(), x, x, 0, 16, MP_RO, MP_REMAP, 7), nullptr);
+	EXPECT_EQ(mp_unmap_pair(src.get(), 7), 0);
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++)
+		ASSERT_NE(mp_map_pair(src.get(), x, x, 0, 16, MP_RO, MP_REMAP, 10 + i), nullptr);
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++)
+		EXPECT_EQ(mp_unmap_pair(src.get(), 10 + i), 0);
+}
+
+TEST_F(PairTest, GenerationsOutlastManyReusesOfOnePage)
+{
+	// With a one-page cache, freeing and allocating again returns the same
+	// pfn every time: 65,536 rounds (bringing a 16-bit generation back to
+	// where it was) must still be seen, and the new owner's page must not
+	// be written.
+	mp_config cfg = {};
+	cfg.cache_pages = 1;
+	Source one(mp_create(&cfg));
+	ASSERT_NE(one, nullptr);
+	uint32_t p, gap2, q;
+	ASSERT_EQ(mp_alloc_page(one.get(), &p), 0);
+	ASSERT_EQ(mp_alloc_page(one.get(), &gap2), 0);
+	ASSERT_EQ(mp_alloc_page(one.get(), &q), 0);
+	uint8_t *m = static_cast<uint8_t *>(
+		mp_map_pair(one.get(), p, q, page - 8, 16, MP_RW, MP_COPY, 1));
+	ASSERT_NE(m, nullptr);
+	memset(m, 0xcc, 16);
+	for (int i = 0; i < 65536; i++) {
+		ASSERT_EQ(mp_free_page(one.get(), q), 0);
+		uint32_t r;
+		ASSERT_EQ(mp_alloc_page(one.get(), &r), 0);
+		ASSERT_EQ(r, q);
+	}
+	EXPECT_EQ(mp_unmap_pair(one.get(), 1), -EINVAL);
+	EXPECT_EQ(static_cast<uint8_t *>(mp_kmap(one.get(), q))[0], 0);
+	EXPECT_NE(static_cast<uint8_t *>(mp_kmap(one.get(), p))[page - 1], 0xcc);
+}
+
+TEST_F(PairTest, DestroyedSourceGivesItsSlotsBack)
+{
+	// Every slot held by mappings of a source that is then destroyed.
+	Source doomed(mp_create(nullptr));
+	ASSERT_NE(doomed, nullptr);
+	uint32_t x, y, z;
+	ASSERT_EQ(mp_alloc_page(doomed.get(), &x), 0);
+	ASSERT_EQ(mp_alloc_page(doomed.get(), &y), 0);
+	ASSERT_EQ(mp_alloc_page(doomed.get(), &z), 0);
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++)
+		ASSERT_NE(mp_map_pair(doomed.get(), x, z, page - 4, 8,
+				      i % 2 ? MP_RO : MP_RW, i % 2 ? MP_REMAP : MP_COPY, i),
+			  nullptr);
+	EXPECT_EQ(mp_map_pair(src.get(), a, b, 0, 8, MP_RO, MP_COPY, 9), nullptr);
+	EXPECT_EQ(errno, EBUSY); // the source is alive: its slots are held
+	doomed.reset();
+	// Now they come back, for this source and windows both.
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++) {
+		uint8_t *w = static_cast<uint8_t *>(
+			mp_map_pair(src.get(), a, b, page - 1, 2, MP_RO, MP_REMAP, 20 + i));
+		ASSERT_NE(w, nullptr) << i << ": " << strerror(errno);
+		EXPECT_EQ(w[0], expect('A', page - 1));
+		EXPECT_EQ(w[1], expect('B', 0));
+	}
+	for (int i = 0; i < MP_MAX_MAPPINGS; i++)
+		EXPECT_EQ(mp_unmap_pair(src.get(), 20 + i), 0);
+}
+
 } // namespace

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -122,6 +123,64 @@ TEST(PairThreads, ConcurrentMappingsSeeTheirOwnPages)
 	for (auto &th : threads)
 		th.join();
 	EXPECT_EQ(failures.load(), 0);
+	mp_destroy(src);
+}
+
+TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
+{
+	// Mappers copy-map (WO) a range over pages a and b and write a marker;
+	// meanwhile the main thread frees b, allocates a page again (the same
+	// pfn, from the cache) and checks that no marker of a mapping made
+	// before that free ever lands in it. The write-back's check and copy
+	// must not let a free in between.
+	mp_config cfg = {};
+	cfg.cache_pages = 16;
+	mp_source *src = mp_create(&cfg);
+	ASSERT_NE(src, nullptr);
+	const uint32_t page = (uint32_t)mp_page_size();
+	uint32_t a, gap, b0;
+	ASSERT_EQ(mp_alloc_page(src, &a), 0);
+	ASSERT_EQ(mp_alloc_page(src, &gap), 0);
+	ASSERT_EQ(mp_alloc_page(src, &b0), 0);
+	std::atomic<uint32_t> b{b0};
+	std::atomic<unsigned long> seq{0}; // odd: b is being freed and replaced
+	std::atomic<bool> stop{false};
+	auto mapper = [&] {
+		while (!stop.load()) {
+			unsigned long e = seq.load();
+			if (e & 1)
+				continue;
+			uint8_t *m = static_cast<uint8_t *>(
+				mp_map_pair(src, a, b.load(), page - 8, 64, MP_WO, MP_COPY, 1));
+			if (!m)
+				continue;
+			// 0xAA only from a mapping made wholly before the free began.
+			memset(m, seq.load() == e ? 0xAA : 0x00, 64);
+			mp_unmap_pair(src, 1);
+		}
+	};
+	std::vector<std::thread> mappers;
+	for (int i = 0; i < 3; i++)
+		mappers.emplace_back(mapper);
+	int hits = 0;
+	const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+	while (!hits && std::chrono::steady_clock::now() < end) {
+		uint32_t q, old = b.load();
+		seq++;
+		ASSERT_EQ(mp_free_page(src, old), 0);
+		ASSERT_EQ(mp_alloc_page(src, &q), 0);
+		volatile uint8_t *pq = static_cast<uint8_t *>(mp_kmap(src, q));
+		for (int spin = 0; spin < 200 && !hits; spin++)
+			for (int j = 0; j < 56; j++)
+				hits += pq[j] == 0xAA;
+		memset(const_cast<uint8_t *>(pq), 0, 64);
+		b.store(q);
+		seq++;
+	}
+	stop.store(true);
+	for (auto &t : mappers)
+		t.join();
+	EXPECT_EQ(hits, 0) << "a stale copy-back reached a re-allocated page";
 	mp_destroy(src);
 }
 

@@ -2,6 +2,7 @@
 // memory given back to the OS, the reuse cache.
 #include <errno.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -374,6 +375,70 @@ TEST(Source, BatchFreeGivesMemoryBack)
 	long expect_kib = (long)(n * page / 1024);
 	EXPECT_GE(full - before, expect_kib * 9 / 10);
 	EXPECT_GE(full - after, expect_kib * 9 / 10) << "batch-freed pages stayed resident";
+}
+
+TEST(Source, AllocationWaitsForPagesBeingTrimmed)
+{
+	// Every pfn under the limit exists and none is in use, but another
+	// thread is giving the cached ones back to the OS (mp_trim punches
+	// them outside the lock): an allocation must wait for them, not fail.
+	constexpr uint32_t kPages = 64;
+	Source s = make_source(kPages, kPages);
+	std::vector<uint32_t> p(kPages);
+	for (auto &x : p)
+		ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
+	std::atomic<bool> stop{false};
+	std::thread trimmer([&] {
+		while (!stop.load())
+			mp_trim(s.get());
+	});
+	int failures = 0;
+	for (int round = 0; round < 20000 && !failures; round++) {
+		ASSERT_EQ(mp_free_pages(s.get(), p.data(), kPages), 0);
+		for (auto &x : p)
+			failures += mp_alloc_page(s.get(), &x) != 0;
+	}
+	stop.store(true);
+	trimmer.join();
+	EXPECT_EQ(failures, 0);
+	mp_stats st;
+	mp_get_stats(s.get(), &st);
+	EXPECT_EQ(st.alloc_failures, 0u);
+	EXPECT_EQ(st.pages_used, failures ? st.pages_used : kPages);
+	// Every pfn is accounted for: free them all, and all come back.
+	if (!failures) {
+		ASSERT_EQ(mp_free_pages(s.get(), p.data(), kPages), 0);
+		mp_trim(s.get());
+		for (auto &x : p)
+			ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
+		uint32_t extra;
+		EXPECT_EQ(mp_alloc_page(s.get(), &extra), -ENOMEM); // the limit
+	}
+}
+
+TEST(Source, RejectedBatchNeverHidesAllocatedPages)
+{
+	// A batch refused for a pfn given twice changes nothing, not even for
+	// a moment: another thread reading the page's state never sees it
+	// unallocated.
+	Source s = make_source();
+	uint32_t p;
+	ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
+	std::atomic<bool> stop{false};
+	std::atomic<long> accepted{0};
+	std::thread bad([&] {
+		uint32_t twice[2] = {p, p};
+		while (!stop.load())
+			accepted += mp_free_pages(s.get(), twice, 2) != -EINVAL;
+	});
+	long misses = 0;
+	for (long i = 0; i < 3000000; i++)
+		misses += mp_kmap(s.get(), p) == nullptr;
+	stop.store(true);
+	bad.join();
+	EXPECT_EQ(misses, 0);
+	EXPECT_EQ(accepted.load(), 0);
+	EXPECT_EQ(mp_page_valid(s.get(), p), 1);
 }
 
 } // namespace
