@@ -366,20 +366,21 @@ int tlsf_find_live_locked(const struct tlsf *t, const unsigned char *page,
 	    obj_off > t->page_size - XV_MIN_BLOCK)
 		return -EINVAL;
 	target = obj_off - XV_HDR;
-	/* The header first: a free will need the block after it, whose line
-	 * can then load while the walk runs. */
-	h = xv_hdr_load(page, target);
-	if (xv_hdr_free(h) || h.size == 0 || h.size > t->max_data ||
-	    target + XV_HDR + xv_used_extent(h.size) > t->page_size)
-		return -EINVAL;
-	if (target + XV_HDR + xv_used_extent(h.size) < t->page_size)
-		__builtin_prefetch(page + target + XV_HDR +
-				   xv_used_extent(h.size), 1);
-	/* Each step moves at least HDR bytes on: the loop is bounded. */
+	/* Only headers the chain leads to are read: a wrong offset may point
+	 * into an object whose owner is writing it without the lock. Each
+	 * step moves at least HDR bytes on: the loop is bounded. */
 	while (off < target)
 		off += XV_HDR + xv_hdr_extent(xv_hdr_load(page, off));
 	if (off != target)
 		return -EINVAL;
+	h = xv_hdr_load(page, target);
+	if (xv_hdr_free(h) || h.size == 0 || h.size > t->max_data ||
+	    target + XV_HDR + xv_used_extent(h.size) > t->page_size)
+		return -EINVAL; /* free, or a header a stray write corrupted */
+	/* A free will need the block after it. */
+	if (target + XV_HDR + xv_used_extent(h.size) < t->page_size)
+		__builtin_prefetch(page + target + XV_HDR +
+				   xv_used_extent(h.size), 1);
 	*hdr = h;
 	return 0;
 }

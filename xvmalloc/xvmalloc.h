@@ -126,7 +126,10 @@ void xv_destroy_pool(struct xv_pool *pool);
  * *offset, and returns 0. On error stores 0 in both and returns -EINVAL
  * (@size 0 or above xv_max_size(), unknown @flags, NULL argument) or -ENOMEM
  * (no free block and XV_NOGROW, the page limit, or the OS). The pool is
- * unchanged after any error.
+ * unchanged after any error; one trace may remain outside it: if the owner
+ * table could not grow (no memory) for a page just taken, that page goes
+ * back to the page source, whose reuse cache may keep it (pages_cached one
+ * higher, as after any free).
  */
 int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn,
 	      uint32_t *offset, int flags);
@@ -170,7 +173,9 @@ void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats);
  * block of at least the minimum size is on exactly the free list of its size,
  * bitmaps match non-empty lists, counters match). Returns the number of
  * violations found: 0 for a sound pool. Works in release builds; takes the
- * arenas' locks one at a time.
+ * arenas' locks one at a time. Matching the free lists against the pages
+ * takes scratch memory (16 bytes per free block); without it the check
+ * cannot finish and counts one violation.
  */
 size_t xv_check(struct xv_pool *pool);
 

@@ -250,7 +250,9 @@ int zs_dump_classes(struct zs_pool *pool, FILE *f);
  * its class, every allocated object has exactly one handle, counters and
  * fullness groups agree, every page is a valid page of the source. Returns
  * the number of violations: 0 for a sound pool (1 for a NULL pool). Works
- * in release builds; holds every class lock at once while it runs.
+ * in release builds; holds every class lock at once while it runs. Telling
+ * a page used twice takes scratch memory (4 bytes per page); where it
+ * cannot get it, the check counts a violation rather than pass unchecked.
  */
 size_t zs_check(struct zs_pool *pool);
 
