@@ -162,7 +162,7 @@ static void release_deferred(struct size_class *class, struct zs_pfns *later)
  * Renumber the live zspages into the lowest ids and free the record chunks
  * past the highest one, so that records cost what the live zspages need,
  * not what the class's peak needed. Pinned zspages keep their ids (their
- * mapper holds the record's address). Lock-free readers never read a
+ * mapper holds the record's address), and no pinned record is freed. Lock-free readers never read a
  * record before confirming seq, which is odd throughout, so moving and
  * freeing records under them is safe. 0, or -ENOMEM (nothing changed).
  */
@@ -233,8 +233,12 @@ static int renumber_zspages(struct size_class *class,
 						      memory_order_release);
 		}
 	}
-	/* Keep ids up to the highest live one; free whole chunks past it. */
-	for (keep = n; keep > 0 && !live[keep - 1]; keep--)
+	/* Keep ids up to the highest live or pinned one (a thread whose map
+	 * raced a zs_free() may pin a record that is no longer a zspage's: its
+	 * memory must stay); free whole chunks past it. */
+	for (keep = n; keep > 0 && !live[keep - 1] &&
+		       !pinned(pins, nr_pins, zs_zspage_at(class, keep - 1));
+	     keep--)
 		;
 	class->free_ids = ZS_ID_NONE;
 	for (id = keep; id-- > 0;)

@@ -23,6 +23,26 @@
 #include "mapping/mapping.h"
 #include "zsmalloc/zsmalloc.h"
 
+/* ---- Test hooks ---------------------------------------------------------- */
+
+/* A build with -DZS_TEST_HOOKS (//zsmalloc:zsmalloc_test_hooks, for tests
+ * only) calls these, when set, at the two points where a map and a free of
+ * the same handle in two threads can interleave badly, so that a test can
+ * hold each thread there. Other builds compile them away. */
+#ifdef ZS_TEST_HOOKS
+extern void (*zs_test_hook_map_looked_up)(zs_handle h);
+extern void (*zs_test_hook_free_scanned)(zs_handle h);
+#define ZS_TEST_HOOK(name, h)                      \
+	do {                                       \
+		if (zs_test_hook_##name)           \
+			zs_test_hook_##name(h);    \
+	} while (0)
+#else
+#define ZS_TEST_HOOK(name, h) \
+	do {                  \
+	} while (0)
+#endif
+
 /* ---- Tunables (each with its reason) -------------------------------- */
 
 /* Class delta = page size >> ZS_CLASS_BITS: 16 bytes for 4 KiB pages, as

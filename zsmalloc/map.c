@@ -26,6 +26,19 @@
  * and stores, no atomic read-modify-write. Where membarrier is missing the
  * mapper issues a full fence instead.
  *
+ * A zs_free() of the same handle racing the map is the caller's race (as
+ * free() and a use in another thread), but the pool must stay sound. The
+ * mapper reads the handle's slot again after publishing its pin: a handle
+ * freed before that read fails the map (EINVAL). zs_free() frees the slot,
+ * then looks for pins of a zspage it emptied and leaves a pinned one to
+ * the last unpin. Without a barrier on the free side (one per emptied
+ * zspage would cost microseconds with several threads) the two can still
+ * miss each other while the mapper's pin store waits in its CPU's store
+ * buffer: the map then succeeds into a zspage being given back, whose
+ * memory may go to other objects - the caller's race, like a use after
+ * free(). The zspage record stays valid memory: compaction, which does
+ * run the barrier, never trims a record chunk that holds a pinned record.
+ *
  * A straddling object is shown contiguously in one of two ways. Copy (the
  * default, the kernel's path): its two parts are copied into a page-sized
  * buffer of the thread's record, and back at unmap for RW and WO. Remap:
@@ -86,6 +99,11 @@ static pthread_once_t zs_thread_once = PTHREAD_ONCE_INIT;
 static int zs_thread_key_err;
 
 static _Atomic int zs_membarrier_ok;
+
+#ifdef ZS_TEST_HOOKS
+void (*zs_test_hook_map_looked_up)(zs_handle h);
+void (*zs_test_hook_free_scanned)(zs_handle h);
+#endif
 static pthread_once_t zs_barrier_once = PTHREAD_ONCE_INIT;
 
 /* ---- Barriers ----------------------------------------------------------- */
@@ -384,6 +402,38 @@ static __attribute__((noinline)) int obj_pin_locked(struct size_class *class,
 	return 0;
 }
 
+/* 1 if handle @h is still live at @loc: read after the pin is published
+ * (see the top of this file). */
+static inline int slot_still(struct size_class *class, zs_handle h, uint32_t loc)
+{
+	uint32_t s = zs_handle_slot(h);
+	uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
+
+	return atomic_load_explicit(zs_slot_loc(chunk, s), memory_order_seq_cst) == loc &&
+	       atomic_load_explicit(zs_slot_gen(chunk, s), memory_order_relaxed) ==
+		       zs_handle_gen(h);
+}
+
+/*
+ * The handle was freed by another thread while this one pinned its zspage
+ * @z: drop the pin, and if that zspage emptied and waits for its pins (it
+ * saw ours), free it now. The record is only touched under the class lock,
+ * once it is known to be still the record of id @loc's zspage.
+ */
+static __attribute__((noinline)) int obj_unpin_freed(struct size_class *class,
+						     struct zs_rec *r, uint32_t loc,
+						     struct zspage *z)
+{
+	uint32_t id = zs_loc_id(class, loc);
+
+	zs_class_lock(class);
+	atomic_store_explicit(&r->pin, NULL, memory_order_release);
+	if (id < class->nr_ids && zs_zspage_at(class, id) == z)
+		zs_release_deferred_locked(class, id, z);
+	zs_class_unlock(class);
+	return -EINVAL;
+}
+
 /*
  * Pin the zspage holding live handle @h in record @r and return the
  * object's location. 0, or -EINVAL (bad handle). See the top of this file.
@@ -406,11 +456,14 @@ obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r, uint32_t *locp)
 			return obj_pin_locked(class, h, r, locp);
 		return -EINVAL;
 	}
+	ZS_TEST_HOOK(map_looked_up, h);
 	pin_publish(r, z);
 	if (__builtin_expect(atomic_load_explicit(&class->seq, memory_order_seq_cst) != s1, 0)) {
 		atomic_store_explicit(&r->pin, NULL, memory_order_release);
 		return obj_pin_locked(class, h, r, locp);
 	}
+	if (__builtin_expect(!slot_still(class, h, loc), 0))
+		return obj_unpin_freed(class, r, loc, z);
 	*locp = loc;
 	return 0;
 }

@@ -209,9 +209,10 @@ void zs_destroy_pool(struct zs_pool *pool)
 }
 
 /*
- * ZS_NOGROW: the fullest zspage's next object needs a page it does not
- * have; find any zspage (fullest first) whose lowest free object lies in
- * pages it holds. Its id, or ZS_ID_NONE. O(zspages): the rare path.
+ * The fullest zspage's next object needs a page it cannot have (ZS_NOGROW,
+ * the page limit, the OS): find any zspage (fullest first) whose lowest
+ * free object lies in pages it holds. Its id, or ZS_ID_NONE. O(zspages):
+ * the rare path.
  */
 static uint32_t zspage_with_room(struct size_class *class)
 {
@@ -275,18 +276,18 @@ zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
 	}
 	idx = zs_zspage_first_free(class, z);
 	err = zs_zspage_populate(class, z, idx, grow);
-	if (err && !grow && !created) {
-		id = zspage_with_room(class);
-		if (id != ZS_ID_NONE) {
-			z = zs_zspage_at(class, id);
-			idx = zs_zspage_first_free(class, z);
-			err = 0; /* its pages hold the object: nothing to populate */
-		}
-	}
 	if (err) {
-		if (created)
+		/* No new page: use a hole in the pages the class holds. */
+		if (created) {
 			zs_zspage_release(class, id, z, NULL);
-		goto putback;
+			created = 0;
+		}
+		id = zspage_with_room(class);
+		if (id == ZS_ID_NONE)
+			goto putback;
+		z = zs_zspage_at(class, id);
+		idx = zs_zspage_first_free(class, z);
+		err = 0; /* its pages hold the object: nothing to populate */
 	}
 	zs_zspage_map(class, z)[idx / 64] |= (uint64_t)1 << (idx % 64);
 	z->inuse++;
@@ -323,6 +324,7 @@ int zs_free(struct zs_pool *pool, zs_handle h)
 		return -EINVAL;
 	if (zs_mapped_anywhere(pool, h))
 		return -EBUSY;
+	ZS_TEST_HOOK(free_scanned, h);
 
 	zs_class_lock(class);
 	if (zs_slot_lookup(class, h, &loc))

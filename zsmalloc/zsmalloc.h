@@ -148,10 +148,12 @@ void zs_destroy_pool(struct zs_pool *pool);
 
 /*
  * zs_malloc - allocate an object of @size bytes.
+ * The object goes into the fullest zspage of its class with room; when
+ * that needs a page the pool cannot get (ZS_NOGROW, the page limit, an
+ * injected fault, the OS), into a hole in pages the class already holds.
  * Returns its handle, or 0 with errno: EINVAL (@size 0, NULL pool, unknown
- * @flags), ENOSPC (@size above the page size), ENOMEM (the page limit,
- * ZS_NOGROW with no room in the pages the class holds, the OS, or a class's
- * handle table at 2^28). No object, page or handle changes after any error
+ * @flags), ENOSPC (@size above the page size), ENOMEM (no page and no such
+ * hole, or a class's handle table at 2^28). No object, page or handle changes after any error
  * (the class's handle table may keep room it grew for the attempt).
  */
 zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags);
@@ -160,11 +162,14 @@ zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags);
  * zs_free - free the object of handle @h.
  * Returns 0; -EINVAL if @h is not a live handle of @pool; -EBUSY if the
  * object is mapped or being read (zs_obj_read_begin) by any thread. Nothing
- * changes on error. A mapping that another thread starts while zs_free()
- * runs is the caller's race (as with free() and another thread's use); the
- * pool stays sound either way, and a zspage that empties while a thread
- * still points into it keeps its pages until that pointer is unmapped (or,
- * at the latest, the next zs_compact()).
+ * changes on error. A map of @h that another thread starts while zs_free()
+ * runs is the caller's race (as with free() and a use in another thread):
+ * the map fails with EINVAL if it finds @h freed; a map that zs_free()
+ * sees keeps the zspage's pages until it is unmapped (at the latest until
+ * the next zs_compact()). The two can still miss each other in a window
+ * of nanoseconds (a store not yet visible to the other CPU); that map then
+ * points into memory that may go to other objects. The pool's own records
+ * stay sound (zs_check()) in every case.
  */
 int zs_free(struct zs_pool *pool, zs_handle h);
 

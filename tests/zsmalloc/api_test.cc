@@ -730,6 +730,48 @@ TEST(Malloc, NoGrowUsesRoomInOtherZspages)
 	EXPECT_EQ(zs_check(p), 0u);
 }
 
+// The same situation reached without the flag, by the page limit or an
+// injected fault: the object goes into the room there is, as with
+// ZS_NOGROW, rather than fail (an audit found the default failing where
+// the flag succeeded).
+TEST(Malloc, NoPageToBeHadUsesRoomInOtherZspages)
+{
+	for (int how = 0; how < 2; how++) {
+		zs_config cfg = {};
+		cfg.max_pages = how == 0 ? 30 : 0;
+		Pool pool(zs_create_pool_config(&cfg));
+		ASSERT_NE(pool, nullptr);
+		zs_pool *p = pool.get();
+		const size_t size = 1008; // 16 pages, 65 objects per zspage
+		std::vector<zs_handle> hs;
+		for (int i = 0; i < 65 + 40; i++) {
+			hs.push_back(zs_malloc(p, size, 0));
+			ASSERT_NE(hs.back(), 0u) << i;
+		}
+		for (int i = 0; i < 33; i++) // Z0: holes in its present pages
+			ASSERT_EQ(zs_free(p, hs[(size_t)i]), 0);
+		size_t pages = zs_get_total_pages(p);
+		if (how == 0) {
+			// Use up the limit with another class.
+			while (zs_malloc(p, 3000, 0))
+				;
+			pages = zs_get_total_pages(p);
+			ASSERT_EQ(pages, 30u);
+		} else {
+			zs_fail_nth_page_alloc(p, 1);
+		}
+		// Z1 (40 of 65, the fullest) needs a new page for its next
+		// object; none comes, so the object goes into a hole of Z0.
+		errno = 0;
+		zs_handle h = zs_malloc(p, size, 0);
+		EXPECT_NE(h, 0u) << (how == 0 ? "page limit" : "injected fault")
+				 << ": " << strerror(errno);
+		EXPECT_EQ(zs_get_total_pages(p), pages);
+		EXPECT_EQ(zs_check(p), 0u);
+		zs_fail_nth_page_alloc(p, 0);
+	}
+}
+
 // A pool that keeps freed pages resident for reuse (cache_pages) behaves
 // the same: reused pages hold no stale bytes that matter, counts agree.
 TEST(Create, CachePages)
