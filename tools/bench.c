@@ -158,31 +158,26 @@ static int int_arg(const char *opt, const char *val, long max)
 	return (int)n;
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into @o and *@only. Returns -1 to go on, else
+ * the exit status (0 after --help, 2 after a usage error, told on stderr). */
+static int parse_args(int argc, char **argv, struct bench_options *o,
+		      const char **only)
 {
-	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0,
-				   .threads = 2, .argv0 = argv[0] };
-	static struct bench_report report;
-	const char *only = NULL;
-	int i, err;
-
-	o.traces = calloc((size_t)argc, sizeof(*o.traces));
-	if (!o.traces)
-		return 1;
+	int i;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
-			o.json = 1;
+			o->json = 1;
 		} else if (!strcmp(argv[i], "--quick")) {
-			o.scale = 0.1;
-			o.repeat = 3;
+			o->scale = 0.1;
+			o->repeat = 3;
 		} else if (!strcmp(argv[i], "--repeat")) {
-			o.repeat = int_arg("--repeat", i + 1 < argc ? argv[++i] : NULL, 1000);
-			if (o.repeat < 0)
+			o->repeat = int_arg("--repeat", i + 1 < argc ? argv[++i] : NULL, 1000);
+			if (o->repeat < 0)
 				return 2;
 		} else if (!strcmp(argv[i], "--threads")) {
-			o.threads = int_arg("--threads", i + 1 < argc ? argv[++i] : NULL, 64);
-			if (o.threads < 0)
+			o->threads = int_arg("--threads", i + 1 < argc ? argv[++i] : NULL, 64);
+			if (o->threads < 0)
 				return 2;
 		} else if (!strcmp(argv[i], "--trace")) {
 			if (i + 1 >= argc) {
@@ -190,12 +185,12 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
-			o.traces[o.nr_traces++] = argv[++i];
+			o->traces[o->nr_traces++] = argv[++i];
 		} else if (!strcmp(argv[i], "--only")) {
-			only = i + 1 < argc ? argv[++i] : "";
-			if (strcmp(only, "mapping") && strcmp(only, "alloc")) {
+			*only = i + 1 < argc ? argv[++i] : "";
+			if (strcmp(*only, "mapping") && strcmp(*only, "alloc")) {
 				fprintf(stderr, "bench: --only wants mapping or alloc, got '%s'\n",
-					only);
+					*only);
 				usage(stderr);
 				return 2;
 			}
@@ -208,23 +203,43 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0,
+				   .threads = 2, .argv0 = argv[0] };
+	static struct bench_report report;
+	const char *only = NULL;
+	int status, err;
+
+	o.traces = calloc((size_t)argc, sizeof(*o.traces));
+	if (!o.traces)
+		return 1;
+	status = parse_args(argc, argv, &o, &only);
+	if (status >= 0)
+		goto out;
+	status = 1;
 	if (!only || !strcmp(only, "mapping")) {
 		err = bench_mapping(&o, &report);
 		if (err) {
 			fprintf(stderr, "bench: mapping: %s\n", strerror(err));
-			return 1;
+			goto out;
 		}
 	}
 	if (!only || !strcmp(only, "alloc")) {
 		err = bench_alloc(&o, &report);
 		if (err) {
 			fprintf(stderr, "bench: allocators: %s\n", strerror(err));
-			return 1;
+			goto out;
 		}
 	}
-	free(o.traces);
 	bench_report_print(&report, &o, stdout);
-	return 0;
+	status = 0;
+out:
+	free(o.traces);
+	return status;
 }
 
 /* ---- Cross-thread handoff ----------------------------------------------- */
