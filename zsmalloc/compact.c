@@ -162,9 +162,10 @@ static void release_deferred(struct size_class *class, struct zs_pfns *later)
  * Renumber the live zspages into the lowest ids and free the record chunks
  * past the highest one, so that records cost what the live zspages need,
  * not what the class's peak needed. Pinned zspages keep their ids (their
- * mapper holds the record's address), and no pinned record is freed. Lock-free readers never read a
- * record before confirming seq, which is odd throughout, so moving and
- * freeing records under them is safe. 0, or -ENOMEM (nothing changed).
+ * mapper holds the record's address), and no pinned record is freed.
+ * Lock-free readers never read a record before confirming seq, which is odd
+ * throughout, so moving and freeing records under them is safe. 0, or
+ * -ENOMEM (nothing changed).
  */
 static int renumber_zspages(struct size_class *class,
 			    const struct zspage *const *pins, size_t nr_pins)
