@@ -129,10 +129,14 @@ TEST(PairThreads, ConcurrentMappingsSeeTheirOwnPages)
 TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 {
 	// Mappers copy-map (WO) a range over pages a and b and write a marker;
-	// meanwhile the main thread frees b, allocates a page again (the same
-	// pfn, from the cache) and checks that no marker of a mapping made
-	// before that free ever lands in it. The write-back's check and copy
-	// must not let a free in between.
+	// meanwhile the main thread frees b and allocates a page again (the
+	// same pfn, from the cache). A mapping made before that free must not
+	// write into the new page: the write-back's check and copy must not let
+	// a free in between. The main thread looks at the new page only after
+	// every mapping that was held across the free has ended (each mapper
+	// counts its rounds; mappers map nothing while seq is odd), so that its
+	// reads never race a legitimate write.
+	constexpr int kMappers = 3;
 	mp_config cfg = {};
 	cfg.cache_pages = 16;
 	mp_source *src = mp_create(&cfg);
@@ -145,23 +149,27 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 	std::atomic<uint32_t> b{b0};
 	std::atomic<unsigned long> seq{0}; // odd: b is being freed and replaced
 	std::atomic<bool> stop{false};
-	auto mapper = [&] {
+	std::atomic<unsigned long> rounds[kMappers];
+	for (auto &r : rounds)
+		r.store(0);
+	auto mapper = [&](int me) {
 		while (!stop.load()) {
 			unsigned long e = seq.load();
-			if (e & 1)
-				continue;
-			uint8_t *m = static_cast<uint8_t *>(
-				mp_map_pair(src, a, b.load(), page - 8, 64, MP_WO, MP_COPY, 1));
-			if (!m)
-				continue;
-			// 0xAA only from a mapping made wholly before the free began.
-			memset(m, seq.load() == e ? 0xAA : 0x00, 64);
-			mp_unmap_pair(src, 1);
+			uint8_t *m = nullptr;
+			if (!(e & 1))
+				m = static_cast<uint8_t *>(mp_map_pair(
+					src, a, b.load(), page - 8, 64, MP_WO, MP_COPY, 1));
+			if (m) {
+				// 0xAA only from a mapping made before the free began.
+				std::memset(m, seq.load() == e ? 0xAA : 0x00, 64);
+				mp_unmap_pair(src, 1);
+			}
+			rounds[me].fetch_add(1, std::memory_order_release);
 		}
 	};
 	std::vector<std::thread> mappers;
-	for (int i = 0; i < 3; i++)
-		mappers.emplace_back(mapper);
+	for (int i = 0; i < kMappers; i++)
+		mappers.emplace_back(mapper, i);
 	int hits = 0;
 	const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
 	while (!hits && std::chrono::steady_clock::now() < end) {
@@ -169,11 +177,17 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 		seq++;
 		ASSERT_EQ(mp_free_page(src, old), 0);
 		ASSERT_EQ(mp_alloc_page(src, &q), 0);
-		volatile uint8_t *pq = static_cast<uint8_t *>(mp_kmap(src, q));
-		for (int spin = 0; spin < 200 && !hits; spin++)
-			for (int j = 0; j < 56; j++)
-				hits += pq[j] == 0xAA;
-		memset(const_cast<uint8_t *>(pq), 0, 64);
+		// Wait for the rounds in progress (maybe holding a mapping made
+		// before the free) to end; the next ones map nothing.
+		for (auto &r : rounds) {
+			unsigned long at = r.load(std::memory_order_acquire);
+			while (r.load(std::memory_order_acquire) < at + 2)
+				std::this_thread::yield();
+		}
+		const uint8_t *pq = static_cast<const uint8_t *>(mp_kmap(src, q));
+		for (int j = 0; j < 56; j++)
+			hits += pq[j] == 0xAA;
+		std::memset(mp_kmap(src, q), 0, 64);
 		b.store(q);
 		seq++;
 	}
