@@ -276,24 +276,34 @@ void zs_release_deferred_locked(struct size_class *class, uint32_t id,
 }
 
 /*
- * Drop record @i's pin on @z, a zspage that was emptied while pinned (its
- * objects were freed by a thread racing this one's mapping). Under the
+ * Drop record @r's pin on @z, the zspage of id @id in @class, and free @z
+ * if it was emptied while pinned and no other thread pins it. Under the
  * class lock, so that from the moment the pin goes until the zspage is
- * freed (if no other thread pins it) nothing can recycle its record.
+ * freed nothing can recycle its record; the record is touched only once it
+ * is known to be still the one of @id (a map that lost a race with
+ * zs_free() may pin a record that compaction has since renumbered).
  */
-static __attribute__((noinline)) void unpin_deferred(struct zs_pool *pool,
-						     struct zs_thread *t, unsigned i,
-						     struct zspage *z)
+static __attribute__((noinline)) void unpin_locked(struct size_class *class,
+						   struct zs_rec *r, uint32_t id,
+						   struct zspage *z)
+{
+	zs_class_lock(class);
+	atomic_store_explicit(&r->pin, NULL, memory_order_release);
+	if (id < class->nr_ids && zs_zspage_at(class, id) == z)
+		zs_release_deferred_locked(class, id, z);
+	zs_class_unlock(class);
+}
+
+/* Drop record @i's pin on @z, a zspage that was emptied while pinned (its
+ * objects were freed by a thread racing this one's mapping). */
+static void unpin_deferred(struct zs_pool *pool, struct zs_thread *t, unsigned i,
+			   struct zspage *z)
 {
 	struct size_class *class =
 		&pool->classes[zs_handle_class(atomic_load_explicit(&t->rec[i].handle,
 								    memory_order_relaxed))];
-	uint32_t id = zs_loc_id(class, t->rec[i].loc);
 
-	zs_class_lock(class);
-	atomic_store_explicit(&t->rec[i].pin, NULL, memory_order_release);
-	zs_release_deferred_locked(class, id, z);
-	zs_class_unlock(class);
+	unpin_locked(class, &t->rec[i], zs_loc_id(class, t->rec[i].loc), z);
 }
 
 /*
@@ -415,26 +425,6 @@ static inline int slot_still(struct size_class *class, zs_handle h, uint32_t loc
 }
 
 /*
- * The handle was freed by another thread while this one pinned its zspage
- * @z: drop the pin, and if that zspage emptied and waits for its pins (it
- * saw ours), free it now. The record is only touched under the class lock,
- * once it is known to be still the record of id @loc's zspage.
- */
-static __attribute__((noinline)) int obj_unpin_freed(struct size_class *class,
-						     struct zs_rec *r, uint32_t loc,
-						     struct zspage *z)
-{
-	uint32_t id = zs_loc_id(class, loc);
-
-	zs_class_lock(class);
-	atomic_store_explicit(&r->pin, NULL, memory_order_release);
-	if (id < class->nr_ids && zs_zspage_at(class, id) == z)
-		zs_release_deferred_locked(class, id, z);
-	zs_class_unlock(class);
-	return -EINVAL;
-}
-
-/*
  * Pin the zspage holding live handle @h in record @r and return the
  * object's location. 0, or -EINVAL (bad handle). See the top of this file.
  */
@@ -462,8 +452,12 @@ obj_pin(struct size_class *class, zs_handle h, struct zs_rec *r, uint32_t *locp)
 		atomic_store_explicit(&r->pin, NULL, memory_order_release);
 		return obj_pin_locked(class, h, r, locp);
 	}
-	if (__builtin_expect(!slot_still(class, h, loc), 0))
-		return obj_unpin_freed(class, r, loc, z);
+	if (__builtin_expect(!slot_still(class, h, loc), 0)) {
+		/* Freed by another thread meanwhile: if it emptied the zspage
+		 * and saw our pin, the zspage waits for us. */
+		unpin_locked(class, r, zs_loc_id(class, loc), z);
+		return -EINVAL;
+	}
 	*locp = loc;
 	return 0;
 }
