@@ -213,6 +213,13 @@ size_t zs_check(struct zs_pool *pool)
 	for (c = 0; c < pool->nr_classes; c++)
 		zs_class_lock(&pool->classes[c]);
 	for (c = 0; c < pool->nr_classes; c++) {
+		const struct size_class *base = &pool->classes[c % pool->nr_sizes];
+
+		/* every shard repeats shard 0's geometry at its own index */
+		FAIL(&ck, pool->classes[c].index == c);
+		FAIL(&ck, pool->classes[c].size == base->size &&
+				  pool->classes[c].ppz == base->ppz &&
+				  pool->classes[c].opz == base->opz);
 		check_class(&ck, &pool->classes[c]);
 		pages += pool->classes[c].pages_used;
 	}
@@ -265,18 +272,39 @@ static void class_stat_locked(struct size_class *class, struct zs_class_stat *st
 	st->freeable = wasted * class->ppz;
 }
 
+/* Size class @c's figures summed over the pool's shards (one lock at a
+ * time: a snapshot per shard). */
+static void class_stat(struct zs_pool *pool, uint32_t c, struct zs_class_stat *st)
+{
+	struct zs_class_stat one;
+	uint32_t s, g;
+
+	for (s = 0; s < pool->nr_shards; s++) {
+		struct size_class *class = &pool->classes[s * pool->nr_sizes + c];
+
+		zs_class_lock(class);
+		class_stat_locked(class, s ? &one : st);
+		zs_class_unlock(class);
+		if (!s)
+			continue;
+		for (g = 0; g < ZS_NR_FULLNESS; g++)
+			st->zspages[g] += one.zspages[g];
+		st->obj_allocated += one.obj_allocated;
+		st->obj_used += one.obj_used;
+		st->pages_used += one.pages_used;
+		st->freeable += one.freeable;
+	}
+}
+
 int zs_class_stats(struct zs_pool *pool, struct zs_class_stat *out, size_t n)
 {
 	uint32_t c;
 
 	if (!pool)
 		return -EINVAL;
-	for (c = 0; out && c < pool->nr_classes && c < n; c++) {
-		zs_class_lock(&pool->classes[c]);
-		class_stat_locked(&pool->classes[c], &out[c]);
-		zs_class_unlock(&pool->classes[c]);
-	}
-	return (int)pool->nr_classes;
+	for (c = 0; out && c < pool->nr_sizes && c < n; c++)
+		class_stat(pool, c, &out[c]);
+	return (int)pool->nr_sizes;
 }
 
 void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats)
@@ -320,10 +348,8 @@ int zs_dump_classes(struct zs_pool *pool, FILE *f)
 		err |= fprintf(f, " %5s", groups[g]) < 0;
 	err |= fprintf(f, " %13s %10s %10s %16s %8s\n", "obj_allocated",
 		       "obj_used", "pages_used", "pages_per_zspage", "freeable") < 0;
-	for (c = 0; c < pool->nr_classes; c++) {
-		zs_class_lock(&pool->classes[c]);
-		class_stat_locked(&pool->classes[c], &st);
-		zs_class_unlock(&pool->classes[c]);
+	for (c = 0; c < pool->nr_sizes; c++) {
+		class_stat(pool, c, &st);
 		for (g = 0; g < ZS_NR_FULLNESS; g++)
 			total.zspages[g] += st.zspages[g];
 		total.obj_allocated += st.obj_allocated;

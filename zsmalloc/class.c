@@ -14,6 +14,10 @@
  * the two sizes then share zspages without costing a byte more. Every size
  * from the first "huge" one (one object per page: no chain does better) up
  * to the page size merges into the page-size class.
+ *
+ * A pool with several shards repeats the whole set of classes once per
+ * shard: classes[shard * nr_sizes + c], each with its own lock, tables and
+ * lists, and the same geometry.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +81,7 @@ static uint8_t bits_for(uint32_t n)
 	return bits;
 }
 
-int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz)
+int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards)
 {
 	uint32_t delta = pool->page_size >> ZS_CLASS_BITS;
 	struct geometry geo[ZS_NR_SIZES];
@@ -93,11 +97,13 @@ int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz)
 		else
 			owner[i] = (int32_t)n++;
 	}
-	pool->classes = aligned_alloc(64, n * sizeof(*pool->classes));
+	pool->classes = aligned_alloc(64, (size_t)n * shards * sizeof(*pool->classes));
 	if (!pool->classes)
 		return -ENOMEM;
-	memset(pool->classes, 0, n * sizeof(*pool->classes));
-	pool->nr_classes = n;
+	memset(pool->classes, 0, (size_t)n * shards * sizeof(*pool->classes));
+	pool->nr_sizes = n;
+	pool->nr_shards = shards;
+	pool->nr_classes = n * shards;
 
 	/* Class numbers were handed out from the top; store smallest first. */
 	for (i = 0; i < ZS_NR_SIZES; i++) {
@@ -113,10 +119,18 @@ int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz)
 		class->opz = (uint16_t)geo[i].opz;
 	}
 	pool->huge_size = pool->page_size + 1;
-	for (c = 0; c < n; c++) {
+	for (c = 0; c < n * shards; c++) {
 		struct size_class *class = &pool->classes[c];
 		uint32_t g;
 
+		if (c >= n) { /* a later shard: the geometry of shard 0 */
+			const struct size_class *base = &pool->classes[c % n];
+
+			class->size = base->size;
+			class->merged_from = base->merged_from;
+			class->ppz = base->ppz;
+			class->opz = base->opz;
+		}
 		class->index = c;
 		class->pool = pool;
 		class->huge = class->opz == class->ppz;

@@ -51,18 +51,21 @@ extern void (*zs_test_hook_free_scanned)(zs_handle h);
 #define ZS_CLASS_BITS 8
 #define ZS_NR_SIZES (1u << ZS_CLASS_BITS) /* size indices, before merging */
 
-/* Handle layout, 64 bits: | tag 12 | class 8 | gen 16 | slot 28 |.
- * The tag names the pool (never 0, so no handle is 0); the generation
- * changes each time a slot is freed, so a stale handle is refused until the
- * slot has been reused exactly 65536 times; 2^28 - 1 slots per class. */
+/* Handle layout, 64 bits: | tag 10 | class 10 | gen 16 | slot 28 |.
+ * The tag names the pool (never 0, so no handle is 0; 1023 pools alive at
+ * once); class is the index in pool->classes[] (shard * nr_sizes + size
+ * class); the generation changes each time a slot is freed, so a stale
+ * handle is refused until the slot has been reused exactly 65536 times;
+ * 2^28 - 1 slots per class and shard. */
 #define ZS_SLOT_BITS 28
 #define ZS_GEN_BITS 16
-#define ZS_HCLASS_BITS 8
-#define ZS_TAG_BITS 12
+#define ZS_HCLASS_BITS 10
+#define ZS_TAG_BITS 10
 _Static_assert(ZS_SLOT_BITS + ZS_GEN_BITS + ZS_HCLASS_BITS + ZS_TAG_BITS == 64,
 	       "handle fields fill 64 bits");
 _Static_assert(sizeof(uintptr_t) == 8, "zsmalloc needs 64-bit handles");
-_Static_assert(ZS_HCLASS_BITS >= ZS_CLASS_BITS, "every class fits a handle");
+_Static_assert((1u << ZS_HCLASS_BITS) >= ZS_NR_SIZES * ZS_MAX_SHARDS,
+	       "every class of every shard fits a handle");
 #define ZS_SLOT_NONE ((1u << ZS_SLOT_BITS) - 1) /* end of the free-slot list */
 #define ZS_MAX_SLOTS ZS_SLOT_NONE
 
@@ -201,9 +204,11 @@ struct zs_pool {
 	uint32_t tag;             /* handle tag, 1 .. 2^ZS_TAG_BITS - 1 */
 	enum mp_method method;    /* for straddling objects */
 	uint32_t huge_size;       /* zs_huge_class_size() */
-	uint32_t nr_classes;
-	struct size_class *classes;              /* [nr_classes] */
-	struct size_class *class_of[ZS_NR_SIZES]; /* by size index */
+	uint32_t nr_sizes;        /* size classes (after merging) */
+	uint32_t nr_shards;       /* 1 .. ZS_MAX_SHARDS */
+	uint32_t nr_classes;      /* nr_sizes * nr_shards */
+	struct size_class *classes;              /* [shard * nr_sizes + class] */
+	struct size_class *class_of[ZS_NR_SIZES]; /* by size index, shard 0 */
 	_Atomic uint64_t pages_compacted;
 	_Atomic uint64_t objects_moved;
 	/* Pages compaction took out of its classes and gives back to the
@@ -212,8 +217,9 @@ struct zs_pool {
 	char name[32];
 };
 
-/* Classes (class.c): geometry, merging, tables; pool->page_size set. */
-int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz);
+/* Classes (class.c): geometry, merging, tables, @shards copies of them;
+ * pool->page_size set. */
+int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards);
 void zs_classes_destroy(struct zs_pool *pool);
 
 /* ---- Handles ------------------------------------------------------------ */
@@ -257,6 +263,33 @@ static inline struct size_class *zs_handle_to_class(struct zs_pool *pool,
 	if (zs_handle_tag(h) != pool->tag || c >= pool->nr_classes)
 		return NULL;
 	return &pool->classes[c];
+}
+
+/* ---- Shards (map.c keeps the per-thread state) ------------------------- */
+
+/* This thread's shard number + 1; 0 until it first used the library. */
+extern __thread uint8_t zs_shard_tls __attribute__((tls_model("initial-exec")));
+/* Register this thread (map.c) and return its shard number; 0 if that
+ * fails (out of memory: the thread then allocates in shard 0). */
+unsigned zs_shard_attach(void);
+/* Shards of a pool created with zs_config.shards 0: one per online CPU,
+ * 1 .. ZS_MAX_SHARDS. */
+uint32_t zs_default_shards(void);
+
+/* The class a new object of @size (1 .. page size) goes into: its size
+ * class in the calling thread's shard. */
+static inline struct size_class *zs_alloc_class(struct zs_pool *pool, size_t size)
+{
+	struct size_class *class = pool->class_of[(size - 1) >> pool->delta_shift];
+	unsigned s;
+
+	if (pool->nr_shards == 1)
+		return class;
+	s = zs_shard_tls;
+	s = __builtin_expect(s != 0, 1) ? s - 1 : zs_shard_attach();
+	if (__builtin_expect(s >= pool->nr_shards, 0))
+		s %= pool->nr_shards;
+	return class + (size_t)s * pool->nr_sizes;
 }
 
 /* ---- Class lock ----------------------------------------------------------- */

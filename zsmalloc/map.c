@@ -8,7 +8,8 @@
  * a small array of records (ZS_MAX_MAPPINGS); a record holds the pinned
  * zspage. All threads' record blocks sit on one registry list that is only
  * ever appended to (a block is recycled when its thread exits), so anyone
- * may read them without a lock.
+ * may read them without a lock. The block also holds the thread's shard
+ * number (zsmalloc.c, "Shards"), picked when the thread registers.
  *
  *   mapper (this file)                 compactor (compact.c, class lock held)
  *   s1 = seq (acquire); odd: lock      seq++              (now odd)
@@ -85,6 +86,7 @@ struct zs_thread {
 	unsigned last;           /* the latest live record (if any is live) */
 	uint64_t tick;           /* records made, for seq */
 	uint8_t *buffers;        /* copy buffers, a page per record; lazily */
+	unsigned shard;          /* 0 .. ZS_MAX_SHARDS - 1; zs_attach_lock */
 	_Atomic int alive;       /* 0: the thread exited; block reusable */
 	struct zs_thread *next;  /* registry link, set before publication */
 };
@@ -94,6 +96,8 @@ struct zs_thread {
 static _Atomic(struct zs_thread *) zs_threads; /* registry, append-only */
 static __thread struct zs_thread *zs_self
 	__attribute__((tls_model("initial-exec")));
+__thread uint8_t zs_shard_tls __attribute__((tls_model("initial-exec")));
+static pthread_mutex_t zs_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t zs_thread_key;
 static pthread_once_t zs_thread_once = PTHREAD_ONCE_INIT;
 static int zs_thread_key_err;
@@ -166,6 +170,7 @@ static void thread_exit(void *arg)
 	t->buffers = NULL;
 	atomic_store_explicit(&t->alive, 0, memory_order_release);
 	zs_self = NULL;
+	zs_shard_tls = 0;
 }
 
 static void thread_key_create(void)
@@ -173,40 +178,83 @@ static void thread_key_create(void)
 	zs_thread_key_err = pthread_key_create(&zs_thread_key, thread_exit);
 }
 
+uint32_t zs_default_shards(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 1)
+		return 1;
+	return cpus < ZS_MAX_SHARDS ? (uint32_t)cpus : ZS_MAX_SHARDS;
+}
+
+/*
+ * A shard number for a new thread, 0 .. ZS_MAX_SHARDS - 1, under
+ * zs_attach_lock. A pool with n shards uses the number modulo n. The pick
+ * balances live threads first over the shards of a default pool (n = the
+ * CPUs, up to ZS_MAX_SHARDS), then over the numbers themselves, lowest on
+ * a tie: up to ZS_MAX_SHARDS live threads have distinct numbers.
+ */
+static unsigned shard_pick(void)
+{
+	unsigned count[ZS_MAX_SHARDS] = { 0 }, load[ZS_MAX_SHARDS] = { 0 };
+	unsigned s, best = 0, n = zs_default_shards();
+	struct zs_thread *t;
+
+	for (t = atomic_load_explicit(&zs_threads, memory_order_acquire); t; t = t->next)
+		if (atomic_load_explicit(&t->alive, memory_order_acquire)) {
+			count[t->shard]++;
+			load[t->shard % n]++;
+		}
+	for (s = 1; s < ZS_MAX_SHARDS; s++)
+		if (load[s % n] < load[best % n] ||
+		    (load[s % n] == load[best % n] && count[s] < count[best]))
+			best = s;
+	return best;
+}
+
 /* This thread's block, registered on first use; NULL on failure. */
 static __attribute__((noinline)) struct zs_thread *thread_attach(void)
 {
-	struct zs_thread *t, *head;
+	struct zs_thread *t;
+	unsigned shard;
 
 	pthread_once(&zs_thread_once, thread_key_create);
 	if (zs_thread_key_err)
 		return NULL;
-	for (t = atomic_load_explicit(&zs_threads, memory_order_acquire); t; t = t->next) {
-		int dead = 0;
-
-		if (atomic_compare_exchange_strong(&t->alive, &dead, 1))
+	pthread_mutex_lock(&zs_attach_lock);
+	shard = shard_pick();
+	for (t = atomic_load_explicit(&zs_threads, memory_order_acquire); t; t = t->next)
+		if (!atomic_load_explicit(&t->alive, memory_order_acquire))
 			goto found;
-	}
 	/* A cache line of its own: other threads' records sit next to it. */
 	t = aligned_alloc(64, (sizeof(*t) + 63) & ~(size_t)63);
-	if (!t)
-		return NULL;
-	memset(t, 0, sizeof(*t));
-	t->free_mask = ZS_ALL_FREE;
-	atomic_store_explicit(&t->alive, 1, memory_order_relaxed);
-	head = atomic_load_explicit(&zs_threads, memory_order_relaxed);
-	do {
-		t->next = head;
-	} while (!atomic_compare_exchange_weak_explicit(&zs_threads, &head, t,
-							memory_order_release,
-							memory_order_relaxed));
-found:
-	if (pthread_setspecific(zs_thread_key, t)) {
-		atomic_store_explicit(&t->alive, 0, memory_order_release);
+	if (!t) {
+		pthread_mutex_unlock(&zs_attach_lock);
 		return NULL;
 	}
+	memset(t, 0, sizeof(*t));
+	t->free_mask = ZS_ALL_FREE;
+	/* Appended under zs_attach_lock; readers walk it without a lock. */
+	t->next = atomic_load_explicit(&zs_threads, memory_order_relaxed);
+	atomic_store_explicit(&zs_threads, t, memory_order_release);
+found:
+	if (pthread_setspecific(zs_thread_key, t)) {
+		pthread_mutex_unlock(&zs_attach_lock);
+		return NULL;
+	}
+	t->shard = shard;
+	atomic_store_explicit(&t->alive, 1, memory_order_release);
+	pthread_mutex_unlock(&zs_attach_lock);
 	zs_self = t;
+	zs_shard_tls = (uint8_t)(shard + 1);
 	return t;
+}
+
+unsigned zs_shard_attach(void)
+{
+	struct zs_thread *t = zs_self ? zs_self : thread_attach();
+
+	return t ? t->shard : 0;
 }
 
 static inline struct zs_thread *thread_get(void)

@@ -33,15 +33,19 @@
  * is refused with EINVAL and changes nothing. Two limits, both of the
  * handle's 64 bits: a slot's generation has 16 bits, so a stale handle whose
  * slot has since been reused exactly 65536 times (or a multiple) looks live
- * again; and a pool's tag has 12 bits, unique among live pools, so at most
- * 4095 pools live at once and a destroyed pool's tag comes back (as late as
+ * again; and a pool's tag has 10 bits, unique among live pools, so at most
+ * 1023 pools live at once and a destroyed pool's tag comes back (as late as
  * possible). The per-object metadata is 6 bytes (a 4-byte location and a
  * 2-byte generation in a per-class handle table) and nothing inside the
  * zspage, against the kernel's 16 (an 8-byte in-object header and an 8-byte
  * handle slot).
  *
- * Threads: every function is thread-safe. Each class has its own lock; the
- * alloc, free, map and copy paths take no pool-wide lock. A thread may hold
+ * Threads: every function is thread-safe. Each class has its own lock, and
+ * a pool has a copy of every class per shard (zs_config.shards; by default
+ * one per CPU, up to ZS_MAX_SHARDS): threads allocate in different shards,
+ * so that two threads on one pool share no lock or cache line on their
+ * alloc and free paths. The alloc, free, map and copy paths take no
+ * pool-wide lock. A thread may hold
  * up to ZS_MAX_MAPPINGS mappings at once (of any pools). A mapped object's
  * zspage is pinned: compaction leaves it alone until it is unmapped.
  *
@@ -81,6 +85,8 @@ enum zs_map_method {
 #define ZS_MAX_MAPPINGS 4
 /* The longest zspage chain, in pages (the kernel's range is 4..16). */
 #define ZS_MAX_PAGES_PER_ZSPAGE 16
+/* Most shards a pool may have (see zs_config.shards). */
+#define ZS_MAX_SHARDS 4
 /* Fullness groups of a class: empty, 1-9 %, 10-19 %, ..., 90-99 %, full. */
 #define ZS_NR_FULLNESS 12
 
@@ -101,6 +107,16 @@ struct zs_config {
 	 * class that empties and refills a zspage does not pay the OS twice.
 	 * 0: none (every freed page goes back to the OS at once). */
 	uint32_t cache_pages;
+	/* Copies of every size class, each with its own lock, zspages and
+	 * handles, 1..ZS_MAX_SHARDS; 0: one per online CPU, at most
+	 * ZS_MAX_SHARDS. A thread allocates in one shard (given it when it
+	 * first calls the library: the shard with the fewest live threads),
+	 * so that threads on different CPUs do not pass cache lines back and
+	 * forth; frees, maps and compaction go to the object's own shard from
+	 * any thread. The price: each shard in use may hold a partly filled
+	 * zspage per class. 1: every thread shares one set of classes (the
+	 * densest with many threads, the kernel's layout). */
+	uint32_t shards;
 };
 
 struct zs_stats {
@@ -114,7 +130,7 @@ struct zs_stats {
 
 /* One class, as the kernel's /sys/kernel/debug/zsmalloc/<pool>/classes. */
 struct zs_class_stat {
-	uint32_t index;             /* class index (size / delta) */
+	uint32_t index;             /* class number, 0 .. count - 1 */
 	uint32_t size;              /* object size of the class */
 	uint32_t merged_from;       /* smallest size merged into it */
 	uint32_t pages_per_zspage;
@@ -132,8 +148,9 @@ struct zs_class_stat {
  * zs_create_pool - a pool with the defaults; zs_create_pool_config - with
  * @config (NULL: defaults). @name may be NULL.
  * Returns the pool, or NULL with errno EINVAL (max_pages_per_zspage > 16, an
- * unknown map method, max_pages beyond the page source's limit), EMFILE
- * (4095 pools are alive), ENOMEM, or the errno of the page source.
+ * unknown map method, max_pages beyond the page source's limit, shards >
+ * ZS_MAX_SHARDS), EMFILE (1023 pools are alive), ENOMEM, or the errno of
+ * the page source.
  */
 struct zs_pool *zs_create_pool(const char *name);
 struct zs_pool *zs_create_pool_config(const struct zs_config *config);
@@ -148,7 +165,8 @@ void zs_destroy_pool(struct zs_pool *pool);
 
 /*
  * zs_malloc - allocate an object of @size bytes.
- * The object goes into the fullest zspage of its class with room; when
+ * The object goes into the fullest zspage of its class with room, in the
+ * calling thread's shard (see zs_config.shards); when
  * that needs a page the pool cannot get (ZS_NOGROW, the page limit, an
  * injected fault, the OS), into a hole in pages the class already holds.
  * Returns its handle, or 0 with errno: EINVAL (@size 0, NULL pool, unknown
@@ -237,7 +255,8 @@ void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats);
 
 /*
  * zs_class_stats - per-class figures into @out (up to @n entries), one per
- * class after merging, smallest size first. Returns the number of classes
+ * class after merging, smallest size first, each the sum over the pool's
+ * shards (zs_dump_classes() likewise). Returns the number of classes
  * (call with @out NULL to size the array), or -EINVAL for a NULL pool.
  */
 int zs_class_stats(struct zs_pool *pool, struct zs_class_stat *out, size_t n);

@@ -29,13 +29,13 @@ using zstest::write_object;
 
 // The documented layout (zsmalloc.c, "Handles").
 struct Layout {
-	static uint64_t tag(zs_handle h) { return (uint64_t)h >> 52; }
-	static uint64_t cls(zs_handle h) { return ((uint64_t)h >> 44) & 0xff; }
+	static uint64_t tag(zs_handle h) { return (uint64_t)h >> 54; }
+	static uint64_t cls(zs_handle h) { return ((uint64_t)h >> 44) & 0x3ff; }
 	static uint64_t gen(zs_handle h) { return ((uint64_t)h >> 28) & 0xffff; }
 	static uint64_t slot(zs_handle h) { return (uint64_t)h & 0xfffffff; }
 	static zs_handle make(uint64_t tag, uint64_t cls, uint64_t gen, uint64_t slot)
 	{
-		return (zs_handle)(tag << 52 | (cls & 0xff) << 44 | (gen & 0xffff) << 28 |
+		return (zs_handle)(tag << 54 | (cls & 0x3ff) << 44 | (gen & 0xffff) << 28 |
 				   (slot & 0xfffffff));
 	}
 };
@@ -136,8 +136,10 @@ TEST(Handle, LayoutAsDocumented)
 	for (const Obj &o : a.objs) {
 		EXPECT_NE(o.h, 0u);
 		EXPECT_EQ(Layout::tag(o.h), tag) << "one pool, one tag";
-		EXPECT_EQ(Layout::cls(o.h), (uint64_t)zstest::class_for(cs, o.size))
+		// shard * classes + class: the same class in every shard
+		EXPECT_EQ(Layout::cls(o.h) % cs.size(), (uint64_t)zstest::class_for(cs, o.size))
 			<< "size " << o.size;
+		EXPECT_LT(Layout::cls(o.h) / cs.size(), (uint64_t)ZS_MAX_SHARDS);
 	}
 }
 
@@ -171,9 +173,10 @@ TEST(Handle, Garbage)
 	// The pool's own tag with every other field random, or with real
 	// slots and wrong generations: refused unless it is a live handle.
 	for (int i = 0; i < 3000; i++)
-		bad.push_back(Layout::make(tag, rng() % 256, rng(), rng()));
+		bad.push_back(Layout::make(tag, rng() % 1024, rng(), rng()));
 	for (int i = 0; i < 3000; i++)
-		bad.push_back(Layout::make(tag, rng() % (uint64_t)nr_classes, rng(), rng() % 600));
+		bad.push_back(Layout::make(tag, rng() % ((uint64_t)nr_classes * ZS_MAX_SHARDS), rng(),
+					   rng() % 600));
 	for (const Obj &o : a.objs) {
 		bad.push_back(o.h ^ ((zs_handle)1 << 28)); // generation + 1
 		bad.push_back(Layout::make(tag, Layout::cls(o.h), Layout::gen(o.h),

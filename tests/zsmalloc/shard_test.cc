@@ -1,0 +1,155 @@
+// Shards (zs_config.shards): each thread allocates in its own copy of the
+// size classes; frees, maps and compaction reach an object's shard from any
+// thread; the statistics add the shards up.
+#include <errno.h>
+#include <pthread.h>
+
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/zsmalloc/zs_test_util.h"
+
+namespace {
+
+using zstest::check_object;
+using zstest::class_for;
+using zstest::class_stats;
+using zstest::Obj;
+using zstest::Pool;
+using zstest::total_zspages;
+using zstest::write_object;
+
+Pool make_sharded(uint32_t shards)
+{
+	zs_config cfg = {};
+	cfg.name = "shards";
+	cfg.shards = shards;
+	return Pool(zs_create_pool_config(&cfg));
+}
+
+// @threads threads, started together, each allocate @n objects of @size
+// (or of sizes 1 .. page, varied, when @size is 0) and write their contents.
+// Returns every thread's objects; seeds are distinct across all of them.
+std::vector<std::vector<Obj>> fill_in_threads(zs_pool *p, int threads, int n, size_t size)
+{
+	std::vector<std::vector<Obj>> objs(threads);
+	std::vector<std::thread> ts;
+	pthread_barrier_t start, end;
+
+	pthread_barrier_init(&start, nullptr, (unsigned)threads);
+	pthread_barrier_init(&end, nullptr, (unsigned)threads);
+	for (int t = 0; t < threads; t++)
+		ts.emplace_back([&, t] {
+			pthread_barrier_wait(&start);
+			for (int i = 0; i < n; i++) {
+				uint64_t seed = (uint64_t)t << 32 | (uint64_t)i;
+				size_t len = size ? size : 1 + (seed * 2654435761u) % 4096;
+				zs_handle h = zs_malloc(p, len, 0);
+
+				if (!h || !write_object(p, h, seed, len, i % 3))
+					break; // the caller sees the short vector
+				objs[t].push_back({h, len, seed});
+			}
+			// Alive until all are done: a thread takes its shard when it
+			// first allocates, the least used among live threads'.
+			pthread_barrier_wait(&end);
+		});
+	for (auto &th : ts)
+		th.join();
+	pthread_barrier_destroy(&start);
+	pthread_barrier_destroy(&end);
+	for (int t = 0; t < threads; t++)
+		EXPECT_EQ(objs[t].size(), (size_t)n) << "thread " << t << ": " << strerror(errno);
+	return objs;
+}
+
+TEST(Shards, ConfigRange)
+{
+	errno = 0;
+	EXPECT_EQ(make_sharded(ZS_MAX_SHARDS + 1), nullptr);
+	EXPECT_EQ(errno, EINVAL);
+	for (uint32_t s = 0; s <= ZS_MAX_SHARDS; s++) {
+		Pool p = make_sharded(s);
+		ASSERT_NE(p, nullptr) << "shards " << s;
+		// the same size classes whatever the shard count
+		EXPECT_EQ(zs_class_stats(p.get(), nullptr, 0),
+			  zs_class_stats(make_sharded(1).get(), nullptr, 0));
+		EXPECT_EQ(zs_check(p.get()), 0u);
+	}
+}
+
+// Two threads with ZS_MAX_SHARDS shards get distinct shards, hence one
+// zspage each for a few small objects of one class; with one shard they
+// share a zspage. The statistics count both threads' objects.
+TEST(Shards, ThreadsAllocateInTheirOwnShard)
+{
+	const size_t size = 200;
+	for (uint32_t shards : {1u, (uint32_t)ZS_MAX_SHARDS}) {
+		Pool p = make_sharded(shards);
+		ASSERT_NE(p, nullptr);
+		auto objs = fill_in_threads(p.get(), 2, 5, size);
+		auto cs = class_stats(p.get());
+		const zs_class_stat &c = cs[class_for(cs, size)];
+
+		EXPECT_EQ(total_zspages(c), shards == 1 ? 1u : 2u) << "shards " << shards;
+		EXPECT_EQ(c.obj_used, 10u);
+		zs_stats st;
+		zs_pool_stats(p.get(), &st);
+		EXPECT_EQ(st.objects, 10u);
+		EXPECT_EQ(zs_check(p.get()), 0u);
+		for (const auto &v : objs)
+			for (const Obj &o : v)
+				EXPECT_TRUE(check_object(p.get(), o.h, o.seed, o.size, 0));
+	}
+}
+
+// Objects allocated in four threads' shards are read, freed and compacted
+// from this thread (and from two threads at once, each freeing the other's
+// objects): contents intact, the pool sound, every page given back at the end.
+TEST(Shards, OtherThreadsFreeMapAndCompact)
+{
+	Pool p = make_sharded(ZS_MAX_SHARDS);
+	ASSERT_NE(p, nullptr);
+	auto objs = fill_in_threads(p.get(), 4, 3000, 0);
+	ASSERT_EQ(zs_check(p.get()), 0u);
+
+	// threads 0 and 1 free every other object of each other's
+	std::thread a([&] {
+		for (size_t i = 0; i < objs[1].size(); i += 2)
+			EXPECT_EQ(zs_free(p.get(), objs[1][i].h), 0);
+	});
+	std::thread b([&] {
+		for (size_t i = 0; i < objs[0].size(); i += 2)
+			EXPECT_EQ(zs_free(p.get(), objs[0][i].h), 0);
+	});
+	a.join();
+	b.join();
+	// this thread frees every other object of threads 2 and 3
+	for (int t = 2; t < 4; t++)
+		for (size_t i = 0; i < objs[t].size(); i += 2)
+			ASSERT_EQ(zs_free(p.get(), objs[t][i].h), 0);
+	ASSERT_EQ(zs_check(p.get()), 0u);
+	size_t before = zs_get_total_pages(p.get());
+	size_t freed = zs_compact(p.get());
+	EXPECT_GT(freed, 0u);
+	EXPECT_EQ(zs_get_total_pages(p.get()), before - freed);
+	ASSERT_EQ(zs_check(p.get()), 0u);
+	for (auto &v : objs)
+		for (size_t i = 1; i < v.size(); i += 2)
+			for (int how = 0; how < 3; how++)
+				ASSERT_TRUE(check_object(p.get(), v[i].h, v[i].seed, v[i].size, how))
+					<< zstest::explain_object(p.get(), v[i].h, v[i].seed, v[i].size);
+	// freed handles stay refused, whichever shard they came from
+	for (auto &v : objs)
+		for (size_t i = 0; i < v.size(); i += 2)
+			ASSERT_EQ(zs_free(p.get(), v[i].h), -EINVAL);
+	for (auto &v : objs)
+		for (size_t i = 1; i < v.size(); i += 2)
+			ASSERT_EQ(zs_free(p.get(), v[i].h), 0);
+	EXPECT_EQ(zs_check(p.get()), 0u);
+	EXPECT_EQ(zs_get_total_pages(p.get()), 0u);
+}
+
+} // namespace
