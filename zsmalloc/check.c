@@ -204,25 +204,34 @@ size_t zs_check(struct zs_pool *pool)
 {
 	struct checker ck = { 0 };
 	uint64_t pages = 0, in_flight, in_flight_after;
+	struct size_class *shard[ZS_MAX_SHARDS];
 	struct mp_stats st;
-	uint32_t c;
+	uint32_t s, c;
 	size_t i;
 
 	if (!pool)
 		return 1;
-	for (c = 0; c < pool->nr_classes; c++)
-		zs_class_lock(&pool->classes[c]);
-	for (c = 0; c < pool->nr_classes; c++) {
-		const struct size_class *base = &pool->classes[c % pool->nr_sizes];
-
-		/* every shard repeats shard 0's geometry at its own index */
-		FAIL(&ck, pool->classes[c].index == c);
-		FAIL(&ck, pool->classes[c].size == base->size &&
-				  pool->classes[c].ppz == base->ppz &&
-				  pool->classes[c].opz == base->opz);
-		check_class(&ck, &pool->classes[c]);
-		pages += pool->classes[c].pages_used;
+	/* No shard appears while we hold every class lock of the others. */
+	pthread_mutex_lock(&pool->shard_lock);
+	for (s = 0; s < ZS_MAX_SHARDS; s++) {
+		shard[s] = zs_shard_classes(pool, s);
+		/* shard 0 always exists, shards past nr_shards never */
+		FAIL(&ck, s < pool->nr_shards ? s > 0 || shard[s] : !shard[s]);
+		for (c = 0; shard[s] && c < pool->nr_sizes; c++)
+			zs_class_lock(&shard[s][c]);
 	}
+	FAIL(&ck, shard[0] == pool->classes);
+	for (s = 0; s < ZS_MAX_SHARDS; s++)
+		for (c = 0; shard[s] && c < pool->nr_sizes; c++) {
+			const struct size_class *class = &shard[s][c], *base = &pool->classes[c];
+
+			/* every shard repeats shard 0's geometry */
+			FAIL(&ck, class->index == (s << ZS_CLASS_BITS | c));
+			FAIL(&ck, class->size == base->size && class->ppz == base->ppz &&
+					  class->opz == base->opz);
+			check_class(&ck, &shard[s][c]);
+			pages += class->pages_used;
+		}
 	/* A compaction may be giving pages back after its unlock: the source
 	 * counts them, no class does. It lowers the source's count before
 	 * pages_in_flight, so reading in_flight around the source is exact. */
@@ -232,8 +241,10 @@ size_t zs_check(struct zs_pool *pool)
 	if (in_flight_after > in_flight)
 		in_flight = in_flight_after;
 	FAIL(&ck, st.pages_used >= pages && st.pages_used <= pages + in_flight);
-	for (c = pool->nr_classes; c-- > 0;)
-		zs_class_unlock(&pool->classes[c]);
+	for (s = ZS_MAX_SHARDS; s-- > 0;)
+		for (c = pool->nr_sizes; shard[s] && c-- > 0;)
+			zs_class_unlock(&shard[s][c]);
+	pthread_mutex_unlock(&pool->shard_lock);
 
 	if (ck.nr_pfns)
 		qsort(ck.pfns, ck.nr_pfns, sizeof(*ck.pfns), cmp_u32);
@@ -280,11 +291,13 @@ static void class_stat(struct zs_pool *pool, uint32_t c, struct zs_class_stat *s
 	uint32_t s, g;
 
 	for (s = 0; s < pool->nr_shards; s++) {
-		struct size_class *class = &pool->classes[s * pool->nr_sizes + c];
+		struct size_class *classes = zs_shard_classes(pool, s);
 
-		zs_class_lock(class);
-		class_stat_locked(class, s ? &one : st);
-		zs_class_unlock(class);
+		if (!classes)
+			continue; /* never NULL for shard 0 */
+		zs_class_lock(&classes[c]);
+		class_stat_locked(&classes[c], s ? &one : st);
+		zs_class_unlock(&classes[c]);
 		if (!s)
 			continue;
 		for (g = 0; g < ZS_NR_FULLNESS; g++)
@@ -309,21 +322,27 @@ int zs_class_stats(struct zs_pool *pool, struct zs_class_stat *out, size_t n)
 
 void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats)
 {
-	uint32_t c;
+	uint32_t s, c;
 
 	if (!pool || !stats)
 		return;
 	memset(stats, 0, sizeof(*stats));
-	stats->metadata_bytes = sizeof(*pool) +
-				pool->nr_classes * sizeof(*pool->classes);
-	for (c = 0; c < pool->nr_classes; c++) {
-		struct size_class *class = &pool->classes[c];
+	stats->metadata_bytes = sizeof(*pool);
+	for (s = 0; s < pool->nr_shards; s++) {
+		struct size_class *classes = zs_shard_classes(pool, s);
 
-		zs_class_lock(class);
-		stats->objects += class->obj_used;
-		stats->handles_reserved += class->nr_slots;
-		stats->metadata_bytes += class->slots.bytes + class->zspages.bytes;
-		zs_class_unlock(class);
+		if (!classes)
+			continue;
+		stats->metadata_bytes += pool->nr_sizes * sizeof(*classes);
+		for (c = 0; c < pool->nr_sizes; c++) {
+			struct size_class *class = &classes[c];
+
+			zs_class_lock(class);
+			stats->objects += class->obj_used;
+			stats->handles_reserved += class->nr_slots;
+			stats->metadata_bytes += class->slots.bytes + class->zspages.bytes;
+			zs_class_unlock(class);
+		}
 	}
 	stats->pages_used = zs_get_total_pages(pool);
 	stats->pages_compacted = atomic_load(&pool->pages_compacted);

@@ -16,8 +16,8 @@
  * to the page size merges into the page-size class.
  *
  * A pool with several shards repeats the whole set of classes once per
- * shard: classes[shard * nr_sizes + c], each with its own lock, tables and
- * lists, and the same geometry.
+ * shard, each with its own lock, tables and lists and the same geometry;
+ * a shard's set is made when a thread first allocates in it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +81,43 @@ static uint8_t bits_for(uint32_t n)
 	return bits;
 }
 
+/* @n zeroed classes on their own cache lines, or NULL. */
+static struct size_class *classes_alloc(uint32_t n)
+{
+	struct size_class *classes = aligned_alloc(64, (size_t)n * sizeof(*classes));
+
+	if (classes)
+		memset(classes, 0, (size_t)n * sizeof(*classes));
+	return classes;
+}
+
+/* Everything of @class but its geometry (size, merged_from, ppz, opz, set
+ * by the caller): derived fields, empty tables and lists, @index. */
+static void class_setup(struct zs_pool *pool, struct size_class *class, uint32_t index)
+{
+	uint32_t g;
+
+	class->index = index;
+	class->pool = pool;
+	class->huge = class->opz == class->ppz;
+	class->idx_bits = bits_for(class->opz);
+	class->max_ids = 1u << (31 - class->idx_bits);
+	if (class->max_ids > ZS_ID_NONE - 1)
+		class->max_ids = ZS_ID_NONE - 1;
+	class->map_words = (uint16_t)((class->opz + 63) / 64);
+	class->map_offset = (uint32_t)((sizeof(struct zspage) +
+					class->ppz * sizeof(uint32_t) + 7) & ~7u);
+	class->zspage_bytes = record_bytes(class->ppz, class->opz);
+	class->zspages.chunk_bytes = class->zspage_bytes * ZS_ZSPAGE_CHUNK;
+	class->slots.chunk_bytes = ZS_SLOT_CHUNK * (sizeof(uint32_t) + sizeof(uint16_t));
+	atomic_store_explicit(&class->zspages.dir, &zs_empty_dir, memory_order_relaxed);
+	atomic_store_explicit(&class->slots.dir, &zs_empty_dir, memory_order_relaxed);
+	class->free_ids = ZS_ID_NONE;
+	class->free_slot = ZS_SLOT_NONE;
+	for (g = 0; g < ZS_NR_FULLNESS; g++)
+		class->head[g] = ZS_ID_NONE;
+}
+
 int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards)
 {
 	uint32_t delta = pool->page_size >> ZS_CLASS_BITS;
@@ -97,13 +134,11 @@ int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards)
 		else
 			owner[i] = (int32_t)n++;
 	}
-	pool->classes = aligned_alloc(64, (size_t)n * shards * sizeof(*pool->classes));
+	pool->classes = classes_alloc(n);
 	if (!pool->classes)
 		return -ENOMEM;
-	memset(pool->classes, 0, (size_t)n * shards * sizeof(*pool->classes));
 	pool->nr_sizes = n;
 	pool->nr_shards = shards;
-	pool->nr_classes = n * shards;
 
 	/* Class numbers were handed out from the top; store smallest first. */
 	for (i = 0; i < ZS_NR_SIZES; i++) {
@@ -111,7 +146,7 @@ int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards)
 
 		c = n - 1 - (uint32_t)owner[i];
 		class = &pool->classes[c];
-		pool->class_of[i] = class;
+		pool->class_of[i] = (uint8_t)c;
 		if (class->size == 0)
 			class->merged_from = (i + 1) * delta;
 		class->size = (i + 1) * delta; /* the largest size wins */
@@ -119,55 +154,57 @@ int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards)
 		class->opz = (uint16_t)geo[i].opz;
 	}
 	pool->huge_size = pool->page_size + 1;
-	for (c = 0; c < n * shards; c++) {
+	for (c = 0; c < n; c++) {
 		struct size_class *class = &pool->classes[c];
-		uint32_t g;
 
-		if (c >= n) { /* a later shard: the geometry of shard 0 */
-			const struct size_class *base = &pool->classes[c % n];
-
-			class->size = base->size;
-			class->merged_from = base->merged_from;
-			class->ppz = base->ppz;
-			class->opz = base->opz;
-		}
-		class->index = c;
-		class->pool = pool;
-		class->huge = class->opz == class->ppz;
+		class_setup(pool, class, c);
 		if (class->huge && class->merged_from < pool->huge_size)
 			pool->huge_size = class->merged_from;
-		class->idx_bits = bits_for(class->opz);
-		class->max_ids = 1u << (31 - class->idx_bits);
-		if (class->max_ids > ZS_ID_NONE - 1)
-			class->max_ids = ZS_ID_NONE - 1;
-		class->map_words = (uint16_t)((class->opz + 63) / 64);
-		class->map_offset = (uint32_t)((sizeof(struct zspage) +
-						class->ppz * sizeof(uint32_t) + 7) & ~7u);
-		class->zspage_bytes = record_bytes(class->ppz, class->opz);
-		class->zspages.chunk_bytes = class->zspage_bytes * ZS_ZSPAGE_CHUNK;
-		class->slots.chunk_bytes = ZS_SLOT_CHUNK *
-					   (sizeof(uint32_t) + sizeof(uint16_t));
-		atomic_store_explicit(&class->zspages.dir, &zs_empty_dir,
-				      memory_order_relaxed);
-		atomic_store_explicit(&class->slots.dir, &zs_empty_dir,
-				      memory_order_relaxed);
-		class->free_ids = ZS_ID_NONE;
-		class->free_slot = ZS_SLOT_NONE;
-		for (g = 0; g < ZS_NR_FULLNESS; g++)
-			class->head[g] = ZS_ID_NONE;
 	}
+	atomic_store_explicit(&pool->shard[0], pool->classes, memory_order_release);
 	return 0;
+}
+
+struct size_class *zs_shard_create(struct zs_pool *pool, unsigned s)
+{
+	struct size_class *classes;
+	uint32_t c;
+
+	pthread_mutex_lock(&pool->shard_lock);
+	classes = zs_shard_classes(pool, s);
+	if (!classes) {
+		classes = classes_alloc(pool->nr_sizes);
+		if (!classes) {
+			pthread_mutex_unlock(&pool->shard_lock);
+			return pool->classes;
+		}
+		for (c = 0; c < pool->nr_sizes; c++) {
+			classes[c].size = pool->classes[c].size;
+			classes[c].merged_from = pool->classes[c].merged_from;
+			classes[c].ppz = pool->classes[c].ppz;
+			classes[c].opz = pool->classes[c].opz;
+			class_setup(pool, &classes[c], s << ZS_CLASS_BITS | c);
+		}
+		atomic_store_explicit(&pool->shard[s], classes, memory_order_release);
+	}
+	pthread_mutex_unlock(&pool->shard_lock);
+	return classes;
 }
 
 void zs_classes_destroy(struct zs_pool *pool)
 {
-	uint32_t c;
+	uint32_t s, c;
 
-	for (c = 0; c < pool->nr_classes; c++) {
-		zs_table_destroy(&pool->classes[c].zspages);
-		zs_table_destroy(&pool->classes[c].slots);
+	for (s = 0; s < ZS_MAX_SHARDS; s++) {
+		struct size_class *classes = zs_shard_classes(pool, s);
+
+		for (c = 0; classes && c < pool->nr_sizes; c++) {
+			zs_table_destroy(&classes[c].zspages);
+			zs_table_destroy(&classes[c].slots);
+		}
+		free(classes);
+		atomic_store_explicit(&pool->shard[s], NULL, memory_order_relaxed);
 	}
-	free(pool->classes);
 	pool->classes = NULL;
-	pool->nr_classes = 0;
+	pool->nr_sizes = 0;
 }

@@ -444,14 +444,18 @@ unlock:
 size_t zs_compact(struct zs_pool *pool)
 {
 	int64_t freed = 0;
-	uint32_t c;
+	uint32_t s, c;
 
 	if (!pool)
 		return 0;
 	/* The net change over all classes: a class whose destinations took
 	 * more pages than it freed counts against the others. */
-	for (c = 0; c < pool->nr_classes; c++)
-		freed += compact_class(&pool->classes[c]);
+	for (s = 0; s < pool->nr_shards; s++) {
+		struct size_class *classes = zs_shard_classes(pool, s);
+
+		for (c = 0; classes && c < pool->nr_sizes; c++)
+			freed += compact_class(&classes[c]);
+	}
 	if (freed < 0)
 		freed = 0;
 	atomic_fetch_add_explicit(&pool->pages_compacted, (uint64_t)freed,

@@ -16,6 +16,7 @@
 #define ZSALLOC_ZSMALLOC_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,21 +52,21 @@ extern void (*zs_test_hook_free_scanned)(zs_handle h);
 #define ZS_CLASS_BITS 8
 #define ZS_NR_SIZES (1u << ZS_CLASS_BITS) /* size indices, before merging */
 
-/* Handle layout, 64 bits: | tag 10 | class 10 | gen 16 | slot 28 |.
+/* Handle layout, 64 bits: | tag 10 | shard 2 | class 8 | gen 16 | slot 28 |.
  * The tag names the pool (never 0, so no handle is 0; 1023 pools alive at
- * once); class is the index in pool->classes[] (shard * nr_sizes + size
- * class); the generation changes each time a slot is freed, so a stale
- * handle is refused until the slot has been reused exactly 65536 times;
- * 2^28 - 1 slots per class and shard. */
+ * once); shard and class name the size class (class->index holds both);
+ * the generation changes each time a slot is freed, so a stale handle is
+ * refused until the slot has been reused exactly 65536 times; 2^28 - 1
+ * slots per class and shard. */
 #define ZS_SLOT_BITS 28
 #define ZS_GEN_BITS 16
-#define ZS_HCLASS_BITS 10
+#define ZS_SHARD_BITS 2
+#define ZS_HCLASS_BITS (ZS_SHARD_BITS + ZS_CLASS_BITS)
 #define ZS_TAG_BITS 10
 _Static_assert(ZS_SLOT_BITS + ZS_GEN_BITS + ZS_HCLASS_BITS + ZS_TAG_BITS == 64,
 	       "handle fields fill 64 bits");
 _Static_assert(sizeof(uintptr_t) == 8, "zsmalloc needs 64-bit handles");
-_Static_assert((1u << ZS_HCLASS_BITS) >= ZS_NR_SIZES * ZS_MAX_SHARDS,
-	       "every class of every shard fits a handle");
+_Static_assert((1u << ZS_SHARD_BITS) == ZS_MAX_SHARDS, "every shard fits a handle");
 #define ZS_SLOT_NONE ((1u << ZS_SLOT_BITS) - 1) /* end of the free-slot list */
 #define ZS_MAX_SLOTS ZS_SLOT_NONE
 
@@ -167,7 +168,8 @@ struct zs_pool;
 struct size_class {
 	/* read by map without the lock */
 	_Atomic uint32_t seq;     /* odd while compaction moves objects */
-	uint32_t index;           /* in pool->classes[] and in handles */
+	uint32_t index;           /* shard << ZS_CLASS_BITS | class number:
+				     the handle's class field */
 	uint32_t size;            /* object size */
 	uint32_t merged_from;     /* smallest size that maps to this class */
 	uint16_t ppz;             /* pages per zspage */
@@ -206,9 +208,13 @@ struct zs_pool {
 	uint32_t huge_size;       /* zs_huge_class_size() */
 	uint32_t nr_sizes;        /* size classes (after merging) */
 	uint32_t nr_shards;       /* 1 .. ZS_MAX_SHARDS */
-	uint32_t nr_classes;      /* nr_sizes * nr_shards */
-	struct size_class *classes;              /* [shard * nr_sizes + class] */
-	struct size_class *class_of[ZS_NR_SIZES]; /* by size index, shard 0 */
+	struct size_class *classes; /* shard 0's [nr_sizes], == shard[0] */
+	/* Each shard's classes[nr_sizes]; NULL until a thread of that shard
+	 * first allocates (zs_shard_create()), then fixed until the pool dies,
+	 * so that a pool used by one thread holds one set of classes. */
+	_Atomic(struct size_class *) shard[ZS_MAX_SHARDS];
+	pthread_mutex_t shard_lock; /* creating a shard; zs_check() holds it */
+	uint8_t class_of[ZS_NR_SIZES]; /* size index -> class number */
 	_Atomic uint64_t pages_compacted;
 	_Atomic uint64_t objects_moved;
 	/* Pages compaction took out of its classes and gives back to the
@@ -217,10 +223,19 @@ struct zs_pool {
 	char name[32];
 };
 
-/* Classes (class.c): geometry, merging, tables, @shards copies of them;
- * pool->page_size set. */
+/* Classes (class.c): geometry, merging, tables of shard 0, @shards shards
+ * in all; pool->page_size set. */
 int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards);
 void zs_classes_destroy(struct zs_pool *pool);
+/* Shard @s's classes, made on first use with shard 0's geometry; shard 0's
+ * when out of memory (the object then goes there). */
+struct size_class *zs_shard_create(struct zs_pool *pool, unsigned s);
+
+/* Shard @s's classes, or NULL while no thread has allocated in it. */
+static inline struct size_class *zs_shard_classes(struct zs_pool *pool, unsigned s)
+{
+	return atomic_load_explicit(&pool->shard[s], memory_order_acquire);
+}
 
 /* ---- Handles ------------------------------------------------------------ */
 
@@ -258,11 +273,22 @@ static inline uint32_t zs_handle_slot(zs_handle h)
 static inline struct size_class *zs_handle_to_class(struct zs_pool *pool,
 						    zs_handle h)
 {
+	uint32_t c = zs_handle_class(h), n = c & (ZS_NR_SIZES - 1);
+	struct size_class *classes;
+
+	if (zs_handle_tag(h) != pool->tag || n >= pool->nr_sizes)
+		return NULL;
+	classes = zs_shard_classes(pool, c >> ZS_CLASS_BITS);
+	return classes ? &classes[n] : NULL;
+}
+
+/* The class of @h, a handle this pool gave out and a mapping still holds
+ * (so its shard exists). */
+static inline struct size_class *zs_mapped_class(struct zs_pool *pool, zs_handle h)
+{
 	uint32_t c = zs_handle_class(h);
 
-	if (zs_handle_tag(h) != pool->tag || c >= pool->nr_classes)
-		return NULL;
-	return &pool->classes[c];
+	return &zs_shard_classes(pool, c >> ZS_CLASS_BITS)[c & (ZS_NR_SIZES - 1)];
 }
 
 /* ---- Shards (map.c keeps the per-thread state) ------------------------- */
@@ -280,16 +306,20 @@ uint32_t zs_default_shards(void);
  * class in the calling thread's shard. */
 static inline struct size_class *zs_alloc_class(struct zs_pool *pool, size_t size)
 {
-	struct size_class *class = pool->class_of[(size - 1) >> pool->delta_shift];
+	uint32_t c = pool->class_of[(size - 1) >> pool->delta_shift];
+	struct size_class *classes;
 	unsigned s;
 
 	if (pool->nr_shards == 1)
-		return class;
+		return &pool->classes[c];
 	s = zs_shard_tls;
 	s = __builtin_expect(s != 0, 1) ? s - 1 : zs_shard_attach();
 	if (__builtin_expect(s >= pool->nr_shards, 0))
 		s %= pool->nr_shards;
-	return class + (size_t)s * pool->nr_sizes;
+	classes = zs_shard_classes(pool, s);
+	if (__builtin_expect(!classes, 0))
+		classes = zs_shard_create(pool, s);
+	return &classes[c];
 }
 
 /* ---- Class lock ----------------------------------------------------------- */

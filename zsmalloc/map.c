@@ -347,9 +347,8 @@ static __attribute__((noinline)) void unpin_locked(struct size_class *class,
 static void unpin_deferred(struct zs_pool *pool, struct zs_thread *t, unsigned i,
 			   struct zspage *z)
 {
-	struct size_class *class =
-		&pool->classes[zs_handle_class(atomic_load_explicit(&t->rec[i].handle,
-								    memory_order_relaxed))];
+	struct size_class *class = zs_mapped_class(
+		pool, atomic_load_explicit(&t->rec[i].handle, memory_order_relaxed));
 
 	unpin_locked(class, &t->rec[i], zs_loc_id(class, t->rec[i].loc), z);
 }
@@ -634,7 +633,7 @@ void zs_unmap_object(struct zs_pool *pool, zs_handle h)
 		if (r->kind & REC_PAIR) {
 			mp_unmap_pair(pool->src, h); /* a window: nothing to copy */
 		} else {
-			struct size_class *class = &pool->classes[zs_handle_class(h)];
+			struct size_class *class = zs_mapped_class(pool, h);
 
 			zs_obj_copy_in(pool, atomic_load_explicit(&r->pin, memory_order_relaxed),
 				       zs_loc_idx(class, r->loc) * class->size, r->mem,

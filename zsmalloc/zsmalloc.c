@@ -35,8 +35,7 @@
  *
  * Handles
  * -------
- *   | tag 10 | class 10 | generation 16 | slot 28 |     (never 0: tag != 0)
- * class = shard * (size classes) + size class.
+ *   | tag 10 | shard 2 | class 8 | generation 16 | slot 28 |  (never 0: tag != 0)
  * A handle is valid while its slot is allocated with the same generation.
  * Freed slots bump their generation, so stale handles are refused; the tag
  * (per pool) refuses another pool's handles. See handle.c.
@@ -71,9 +70,11 @@
  * first used the library, the least used among live threads (map.c). The
  * handle names the shard, so free, map and compaction work from any thread;
  * only an object freed by another thread than the one that allocated it
- * shares lines. Each shard fills its own zspages: a single thread is as
- * dense as before, several threads may hold a partly filled zspage per
- * class each (up to shards - 1 more than one shard would).
+ * shares lines. A shard's classes are made when a thread first allocates
+ * in it (class.c), and each shard fills its own zspages: a pool used by one
+ * thread costs what it did before shards, several threads may hold a
+ * partly filled zspage per class each (up to shards - 1 more than one
+ * shard would), which zs_compact() does not merge across shards.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -194,9 +195,11 @@ struct zs_pool *zs_create_pool_config(const struct zs_config *config)
 		return NULL;
 	}
 	pool->base = mp_direct_map(pool->src);
+	pthread_mutex_init(&pool->shard_lock, NULL);
 	err = zs_classes_init(pool, max_ppz,
 			      config->shards ? config->shards : zs_default_shards());
 	if (err) {
+		pthread_mutex_destroy(&pool->shard_lock);
 		mp_destroy(pool->src);
 		pool_tag_put(pool->tag);
 		free(pool);
@@ -222,6 +225,7 @@ void zs_destroy_pool(struct zs_pool *pool)
 		abort();
 	}
 	zs_classes_destroy(pool);
+	pthread_mutex_destroy(&pool->shard_lock);
 	mp_destroy(pool->src);
 	pool_tag_put(pool->tag);
 	free(pool);

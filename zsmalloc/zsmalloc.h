@@ -113,9 +113,11 @@ struct zs_config {
 	 * first calls the library: the shard with the fewest live threads),
 	 * so that threads on different CPUs do not pass cache lines back and
 	 * forth; frees, maps and compaction go to the object's own shard from
-	 * any thread. The price: each shard in use may hold a partly filled
-	 * zspage per class. 1: every thread shares one set of classes (the
-	 * densest with many threads, the kernel's layout). */
+	 * any thread. A shard's classes (~48 KiB) are made when a thread first
+	 * allocates in it. The price: each shard in use may hold a partly
+	 * filled zspage per class, and compaction does not merge across
+	 * shards. 1: every thread shares one set of classes (the densest with
+	 * many threads, the kernel's layout). */
 	uint32_t shards;
 };
 

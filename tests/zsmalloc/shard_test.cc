@@ -80,6 +80,30 @@ TEST(Shards, ConfigRange)
 	}
 }
 
+// A shard's classes are made when a thread first allocates in it: a new
+// pool costs the same whatever its shard count, and grows when threads in
+// other shards allocate.
+TEST(Shards, MadeOnFirstUse)
+{
+	Pool one = make_sharded(1), many = make_sharded(ZS_MAX_SHARDS);
+	ASSERT_NE(one, nullptr);
+	ASSERT_NE(many, nullptr);
+	zs_stats a, b;
+	zs_pool_stats(one.get(), &a);
+	zs_pool_stats(many.get(), &b);
+	EXPECT_EQ(a.metadata_bytes, b.metadata_bytes);
+	auto objs = fill_in_threads(many.get(), ZS_MAX_SHARDS, 1, 100);
+	zs_pool_stats(many.get(), &b);
+	// every shard's classes now: at least ZS_MAX_SHARDS - 1 more sets
+	EXPECT_GT(b.metadata_bytes - a.metadata_bytes,
+		  (uint64_t)(ZS_MAX_SHARDS - 1) * (a.metadata_bytes - sizeof(void *)) / 2);
+	EXPECT_EQ(zs_check(many.get()), 0u);
+	for (const auto &v : objs)
+		for (const Obj &o : v)
+			EXPECT_EQ(zs_free(many.get(), o.h), 0);
+	EXPECT_EQ(zs_check(many.get()), 0u);
+}
+
 // Two threads with ZS_MAX_SHARDS shards get distinct shards, hence one
 // zspage each for a few small objects of one class; with one shard they
 // share a zspage. The statistics count both threads' objects.
