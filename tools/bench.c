@@ -62,6 +62,30 @@ double bench_best(const struct bench_options *o, uint64_t iters,
 	return best;
 }
 
+void bench_best_each(const struct bench_options *o, uint64_t iters, int n,
+		     void (*fn)(void *arg, uint64_t i), void *const args[], double best[])
+{
+	int r, k;
+
+	if (!iters)
+		iters = 1;
+	for (k = 0; k < n; k++)
+		best[k] = -1;
+	for (r = 0; r < o->repeat; r++)
+		for (k = 0; k < n; k++) {
+			uint64_t t0 = bench_now_ns(), i;
+			double ns;
+
+			if (!args[k])
+				continue;
+			for (i = 0; i < iters; i++)
+				fn(args[k], i);
+			ns = (double)(bench_now_ns() - t0) / (double)iters;
+			if (best[k] < 0 || ns < best[k])
+				best[k] = ns;
+		}
+}
+
 static double table_reference_ns(const struct bench_table *t)
 {
 	int i;

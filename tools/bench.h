@@ -72,6 +72,12 @@ void bench_report_print(const struct bench_report *r,
 double bench_best(const struct bench_options *o, uint64_t iters,
 		  void (*fn)(void *arg, uint64_t i), void *arg);
 
+/* The same for @n arguments of one @fn, the runs taken in turn (args 0, 1,
+ * .., n - 1, then again): a slow spell of a shared machine falls on all of
+ * them alike, so their ratios hold. best[k]: -1 where args[k] is NULL. */
+void bench_best_each(const struct bench_options *o, uint64_t iters, int n,
+		     void (*fn)(void *arg, uint64_t i), void *const args[], double best[]);
+
 /* ns for one cache line to go to another thread and back (two threads
  * taking turns on one atomic, @rounds times): what every handoff of a line
  * between two CPUs costs on this machine. A VM's vCPUs may sit on cores

@@ -514,6 +514,9 @@ static int table_pairs_and_access(const struct bench_options *o,
 				  const uint8_t *src)
 {
 	struct bench_table *pairs, *stores, *reads, *writes;
+	struct pop p[NR_OPS];
+	void *args[NR_OPS];
+	double ns[4][NR_OPS];
 	char title[320];
 	int a;
 
@@ -532,37 +535,46 @@ static int table_pairs_and_access(const struct bench_options *o,
 	snprintf(reads->reference, sizeof(reads->reference), "%s", ops_label(&ops_malloc));
 	snprintf(writes->reference, sizeof(writes->reference), "%s", ops_label(&ops_malloc));
 
+	/* Every allocator's population alive at once, and each figure taken
+	 * in turn across them (bench_best_each): the host's slow spells, which
+	 * last seconds on this VM, then weigh on all three alike. */
 	for (a = 0; a < NR_OPS; a++) {
-		const struct aops *ops = all_ops[a];
-		void *pool = ops->create();
-		struct pop p;
-		const char *how = ops == &ops_zs ? "zs_obj_read_begin/end (+memcpy if in place)"
-			: ops == &ops_xv ? "xv_map + memcpy + xv_unmap" : "memcpy";
-		double ns;
+		void *pool = all_ops[a]->create();
 
-		if (!pool || pop_fill(&p, ops, pool, mix, 1u << POP_BITS, 42, src)) {
-			bench_table_add(pairs, ops_label(ops), -1, "out of memory");
+		args[a] = NULL;
+		if (!pool || pop_fill(&p[a], all_ops[a], pool, mix, 1u << POP_BITS, 42, src)) {
+			bench_table_add(pairs, ops_label(all_ops[a]), -1, "out of memory");
 			if (pool) {
-				pop_free(&p);
-				ops->destroy(pool);
+				pop_free(&p[a]);
+				all_ops[a]->destroy(pool);
 			}
 			continue;
 		}
-		ns = bench_best(o, iters(o, 1000000), run_pair, &p);
-		bench_table_add(pairs, ops_label(ops), p.failed ? -1 : ns,
-				p.failed ? "an allocation failed" : "");
-		p.with_write = 1;
-		ns = bench_best(o, iters(o, 500000), run_pair, &p);
-		bench_table_add(stores, ops_label(ops), p.failed ? -1 : ns,
-				ops == &ops_zs ? "zs_obj_write" : ops == &ops_xv ? "xv_map + memcpy"
-										 : "memcpy");
-		bench_table_add(reads, ops_label(ops),
-				bench_best(o, iters(o, 1000000), run_read, &p), how);
-		bench_table_add(writes, ops_label(ops),
-				bench_best(o, iters(o, 1000000), run_write, &p),
-				ops == &ops_zs ? "zs_obj_write" : ops == &ops_xv ? "xv_map + memcpy"
-										 : "memcpy");
-		pop_free(&p);
+		args[a] = &p[a];
+	}
+	bench_best_each(o, iters(o, 1000000), NR_OPS, run_pair, args, ns[0]);
+	for (a = 0; a < NR_OPS; a++)
+		if (args[a])
+			p[a].with_write = 1;
+	bench_best_each(o, iters(o, 500000), NR_OPS, run_pair, args, ns[1]);
+	bench_best_each(o, iters(o, 1000000), NR_OPS, run_read, args, ns[2]);
+	bench_best_each(o, iters(o, 1000000), NR_OPS, run_write, args, ns[3]);
+	for (a = 0; a < NR_OPS; a++) {
+		const struct aops *ops = all_ops[a];
+		const char *how = ops == &ops_zs ? "zs_obj_read_begin/end (+memcpy if in place)"
+			: ops == &ops_xv ? "xv_map + memcpy + xv_unmap" : "memcpy";
+		const char *wr = ops == &ops_zs ? "zs_obj_write"
+			: ops == &ops_xv ? "xv_map + memcpy" : "memcpy";
+		void *pool = p[a].pool;
+
+		if (!args[a])
+			continue;
+		bench_table_add(pairs, ops_label(ops), p[a].failed ? -1 : ns[0][a],
+				p[a].failed ? "an allocation failed" : "");
+		bench_table_add(stores, ops_label(ops), p[a].failed ? -1 : ns[1][a], wr);
+		bench_table_add(reads, ops_label(ops), ns[2][a], how);
+		bench_table_add(writes, ops_label(ops), ns[3][a], wr);
+		pop_free(&p[a]);
 		ops->destroy(pool);
 	}
 	return 0;
