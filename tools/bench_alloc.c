@@ -7,7 +7,9 @@
  * sizes. Every table puts the allocators side by side on the same sizes, in
  * the same run; the reference of a table is the linked malloc (whatever
  * LD_PRELOAD put there) or, for the access paths, a bare memcpy of the same
- * bytes. Each figure is the best of --repeat runs.
+ * bytes. Each figure is the best of --repeat runs; where allocators are
+ * compared (pairs, read, write, threads) their runs are taken in turn, so
+ * that a slow spell of a shared host weighs on all of them alike.
  *
  *   pairs     free a random live object and allocate a new one, against a
  *             steady population (2^17 objects): allocator work only, then
