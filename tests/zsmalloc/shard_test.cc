@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -126,6 +127,42 @@ TEST(Shards, ThreadsAllocateInTheirOwnShard)
 		for (const auto &v : objs)
 			for (const Obj &o : v)
 				EXPECT_TRUE(check_object(p.get(), o.h, o.seed, o.size, 0));
+	}
+}
+
+// Shards appear while another thread checks, compacts and counts the
+// pool: zs_check() sees a sound pool every time (no shard is made while it
+// runs), the counts never exceed what was allocated, and at the end every
+// object is intact. Fresh pools, so that every round makes its shards.
+TEST(Shards, MadeWhileOthersCheckCompactAndCount)
+{
+	for (int round = 0; round < 20; round++) {
+		Pool p = make_sharded(ZS_MAX_SHARDS);
+		ASSERT_NE(p, nullptr);
+		std::atomic<bool> done{false};
+		std::atomic<size_t> violations{0}, too_many{0};
+		std::thread watcher([&] {
+			while (!done.load()) {
+				violations += zs_check(p.get());
+				zs_compact(p.get());
+				zs_stats st;
+				zs_pool_stats(p.get(), &st);
+				too_many += st.objects > (size_t)ZS_MAX_SHARDS * 50;
+				auto cs = class_stats(p.get());
+				for (const zs_class_stat &c : cs)
+					too_many += c.obj_used > (size_t)ZS_MAX_SHARDS * 50;
+			}
+		});
+		auto objs = fill_in_threads(p.get(), ZS_MAX_SHARDS, 50, 0);
+		done = true;
+		watcher.join();
+		EXPECT_EQ(violations.load(), 0u) << "round " << round;
+		EXPECT_EQ(too_many.load(), 0u) << "round " << round;
+		EXPECT_EQ(zs_check(p.get()), 0u);
+		for (const auto &v : objs)
+			for (const Obj &o : v)
+				ASSERT_TRUE(check_object(p.get(), o.h, o.seed, o.size, 1))
+					<< zstest::explain_object(p.get(), o.h, o.seed, o.size);
 	}
 }
 
