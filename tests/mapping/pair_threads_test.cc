@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -135,7 +136,11 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 	// a free in between. The main thread looks at the new page only after
 	// every mapping that was held across the free has ended (each mapper
 	// counts its rounds; mappers map nothing while seq is odd), so that its
-	// reads never race a legitimate write.
+	// reads never race a legitimate write. A mapper reads seq and b and
+	// maps under a shared lock that the free and re-allocation take
+	// exclusively: otherwise a mapper that read seq before the free could
+	// map the freed pfn after it (a use after free of the test's own), and
+	// its write-back would race the allocation's zeroing of the new page.
 	constexpr int kMappers = 3;
 	mp_config cfg = {};
 	cfg.cache_pages = 16;
@@ -149,16 +154,21 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 	std::atomic<uint32_t> b{b0};
 	std::atomic<unsigned long> seq{0}; // odd: b is being freed and replaced
 	std::atomic<bool> stop{false};
+	std::shared_mutex swap; // exclusive: b is being freed and replaced
 	std::atomic<unsigned long> rounds[kMappers];
 	for (auto &r : rounds)
 		r.store(0);
 	auto mapper = [&](int me) {
 		while (!stop.load()) {
-			unsigned long e = seq.load();
 			uint8_t *m = nullptr;
-			if (!(e & 1))
-				m = static_cast<uint8_t *>(mp_map_pair(
-					src, a, b.load(), page - 8, 64, MP_WO, MP_COPY, 1));
+			unsigned long e;
+			{
+				std::shared_lock<std::shared_mutex> hold(swap);
+				e = seq.load();
+				if (!(e & 1))
+					m = static_cast<uint8_t *>(mp_map_pair(
+						src, a, b.load(), page - 8, 64, MP_WO, MP_COPY, 1));
+			}
 			if (m) {
 				// 0xAA only from a mapping made before the free began.
 				std::memset(m, seq.load() == e ? 0xAA : 0x00, 64);
@@ -174,9 +184,12 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 	const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
 	while (!hits && std::chrono::steady_clock::now() < end) {
 		uint32_t q, old = b.load();
-		seq++;
-		ASSERT_EQ(mp_free_page(src, old), 0);
-		ASSERT_EQ(mp_alloc_page(src, &q), 0);
+		{
+			std::unique_lock<std::shared_mutex> hold(swap);
+			seq++;
+			ASSERT_EQ(mp_free_page(src, old), 0);
+			ASSERT_EQ(mp_alloc_page(src, &q), 0);
+		}
 		// Wait for the rounds in progress (maybe holding a mapping made
 		// before the free) to end; the next ones map nothing.
 		for (auto &r : rounds) {
