@@ -41,27 +41,6 @@ void bench_table_add(struct bench_table *t, const char *name, double ns,
 	row->ns = ns;
 }
 
-double bench_best(const struct bench_options *o, uint64_t iters,
-		  void (*fn)(void *arg, uint64_t i), void *arg)
-{
-	double best = -1;
-	int r;
-
-	if (!iters)
-		iters = 1;
-	for (r = 0; r < o->repeat; r++) {
-		uint64_t t0 = bench_now_ns(), i;
-		double ns;
-
-		for (i = 0; i < iters; i++)
-			fn(arg, i);
-		ns = (double)(bench_now_ns() - t0) / (double)iters;
-		if (best < 0 || ns < best)
-			best = ns;
-	}
-	return best;
-}
-
 void bench_best_each(const struct bench_options *o, uint64_t iters, int n,
 		     void (*fn)(void *arg, uint64_t i), void *const args[], double best[])
 {
@@ -73,17 +52,29 @@ void bench_best_each(const struct bench_options *o, uint64_t iters, int n,
 		best[k] = -1;
 	for (r = 0; r < o->repeat; r++)
 		for (k = 0; k < n; k++) {
-			uint64_t t0 = bench_now_ns(), i;
+			void *arg = args[k];
+			uint64_t t0, i;
 			double ns;
 
-			if (!args[k])
+			if (!arg)
 				continue;
+			t0 = bench_now_ns();
 			for (i = 0; i < iters; i++)
-				fn(args[k], i);
+				fn(arg, i);
 			ns = (double)(bench_now_ns() - t0) / (double)iters;
 			if (best[k] < 0 || ns < best[k])
 				best[k] = ns;
 		}
+}
+
+double bench_best(const struct bench_options *o, uint64_t iters,
+		  void (*fn)(void *arg, uint64_t i), void *arg)
+{
+	void *const args[1] = { arg };
+	double best;
+
+	bench_best_each(o, iters, 1, fn, args, &best);
+	return best;
 }
 
 static double table_reference_ns(const struct bench_table *t)

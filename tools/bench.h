@@ -68,7 +68,8 @@ void bench_table_add(struct bench_table *t, const char *name, double ns,
 void bench_report_print(const struct bench_report *r,
 			const struct bench_options *o, FILE *out);
 
-/* Time @iters calls of @fn(@arg, i) @o->repeat times; the best, in ns/call. */
+/* Time @iters calls of @fn(@arg, i) @o->repeat times; the best, in ns/call
+ * (@arg must not be NULL: bench_best_each() with one argument). */
 double bench_best(const struct bench_options *o, uint64_t iters,
 		  void (*fn)(void *arg, uint64_t i), void *arg);
 
