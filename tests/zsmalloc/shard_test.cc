@@ -24,10 +24,7 @@ using zstest::write_object;
 
 Pool make_sharded(uint32_t shards)
 {
-	zs_config cfg = {};
-	cfg.name = "shards";
-	cfg.shards = shards;
-	return Pool(zs_create_pool_config(&cfg));
+	return zstest::make_pool(0, ZS_MAP_DEFAULT, 0, shards);
 }
 
 // @threads threads, started together, each allocate @n objects of @size

@@ -25,13 +25,14 @@ struct PoolDeleter {
 using Pool = std::unique_ptr<zs_pool, PoolDeleter>;
 
 inline Pool make_pool(unsigned chain = 0, zs_map_method method = ZS_MAP_DEFAULT,
-		      uint64_t max_pages = 0)
+		      uint64_t max_pages = 0, uint32_t shards = 0)
 {
 	zs_config cfg = {};
 	cfg.name = "test";
 	cfg.max_pages_per_zspage = chain;
 	cfg.map_method = method;
 	cfg.max_pages = max_pages;
+	cfg.shards = shards;
 	return Pool(zs_create_pool_config(&cfg));
 }
 
