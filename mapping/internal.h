@@ -13,8 +13,8 @@
 
 /*
  * Invariants (under lock):
- *   stats.pages_used + nr_cached + nr_free + in_flight == nr_pfns
- *   nr_pfns <= file_pages <= max_pages
+ *   general sources: stats.pages_used + nr_cached + nr_free + in_flight == nr_pfns
+ *   nr_pfns <= committed <= span (general: span == max_pages)
  *   bit p of used[] is set  <=>  pfn p is allocated (p < nr_pfns)
  *   bit p of free[] is set  <=>  pfn p is free and punched (reads as zero)
  *   no bit of free[] below word free_low is set
@@ -27,21 +27,29 @@
  */
 struct mp_source {
 	uint8_t *base;             /* direct map: pfn p at base + (p << shift) */
-	int fd;                    /* the memfd behind every page */
+	int fd;                    /* the memfd (shared backing), else -1 */
 	unsigned shift;            /* log2 of the page size */
-	uint32_t max_pages;        /* page limit; every pfn < max_pages */
-	uint32_t cache_pages;      /* capacity of cache[] */
+	uint32_t max_pages;        /* page limit */
+	uint32_t span;             /* every pfn < span; >= max_pages */
+	uint32_t cache_pages;      /* capacity of cache[] (general sources) */
+	uint8_t shared;            /* MP_BACKING_SHARED */
+	uint8_t placed;            /* the owner picks pfns (mp_alloc_pages_at) */
 	uint64_t id;               /* unique in the process, never 0 */
+	uint64_t fork_gen;         /* mp_fork_gen when created (see mp_forked) */
+	struct mp_source *next_alive; /* the list of live sources, for fork */
 	_Atomic uint64_t *used;    /* allocated bitmap, read without the lock */
-	_Atomic uint32_t *gen;     /* per pfn: bumped by every free, so that an
-				      unmap can tell a page freed (and maybe
-				      allocated again) since its map; 2^32
-				      frees of one pfn during one mapping
-				      would go unseen */
+	_Atomic uint32_t *gen;     /* general sources, per pfn: bumped by every
+				      free, so that an unmap can tell a page
+				      freed (and maybe allocated again) since
+				      its map; 2^32 frees of one pfn during
+				      one mapping would go unseen. NULL for
+				      placed sources (no mp_map_pair) */
 
 	pthread_mutex_t lock;      /* guards everything below */
-	uint32_t nr_pfns;          /* pfns [0, nr_pfns) exist */
-	uint32_t file_pages;       /* memfd size in pages */
+	uint32_t nr_pfns;          /* general: pfns [0, nr_pfns) exist */
+	uint32_t committed;        /* pages of the direct map usable: the
+				      memfd's size, or the private range
+				      made accessible */
 	uint64_t *free;            /* punched pfns (bitmap), reused lowest first */
 	uint32_t nr_free;          /* bits set in free[] */
 	uint32_t free_low;         /* first word of free[] that may have a bit */
@@ -69,5 +77,9 @@ static inline uint32_t mp_gen(const struct mp_source *src, uint32_t pfn)
 /* 1 if a source of id @id exists now (pair.c frees a thread's slots of
  * destroyed sources with it). */
 int mp_source_alive(uint64_t id);
+
+/* The generation of forks this process is the child of (0 in the first
+ * process), bumped by the child's fork handler. */
+extern _Atomic uint64_t mp_fork_gen;
 
 #endif /* ZSALLOC_MAPPING_INTERNAL_H */

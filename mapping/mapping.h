@@ -3,19 +3,34 @@
  *
  * A page source (struct mp_source) hands out pages of the system page size,
  * each named by a page frame number (pfn, uint32_t), like the kernel's page
- * allocator hands out struct pages. All pages of a source live in one memfd,
- * and the whole memfd is mapped once into a reserved range of virtual memory
- * (the "direct map", like the kernel's 64-bit direct map), so that mapping one
- * page is arithmetic:
+ * allocator hands out struct pages. Page pfn lives at a fixed address of one
+ * reserved range of virtual memory (the "direct map", like the kernel's
+ * 64-bit direct map), so that mapping a page is arithmetic:
  *
  *     direct map:  base + (pfn << page_shift)
  *                  +--------+--------+--------+--------+-----
- *                  | pfn 0  | pfn 1  | pfn 2  | pfn 3  | ...    (memfd offsets)
+ *                  | pfn 0  | pfn 1  | pfn 2  | pfn 3  | ...
  *                  +--------+--------+--------+--------+-----
  *
- * Freeing a page punches a hole in the memfd: the memory goes back to the OS
- * at once (unless the source keeps it in its small reuse cache, see
- * mp_config.cache_pages). Allocated pages always read as zero.
+ * Backing (mp_config.backing). MP_BACKING_PRIVATE, the default: private
+ * anonymous memory. After fork() the child sees a copy-on-write snapshot of
+ * every source, and nothing either process does reaches the other's pages.
+ * MP_BACKING_SHARED: the pages are a memfd mapped shared, which the two-page
+ * windows of MP_REMAP need (they map the same page twice); after fork() the
+ * parent and the child would share those pages, so in the child every call
+ * on a shared source created before the fork fails with EPERM (mp_forked()
+ * tells), and mp_destroy() there frees only the child's records.
+ *
+ * Freeing a page gives its memory back to the OS at once (MADV_DONTNEED, or a
+ * hole punched in the memfd), unless the source keeps it in its small reuse
+ * cache (mp_config.cache_pages). Allocated pages always read as zero.
+ *
+ * Placement (mp_config.placed). By default the source chooses each page's
+ * pfn (mp_alloc_page()). A placed source lets its owner choose instead
+ * (mp_alloc_pages_at()): an allocator that wants runs of consecutive pfns,
+ * which the direct map shows contiguously, lays them out itself in a pfn
+ * space larger than the page limit (mp_config.span_pages), since only pages
+ * in use cost memory; the rest of the span is address space.
  *
  * Objects of zsmalloc straddle page boundaries, so two pages that are not
  * adjacent in the direct map must sometimes be seen side by side. The kernel
@@ -24,12 +39,16 @@
  *
  *     MP_REMAP: the two memfd pages are mapped next to each other into a
  *               per-thread two-page window (mmap MAP_FIXED of the memfd
- *               offsets). Writes through the window are the pages' own bytes.
+ *               offsets; shared sources only). Writes through the window
+ *               are the pages' own bytes.
  *               A window that already shows the pair is reused; each thread
  *               keeps MP_WINDOWS windows. When the pfns are consecutive the
  *               direct map already shows them contiguously and is used.
  *     MP_COPY:  the bytes are copied into a per-thread buffer on map (RO, RW)
  *               and back into the pages on unmap (WO, RW).
+ *
+ * The direct map shows only pages allocated now (or cached): others read as
+ * zero or fault (memory past the pages in use is not accessible).
  *
  * Threads: every function is thread-safe. Page allocation and free take the
  * source's lock; mp_kmap() takes none. The per-thread areas behind
@@ -57,6 +76,12 @@ extern "C" {
 
 struct mp_source;
 
+/* Where a source's pages live (see above). */
+enum mp_backing {
+	MP_BACKING_PRIVATE = 0, /* private anonymous memory (the default) */
+	MP_BACKING_SHARED = 1,  /* a memfd, mapped shared: needed by MP_REMAP */
+};
+
 /* Create-time parameters. Zero-initialise, then set what you need. */
 struct mp_config {
 	/* Most pages allocated at once (the page limit); allocation past it
@@ -68,6 +93,14 @@ struct mp_config {
 	uint32_t cache_pages;
 	/* Name of the memfd as /proc/PID/maps shows it. NULL: "zsalloc". */
 	const char *name;
+	enum mp_backing backing;
+	/* 1: the owner chooses every pfn (mp_alloc_pages_at(); mp_alloc_page()
+	 * fails with EINVAL); the reuse cache is not used. */
+	int placed;
+	/* Size of the pfn space: every pfn is < span_pages. 0: max_pages.
+	 * At least max_pages, at most UINT32_MAX; it costs address space
+	 * (span_pages pages of it), not memory. */
+	uint64_t span_pages;
 };
 
 struct mp_stats {
@@ -87,8 +120,9 @@ unsigned mp_page_shift(void);
 /*
  * mp_create - create a page source.
  * @config: parameters, or NULL for the defaults.
- * Returns the source, or NULL with errno EINVAL (max_pages > UINT32_MAX),
- * ENOMEM, or the errno of a failed memfd_create/mmap.
+ * Returns the source, or NULL with errno EINVAL (max_pages or span_pages >
+ * UINT32_MAX, span_pages below max_pages, an unknown backing), ENOMEM, or
+ * the errno of a failed memfd_create/mmap.
  */
 struct mp_source *mp_create(const struct mp_config *config);
 
@@ -102,9 +136,10 @@ struct mp_source *mp_create(const struct mp_config *config);
 void mp_destroy(struct mp_source *src);
 
 /*
- * mp_alloc_page - allocate one zero-filled page.
+ * mp_alloc_page - allocate one zero-filled page, at a pfn the source picks.
  * Stores its pfn in *pfn (untouched on error).
- * Returns 0, -EINVAL (NULL argument), or -ENOMEM: the page limit is reached,
+ * Returns 0, -EINVAL (NULL argument, a placed source), -EPERM (a shared
+ * source inherited across fork), or -ENOMEM: the page limit is reached,
  * a fault was injected (mp_fail_nth_alloc), or the OS refused memory. On
  * error nothing changes but the failure count. Pages another thread is
  * giving back to the OS at that moment (mp_free_pages(), mp_trim()) are
@@ -122,6 +157,17 @@ int mp_alloc_page(struct mp_source *src, uint32_t *pfn);
 int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn);
 
 /*
+ * mp_alloc_pages_at - allocate the @n pages pfn @pfn .. @pfn + @n - 1 of a
+ * placed source, each zero-filled. All or nothing: returns 0, -EINVAL (not
+ * a placed source, @n 0, a pfn out of the span or already allocated; NULL
+ * argument), -EPERM (inherited across fork), or -ENOMEM (the page limit,
+ * an injected fault: each page counts as one allocation for
+ * mp_fail_nth_alloc(); or the OS); nothing changes on error but the failure
+ * count.
+ */
+int mp_alloc_pages_at(struct mp_source *src, uint32_t pfn, uint32_t n);
+
+/*
  * mp_free_page - free a page; its memory goes back to the OS (or to the
  * reuse cache). Returns 0, or -EINVAL if @pfn is not an allocated page of
  * @src (never allocated, already freed, out of range); nothing changes then.
@@ -131,9 +177,9 @@ int mp_free_page(struct mp_source *src, uint32_t pfn);
 /*
  * mp_free_pages - free @n pages at once, in any order. Consecutive pfns are
  * given back to the OS in one call per run, which on some machines costs
- * less than a tenth of freeing them one by one. Returns 0, or -EINVAL if
- * any pfn is not an allocated page of @src or appears twice; nothing is
- * freed then.
+ * less than a tenth of freeing them one by one. Returns 0, -EINVAL if any
+ * pfn is not an allocated page of @src or appears twice (nothing is freed
+ * then), or -EPERM (a shared source inherited across fork).
  */
 int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n);
 
@@ -154,6 +200,20 @@ uint8_t *mp_direct_map(struct mp_source *src);
 
 /* mp_page_valid - 1 if @pfn is an allocated page of @src, else 0. No lock. */
 int mp_page_valid(const struct mp_source *src, uint32_t pfn);
+
+/*
+ * mp_forked - 1 if @src is a shared source created before a fork() that
+ * this process is the child of (it must not be used: see Backing above),
+ * else 0. One load and a compare; no lock.
+ */
+int mp_forked(const struct mp_source *src);
+
+/* mp_cpu_count - the online CPUs, at least 1 (for per-CPU structures). */
+unsigned mp_cpu_count(void);
+
+/* mp_clock_ms - a coarse monotonic clock in milliseconds (a few ms of
+ * resolution, cheap enough to read every few hundred operations). */
+uint64_t mp_clock_ms(void);
 
 /*
  * mp_fail_nth_alloc - fault injection for tests: the @n-th page allocation
@@ -198,7 +258,8 @@ enum mp_mode {
  *
  * Returns a pointer to the first byte, valid in this thread until
  * mp_unmap_pair(), or NULL with errno: EINVAL (a bad pfn, offset, len, mode
- * or method), EBUSY (this thread already holds MP_MAX_MAPPINGS mappings),
+ * or method; MP_REMAP on a private source, which has no file to map twice),
+ * EPERM (a shared source inherited across fork), EBUSY (this thread already holds MP_MAX_MAPPINGS mappings),
  * ENOMEM (no memory for the thread's buffers or window).
  */
 void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,

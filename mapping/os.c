@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 size_t os_page_size(void)
@@ -22,6 +24,27 @@ uint64_t os_physical_pages(void)
 	long n = sysconf(_SC_PHYS_PAGES);
 
 	return n > 0 ? (uint64_t)n : (uint64_t)1 << 20;
+}
+
+unsigned os_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+uint64_t os_clock_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts))
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	return -pthread_atfork(prepare, parent, child);
 }
 
 int os_memfd_create(const char *name)
@@ -71,6 +94,19 @@ void *os_reserve(size_t len)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+int os_commit(void *addr, size_t len)
+{
+	if (mprotect(addr, len, PROT_READ | PROT_WRITE))
+		return -errno;
+	(void)madvise(addr, len, MADV_NOHUGEPAGE); /* a hint: failure is harmless */
+	return 0;
+}
+
+int os_discard(void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_DONTNEED) == 0 ? 0 : -errno;
 }
 
 int os_unmap(void *addr, size_t len)

@@ -212,17 +212,22 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 
 	if (!src || offset >= ((uint32_t)1 << src->shift) || len == 0 ||
 	    len > ((uint32_t)1 << src->shift) || (unsigned)mode > MP_WO ||
-	    (unsigned)method > MP_REMAP) {
+	    (unsigned)method > MP_REMAP || src->placed ||
+	    (method == MP_REMAP && !src->shared)) {
 		errno = EINVAL;
+		return NULL;
+	}
+	if (mp_forked(src)) {
+		errno = EPERM;
 		return NULL;
 	}
 	page = (size_t)1 << src->shift;
 	straddles = offset + len > page;
 	/* Generations first: a page freed after this point, even if it is
 	 * valid again below, is caught by mp_unmap_pair(). */
-	if (pfn_a < src->max_pages)
+	if (pfn_a < src->span)
 		gen_a = mp_gen(src, pfn_a);
-	if (straddles && pfn_b < src->max_pages)
+	if (straddles && pfn_b < src->span)
 		gen_b = mp_gen(src, pfn_b);
 	if (!mp_page_valid(src, pfn_a) ||
 	    (straddles && !mp_page_valid(src, pfn_b))) {
@@ -300,6 +305,11 @@ int mp_unmap_pair(struct mp_source *src, uintptr_t key)
 	}
 	if (!s)
 		return -EINVAL;
+	if (mp_forked(src)) {
+		/* The pages are the parent's too: write nothing back. */
+		slot_release(s);
+		return -EPERM;
+	}
 
 	if (s->buf && s->mode != MP_RO) {
 		size_t page = (size_t)1 << src->shift;

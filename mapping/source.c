@@ -1,39 +1,50 @@
 /*
- * source.c - the page source: order-0 pages named by pfn, backed by a memfd.
+ * source.c - the page source: order-0 pages named by pfn.
  *
  * Why: zsalloc's allocators are modelled on kernel allocators that take
  * order-0 pages from the buddy allocator and reach them through the direct
- * map (or kmap). In user space the same shape comes from one memfd per
- * source: pfn p is the memfd's bytes [p << shift, (p + 1) << shift), and the
- * whole memfd is mapped once, so a page's address is arithmetic:
+ * map (or kmap). In user space the same shape comes from one reserved range
+ * of address space per source: pfn p is the bytes [p << shift, (p + 1) <<
+ * shift) of the range, so a page's address is arithmetic:
  *
- *   reserved range (max_pages pages, MAP_SHARED of the memfd, MAP_NORESERVE)
+ *   reserved range (span pages, MAP_NORESERVE)
  *   +------+------+------+------+------+- - - - - - - - - - - - - - - - -+
- *   | pfn0 | pfn1 | pfn2 | pfn3 | pfn4 |   past the file's end: faults   |
+ *   | pfn0 | pfn1 | pfn2 | pfn3 | pfn4 |   not committed: faults         |
  *   +------+------+------+------+------+- - - - - - - - - - - - - - - - -+
- *   |<------- file_pages (memfd size, grows) ------>|
- *   |<----- nr_pfns (ever handed out) ---->|
+ *   |<------- committed (grows by doubling) -------->|
+ *   |<----- nr_pfns (general: ever handed out) ->|
  *
- * Life of a pfn: new (nr_pfns grows; the memfd grows in steps, sparsely) ->
- * allocated (bit set in used[]) -> freed: a hole is punched in the memfd, so
- * the memory goes back to the OS at once and the page reads as zero, and
- * the pfn waits in the free[] bitmap to be reused, lowest first, so that
- * pages handed out together tend to be neighbours. mp_alloc_page_near()
- * prefers the pfn after its hint; mp_free_pages() punches each run of
- * consecutive pfns with one call (on a hypervisor that invalidates page by
- * page below ~33 pages, a run of 64 cost 2.4 us a page where single pages
- * cost 44 us). With cache_pages > 0, up to that many freed pages skip the
- * punch and wait, resident, on cache[]; they are zeroed when reused and
- * punched by mp_trim().
+ * Behind the range is either private anonymous memory (made accessible as
+ * it is committed; fork() gives the child a copy-on-write snapshot) or, for
+ * the two-page windows of MP_REMAP, a memfd mapped shared (committed = the
+ * file's size; the windows map its pages a second time).
+ *
+ * Life of a pfn in a general source: new (nr_pfns grows) -> allocated (bit
+ * set in used[]) -> freed: its memory goes back to the OS at once
+ * (MADV_DONTNEED, or a hole punched in the memfd) and it reads as zero; the
+ * pfn waits in the free[] bitmap to be reused, lowest first, so that pages
+ * handed out together tend to be neighbours. mp_alloc_page_near() prefers
+ * the pfn after its hint; mp_free_pages() gives each run of consecutive
+ * pfns back with one call (on a hypervisor that invalidates page by page
+ * below ~33 pages, a run of 64 cost 2.4 us a page where single pages cost
+ * 44 us). With cache_pages > 0, up to that many freed pages skip the
+ * system call and wait, resident, on cache[]; they are zeroed when reused
+ * and given back by mp_trim(). A placed source has no free list: its owner
+ * names the pfns it allocates (mp_alloc_pages_at()) and frees.
  *
  * Locking: one mutex per source guards the free lists and counters. Page
  * allocation is rare next to object allocation (one page per several
- * objects), so one lock is enough; the punch, the slow part of a free, runs
- * outside it. mp_kmap() and mp_page_valid() read the allocated bitmap with
- * relaxed atomic loads and take no lock.
+ * objects), so one lock is enough; the system call of a free runs outside
+ * it. mp_kmap() and mp_page_valid() read the allocated bitmap with relaxed
+ * atomic loads and take no lock.
  *
- * Glossary: pfn - page frame number, an index into the memfd; direct map -
- * the one mapping of the whole memfd; cache - freed pages kept resident.
+ * fork(): a handler takes every source's lock before the fork (after
+ * waiting for frees in flight) and releases it in both processes, so that
+ * the child's copy of each source is consistent. A shared source is not
+ * copied by fork: the child must leave it alone (mp_forked()).
+ *
+ * Glossary: pfn - page frame number, an index into the range; direct map -
+ * the range; cache - freed pages kept resident; span - the pfn space.
  */
 #include "mapping/internal.h"
 
@@ -52,43 +63,31 @@
 
 static _Atomic uint64_t mp_next_id = 1;
 
-/* The ids of the sources that exist, so that a thread can tell a mapping
- * slot of a destroyed source (which it can no longer unmap) from a live
- * one. Read only when a thread runs out of slots. */
+/* The sources that exist: so that a thread can tell a mapping slot of a
+ * destroyed source (which it can no longer unmap) from a live one (read
+ * only when a thread runs out of slots), and so that fork() can take every
+ * source's lock. */
 static pthread_mutex_t mp_alive_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *mp_alive;
-static size_t mp_nr_alive, mp_alive_cap;
+static struct mp_source *mp_alive;
+static pthread_once_t mp_fork_once = PTHREAD_ONCE_INIT;
+_Atomic uint64_t mp_fork_gen;
 
-static int alive_add(uint64_t id)
+static void alive_add(struct mp_source *src)
 {
-	int err = 0;
-
 	pthread_mutex_lock(&mp_alive_lock);
-	if (mp_nr_alive == mp_alive_cap) {
-		size_t cap = mp_alive_cap ? mp_alive_cap * 2 : 16;
-		uint64_t *a = realloc(mp_alive, cap * sizeof(*a));
-
-		if (a) {
-			mp_alive = a;
-			mp_alive_cap = cap;
-		} else {
-			err = ENOMEM;
-		}
-	}
-	if (!err)
-		mp_alive[mp_nr_alive++] = id;
+	src->next_alive = mp_alive;
+	mp_alive = src;
 	pthread_mutex_unlock(&mp_alive_lock);
-	return err;
 }
 
-static void alive_remove(uint64_t id)
+static void alive_remove(struct mp_source *src)
 {
-	size_t i;
+	struct mp_source **p;
 
 	pthread_mutex_lock(&mp_alive_lock);
-	for (i = 0; i < mp_nr_alive; i++)
-		if (mp_alive[i] == id) {
-			mp_alive[i] = mp_alive[--mp_nr_alive];
+	for (p = &mp_alive; *p; p = &(*p)->next_alive)
+		if (*p == src) {
+			*p = src->next_alive;
 			break;
 		}
 	pthread_mutex_unlock(&mp_alive_lock);
@@ -96,14 +95,65 @@ static void alive_remove(uint64_t id)
 
 int mp_source_alive(uint64_t id)
 {
-	size_t i;
+	struct mp_source *s;
 	int alive = 0;
 
 	pthread_mutex_lock(&mp_alive_lock);
-	for (i = 0; i < mp_nr_alive && !alive; i++)
-		alive = mp_alive[i] == id;
+	for (s = mp_alive; s && !alive; s = s->next_alive)
+		alive = s->id == id;
 	pthread_mutex_unlock(&mp_alive_lock);
 	return alive;
+}
+
+/* Before fork(): every source's lock, taken once no free is in flight (a
+ * free's system call runs outside the lock; the child has no thread to
+ * finish it). */
+static void fork_prepare(void)
+{
+	struct mp_source *s;
+
+	pthread_mutex_lock(&mp_alive_lock);
+	for (s = mp_alive; s; s = s->next_alive) {
+		pthread_mutex_lock(&s->lock);
+		while (s->in_flight)
+			pthread_cond_wait(&s->punched, &s->lock);
+	}
+}
+
+static void fork_parent(void)
+{
+	struct mp_source *s;
+
+	for (s = mp_alive; s; s = s->next_alive)
+		pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&mp_alive_lock);
+}
+
+static void fork_child(void)
+{
+	atomic_fetch_add_explicit(&mp_fork_gen, 1, memory_order_relaxed);
+	fork_parent();
+}
+
+static void fork_register(void)
+{
+	os_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int mp_forked(const struct mp_source *src)
+{
+	return src && src->shared &&
+	       src->fork_gen != atomic_load_explicit(&mp_fork_gen, memory_order_relaxed);
+}
+
+unsigned mp_cpu_count(void)
+{
+	return os_cpu_count();
+}
+
+uint64_t mp_clock_ms(void)
+{
+	return os_clock_ms();
 }
 
 /* Read once; racing first calls compute and store the same value. */
@@ -129,77 +179,61 @@ unsigned mp_page_shift(void)
 
 static size_t source_map_bytes(const struct mp_source *src)
 {
-	return (size_t)src->max_pages << src->shift;
+	return (size_t)src->span << src->shift;
 }
 
-struct mp_source *mp_create(const struct mp_config *config)
+/* The limits of @config, checked: 0, or -EINVAL. */
+static int config_limits(const struct mp_config *config, uint32_t *max_pages,
+			 uint32_t *span)
 {
-	struct mp_config defaults = { 0 };
-	struct mp_source *src;
-	uint64_t max_pages;
-	size_t words;
-	int err;
+	uint64_t max = config->max_pages ? config->max_pages : os_physical_pages();
 
-	if (!config)
-		config = &defaults;
-	max_pages = config->max_pages ? config->max_pages : os_physical_pages();
-	if (config->max_pages > UINT32_MAX) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (max_pages > UINT32_MAX)
-		max_pages = UINT32_MAX;
+	if (config->max_pages > UINT32_MAX || config->span_pages > UINT32_MAX ||
+	    (unsigned)config->backing > MP_BACKING_SHARED ||
+	    (config->span_pages && config->span_pages < config->max_pages))
+		return -EINVAL;
+	if (max > UINT32_MAX)
+		max = UINT32_MAX;
+	if (config->span_pages && config->span_pages < max)
+		max = config->span_pages; /* the machine's memory, beyond the span */
+	*max_pages = (uint32_t)max;
+	*span = config->span_pages ? (uint32_t)config->span_pages : (uint32_t)max;
+	return 0;
+}
 
-	src = calloc(1, sizeof(*src));
-	if (!src)
-		return NULL;
-	src->shift = mp_page_shift();
-	src->max_pages = (uint32_t)max_pages;
-	src->cache_pages = config->cache_pages;
-	if (src->cache_pages > src->max_pages)
-		src->cache_pages = src->max_pages;
-	src->id = atomic_fetch_add(&mp_next_id, 1);
-	src->fd = -1;
+/* The bitmaps and tables of @src (span set): 0 or -ENOMEM. */
+static int source_alloc_tables(struct mp_source *src)
+{
+	size_t words = ((size_t)src->span + 63) / 64;
 
-	words = ((size_t)src->max_pages + 63) / 64;
 	src->used = calloc(words, sizeof(*src->used));
 	src->free = calloc(words, sizeof(*src->free));
-	src->gen = calloc(src->max_pages, sizeof(*src->gen));
+	if (!src->placed)
+		src->gen = calloc(src->span, sizeof(*src->gen));
 	if (src->cache_pages)
 		src->cache = calloc(src->cache_pages, sizeof(*src->cache));
-	if (!src->used || !src->free || !src->gen ||
-	    (src->cache_pages && !src->cache)) {
-		err = ENOMEM;
-		goto fail;
-	}
-	src->fd = os_memfd_create(config->name ? config->name : "zsalloc");
-	if (src->fd < 0) {
-		err = -src->fd;
-		goto fail;
-	}
-	src->base = os_map_file(src->fd, source_map_bytes(src));
-	if (!src->base) {
-		err = errno;
-		goto fail;
-	}
-	err = pthread_mutex_init(&src->lock, NULL);
-	if (err)
-		goto fail;
-	err = pthread_cond_init(&src->punched, NULL);
-	if (err) {
-		pthread_mutex_destroy(&src->lock);
-		goto fail;
-	}
-	err = alive_add(src->id);
-	if (err) {
-		pthread_cond_destroy(&src->punched);
-		pthread_mutex_destroy(&src->lock);
-		goto fail;
-	}
-	src->stats.max_pages = src->max_pages;
-	return src;
+	if (!src->used || !src->free || (!src->placed && !src->gen) ||
+	    (src->cache_pages && !src->cache))
+		return -ENOMEM;
+	return 0;
+}
 
-fail:
+/* The direct map: a memfd mapped shared, or reserved private memory. */
+static int source_map(struct mp_source *src, const char *name)
+{
+	if (src->shared) {
+		src->fd = os_memfd_create(name ? name : "zsalloc");
+		if (src->fd < 0)
+			return src->fd;
+		src->base = os_map_file(src->fd, source_map_bytes(src));
+	} else {
+		src->base = os_reserve(source_map_bytes(src));
+	}
+	return src->base ? 0 : -errno;
+}
+
+static void source_free(struct mp_source *src)
+{
 	if (src->base)
 		os_unmap(src->base, source_map_bytes(src));
 	if (src->fd >= 0)
@@ -209,53 +243,112 @@ fail:
 	free(src->gen);
 	free(src->used);
 	free(src);
-	errno = err;
-	return NULL;
+}
+
+struct mp_source *mp_create(const struct mp_config *config)
+{
+	struct mp_config defaults = { 0 };
+	struct mp_source *src;
+	uint32_t max_pages, span;
+	int err;
+
+	if (!config)
+		config = &defaults;
+	err = config_limits(config, &max_pages, &span);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	pthread_once(&mp_fork_once, fork_register);
+	src = calloc(1, sizeof(*src));
+	if (!src)
+		return NULL;
+	src->shift = mp_page_shift();
+	src->max_pages = max_pages;
+	src->span = span;
+	src->shared = config->backing == MP_BACKING_SHARED;
+	src->placed = config->placed != 0;
+	src->cache_pages = src->placed ? 0 : config->cache_pages;
+	if (src->cache_pages > src->max_pages)
+		src->cache_pages = src->max_pages;
+	src->id = atomic_fetch_add(&mp_next_id, 1);
+	src->fork_gen = atomic_load(&mp_fork_gen);
+	src->fd = -1;
+
+	err = source_alloc_tables(src);
+	if (!err)
+		err = source_map(src, config->name);
+	if (!err)
+		err = -pthread_mutex_init(&src->lock, NULL);
+	if (err) {
+		source_free(src);
+		errno = -err;
+		return NULL;
+	}
+	err = -pthread_cond_init(&src->punched, NULL);
+	if (err) {
+		pthread_mutex_destroy(&src->lock);
+		source_free(src);
+		errno = -err;
+		return NULL;
+	}
+	alive_add(src);
+	src->stats.max_pages = src->max_pages;
+	return src;
 }
 
 void mp_destroy(struct mp_source *src)
 {
 	if (!src)
 		return;
-	alive_remove(src->id);
+	alive_remove(src);
 	/* Truncating frees every page even if a thread's two-page window still
-	 * maps some of them (the window keeps only the empty file alive). */
-	os_file_resize(src->fd, 0);
-	os_unmap(src->base, source_map_bytes(src));
-	os_close(src->fd);
+	 * maps some of them (the window keeps only the empty file alive). A
+	 * child of fork() must not: the pages are its parent's too. */
+	if (src->shared && !mp_forked(src))
+		os_file_resize(src->fd, 0);
 	pthread_cond_destroy(&src->punched);
 	pthread_mutex_destroy(&src->lock);
-	free(src->cache);
-	free(src->free);
-	free(src->gen);
-	free(src->used);
-	free(src);
+	source_free(src);
 }
 
-/* Make room for one more pfn: grow the memfd (sparse) when it is full. */
-static int source_grow_locked(struct mp_source *src)
+/* Make pfns below @need usable (under the lock): grow the memfd, or make
+ * more of the private range accessible, by doubling. 0 or -ENOMEM. */
+static int source_commit_locked(struct mp_source *src, uint64_t need)
 {
 	uint64_t pages;
 	int err;
 
-	if (src->nr_pfns < src->file_pages)
+	if (need <= src->committed)
 		return 0;
-	/* Every pfn exists: the pages under the limit that are not in use
-	 * are being punched by a free outside the lock (in flight) and are
-	 * not on free[] yet; the caller waits for them (-EAGAIN). Never hand
-	 * out pfn max_pages, which is past used[] and the direct map. */
-	if (src->nr_pfns >= src->max_pages)
-		return src->in_flight ? -EAGAIN : -ENOMEM;
-	pages = (uint64_t)src->file_pages * 2;
+	pages = (uint64_t)src->committed * 2;
 	if (pages < MP_FILE_GROW_MIN)
 		pages = MP_FILE_GROW_MIN;
-	if (pages > src->max_pages)
-		pages = src->max_pages;
-	err = os_file_resize(src->fd, pages << src->shift);
+	if (pages < need)
+		pages = need;
+	if (pages > src->span)
+		pages = src->span;
+	if (src->shared)
+		err = os_file_resize(src->fd, pages << src->shift);
+	else
+		err = os_commit(src->base + ((size_t)src->committed << src->shift),
+				(size_t)(pages - src->committed) << src->shift);
 	if (err)
-		return err;
-	src->file_pages = (uint32_t)pages;
+		return -ENOMEM;
+	src->committed = (uint32_t)pages;
 	return 0;
+}
+
+/* Make room for one more pfn of a general source. */
+static int source_grow_locked(struct mp_source *src)
+{
+	/* Every pfn exists: the pages under the limit that are not in use
+	 * are being given back by a free outside the lock (in flight) and
+	 * are not on free[] yet; the caller waits for them (-EAGAIN). Never
+	 * hand out pfn max_pages, which is past used[] and the direct map. */
+	if (src->nr_pfns >= src->max_pages)
+		return src->in_flight ? -EAGAIN : -ENOMEM;
+	return source_commit_locked(src, (uint64_t)src->nr_pfns + 1);
 }
 
 static void free_mark(struct mp_source *src, uint32_t p)
@@ -353,8 +446,10 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 	uint32_t p = 0;
 	int stale = 0, err = 0;
 
-	if (!src || !pfn)
+	if (!src || !pfn || src->placed)
 		return -EINVAL;
+	if (mp_forked(src))
+		return -EPERM;
 
 	pthread_mutex_lock(&src->lock);
 	if (src->fail_countdown && --src->fail_countdown == 0) {
@@ -384,6 +479,67 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 	return 0;
 }
 
+/* 1 if any of @n pfns from @pfn is allocated, else 0; waits (under the
+ * lock) while any is still being given back by a free (its free[] bit). */
+static int placed_busy_locked(struct mp_source *src, uint32_t pfn, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t p = pfn + i;
+
+		while (src->free[p >> 6] & ((uint64_t)1 << (p & 63)))
+			pthread_cond_wait(&src->punched, &src->lock);
+		if (mp_bit_test(src, p))
+			return 1;
+	}
+	return 0;
+}
+
+/* Each of @n pages counts as one allocation for fault injection: 1 if one
+ * of them is the injected failure. */
+static int fault_injected_locked(struct mp_source *src, uint32_t n)
+{
+	int hit = 0;
+
+	while (n-- && src->fail_countdown)
+		hit |= --src->fail_countdown == 0;
+	return hit;
+}
+
+int mp_alloc_pages_at(struct mp_source *src, uint32_t pfn, uint32_t n)
+{
+	uint32_t i;
+	int err = 0;
+
+	if (!src || !src->placed || !n || pfn >= src->span || n > src->span - pfn)
+		return -EINVAL;
+	if (mp_forked(src))
+		return -EPERM;
+	pthread_mutex_lock(&src->lock);
+	if (placed_busy_locked(src, pfn, n)) {
+		pthread_mutex_unlock(&src->lock);
+		return -EINVAL;
+	}
+	if (fault_injected_locked(src, n) || src->stats.pages_used + n > src->max_pages ||
+	    source_commit_locked(src, (uint64_t)pfn + n))
+		err = -ENOMEM;
+	if (err) {
+		src->stats.alloc_failures++;
+		pthread_mutex_unlock(&src->lock);
+		return err;
+	}
+	for (i = 0; i < n; i++)
+		atomic_fetch_or_explicit(&src->used[(pfn + i) >> 6],
+					 (uint64_t)1 << ((pfn + i) & 63), memory_order_release);
+	src->stats.pages_used += n;
+	if (src->stats.pages_used > src->stats.pages_peak)
+		src->stats.pages_peak = src->stats.pages_used;
+	src->stats.allocs += n;
+	pthread_mutex_unlock(&src->lock);
+	return 0;
+}
+
 static int cmp_pfn(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -391,27 +547,41 @@ static int cmp_pfn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Give [off, off + len) of the direct map back to the OS; it reads as zero
+ * after (if the system call fails, zeroing keeps that true). */
+static void source_discard(struct mp_source *src, uint64_t off, uint64_t len)
+{
+	int err = src->shared ? os_file_punch(src->fd, off, len)
+			      : os_discard(src->base + off, (size_t)len);
+
+	if (err)
+		memset(src->base + off, 0, len);
+}
+
 /* Give @n pages (owned by nobody now, counted in flight) back to the OS,
  * one system call per run of consecutive pfns, then put them on the free
- * bitmap and wake allocations waiting for them. Sorts @pfns. */
+ * bitmap (a placed source: take their in-flight marks off) and wake
+ * allocations waiting for them. Sorts @pfns. */
 static void source_punch(struct mp_source *src, uint32_t *pfns, size_t n)
 {
 	size_t i = 0, j;
 
 	qsort(pfns, n, sizeof(*pfns), cmp_pfn);
 	while (i < n) {
-		uint64_t off = (uint64_t)pfns[i] << src->shift, len;
+		uint64_t off = (uint64_t)pfns[i] << src->shift;
 
 		for (j = i + 1; j < n && pfns[j] == pfns[j - 1] + 1; j++)
 			;
-		len = (uint64_t)(j - i) << src->shift;
-		if (os_file_punch(src->fd, off, len))
-			memset(src->base + off, 0, len); /* keep "free reads zero" */
+		source_discard(src, off, (uint64_t)(j - i) << src->shift);
 		i = j;
 	}
 	pthread_mutex_lock(&src->lock);
-	for (i = 0; i < n; i++)
-		free_mark(src, pfns[i]);
+	for (i = 0; i < n; i++) {
+		if (src->placed)
+			src->free[pfns[i] >> 6] &= ~((uint64_t)1 << (pfns[i] & 63));
+		else
+			free_mark(src, pfns[i]);
+	}
 	src->in_flight -= (uint32_t)n;
 	pthread_cond_broadcast(&src->punched);
 	pthread_mutex_unlock(&src->lock);
@@ -438,7 +608,7 @@ static int free_pages_check(struct mp_source *src, const uint32_t *pfns, size_t 
 		uint32_t p = pfns[i];
 		uint64_t bit = (uint64_t)1 << (p & 63);
 
-		if (p >= src->nr_pfns || !mp_bit_test(src, p) || (src->free[p >> 6] & bit)) {
+		if (p >= src->span || !mp_bit_test(src, p) || (src->free[p >> 6] & bit)) {
 			free_pages_unmark(src, pfns, i);
 			return 0;
 		}
@@ -455,6 +625,8 @@ int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n)
 
 	if (!src || (!pfns && n))
 		return -EINVAL;
+	if (mp_forked(src))
+		return -EPERM;
 	if (!n)
 		return 0;
 
@@ -469,7 +641,10 @@ int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n)
 
 		atomic_fetch_and_explicit(&src->used[p >> 6], ~((uint64_t)1 << (p & 63)),
 					  memory_order_release);
-		atomic_fetch_add_explicit(&src->gen[p], 1, memory_order_release);
+		if (src->gen)
+			atomic_fetch_add_explicit(&src->gen[p], 1, memory_order_release);
+		if (src->placed) /* in flight: not to be allocated again yet */
+			src->free[p >> 6] |= (uint64_t)1 << (p & 63);
 	}
 	src->stats.pages_used -= n;
 	src->stats.frees += n;
@@ -499,7 +674,7 @@ int mp_free_pages(struct mp_source *src, const uint32_t *pfns, size_t n)
 
 int mp_free_page(struct mp_source *src, uint32_t pfn)
 {
-	if (!src || pfn >= src->max_pages)
+	if (!src || pfn >= src->span)
 		return -EINVAL;
 	return mp_free_pages(src, &pfn, 1);
 }
@@ -511,7 +686,7 @@ uint8_t *mp_direct_map(struct mp_source *src)
 
 int mp_page_valid(const struct mp_source *src, uint32_t pfn)
 {
-	return src && pfn < src->max_pages && mp_bit_test(src, pfn);
+	return src && pfn < src->span && mp_bit_test(src, pfn);
 }
 
 void *mp_kmap(struct mp_source *src, uint32_t pfn)
@@ -548,7 +723,7 @@ size_t mp_trim(struct mp_source *src)
 	uint32_t *pfns;
 	size_t n;
 
-	if (!src)
+	if (!src || mp_forked(src))
 		return 0;
 	pthread_mutex_lock(&src->lock);
 	n = src->nr_cached;

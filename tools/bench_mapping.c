@@ -110,6 +110,7 @@ static uint64_t iters(const struct bench_options *o, uint64_t n)
 
 int bench_mapping(const struct bench_options *o, struct bench_report *r)
 {
+	struct mp_config shared = { .backing = MP_BACKING_SHARED }; /* remap windows */
 	struct ctx *c = calloc(1, sizeof(*c));
 	struct bench_table *t;
 	uint32_t gap;
@@ -117,7 +118,7 @@ int bench_mapping(const struct bench_options *o, struct bench_report *r)
 
 	if (!c)
 		return ENOMEM;
-	c->src = mp_create(NULL);
+	c->src = mp_create(&shared);
 	if (!c->src) {
 		err = errno;
 		goto out;

@@ -186,6 +186,8 @@ struct zs_pool *zs_create_pool_config(const struct zs_config *config)
 	mpc.max_pages = config->max_pages;
 	mpc.cache_pages = config->cache_pages;
 	mpc.name = pool->name;
+	/* Remap windows map pages twice: only a memfd can. */
+	mpc.backing = pool->method == MP_REMAP ? MP_BACKING_SHARED : MP_BACKING_PRIVATE;
 	pool->src = mp_create(&mpc);
 	if (!pool->src) {
 		err = errno;

@@ -66,6 +66,9 @@ class Harness {
     limit_ = lim ? 1 + lim % 64 : 0;
     mp_config cfg{};
     cfg.max_pages = limit_;
+    // Bit 7 of the limit byte: a private source, on which MP_REMAP is refused.
+    shared_ = !(lim & 0x80);
+    cfg.backing = shared_ ? MP_BACKING_SHARED : MP_BACKING_PRIVATE;
     cache_ = in_->U8() % 9;
     cfg.cache_pages = cache_;
     cfg.name = "mapping_fuzz";
@@ -390,6 +393,12 @@ class Harness {
     errno = 0;
     void* p = mp_map_pair(src_, h.a, h.b, h.off, h.len, h.mode, h.method,
                           h.key);
+    if (h.method == MP_REMAP && !shared_) {
+      FUZZ_CHECK(p == nullptr && errno == EINVAL,
+                 "step %zu: MP_REMAP on a private source: %p errno %d", step_,
+                 p, errno);
+      return;
+    }
     if (held_.size() >= MP_MAX_MAPPINGS) {
       FUZZ_CHECK(p == nullptr && errno == EBUSY,
                  "step %zu: map past MP_MAX_MAPPINGS: %p errno %d", step_, p,
@@ -588,6 +597,7 @@ class Harness {
   const size_t page_;
   uint64_t limit_ = 0, max_pages_ = 0;
   uint32_t cache_ = 0;
+  bool shared_ = true;
   mp_source* src_ = nullptr;
   mp_source* other_ = nullptr;
   std::vector<uint32_t> other_pfns_;

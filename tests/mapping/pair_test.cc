@@ -17,11 +17,20 @@ struct SourceDeleter {
 };
 using Source = std::unique_ptr<mp_source, SourceDeleter>;
 
+// Remap windows map a page twice, which needs the shared (memfd) backing.
+mp_source *make_shared(uint32_t cache_pages = 0)
+{
+	mp_config cfg = {};
+	cfg.backing = MP_BACKING_SHARED;
+	cfg.cache_pages = cache_pages;
+	return mp_create(&cfg);
+}
+
 class PairTest : public ::testing::Test {
 protected:
 	void SetUp() override
 	{
-		src.reset(mp_create(nullptr));
+		src.reset(make_shared());
 		ASSERT_NE(src, nullptr);
 		page = (uint32_t)mp_page_size();
 		// a, gap, b: a and b are not adjacent in the direct map.
@@ -296,7 +305,7 @@ TEST_F(PairTest, MappingOfADestroyedSourceIsNeverReused)
 	ASSERT_NE(w, nullptr);
 	ASSERT_EQ(mp_unmap_pair(src.get(), 1), 0);
 	uint32_t a0 = a, b0 = b;
-	src.reset(mp_create(nullptr));
+	src.reset(make_shared());
 	ASSERT_NE(src, nullptr);
 	uint32_t x, y, z;
 	ASSERT_EQ(mp_alloc_page(src.get(), &x), 0);
@@ -348,9 +357,7 @@ TEST_F(PairTest, GenerationsOutlastManyReusesOfOnePage)
 	// pfn every time: 65,536 rounds (bringing a 16-bit generation back to
 	// where it was) must still be seen, and the new owner's page must not
 	// be written.
-	mp_config cfg = {};
-	cfg.cache_pages = 1;
-	Source one(mp_create(&cfg));
+	Source one(make_shared(1));
 	ASSERT_NE(one, nullptr);
 	uint32_t p, gap2, q;
 	ASSERT_EQ(mp_alloc_page(one.get(), &p), 0);
@@ -374,7 +381,7 @@ TEST_F(PairTest, GenerationsOutlastManyReusesOfOnePage)
 TEST_F(PairTest, DestroyedSourceGivesItsSlotsBack)
 {
 	// Every slot held by mappings of a source that is then destroyed.
-	Source doomed(mp_create(nullptr));
+	Source doomed(make_shared());
 	ASSERT_NE(doomed, nullptr);
 	uint32_t x, y, z;
 	ASSERT_EQ(mp_alloc_page(doomed.get(), &x), 0);

@@ -18,7 +18,9 @@ namespace {
 
 TEST(PairThreads, ConcurrentMappingsSeeTheirOwnPages)
 {
-	mp_source *src = mp_create(nullptr);
+	mp_config shared = {};
+	shared.backing = MP_BACKING_SHARED; // remap windows need the memfd
+	mp_source *src = mp_create(&shared);
 	ASSERT_NE(src, nullptr);
 	const uint32_t page = (uint32_t)mp_page_size();
 	constexpr int kThreads = 6, kPagesPerThread = 16, kRounds = 400;
@@ -144,6 +146,7 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 	constexpr int kMappers = 3;
 	mp_config cfg = {};
 	cfg.cache_pages = 16;
+	cfg.backing = MP_BACKING_SHARED;
 	mp_source *src = mp_create(&cfg);
 	ASSERT_NE(src, nullptr);
 	const uint32_t page = (uint32_t)mp_page_size();

@@ -24,19 +24,23 @@ struct SourceDeleter {
 };
 using Source = std::unique_ptr<mp_source, SourceDeleter>;
 
-Source make_source(uint64_t max_pages = 0, uint32_t cache_pages = 0)
+Source make_source(uint64_t max_pages = 0, uint32_t cache_pages = 0,
+		   mp_backing backing = MP_BACKING_PRIVATE)
 {
 	mp_config cfg = {};
 	cfg.max_pages = max_pages;
 	cfg.cache_pages = cache_pages;
+	cfg.backing = backing;
 	Source s(mp_create(&cfg));
 	EXPECT_NE(s, nullptr) << strerror(errno);
 	return s;
 }
 
-// Resident shared memory of this process in KiB (memfd pages count here).
-long rss_shmem_kib()
+// Resident memory of this process in KiB where the pages of a source of
+// @backing count: RssShmem for the memfd, RssAnon for private memory.
+long rss_kib(mp_backing backing)
 {
+	const char *want = backing == MP_BACKING_SHARED ? "RssShmem:" : "RssAnon:";
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	long kib = -1;
@@ -44,11 +48,14 @@ long rss_shmem_kib()
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "RssShmem: %ld kB", &kib) == 1)
+		if (strncmp(line, want, strlen(want)) == 0 &&
+		    sscanf(line + strlen(want), "%ld", &kib) == 1)
 			break;
 	fclose(f);
 	return kib;
 }
+
+const mp_backing kBackings[] = {MP_BACKING_PRIVATE, MP_BACKING_SHARED};
 
 bool all_zero(const uint8_t *p, size_t n)
 {
@@ -197,31 +204,34 @@ TEST(Source, FaultInjectionFailsExactlyTheNth)
 
 TEST(Source, FreedMemoryGoesBackToTheOs)
 {
-	Source s = make_source();
-	const size_t page = mp_page_size();
-	const int n = 4096; // 16 MiB with 4 KiB pages
-	std::vector<uint32_t> pfns(n);
+	for (mp_backing backing : kBackings) {
+		SCOPED_TRACE(backing == MP_BACKING_SHARED ? "shared" : "private");
+		Source s = make_source(0, 0, backing);
+		const size_t page = mp_page_size();
+		const int n = 4096; // 16 MiB with 4 KiB pages
+		std::vector<uint32_t> pfns(n);
 
-	long before = rss_shmem_kib();
-	ASSERT_GE(before, 0) << "no RssShmem in /proc/self/status";
-	for (auto &p : pfns) {
-		ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
-		memset(mp_kmap(s.get(), p), 0x5a, page);
+		long before = rss_kib(backing);
+		ASSERT_GE(before, 0) << "no Rss line in /proc/self/status";
+		for (auto &p : pfns) {
+			ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
+			memset(mp_kmap(s.get(), p), 0x5a, page);
+		}
+		long full = rss_kib(backing);
+		long expect_kib = (long)(n * page / 1024);
+		EXPECT_GE(full - before, expect_kib * 9 / 10);
+
+		for (int i = 0; i < n; i += 2) // free half, scattered
+			ASSERT_EQ(mp_free_page(s.get(), pfns[i]), 0);
+		long half = rss_kib(backing);
+		EXPECT_LE(full - half, expect_kib / 2 + expect_kib / 10);
+		EXPECT_GE(full - half, expect_kib / 2 - expect_kib / 10)
+			<< "freed pages stayed resident";
+
+		s.reset(); // destroy returns the rest
+		long after = rss_kib(backing);
+		EXPECT_LE(after - before, expect_kib / 10);
 	}
-	long full = rss_shmem_kib();
-	long expect_kib = (long)(n * page / 1024);
-	EXPECT_GE(full - before, expect_kib * 9 / 10);
-
-	for (int i = 0; i < n; i += 2) // free half, scattered
-		ASSERT_EQ(mp_free_page(s.get(), pfns[i]), 0);
-	long half = rss_shmem_kib();
-	EXPECT_LE(full - half, expect_kib / 2 + expect_kib / 10);
-	EXPECT_GE(full - half, expect_kib / 2 - expect_kib / 10)
-		<< "freed pages stayed resident";
-
-	s.reset(); // destroy returns the rest
-	long after = rss_shmem_kib();
-	EXPECT_LE(after - before, expect_kib / 10);
 }
 
 TEST(Source, CacheKeepsPagesUntilTrim)
@@ -360,21 +370,25 @@ TEST(Source, BatchFreeIsAllOrNothing)
 
 TEST(Source, BatchFreeGivesMemoryBack)
 {
-	Source s = make_source();
-	const size_t page = mp_page_size();
-	const int n = 2048;
-	std::vector<uint32_t> p(n);
-	long before = rss_shmem_kib();
-	for (auto &x : p) {
-		ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
-		memset(mp_kmap(s.get(), x), 0x5a, page);
+	for (mp_backing backing : kBackings) {
+		SCOPED_TRACE(backing == MP_BACKING_SHARED ? "shared" : "private");
+		Source s = make_source(0, 0, backing);
+		const size_t page = mp_page_size();
+		const int n = 2048;
+		std::vector<uint32_t> p(n);
+		long before = rss_kib(backing);
+		for (auto &x : p) {
+			ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
+			memset(mp_kmap(s.get(), x), 0x5a, page);
+		}
+		long full = rss_kib(backing);
+		ASSERT_EQ(mp_free_pages(s.get(), p.data(), p.size()), 0);
+		long after = rss_kib(backing);
+		long expect_kib = (long)(n * page / 1024);
+		EXPECT_GE(full - before, expect_kib * 9 / 10);
+		EXPECT_GE(full - after, expect_kib * 9 / 10)
+			<< "batch-freed pages stayed resident";
 	}
-	long full = rss_shmem_kib();
-	ASSERT_EQ(mp_free_pages(s.get(), p.data(), p.size()), 0);
-	long after = rss_shmem_kib();
-	long expect_kib = (long)(n * page / 1024);
-	EXPECT_GE(full - before, expect_kib * 9 / 10);
-	EXPECT_GE(full - after, expect_kib * 9 / 10) << "batch-freed pages stayed resident";
 }
 
 TEST(Source, AllocationWaitsForPagesBeingTrimmed)

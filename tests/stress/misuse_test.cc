@@ -239,6 +239,7 @@ TEST(Limits, EveryLayer) {
   EXPECT_EQ(nullptr, mp_create(&mc));
   EXPECT_EQ(EINVAL, errno);
   mc.max_pages = 4;
+  mc.backing = MP_BACKING_SHARED;  // MP_REMAP maps the memfd's pages twice
   mp_source* src = mp_create(&mc);
   ASSERT_NE(nullptr, src);
   uint32_t a, b, c;
@@ -426,7 +427,9 @@ void AllocApart(mp_source* src, uint32_t* a, uint32_t* b) {
 }
 
 TEST(ThreadExit, PageSourceWindowsAndBuffersAreReleased) {
-  mp_source* src = mp_create(nullptr);
+  mp_config shared{};
+  shared.backing = MP_BACKING_SHARED;  // remap windows
+  mp_source* src = mp_create(&shared);
   ASSERT_NE(nullptr, src);
   const uint32_t page = static_cast<uint32_t>(stress::PageSize());
   uint32_t a, b;
