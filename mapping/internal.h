@@ -78,6 +78,10 @@ static inline uint32_t mp_gen(const struct mp_source *src, uint32_t pfn)
  * destroyed sources with it). */
 int mp_source_alive(uint64_t id);
 
+struct mp_thread;
+/* Unmap and free the remap windows of @t (pair.c; at thread exit). */
+void mp_windows_free(struct mp_thread *t);
+
 /* The generation of forks this process is the child of (0 in the first
  * process), bumped by the child's fork handler. */
 extern _Atomic uint64_t mp_fork_gen;

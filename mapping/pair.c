@@ -22,13 +22,13 @@
  * (source, A, B) and reuses the least recently used idle one. When B == A + 1
  * the direct map already shows the pair contiguously and no window is used.
  *
- * Per-thread state (struct mp_thread) is reached through one thread-local
- * pointer and needs no lock. It holds MP_MAX_MAPPINGS slots, so a thread can
- * hold that many mappings at once; a slot records what unmap must do. The
- * state is freed, and the windows unmapped, when the thread exits (a pthread
- * key destructor). Windows name their source by its process-unique id, so a
- * window of a destroyed source can never be taken for a live one; a slot a
- * destroyed source left held is taken back when the thread runs out.
+ * The per-thread state is the thread's block of mapping records (thread.h),
+ * shared with zsmalloc: a mapping is one record, whose view says what
+ * unmap must do; mp_map_pair() lets a thread hold MP_MAX_MAPPINGS of its
+ * own at once. The windows are unmapped when the thread exits. Windows name
+ * their source by its process-unique id, so a window of a destroyed source
+ * can never be taken for a live one; a record a destroyed source left held
+ * is taken back when the thread runs out.
  *
  * A page freed while mapped: every free bumps the page's generation, and
  * unmap compares the generations it recorded at map time. The copy back of
@@ -44,6 +44,10 @@
 #include "mapping/internal.h"
 #include "mapping/mapping.h"
 #include "mapping/os.h"
+#include "mapping/thread.h"
+
+/* mp_rec.kind of mp_map_pair()'s records (owner: the source's id). */
+#define MP_KIND_PAIR 0x80000000u
 
 struct mp_window {
 	uint8_t *addr;    /* 2 pages of this thread's address space; NULL: none yet */
@@ -53,72 +57,16 @@ struct mp_window {
 	uint64_t last;    /* tick of last use, for LRU */
 };
 
-struct mp_slot {
-	uint64_t src_id;       /* owner source; 0: slot free */
-	uintptr_t key;         /* caller's name for the mapping */
-	uint64_t seq;          /* order of mapping: unmap takes the latest */
-	struct mp_window *win; /* MP_REMAP through a window, else NULL */
-	uint8_t *buf;          /* MP_COPY buffer in use, else NULL */
-	uint32_t pfn[2];       /* the pages, for copy-back */
-	uint32_t gen[2];       /* their generations when mapped */
-	uint32_t offset;       /* in page pfn[0] */
-	uint32_t len;          /* bytes mapped */
-	enum mp_mode mode;
-};
-
-struct mp_thread {
-	struct mp_slot slot[MP_MAX_MAPPINGS];
-	struct mp_window win[MP_WINDOWS];
-	uint8_t *buffers;      /* MP_MAX_MAPPINGS pages; allocated on first copy */
-	uint64_t tick;         /* counts mappings made, for seq and LRU */
-};
-
-static __thread struct mp_thread *mp_self
-	__attribute__((tls_model("initial-exec")));
-static pthread_key_t mp_thread_key;
-static pthread_once_t mp_thread_once = PTHREAD_ONCE_INIT;
-static int mp_thread_key_err;
-
-static void thread_release(void *arg)
+void mp_windows_free(struct mp_thread *t)
 {
-	struct mp_thread *t = arg;
 	size_t page = mp_page_size();
 	int i;
 
-	for (i = 0; i < MP_WINDOWS; i++)
+	for (i = 0; t->win && i < MP_WINDOWS; i++)
 		if (t->win[i].addr)
 			os_unmap(t->win[i].addr, 2 * page);
-	free(t->buffers);
-	free(t);
-	mp_self = NULL;
-}
-
-static void thread_key_create(void)
-{
-	mp_thread_key_err = pthread_key_create(&mp_thread_key, thread_release);
-}
-
-static struct mp_thread *thread_get(void)
-{
-	struct mp_thread *t = mp_self;
-
-	if (t)
-		return t;
-	pthread_once(&mp_thread_once, thread_key_create);
-	if (mp_thread_key_err) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
-	if (pthread_setspecific(mp_thread_key, t)) {
-		free(t);
-		errno = ENOMEM;
-		return NULL;
-	}
-	mp_self = t;
-	return t;
+	free(t->win);
+	t->win = NULL;
 }
 
 static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
@@ -128,6 +76,8 @@ static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
 	struct mp_window *w, *victim = NULL;
 	int i;
 
+	if (!t->win && !(t->win = calloc(MP_WINDOWS, sizeof(*t->win))))
+		return NULL;
 	for (i = 0; i < MP_WINDOWS; i++) {
 		w = &t->win[i];
 		if (w->src_id == src->id && w->pfn[0] == a && w->pfn[1] == b)
@@ -137,7 +87,7 @@ static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
 		if (!victim || !w->addr || (victim->addr && w->last < victim->last))
 			victim = w;
 	}
-	/* At most MP_MAX_MAPPINGS < MP_WINDOWS windows are referenced. */
+	/* At most MP_THREAD_RECORDS < MP_WINDOWS windows are referenced. */
 	w = victim;
 	if (!w->addr) {
 		w->addr = os_reserve(2 * page);
@@ -161,41 +111,122 @@ static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
 	return w;
 }
 
-/* End slot @s's mapping: its window, if any, is idle again. */
-static void slot_release(struct mp_slot *s)
+void mp_view_close(struct mp_thread *t, unsigned i)
 {
-	if (s->win)
-		s->win->refs--;
-	s->win = NULL;
-	s->src_id = 0;
+	struct mp_view *v = &t->rec[i].view;
+
+	if (v->win)
+		v->win->refs--;
+	v->win = NULL;
+	v->buf = NULL;
 }
 
-/* A free slot of @t, or NULL. When all are held, those of sources that no
- * longer exist (mp_destroy() with mappings held) are taken back first. */
-static struct mp_slot *slot_get(struct mp_thread *t)
+/* 1 if view @v's pages are still the ones it showed (none was freed). */
+static int view_pages_same(const struct mp_source *src, const struct mp_view *v)
 {
-	int i;
+	int straddles = v->offset + v->len > ((uint32_t)1 << src->shift);
 
-	for (i = 0; i < MP_MAX_MAPPINGS; i++)
-		if (!t->slot[i].src_id)
-			return &t->slot[i];
-	for (i = 0; i < MP_MAX_MAPPINGS; i++)
-		if (!mp_source_alive(t->slot[i].src_id))
-			slot_release(&t->slot[i]);
-	for (i = 0; i < MP_MAX_MAPPINGS; i++)
-		if (!t->slot[i].src_id)
-			return &t->slot[i];
-	return NULL;
+	return mp_page_valid(src, v->pfn[0]) && mp_gen(src, v->pfn[0]) == v->gen[0] &&
+	       (!straddles || (mp_page_valid(src, v->pfn[1]) &&
+			       mp_gen(src, v->pfn[1]) == v->gen[1]));
 }
 
-/* 1 if slot @s's pages are still the ones it mapped (none was freed). */
-static int slot_pages_same(const struct mp_source *src, const struct mp_slot *s)
+/* Copy both parts of @v's range between @buf and the pages. */
+static void view_copy(const struct mp_source *src, const struct mp_view *v,
+		      uint8_t *buf, int to_pages)
 {
-	int straddles = s->offset + s->len > ((uint32_t)1 << src->shift);
+	uint32_t page = (uint32_t)1 << src->shift, head = page - v->offset;
+	uint8_t *a = src->base + ((size_t)v->pfn[0] << src->shift) + v->offset;
+	uint8_t *b = src->base + ((size_t)v->pfn[1] << src->shift);
 
-	return mp_page_valid(src, s->pfn[0]) && mp_gen(src, s->pfn[0]) == s->gen[0] &&
-	       (!straddles || (mp_page_valid(src, s->pfn[1]) &&
-			       mp_gen(src, s->pfn[1]) == s->gen[1]));
+	if (head > v->len)
+		head = v->len;
+	if (to_pages) {
+		memcpy(a, buf, head);
+		memcpy(b, buf + head, v->len - head);
+	} else {
+		memcpy(buf, a, head);
+		memcpy(buf + head, b, v->len - head);
+	}
+}
+
+void *mp_view_open(struct mp_thread *t, unsigned i, struct mp_source *src,
+		   uint32_t pfn_a, uint32_t pfn_b, uint32_t offset, uint32_t len,
+		   enum mp_mode mode, enum mp_method method)
+{
+	struct mp_view *v = &t->rec[i].view;
+	uint32_t page = (uint32_t)1 << src->shift;
+	uint8_t *ret = src->base + ((size_t)pfn_a << src->shift) + offset;
+
+	v->win = NULL;
+	v->buf = NULL;
+	v->pfn[0] = pfn_a;
+	v->pfn[1] = pfn_b;
+	v->offset = offset;
+	v->len = len;
+	v->mode = (uint8_t)mode;
+	if (offset + len <= page || pfn_b == pfn_a + 1)
+		return ret; /* in one page, or the direct map shows both */
+	if (method == MP_REMAP) {
+		struct mp_window *w = window_get(t, src, pfn_a, pfn_b);
+
+		if (!w)
+			return NULL;
+		w->refs++;
+		w->last = t->tick;
+		v->win = w;
+		return w->addr + offset;
+	}
+	v->buf = mp_rec_buffer(t, i, page);
+	if (!v->buf) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (mode != MP_WO)
+		view_copy(src, v, v->buf, 0);
+	return v->buf;
+}
+
+int mp_view_write_back(struct mp_thread *t, unsigned i, struct mp_source *src)
+{
+	struct mp_view *v = &t->rec[i].view;
+	int err = 0;
+
+	if (!v->buf || v->mode == MP_RO)
+		return view_pages_same(src, v) ? 0 : -EINVAL;
+	/* A page freed while mapped must not be written: it would land in a
+	 * page given back, or, allocated again, in its new owner's bytes. The
+	 * lock keeps frees out from the check to the end of the copy. */
+	pthread_mutex_lock(&src->lock);
+	if (view_pages_same(src, v))
+		view_copy(src, v, v->buf, 1);
+	else
+		err = -EINVAL;
+	pthread_mutex_unlock(&src->lock);
+	return err;
+}
+
+/* A free record for mp_map_pair(), or -1. When the thread holds
+ * MP_MAX_MAPPINGS, records of sources that no longer exist (mp_destroy()
+ * with mappings held) are taken back first. */
+static int pair_rec_get(struct mp_thread *t, struct mp_source *src, uintptr_t key)
+{
+	unsigned i;
+
+	if (mp_rec_count(t, 0, MP_KIND_PAIR) >= MP_MAX_MAPPINGS)
+		for (i = 0; i < MP_THREAD_RECORDS; i++) {
+			struct mp_rec *r = &t->rec[i];
+
+			if (!(t->free_mask & (1u << i)) && (r->kind & MP_KIND_PAIR) &&
+			    !mp_source_alive(atomic_load_explicit(&r->owner,
+								  memory_order_relaxed))) {
+				mp_view_close(t, i);
+				mp_rec_release(t, i);
+			}
+		}
+	if (mp_rec_count(t, 0, MP_KIND_PAIR) >= MP_MAX_MAPPINGS)
+		return -1;
+	return mp_rec_claim(t, (uintptr_t)src->id, key, NULL);
 }
 
 void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
@@ -203,12 +234,9 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 		  enum mp_method method, uintptr_t key)
 {
 	struct mp_thread *t;
-	struct mp_slot *s = NULL;
-	uint8_t *page_a, *ret;
-	size_t page;
-	uint32_t head;
 	uint32_t gen_a = 0, gen_b = 0;
-	int straddles;
+	void *ret;
+	int straddles, i;
 
 	if (!src || offset >= ((uint32_t)1 << src->shift) || len == 0 ||
 	    len > ((uint32_t)1 << src->shift) || (unsigned)mode > MP_WO ||
@@ -221,8 +249,7 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 		errno = EPERM;
 		return NULL;
 	}
-	page = (size_t)1 << src->shift;
-	straddles = offset + len > page;
+	straddles = offset + len > ((uint32_t)1 << src->shift);
 	/* Generations first: a page freed after this point, even if it is
 	 * valid again below, is caught by mp_unmap_pair(). */
 	if (pfn_a < src->span)
@@ -234,104 +261,45 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 		errno = EINVAL;
 		return NULL;
 	}
-	t = thread_get();
+	t = mp_thread_get();
 	if (!t)
 		return NULL;
-	s = slot_get(t);
-	if (!s) {
+	i = pair_rec_get(t, src, key);
+	if (i < 0) {
 		errno = EBUSY;
 		return NULL;
 	}
+	t->rec[i].kind = MP_KIND_PAIR;
+	ret = mp_view_open(t, (unsigned)i, src, pfn_a, pfn_b, offset, len, mode, method);
+	if (!ret) {
+		int err = errno;
 
-	page_a = src->base + ((size_t)pfn_a << src->shift);
-	ret = page_a + offset;
-	s->win = NULL;
-	s->buf = NULL;
-	if (straddles && pfn_b != pfn_a + 1) {
-		if (method == MP_REMAP) {
-			struct mp_window *w = window_get(t, src, pfn_a, pfn_b);
-
-			if (!w)
-				return NULL;
-			w->refs++;
-			w->last = t->tick;
-			s->win = w;
-			ret = w->addr + offset;
-		} else {
-			if (!t->buffers) {
-				t->buffers = aligned_alloc(page, MP_MAX_MAPPINGS * page);
-				if (!t->buffers) {
-					errno = ENOMEM;
-					return NULL;
-				}
-			}
-			s->buf = t->buffers + (size_t)(s - t->slot) * page;
-			if (mode != MP_WO) {
-				head = (uint32_t)page - offset;
-				memcpy(s->buf, ret, head);
-				memcpy(s->buf + head,
-				       src->base + ((size_t)pfn_b << src->shift),
-				       len - head);
-			}
-			ret = s->buf;
-		}
+		mp_rec_release(t, (unsigned)i);
+		errno = err;
+		return NULL;
 	}
-	s->src_id = src->id;
-	s->key = key;
-	s->seq = ++t->tick;
-	s->pfn[0] = pfn_a;
-	s->pfn[1] = pfn_b;
-	s->gen[0] = gen_a;
-	s->gen[1] = gen_b;
-	s->offset = offset;
-	s->len = len;
-	s->mode = mode;
+	t->rec[i].view.gen[0] = gen_a;
+	t->rec[i].view.gen[1] = gen_b;
+	t->rec[i].mem = ret;
 	return ret;
 }
 
 int mp_unmap_pair(struct mp_source *src, uintptr_t key)
 {
-	struct mp_thread *t = mp_self;
-	struct mp_slot *s = NULL;
-	int i, err = 0;
+	struct mp_thread *t = mp_thread_self;
+	int i = src ? mp_rec_find(t, (uintptr_t)src->id, key, MP_KIND_PAIR) : -1;
+	int err;
 
-	if (!src || !t)
-		return -EINVAL;
-	for (i = 0; i < MP_MAX_MAPPINGS; i++) {
-		struct mp_slot *c = &t->slot[i];
-
-		if (c->src_id == src->id && c->key == key && (!s || c->seq > s->seq))
-			s = c;
-	}
-	if (!s)
+	if (i < 0)
 		return -EINVAL;
 	if (mp_forked(src)) {
 		/* The pages are the parent's too: write nothing back. */
-		slot_release(s);
+		mp_view_close(t, (unsigned)i);
+		mp_rec_release(t, (unsigned)i);
 		return -EPERM;
 	}
-
-	if (s->buf && s->mode != MP_RO) {
-		size_t page = (size_t)1 << src->shift;
-		uint32_t head = (uint32_t)page - s->offset;
-
-		/* A page freed while mapped must not be written: it would
-		 * re-fault into a punched hole, or, allocated again, land in
-		 * its new owner's bytes. The lock keeps frees out from the
-		 * check to the end of the copy. */
-		pthread_mutex_lock(&src->lock);
-		if (slot_pages_same(src, s)) {
-			memcpy(src->base + ((size_t)s->pfn[0] << src->shift) +
-				       s->offset, s->buf, head);
-			memcpy(src->base + ((size_t)s->pfn[1] << src->shift),
-			       s->buf + head, s->len - head);
-		} else {
-			err = -EINVAL;
-		}
-		pthread_mutex_unlock(&src->lock);
-	} else if (!slot_pages_same(src, s)) {
-		err = -EINVAL; /* nothing to write, but the caller must know */
-	}
-	slot_release(s);
+	err = mp_view_write_back(t, (unsigned)i, src);
+	mp_view_close(t, (unsigned)i);
+	mp_rec_release(t, (unsigned)i);
 	return err;
 }
