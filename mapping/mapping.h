@@ -208,6 +208,9 @@ int mp_page_valid(const struct mp_source *src, uint32_t pfn);
  */
 int mp_forked(const struct mp_source *src);
 
+/* mp_physical_pages - the machine's memory in pages (the default limit). */
+uint64_t mp_physical_pages(void);
+
 /* mp_cpu_count - the online CPUs, at least 1 (for per-CPU structures). */
 unsigned mp_cpu_count(void);
 

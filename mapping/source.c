@@ -146,6 +146,11 @@ int mp_forked(const struct mp_source *src)
 	       src->fork_gen != atomic_load_explicit(&mp_fork_gen, memory_order_relaxed);
 }
 
+uint64_t mp_physical_pages(void)
+{
+	return os_physical_pages();
+}
+
 unsigned mp_cpu_count(void)
 {
 	return os_cpu_count();
