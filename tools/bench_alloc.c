@@ -157,6 +157,12 @@ static void *zs_create_remap(void)
 
 	return zs_create_pool_config(&c);
 }
+static void *zs_create_scattered(void)
+{
+	struct zs_config c = { .name = "bench", .layout = ZS_LAYOUT_SCATTERED };
+
+	return zs_create_pool_config(&c);
+}
 static void zsb_destroy(void *pool) { zs_destroy_pool(pool); }
 static uint64_t zsb_alloc(void *pool, uint32_t size) { return zs_malloc(pool, size, 0); }
 static void zsb_release(void *pool, uint64_t id) { zs_free(pool, (zs_handle)id); }
@@ -585,7 +591,7 @@ static int table_pairs_and_access(const struct bench_options *o,
 static int table_map(const struct bench_options *o, struct bench_report *r,
 		     const struct mix *mix, const uint8_t *src)
 {
-	struct zs_pool *copy = zs_create_copy(), *remap = zs_create_remap();
+	struct zs_pool *copy = zs_create_scattered(), *remap = zs_create_remap();
 	struct maps *mc = calloc(1, sizeof(*mc)), *mr = calloc(1, sizeof(*mr));
 	struct bench_table *t;
 	int err = ENOMEM;

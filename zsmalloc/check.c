@@ -1,19 +1,23 @@
 /*
- * check.c - zs_check(), the statistics and the per-class table.
+ * check.c - zs_check(): every record of a pool, against every invariant.
  *
- * zs_check() holds every class lock at once (taken in class order; nothing
- * else ever holds two, so this cannot deadlock) and verifies, per class:
- *   - fullness lists: links agree both ways, each zspage is listed once, in
- *     the group its in-use count gives, and the non-empty mask matches;
- *     group 0 holds only zspages emptied while pinned (deferred)
- *   - free ids: every id is listed or free, never both
- *   - each zspage: npages <= ppz, every pfn a live page of the pool's source
- *     and owned by no other zspage, inuse == popcount(bitmap) <= opz, no bit
- *     past opz, every allocated object inside the present pages
- *   - handle slots: each allocated slot points at an allocated object of a
- *     listed zspage, no two at the same object, one slot per allocated
- *     object; the free-slot list holds exactly the free slots
- *   - counters: pages, objects, zspages; the source's page count
+ * zs_check() takes every lock of the pool in the lock order (the shard
+ * lock, every class lock, every cache lock, the span lock) and verifies:
+ *   - each class's fullness lists: links agree both ways, each zspage is
+ *     listed once, in the group its in-use count gives, the non-empty mask
+ *     matches; a compaction's isolated sources are accounted for
+ *   - each zspage: every extent names the class, the shard and its place;
+ *     inuse == popcount(bitmap) <= opz, no bit past opz, every page an
+ *     allocated object touches is present, no page past the chain is;
+ *     counters (zspages, objects, pages) add up
+ *   - slots: every slot of every chunk is free or live (none moving or
+ *     zeroed); every live slot points at an allocated place of a zspage of
+ *     its size, no two at one place, one per allocated place; the free
+ *     lists hold exactly the free slots; each chunk has one owner
+ *   - the caches: cached zspages are marked so, and their pages counted
+ *   - the span: free extents are free, the others belong to a zspage or a
+ *     cache entry; every present page is a live page of the source, none
+ *     named twice; the pool's page count is the source's
  * and counts every violation instead of stopping, so that tests can assert
  * on the number and a release build can run it.
  */
@@ -23,27 +27,213 @@
 #include "zsmalloc/internal.h"
 
 struct checker {
+	struct zs_pool *pool;
 	size_t violations;
-	uint32_t *pfns;        /* every pfn of every zspage, to find sharing */
+	uint64_t *locs;       /* locations of live slots */
+	size_t nr_locs, cap_locs;
+	uint32_t *pfns;       /* pages present, to find any named twice */
 	size_t nr_pfns, cap_pfns;
+	uint8_t *seen_ext;    /* per extent below span_next: 1 zspage, 2 cache */
+	uint8_t *chunk_owned; /* per slot chunk: a class owns it */
+	struct tally *tallies;
+	uint64_t objects, cached, free_slots, listed_free;
 };
 
 #define FAIL(ck, cond) ((cond) ? (void)0 : (void)(ck)->violations++)
 
-static void note_pfn(struct checker *ck, uint32_t pfn)
+static int push(struct checker *ck, void **arr, size_t *n, size_t *cap, size_t each,
+		const void *item)
 {
-	if (ck->nr_pfns == ck->cap_pfns) {
-		size_t cap = ck->cap_pfns ? ck->cap_pfns * 2 : 1024;
-		uint32_t *grown = realloc(ck->pfns, cap * sizeof(*grown));
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 1024;
+		void *grown = realloc(*arr, c * each);
 
 		if (!grown) {
 			ck->violations++; /* cannot check: count it, do not hide it */
-			return;
+			return -1;
 		}
-		ck->pfns = grown;
-		ck->cap_pfns = cap;
+		*arr = grown;
+		*cap = c;
 	}
-	ck->pfns[ck->nr_pfns++] = pfn;
+	memcpy((uint8_t *)*arr + *n * each, item, each);
+	(*n)++;
+	return 0;
+}
+
+static void note_pfn(struct checker *ck, uint32_t pfn)
+{
+	FAIL(ck, mp_page_valid(ck->pool->src, pfn));
+	push(ck, (void **)&ck->pfns, &ck->nr_pfns, &ck->cap_pfns, sizeof(pfn), &pfn);
+}
+
+/* The pages of the zspage from @first (@nexts extents, @ppz in the chain):
+ * counted, noted, none past the chain. Returns the count. */
+static uint32_t check_pages(struct checker *ck, uint32_t first, uint32_t nexts, uint32_t ppz)
+{
+	struct zs_pool *pool = ck->pool;
+	uint32_t i, b, n = 0;
+
+	for (i = 0; i < nexts; i++)
+		for (b = 0; b < ZS_EXT_PAGES; b++) {
+			uint32_t p = i * ZS_EXT_PAGES + b;
+			uint64_t page = ((uint64_t)first << ZS_EXT_SHIFT) + p;
+
+			if (!((pool->ext[first + i].present >> b) & 1))
+				continue;
+			FAIL(ck, p < ppz);
+			note_pfn(ck, pool->scattered ? atomic_load(&pool->vpfn[page]) : (uint32_t)page);
+			n++;
+		}
+	return n;
+}
+
+static void mark_exts(struct checker *ck, uint32_t first, uint32_t nexts, uint8_t what)
+{
+	uint32_t i;
+
+	for (i = 0; i < nexts; i++) {
+		uint32_t e = first + i;
+
+		if (e >= ck->pool->span_next) {
+			ck->violations++;
+			continue;
+		}
+		FAIL(ck, ck->seen_ext[e] == 0);
+		ck->seen_ext[e] = what;
+	}
+}
+
+/* Per class of each shard: what its zspages add up to. */
+struct tally {
+	uint64_t zspages, objects, pages;
+};
+
+static struct tally *tally_of(struct checker *ck, const struct size_class *class)
+{
+	return &ck->tallies[class->shard * ck->pool->nr_classes + class->number];
+}
+
+static void check_zspage(struct checker *ck, struct size_class *class, uint32_t first)
+{
+	struct zs_pool *pool = ck->pool;
+	const struct zs_ext *z = &pool->ext[first];
+	struct tally *t = tally_of(ck, class);
+	uint32_t i, used = 0;
+
+	mark_exts(ck, first, class->nexts, 1);
+	FAIL(ck, z->nexts == class->nexts);
+	for (i = 0; i < class->nexts; i++) {
+		const struct zs_ext *e = &pool->ext[first + i];
+
+		FAIL(ck, atomic_load(&e->cls) == class->number);
+		FAIL(ck, atomic_load(&e->shard) == class->shard);
+		FAIL(ck, e->part == i);
+	}
+	for (i = 0; i < ZS_MAP_WORDS * 64u; i++) {
+		if (!zs_obj_test(pool, first, i))
+			continue;
+		FAIL(ck, i < class->opz);
+		if (i < class->opz)
+			FAIL(ck, zs_obj_present(class, first, i));
+		used++;
+	}
+	FAIL(ck, used == z->inuse && z->inuse <= class->opz);
+	t->zspages++;
+	t->objects += z->inuse;
+	t->pages += check_pages(ck, first, class->nexts, class->ppz);
+	ck->objects += z->inuse;
+}
+
+/* Walk @class's fullness lists. */
+static void check_lists(struct checker *ck, struct size_class *class)
+{
+	struct zs_pool *pool = ck->pool;
+	uint32_t f, prev;
+	uint64_t walked;
+	int g;
+
+	for (g = 0; g < ZS_NR_FULLNESS; g++) {
+		FAIL(ck, !!(class->nonempty & (1u << g)) == (class->head[g] != ZS_EXT_NONE));
+		prev = ZS_EXT_NONE;
+		for (f = class->head[g], walked = 0; f != ZS_EXT_NONE; f = pool->ext[f].next) {
+			if (f >= pool->span_next || walked++ > pool->span_next) {
+				ck->violations++; /* out of range, or a cycle */
+				break;
+			}
+			FAIL(ck, pool->ext[f].group == g);
+			FAIL(ck, g == zs_fullness_group(class, pool->ext[f].inuse));
+			FAIL(ck, g != ZS_GROUP_EMPTY); /* an empty zspage leaves */
+			FAIL(ck, pool->ext[f].prev == prev);
+			check_zspage(ck, class, f);
+			prev = f;
+		}
+	}
+}
+
+/* The isolated sources of a compaction that @class leads. */
+static void check_sources(struct checker *ck, struct size_class *class)
+{
+	const uint32_t *src;
+	uint32_t n = zs_compaction_sources(class->cc, &src), i;
+
+	for (i = 0; i < n; i++) {
+		struct size_class *owner = zs_compaction_source_class(class->cc, src[i]);
+
+		if (owner)
+			check_zspage(ck, owner, src[i]);
+	}
+}
+
+/* The slots of @class's chunks; its free list. */
+static void check_slots(struct checker *ck, struct size_class *class)
+{
+	struct zs_pool *pool = ck->pool;
+	uint32_t nr = atomic_load(&pool->nr_slots), i, s, walked = 0;
+
+	for (i = 0; i < class->nr_chunks; i++) {
+		uint32_t chunk = class->chunks[i];
+
+		if ((uint64_t)(chunk + 1) * ZS_SLOT_CHUNK > nr || ck->chunk_owned[chunk]) {
+			ck->violations++;
+			continue;
+		}
+		ck->chunk_owned[chunk] = 1;
+		for (s = chunk * ZS_SLOT_CHUNK; s < (chunk + 1) * ZS_SLOT_CHUNK; s++) {
+			zs_slotv v = atomic_load(zs_slot(pool, s));
+			uint64_t loc = zs_sv_loc(v);
+
+			if (zs_sv_state(v) == ZS_STATE_FREE) {
+				ck->free_slots++;
+				continue;
+			}
+			FAIL(ck, zs_sv_state(v) >= ZS_STATE_LIVE);
+			if (zs_sv_state(v) >= ZS_STATE_LIVE)
+				push(ck, (void **)&ck->locs, &ck->nr_locs, &ck->cap_locs,
+				     sizeof(loc), &loc);
+		}
+	}
+	for (s = class->free_slot; s != ZS_SLOT_NONE; walked++) {
+		zs_slotv v;
+
+		if (s >= nr || walked > nr) {
+			ck->violations++;
+			break;
+		}
+		v = atomic_load(zs_slot(pool, s));
+		if (zs_sv_state(v) != ZS_STATE_FREE) {
+			ck->violations++;
+			break;
+		}
+		s = (uint32_t)zs_sv_loc(v);
+	}
+	ck->listed_free += walked;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -53,346 +243,182 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int test_bit(const uint64_t *map, uint64_t i)
+/* Every live slot at an allocated place of a zspage of its size, once. */
+static void check_locations(struct checker *ck)
 {
-	return (int)((map[i / 64] >> (i % 64)) & 1);
-}
+	struct zs_pool *pool = ck->pool;
+	size_t i;
 
-static void check_zspage(struct checker *ck, struct size_class *class,
-			 struct zspage *z)
-{
-	struct zs_pool *pool = class->pool;
-	const uint64_t *map = zs_zspage_map(class, z);
-	uint32_t i, used = 0, last = 0;
+	if (ck->nr_locs)
+		qsort(ck->locs, ck->nr_locs, sizeof(*ck->locs), cmp_u64);
+	for (i = 0; i < ck->nr_locs; i++) {
+		uint64_t loc = ck->locs[i], off;
+		uint32_t e = zs_ext_of_loc(pool, loc), first, idx, c;
 
-	FAIL(ck, z->npages <= class->ppz);
-	for (i = 0; i < z->npages && i < class->ppz; i++) {
-		uint32_t pfn = atomic_load_explicit(&zs_zspage_pfns(z)[i],
-						    memory_order_relaxed);
-
-		FAIL(ck, mp_page_valid(pool->src, pfn));
-		note_pfn(ck, pfn);
-	}
-	for (i = 0; i < class->map_words * 64u; i++) {
-		if (!test_bit(map, i))
+		FAIL(ck, i == 0 || ck->locs[i - 1] != loc);
+		if (e >= pool->span_next || ck->seen_ext[e] != 1) {
+			ck->violations++;
 			continue;
-		FAIL(ck, i < class->opz);
-		used++;
-		last = i;
+		}
+		first = zs_zspage_first(pool, e);
+		c = atomic_load(&pool->ext[first].cls);
+		off = (loc - ((uint64_t)first << pool->ext_unit_shift)) << ZS_LOC_SHIFT;
+		idx = (uint32_t)(off / pool->geo[c].size);
+		FAIL(ck, off % pool->geo[c].size == 0 && idx < pool->geo[c].opz &&
+				 zs_obj_test(pool, first, idx));
 	}
-	FAIL(ck, used == z->inuse);
-	FAIL(ck, z->inuse <= class->opz);
-	if (used) {
-		uint64_t end = (uint64_t)(last + 1) * class->size;
-
-		FAIL(ck, end <= (uint64_t)z->npages * pool->page_size);
-	}
-	/* Group 0 holds only deferred (emptied while pinned) zspages. */
-	FAIL(ck, zs_group(z) == zs_fullness_group(class, z->inuse));
+	FAIL(ck, ck->nr_locs == ck->objects);
 }
 
-static void check_class(struct checker *ck, struct size_class *class)
+static void check_cache(struct checker *ck, struct zs_cache *c)
 {
-	uint8_t *listed;
-	uint64_t *seen; /* object places claimed by a slot: id * opz + idx */
-	uint64_t nr_zspages = 0, pages = 0, inuse = 0;
-	uint64_t used_slots = 0, free_slots = 0, walked = 0;
-	uint32_t g, id, prev, s;
+	struct zs_pool *pool = ck->pool;
+	uint64_t pages = 0, zspages = 0;
+	uint32_t k, f, i;
 
-	if (!class->nr_ids && !class->nr_slots) {
-		/* Never used: nothing to walk, but nothing may be counted. */
-		FAIL(ck, !class->nonempty && !class->nr_zspages && !class->obj_used &&
-				 !class->pages_used && class->free_ids == ZS_ID_NONE &&
-				 class->free_slot == ZS_SLOT_NONE);
-		return;
-	}
-	listed = calloc(class->nr_ids ? class->nr_ids : 1, 1);
-	seen = calloc(((uint64_t)class->nr_ids * class->opz + 63) / 64 + 1,
-		      sizeof(*seen));
-	if (!listed || !seen) {
-		ck->violations++;
-		goto out;
-	}
-	FAIL(ck, (atomic_load_explicit(&class->seq, memory_order_relaxed) & 1) == 0);
+	for (k = 0; k < ZS_MAX_ZSPAGE_EXTS; k++) {
+		uint32_t prev = ZS_EXT_NONE;
 
-	for (g = 0; g < ZS_NR_FULLNESS; g++) {
-		FAIL(ck, !!(class->nonempty & (1u << g)) == (class->head[g] != ZS_ID_NONE));
-		prev = ZS_ID_NONE;
-		for (id = class->head[g]; id != ZS_ID_NONE;) {
-			struct zspage *z;
-
-			if (id >= class->nr_ids || listed[id]) {
-				ck->violations++; /* out of range, or a cycle */
+		for (f = c->head[k]; f != ZS_EXT_NONE; f = pool->ext[f].next) {
+			if (f >= pool->span_next || zspages > pool->span_next) {
+				ck->violations++;
 				break;
 			}
-			listed[id] = 1;
-			z = zs_zspage_at(class, id);
-			FAIL(ck, zs_group(z) == (int)g);
-			FAIL(ck, z->prev == prev);
-			check_zspage(ck, class, z);
-			nr_zspages++;
-			pages += z->npages;
-			inuse += z->inuse;
-			prev = id;
-			id = z->next;
+			FAIL(ck, pool->ext[f].nexts == k + 1 && pool->ext[f].prev == prev);
+			mark_exts(ck, f, k + 1, 2);
+			for (i = 0; i <= k; i++)
+				FAIL(ck, atomic_load(&pool->ext[f + i].cls) == ZS_EXT_CACHED);
+			pages += check_pages(ck, f, k + 1, (k + 1) * ZS_EXT_PAGES);
+			zspages++;
+			prev = f;
 		}
+		FAIL(ck, c->tail[k] == prev);
 	}
-	for (id = class->free_ids; id != ZS_ID_NONE;) {
-		struct zspage *z;
+	FAIL(ck, pages == c->pages && zspages == c->zspages);
+	ck->cached += pages;
+}
 
-		if (id >= class->nr_ids || listed[id]) {
-			ck->violations++;
-			break;
-		}
-		listed[id] = 2;
-		z = zs_zspage_at(class, id);
-		FAIL(ck, zs_group(z) == ZS_GROUP_UNUSED && z->npages == 0);
-		id = z->next;
+/* Free extents are free; the others were seen in a zspage or a cache. */
+static void check_span(struct checker *ck)
+{
+	struct zs_pool *pool = ck->pool;
+	uint32_t e;
+
+	for (e = 0; e < pool->span_next; e++) {
+		int free = (int)((pool->span_free[e / 64] >> (e % 64)) & 1);
+
+		FAIL(ck, free == (ck->seen_ext[e] == 0));
+		if (free)
+			FAIL(ck, atomic_load(&pool->ext[e].cls) == ZS_EXT_FREE &&
+					 pool->ext[e].present == 0);
 	}
-	for (id = 0; id < class->nr_ids; id++)
-		FAIL(ck, listed[id] != 0);
-	FAIL(ck, nr_zspages == class->nr_zspages);
-	FAIL(ck, pages == class->pages_used);
-	FAIL(ck, inuse == class->obj_used);
+}
 
-	for (s = 0; s < class->nr_slots; s++) {
-		uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
-		uint32_t loc = atomic_load_explicit(zs_slot_loc(chunk, s),
-						    memory_order_relaxed);
-		uint32_t lid, idx;
+static void lock_all(struct zs_pool *pool, int lock)
+{
+	uint32_t c, s;
 
-		if (loc & ZS_LOC_FREE) {
-			free_slots++;
-			continue;
+	for (c = 0; c < pool->nr_classes; c++)
+		for (s = 0; s < ZS_MAX_SHARDS; s++) {
+			struct size_class *class = zs_class_get(pool, s, c);
+
+			if (class && lock)
+				zs_class_lock(class);
+			else if (class)
+				zs_class_unlock(class);
 		}
-		used_slots++;
-		lid = zs_loc_id(class, loc);
-		idx = zs_loc_idx(class, loc);
-		if (lid >= class->nr_ids || listed[lid] != 1 || idx >= class->opz) {
-			ck->violations++;
-			continue;
-		}
-		FAIL(ck, test_bit(zs_zspage_map(class, zs_zspage_at(class, lid)), idx));
-		FAIL(ck, !test_bit(seen, (uint64_t)lid * class->opz + idx));
-		seen[((uint64_t)lid * class->opz + idx) / 64] |=
-			(uint64_t)1 << (((uint64_t)lid * class->opz + idx) % 64);
+	for (s = 0; s < ZS_MAX_SHARDS; s++) {
+		struct zs_shard *sh = zs_shard_get(pool, s);
+
+		if (sh && lock)
+			zs_spin_lock(&sh->cache.lock);
+		else if (sh)
+			zs_spin_unlock(&sh->cache.lock);
 	}
-	FAIL(ck, used_slots == class->obj_used);
-	for (s = class->free_slot; s != ZS_SLOT_NONE && walked <= class->nr_slots;) {
-		uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
-		uint32_t loc;
+	if (lock)
+		pthread_mutex_lock(&pool->span_lock);
+	else
+		pthread_mutex_unlock(&pool->span_lock);
+}
 
-		if (s >= class->nr_slots || !chunk) {
-			ck->violations++;
-			break;
+/* Per class: its tally against its counters. */
+static void check_counters(struct checker *ck)
+{
+	struct zs_pool *pool = ck->pool;
+	uint64_t pages = 0;
+	uint32_t c, s;
+
+	for (s = 0; s < ZS_MAX_SHARDS; s++)
+		for (c = 0; c < pool->nr_classes; c++) {
+			struct size_class *class = zs_class_get(pool, s, c);
+
+			if (!class)
+				continue;
+			FAIL(ck, s < pool->nr_shards);
+			FAIL(ck, tally_of(ck, class)->zspages == class->nr_zspages);
+			FAIL(ck, tally_of(ck, class)->objects == class->obj_used);
+			FAIL(ck, tally_of(ck, class)->pages == class->pages_used);
+			pages += class->pages_used;
 		}
-		loc = atomic_load_explicit(zs_slot_loc(chunk, s), memory_order_relaxed);
-		if (!(loc & ZS_LOC_FREE)) {
-			ck->violations++;
-			break;
+	FAIL(ck, ck->free_slots == ck->listed_free);
+	FAIL(ck, ck->cached == atomic_load(&pool->pages_cached));
+	FAIL(ck, pages + ck->cached == atomic_load(&pool->pages_total));
+}
+
+static void check_all(struct checker *ck)
+{
+	struct zs_pool *pool = ck->pool;
+	uint32_t c, s;
+	size_t i;
+
+	for (s = 0; s < ZS_MAX_SHARDS; s++)
+		for (c = 0; c < pool->nr_classes; c++) {
+			struct size_class *class = zs_class_get(pool, s, c);
+
+			if (!class)
+				continue;
+			check_lists(ck, class);
+			if (class->cc && zs_compaction_leader(class->cc) == class)
+				check_sources(ck, class);
+			check_slots(ck, class);
 		}
-		walked++;
-		s = loc & ~ZS_LOC_FREE;
-	}
-	FAIL(ck, walked == free_slots);
-out:
-	free(seen);
-	free(listed);
+	for (s = 0; s < ZS_MAX_SHARDS; s++)
+		if (zs_shard_get(pool, s))
+			check_cache(ck, &zs_shard_get(pool, s)->cache);
+	check_locations(ck);
+	check_span(ck);
+	check_counters(ck);
+	if (ck->nr_pfns)
+		qsort(ck->pfns, ck->nr_pfns, sizeof(*ck->pfns), cmp_u32);
+	for (i = 1; i < ck->nr_pfns; i++)
+		FAIL(ck, ck->pfns[i] != ck->pfns[i - 1]);
 }
 
 size_t zs_check(struct zs_pool *pool)
 {
 	struct checker ck = { 0 };
-	uint64_t pages = 0, in_flight, in_flight_after;
-	struct size_class *shard[ZS_MAX_SHARDS];
 	struct mp_stats st;
-	uint32_t s, c;
-	size_t i;
 
 	if (!pool)
 		return 1;
-	/* No shard appears while we hold every class lock of the others. */
+	ck.pool = pool;
 	pthread_mutex_lock(&pool->shard_lock);
-	for (s = 0; s < ZS_MAX_SHARDS; s++) {
-		shard[s] = zs_shard_classes(pool, s);
-		/* shard 0 always exists, shards past nr_shards never */
-		FAIL(&ck, s < pool->nr_shards ? s > 0 || shard[s] : !shard[s]);
-		for (c = 0; shard[s] && c < pool->nr_sizes; c++)
-			zs_class_lock(&shard[s][c]);
-	}
-	FAIL(&ck, shard[0] == pool->classes);
-	for (s = 0; s < ZS_MAX_SHARDS; s++)
-		for (c = 0; shard[s] && c < pool->nr_sizes; c++) {
-			const struct size_class *class = &shard[s][c], *base = &pool->classes[c];
-
-			/* every shard repeats shard 0's geometry */
-			FAIL(&ck, class->index == (s << ZS_CLASS_BITS | c));
-			FAIL(&ck, class->size == base->size && class->ppz == base->ppz &&
-					  class->opz == base->opz);
-			check_class(&ck, &shard[s][c]);
-			pages += class->pages_used;
-		}
-	/* A compaction may be giving pages back after its unlock: the source
-	 * counts them, no class does. It lowers the source's count before
-	 * pages_in_flight, so reading in_flight around the source is exact. */
-	in_flight = atomic_load(&pool->pages_in_flight);
+	lock_all(pool, 1);
+	ck.seen_ext = calloc(pool->span_next + 1, 1);
+	ck.chunk_owned = calloc(atomic_load(&pool->nr_slots) / ZS_SLOT_CHUNK + 1, 1);
+	ck.tallies = calloc((size_t)ZS_MAX_SHARDS * pool->nr_classes, sizeof(*ck.tallies));
+	if (ck.seen_ext && ck.chunk_owned && ck.tallies)
+		check_all(&ck);
+	else
+		ck.violations++;
 	mp_get_stats(pool->src, &st);
-	in_flight_after = atomic_load(&pool->pages_in_flight);
-	if (in_flight_after > in_flight)
-		in_flight = in_flight_after;
-	FAIL(&ck, st.pages_used >= pages && st.pages_used <= pages + in_flight);
-	for (s = ZS_MAX_SHARDS; s-- > 0;)
-		for (c = pool->nr_sizes; shard[s] && c-- > 0;)
-			zs_class_unlock(&shard[s][c]);
+	FAIL(&ck, st.pages_used == atomic_load(&pool->pages_total));
+	lock_all(pool, 0);
 	pthread_mutex_unlock(&pool->shard_lock);
-
-	if (ck.nr_pfns)
-		qsort(ck.pfns, ck.nr_pfns, sizeof(*ck.pfns), cmp_u32);
-	for (i = 1; i < ck.nr_pfns; i++)
-		FAIL(&ck, ck.pfns[i] != ck.pfns[i - 1]);
+	free(ck.seen_ext);
+	free(ck.chunk_owned);
+	free(ck.tallies);
+	free(ck.locs);
 	free(ck.pfns);
 	return ck.violations;
-}
-
-/* ---- Statistics ------------------------------------------------------ */
-
-static void class_stat_locked(struct size_class *class, struct zs_class_stat *st)
-{
-	uint32_t g, id;
-	uint64_t wasted;
-
-	memset(st, 0, sizeof(*st));
-	st->index = class->index;
-	st->size = class->size;
-	st->merged_from = class->merged_from;
-	st->pages_per_zspage = class->ppz;
-	st->objs_per_zspage = class->opz;
-	for (g = 0; g < ZS_NR_FULLNESS; g++)
-		for (id = class->head[g]; id != ZS_ID_NONE; id = zs_zspage_at(class, id)->next) {
-			struct zspage *z = zs_zspage_at(class, id);
-			uint64_t fit = (uint64_t)z->npages * class->pool->page_size / class->size;
-
-			st->zspages[g]++;
-			/* places in the pages present (zspages fill lazily) */
-			st->obj_allocated += fit < class->opz ? fit : class->opz;
-		}
-	st->obj_used = class->obj_used;
-	st->pages_used = class->pages_used;
-	/* As the kernel's zs_can_compact(): whole zspages' worth of holes. */
-	wasted = (st->obj_allocated - st->obj_used) / class->opz;
-	st->freeable = wasted * class->ppz;
-}
-
-/* Size class @c's figures summed over the pool's shards (one lock at a
- * time: a snapshot per shard). */
-static void class_stat(struct zs_pool *pool, uint32_t c, struct zs_class_stat *st)
-{
-	struct zs_class_stat one;
-	uint32_t s, g;
-
-	for (s = 0; s < pool->nr_shards; s++) {
-		struct size_class *classes = zs_shard_classes(pool, s);
-
-		if (!classes)
-			continue; /* never NULL for shard 0 */
-		zs_class_lock(&classes[c]);
-		class_stat_locked(&classes[c], s ? &one : st);
-		zs_class_unlock(&classes[c]);
-		if (!s)
-			continue;
-		for (g = 0; g < ZS_NR_FULLNESS; g++)
-			st->zspages[g] += one.zspages[g];
-		st->obj_allocated += one.obj_allocated;
-		st->obj_used += one.obj_used;
-		st->pages_used += one.pages_used;
-		st->freeable += one.freeable;
-	}
-}
-
-int zs_class_stats(struct zs_pool *pool, struct zs_class_stat *out, size_t n)
-{
-	uint32_t c;
-
-	if (!pool)
-		return -EINVAL;
-	for (c = 0; out && c < pool->nr_sizes && c < n; c++)
-		class_stat(pool, c, &out[c]);
-	return (int)pool->nr_sizes;
-}
-
-void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats)
-{
-	uint32_t s, c;
-
-	if (!pool || !stats)
-		return;
-	memset(stats, 0, sizeof(*stats));
-	stats->metadata_bytes = sizeof(*pool);
-	for (s = 0; s < pool->nr_shards; s++) {
-		struct size_class *classes = zs_shard_classes(pool, s);
-
-		if (!classes)
-			continue;
-		stats->metadata_bytes += pool->nr_sizes * sizeof(*classes);
-		for (c = 0; c < pool->nr_sizes; c++) {
-			struct size_class *class = &classes[c];
-
-			zs_class_lock(class);
-			stats->objects += class->obj_used;
-			stats->handles_reserved += class->nr_slots;
-			stats->metadata_bytes += class->slots.bytes + class->zspages.bytes;
-			zs_class_unlock(class);
-		}
-	}
-	stats->pages_used = zs_get_total_pages(pool);
-	stats->pages_compacted = atomic_load(&pool->pages_compacted);
-	stats->objects_moved = atomic_load(&pool->objects_moved);
-}
-
-int zs_dump_classes(struct zs_pool *pool, FILE *f)
-{
-	static const char *const groups[ZS_NR_FULLNESS] = {
-		"0%", "10%", "20%", "30%", "40%", "50%",
-		"60%", "70%", "80%", "90%", "99%", "100%",
-	};
-	struct zs_class_stat st, total;
-	uint32_t c, g;
-	int err = 0;
-
-	if (!pool || !f)
-		return -EINVAL;
-	memset(&total, 0, sizeof(total));
-	err |= fprintf(f, "pool %s\n %5s %5s", pool->name, "class", "size") < 0;
-	for (g = 1; g < ZS_NR_FULLNESS; g++)
-		err |= fprintf(f, " %5s", groups[g]) < 0;
-	err |= fprintf(f, " %13s %10s %10s %16s %8s\n", "obj_allocated",
-		       "obj_used", "pages_used", "pages_per_zspage", "freeable") < 0;
-	for (c = 0; c < pool->nr_sizes; c++) {
-		class_stat(pool, c, &st);
-		for (g = 0; g < ZS_NR_FULLNESS; g++)
-			total.zspages[g] += st.zspages[g];
-		total.obj_allocated += st.obj_allocated;
-		total.obj_used += st.obj_used;
-		total.pages_used += st.pages_used;
-		total.freeable += st.freeable;
-		if (!st.obj_allocated && !st.pages_used)
-			continue;
-		err |= fprintf(f, " %5u %5u", st.index, st.size) < 0;
-		for (g = 1; g < ZS_NR_FULLNESS; g++)
-			err |= fprintf(f, " %5llu", (unsigned long long)st.zspages[g]) < 0;
-		err |= fprintf(f, " %13llu %10llu %10llu %16u %8llu\n",
-			       (unsigned long long)st.obj_allocated,
-			       (unsigned long long)st.obj_used,
-			       (unsigned long long)st.pages_used, st.pages_per_zspage,
-			       (unsigned long long)st.freeable) < 0;
-	}
-	err |= fprintf(f, " %5s %5s", "Total", "") < 0;
-	for (g = 1; g < ZS_NR_FULLNESS; g++)
-		err |= fprintf(f, " %5llu", (unsigned long long)total.zspages[g]) < 0;
-	err |= fprintf(f, " %13llu %10llu %10llu %16s %8llu\n",
-		       (unsigned long long)total.obj_allocated,
-		       (unsigned long long)total.obj_used,
-		       (unsigned long long)total.pages_used, "",
-		       (unsigned long long)total.freeable) < 0;
-	return err ? -EIO : 0;
 }

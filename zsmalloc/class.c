@@ -1,194 +1,172 @@
 /*
- * class.c - the size classes of a pool: their geometry and their merging.
+ * class.c - the size classes: their geometry, their merging, and the
+ * classes of each shard, made on first use.
  *
  * Sizes are multiples of delta = page size >> ZS_CLASS_BITS (16 bytes for
- * 4 KiB pages), from delta to the page size. For each size the zspage chain
- * length is the i in 1..max_ppz that costs the smallest fraction of its
- * pages: the tail no object fills, (i * page) % size, plus the zspage's
- * record, compared exactly; ties go to the longer chain. (The kernel picks
- * the best whole percentage of used bytes, ignoring its metadata, which
- * leaves about 0.2 % of a typical pool on the table.)
+ * 4 KiB pages), from delta to the largest object. A full zspage of opz
+ * objects of a size holds pages = ceil(opz * size / page) of its chain
+ * (pages past its last object are never present), and wastes what its
+ * objects leave of those pages. For each size the chain is the one of
+ * ppz = 1 .. the longest (16 pages for sizes up to a page, or the pool's
+ * max_pages_per_zspage; up to ZS_LARGE_MAX_PAGES above a page) whose full
+ * zspage wastes the smallest fraction of its pages, counting its extent
+ * records; ties go to the longer chain (fewer zspages per byte). At most
+ * ZS_MAX_OPZ objects fit one zspage's bitmap.
  *
- * Walking from the largest size down, a size whose chain length and object
- * count equal those of the next larger class joins that class: objects of
- * the two sizes then share zspages without costing a byte more. Every size
- * from the first "huge" one (one object per page: no chain does better) up
- * to the page size merges into the page-size class.
+ * Walking from the largest size down, a size whose (pages, objects) equal
+ * those of the next larger size joins that class: objects of the two sizes
+ * then share zspages without costing a page more. A class that holds at
+ * most one object per page is "huge": compressing a page to its size saves
+ * nothing over storing it whole.
  *
- * A pool with several shards repeats the whole set of classes once per
- * shard, each with its own lock, tables and lists and the same geometry;
- * a shard's set is made when a thread first allocates in it.
+ * A pool's shards each get a copy of the classes, lazily: a shard's table
+ * of classes is made when a thread first allocates in it, and each class
+ * when an object of its size first comes (so a pool that never stores a
+ * 40 KiB object never pays for that class's records).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "zsmalloc/internal.h"
 
-struct geometry {
-	uint32_t ppz, opz;
+struct choice {
+	uint32_t pages, opz;
 };
 
-/* Bytes of one zspage record with @ppz pages and @opz objects. */
-static uint32_t record_bytes(uint32_t ppz, uint32_t opz)
+/* The chain for @size with at most @max_ppz pages: see the top. */
+static struct choice best_geometry(uint32_t size, uint32_t page, uint32_t max_ppz)
 {
-	uint32_t map_offset = (uint32_t)((sizeof(struct zspage) +
-					  ppz * sizeof(uint32_t) + 7) & ~7u);
-
-	return map_offset + (opz + 63) / 64 * (uint32_t)sizeof(uint64_t);
-}
-
-/*
- * The chain length for @size: the i in 1..max_ppz whose zspage costs the
- * least per byte of pages, counting both the bytes no object fills,
- * (i * page) % size, and the zspage's record (header, pfns, bitmap), which
- * the pool also pays for. Compared exactly; ties go to the longer chain
- * (one record for more pages).
- */
-static struct geometry best_geometry(uint32_t size, uint32_t page,
-				     uint32_t max_ppz)
-{
-	struct geometry best = { 0, 0 };
+	struct choice best = { 0, 0 };
 	uint64_t best_cost = 0, best_bytes = 1;
-	uint32_t i;
+	uint32_t ppz;
 
-	for (i = 1; i <= max_ppz; i++) {
-		uint64_t bytes = (uint64_t)i * page;
-		uint32_t opz = (uint32_t)(bytes / size);
-		uint64_t cost = bytes % size + record_bytes(i, opz);
+	for (ppz = 1; ppz <= max_ppz; ppz++) {
+		uint64_t opz = (uint64_t)ppz * page / size, pages, bytes, cost;
 
+		if (!opz)
+			continue;
+		if (opz > ZS_MAX_OPZ)
+			opz = ZS_MAX_OPZ;
+		pages = (opz * size + page - 1) / page;
+		bytes = pages * page;
+		cost = bytes - opz * size +
+		       (pages + ZS_EXT_PAGES - 1) / ZS_EXT_PAGES * sizeof(struct zs_ext);
 		/* cost / bytes <= best_cost / best_bytes, without division */
-		if (!best.ppz || cost * best_bytes <= best_cost * bytes) {
-			best.ppz = i;
-			best.opz = opz;
+		if (!best.pages || cost * best_bytes <= best_cost * bytes) {
+			best.pages = (uint32_t)pages;
+			best.opz = (uint32_t)opz;
 			best_cost = cost;
 			best_bytes = bytes;
 		}
 	}
-	/* Huge: no chain holds more than one object per page. One page per
-	 * zspage then, as the kernel: a freed huge object frees its page at
-	 * once instead of leaving a hole in a long chain until compaction. */
-	if (best.opz == best.ppz)
-		best.ppz = best.opz = 1;
 	return best;
 }
 
-static uint8_t bits_for(uint32_t n)
-{
-	uint8_t bits = 0;
-
-	while ((1u << bits) < n)
-		bits++;
-	return bits;
-}
-
-/* @n zeroed classes on their own cache lines, or NULL. */
-static struct size_class *classes_alloc(uint32_t n)
-{
-	struct size_class *classes = aligned_alloc(64, (size_t)n * sizeof(*classes));
-
-	if (classes)
-		memset(classes, 0, (size_t)n * sizeof(*classes));
-	return classes;
-}
-
-/* Everything of @class but its geometry (size, merged_from, ppz, opz, set
- * by the caller): derived fields, empty tables and lists, @index. */
-static void class_setup(struct zs_pool *pool, struct size_class *class, uint32_t index)
-{
-	uint32_t g;
-
-	class->index = index;
-	class->pool = pool;
-	class->huge = class->opz == class->ppz;
-	class->idx_bits = bits_for(class->opz);
-	class->max_ids = 1u << (31 - class->idx_bits);
-	if (class->max_ids > ZS_ID_NONE - 1)
-		class->max_ids = ZS_ID_NONE - 1;
-	class->map_words = (uint16_t)((class->opz + 63) / 64);
-	class->map_offset = (uint32_t)((sizeof(struct zspage) +
-					class->ppz * sizeof(uint32_t) + 7) & ~7u);
-	class->zspage_bytes = record_bytes(class->ppz, class->opz);
-	class->zspages.chunk_bytes = class->zspage_bytes * ZS_ZSPAGE_CHUNK;
-	class->slots.chunk_bytes = ZS_SLOT_CHUNK * (sizeof(uint32_t) + sizeof(uint16_t));
-	atomic_store_explicit(&class->zspages.dir, &zs_empty_dir, memory_order_relaxed);
-	atomic_store_explicit(&class->slots.dir, &zs_empty_dir, memory_order_relaxed);
-	class->free_ids = ZS_ID_NONE;
-	class->free_slot = ZS_SLOT_NONE;
-	for (g = 0; g < ZS_NR_FULLNESS; g++)
-		class->head[g] = ZS_ID_NONE;
-}
-
-int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards)
+int zs_geometry_init(struct zs_pool *pool, uint32_t max_ppz)
 {
 	uint32_t delta = pool->page_size >> ZS_CLASS_BITS;
-	struct geometry geo[ZS_NR_SIZES];
-	int32_t owner[ZS_NR_SIZES]; /* size index -> class number */
-	uint32_t i, n = 0, c;
+	uint32_t nr_sizes = pool->max_size / delta, i, n = 0, c;
+	struct choice *geo = malloc(nr_sizes * sizeof(*geo));
+	uint32_t *owner = malloc(nr_sizes * sizeof(*owner));
 
+	pool->delta_shift = (unsigned)__builtin_ctz(delta);
+	pool->class_of = malloc(nr_sizes * sizeof(*pool->class_of));
+	if (!geo || !owner || !pool->class_of)
+		goto nomem;
 	/* From the largest size down: merge into the class above when equal. */
-	for (i = ZS_NR_SIZES; i-- > 0;) {
-		geo[i] = best_geometry((i + 1) * delta, pool->page_size, max_ppz);
-		if (i + 1 < ZS_NR_SIZES && geo[i].ppz == geo[i + 1].ppz &&
+	for (i = nr_sizes; i-- > 0;) {
+		uint32_t size = (i + 1) * delta;
+		uint32_t longest = size <= pool->page_size ? max_ppz : ZS_LARGE_MAX_PAGES;
+
+		geo[i] = best_geometry(size, pool->page_size, longest);
+		if (i + 1 < nr_sizes && geo[i].pages == geo[i + 1].pages &&
 		    geo[i].opz == geo[i + 1].opz)
 			owner[i] = owner[i + 1];
 		else
-			owner[i] = (int32_t)n++;
+			owner[i] = n++;
 	}
-	pool->classes = classes_alloc(n);
-	if (!pool->classes)
-		return -ENOMEM;
-	pool->nr_sizes = n;
-	pool->nr_shards = shards;
-
+	pool->geo = calloc(n, sizeof(*pool->geo));
+	if (!pool->geo)
+		goto nomem;
+	pool->nr_classes = n;
+	pool->huge_size = pool->max_size + 1;
 	/* Class numbers were handed out from the top; store smallest first. */
-	for (i = 0; i < ZS_NR_SIZES; i++) {
-		struct size_class *class;
+	for (i = 0; i < nr_sizes; i++) {
+		struct zs_geometry *g;
 
-		c = n - 1 - (uint32_t)owner[i];
-		class = &pool->classes[c];
-		pool->class_of[i] = (uint8_t)c;
-		if (class->size == 0)
-			class->merged_from = (i + 1) * delta;
-		class->size = (i + 1) * delta; /* the largest size wins */
-		class->ppz = (uint16_t)geo[i].ppz;
-		class->opz = (uint16_t)geo[i].opz;
+		c = n - 1 - owner[i];
+		g = &pool->geo[c];
+		pool->class_of[i] = (uint16_t)c;
+		if (!g->size)
+			g->merged_from = (i + 1) * delta;
+		g->size = (i + 1) * delta; /* the largest size wins */
+		g->ppz = (uint16_t)geo[i].pages;
+		g->opz = (uint16_t)geo[i].opz;
+		g->nexts = (uint8_t)((geo[i].pages + ZS_EXT_PAGES - 1) / ZS_EXT_PAGES);
+		g->huge = geo[i].opz <= geo[i].pages;
+		if (g->huge && g->merged_from < pool->huge_size)
+			pool->huge_size = g->merged_from;
 	}
-	pool->huge_size = pool->page_size + 1;
-	for (c = 0; c < n; c++) {
-		struct size_class *class = &pool->classes[c];
-
-		class_setup(pool, class, c);
-		if (class->huge && class->merged_from < pool->huge_size)
-			pool->huge_size = class->merged_from;
-	}
-	atomic_store_explicit(&pool->shard[0], pool->classes, memory_order_release);
+	atomic_fetch_add(&pool->malloc_bytes, n * sizeof(*pool->geo) +
+						      nr_sizes * sizeof(*pool->class_of));
+	free(geo);
+	free(owner);
 	return 0;
+nomem:
+	free(geo);
+	free(owner);
+	free(pool->class_of);
+	pool->class_of = NULL;
+	return -ENOMEM;
 }
 
-struct size_class *zs_shard_create(struct zs_pool *pool, unsigned s)
+/* Shard @s's table of classes, made if need be; shard_lock held. */
+static struct zs_shard *shard_make_locked(struct zs_pool *pool, unsigned s)
 {
-	struct size_class *classes;
-	uint32_t c;
+	struct zs_shard *sh = zs_shard_get(pool, s);
+	size_t bytes = sizeof(*sh) + pool->nr_classes * sizeof(sh->cls[0]);
+	uint32_t k;
+
+	if (sh)
+		return sh;
+	sh = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+	if (!sh)
+		return NULL;
+	memset(sh, 0, bytes);
+	for (k = 0; k < ZS_MAX_ZSPAGE_EXTS; k++)
+		sh->cache.head[k] = sh->cache.tail[k] = ZS_EXT_NONE;
+	atomic_fetch_add(&pool->malloc_bytes, bytes);
+	atomic_store_explicit(&pool->shard[s], sh, memory_order_release);
+	return sh;
+}
+
+struct size_class *zs_class_make(struct zs_pool *pool, unsigned s, uint32_t c)
+{
+	const struct zs_geometry *g = &pool->geo[c];
+	struct size_class *class;
+	struct zs_shard *sh;
+	int grp;
 
 	pthread_mutex_lock(&pool->shard_lock);
-	classes = zs_shard_classes(pool, s);
-	if (!classes) {
-		classes = classes_alloc(pool->nr_sizes);
-		if (!classes) {
-			pthread_mutex_unlock(&pool->shard_lock);
-			return pool->classes;
-		}
-		for (c = 0; c < pool->nr_sizes; c++) {
-			classes[c].size = pool->classes[c].size;
-			classes[c].merged_from = pool->classes[c].merged_from;
-			classes[c].ppz = pool->classes[c].ppz;
-			classes[c].opz = pool->classes[c].opz;
-			class_setup(pool, &classes[c], s << ZS_CLASS_BITS | c);
-		}
-		atomic_store_explicit(&pool->shard[s], classes, memory_order_release);
+	sh = shard_make_locked(pool, s);
+	class = sh ? atomic_load_explicit(&sh->cls[c], memory_order_relaxed) : NULL;
+	if (sh && !class && (class = aligned_alloc(64, sizeof(*class)))) {
+		memset(class, 0, sizeof(*class));
+		class->size = g->size;
+		class->number = c;
+		class->ppz = g->ppz;
+		class->opz = g->opz;
+		class->nexts = g->nexts;
+		class->shard = (uint8_t)s;
+		class->pool = pool;
+		class->free_slot = ZS_SLOT_NONE;
+		for (grp = 0; grp < ZS_NR_FULLNESS; grp++)
+			class->head[grp] = ZS_EXT_NONE;
+		atomic_fetch_add(&pool->malloc_bytes, sizeof(*class));
+		atomic_store_explicit(&sh->cls[c], class, memory_order_release);
 	}
 	pthread_mutex_unlock(&pool->shard_lock);
-	return classes;
+	return class;
 }
 
 void zs_classes_destroy(struct zs_pool *pool)
@@ -196,15 +174,22 @@ void zs_classes_destroy(struct zs_pool *pool)
 	uint32_t s, c;
 
 	for (s = 0; s < ZS_MAX_SHARDS; s++) {
-		struct size_class *classes = zs_shard_classes(pool, s);
+		struct zs_shard *sh = zs_shard_get(pool, s);
 
-		for (c = 0; classes && c < pool->nr_sizes; c++) {
-			zs_table_destroy(&classes[c].zspages);
-			zs_table_destroy(&classes[c].slots);
+		for (c = 0; sh && c < pool->nr_classes; c++) {
+			struct size_class *class = atomic_load(&sh->cls[c]);
+
+			if (!class)
+				continue;
+			zs_compaction_free(class);
+			free(class->chunks);
+			free(class);
 		}
-		free(classes);
-		atomic_store_explicit(&pool->shard[s], NULL, memory_order_relaxed);
+		free(sh);
+		atomic_store(&pool->shard[s], NULL);
 	}
-	pool->classes = NULL;
-	pool->nr_sizes = 0;
+	free(pool->geo);
+	free(pool->class_of);
+	pool->geo = NULL;
+	pool->class_of = NULL;
 }

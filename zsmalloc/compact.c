@@ -1,464 +1,780 @@
 /*
  * compact.c - move objects so that emptied zspages can be freed.
  *
- * Per class, under its lock, with its seq odd (readers wait):
+ * One compaction works on a domain: one size class in one shard (the
+ * automatic kind, run by that class's allocating and freeing threads) or in
+ * every shard (zs_compact(), which so merges the shards' partial zspages).
+ * It goes in steps, each under the domain's class locks and bounded (a few
+ * dozen objects moved or a few thousand slots read), and keeps its state in
+ * the classes (struct zs_compaction) between steps, so that no other thread
+ * waits long for a class lock:
  *
- *   1. pins   membarrier, then read every thread's pinned zspages; those
- *             are left alone (neither source nor destination).
- *   2. pick   candidates = unpinned zspages neither empty nor full, sorted
- *             fullest first:   [ D0 D1 D2 ... ............ S2 S1 S0 ]
- *   3. scan   one pass over the class's handle slots finds, for each
- *             object in a candidate, which slot points at it (objects carry
- *             no header, so this is how a handle is found from an object).
- *   4. move   objects of the emptiest (S0, S1, ...) into the lowest free
- *             places of the fullest (D0, D1, ...), rewriting their slots,
- *             until the two ends meet; emptied sources are freed.
- *   5. tidy   the zspage where the ends met moves its own highest objects
- *             down into its holes, and every candidate gives back the pages
- *             past its last object.
- *   6. renumber  live zspages move to the lowest ids and the record chunks
- *             past the highest are freed, so records shrink with the pool.
+ *   1. plan     the partial zspages, fullest first: [ D0 D1 ... S1 S0 ];
+ *               the emptiest whose objects fit the others' free places
+ *               are the sources. Sources are isolated: off the fullness
+ *               lists, so that no allocation goes there.
+ *   2. scan     the class's slots (every shard's), a chunk at a time: the
+ *               slots that point into a source are the objects to move
+ *               (objects carry no header; this is how a handle is found
+ *               from an object: ~1 ns a slot, against 8 bytes per object
+ *               forever for a header). Sorted by source, then place.
+ *   3. migrate  each object: its slot turns "moving" with a compare-and-
+ *               swap that expects no pin (a pinned object stays where it
+ *               is), the bytes go into the lowest free place of the fullest
+ *               destination, the slot turns live at the new location.
+ *               A source that empties is released at once.
+ *   4. putback  sources that kept objects (pinned, or no page for the
+ *               destination) give back the pages no object touches and go
+ *               back on their lists.
  *
  * The kernel does 1-4 zspage pair by zspage pair, finding handles through
- * the 8-byte header every object carries. Here a scan costs ~1 ns per slot
- * once per class and call, and saves 8 bytes per object all the time.
- * Destination pages may have to be allocated (zspages are populated
- * lazily); if that fails, compaction of the class stops where it is, with
- * every structure consistent.
+ * the 8-byte header every object carries. zs_class_stat.freeable runs the
+ * same plan on copies of the bitmaps (compact_plan() and plan_pages()),
+ * so it says exactly what zs_compact() frees in a pool nobody touches.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "zsmalloc/internal.h"
 
+#define SCAN_STEP_CHUNKS 64 /* 4096 slots per scan step */
+
 struct cand {
-	uint32_t id;          /* zspage id */
-	struct zspage *z;
-	uint32_t first;       /* its objects: objs[first .. first + count) */
-	uint32_t count;       /* objects found by the scan, sorted by index */
-	uint32_t next_obj;    /* moves take objs[first + count - 1 - next_obj] */
+	uint32_t order;       /* its source's place in the plan */
+	uint32_t idx;         /* object place in the source */
+	uint32_t slot;
+	uint32_t src;         /* the source's first extent */
+	zs_slotv v;           /* the slot as scanned */
 };
 
-struct obj {
-	uint32_t idx;         /* object index in its zspage */
-	uint32_t slot;        /* the handle slot that points at it */
+struct zs_compaction {
+	unsigned n;                       /* classes in the domain */
+	struct size_class *cls[ZS_MAX_SHARDS]; /* by shard order */
+	uint32_t *src, nsrc;              /* sources, emptiest first */
+	uint32_t meet;                    /* the emptiest destination, which
+					     also packs its own objects down
+					     (isolated too); or ZS_EXT_NONE */
+	uint32_t *dst, ndst, dnext;       /* destinations, fullest first */
+	struct cand *cand;
+	size_t ncand, cap, next;
+	unsigned scan_class;              /* scan cursor: class, chunk */
+	uint32_t scan_chunk;
+	int scanned;                      /* the scan is over */
 };
 
-static int cand_by_inuse_desc(const void *a, const void *b)
+struct zspage_ref {
+	uint32_t first, inuse;
+	struct size_class *class;
+};
+
+static int by_inuse_desc(const void *a, const void *b)
+{
+	const struct zspage_ref *x = a, *y = b;
+
+	if (x->inuse != y->inuse)
+		return x->inuse > y->inuse ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Sources' objects by source, then place; the meeting zspage's (order
+ * ZS_EXT_NONE) last, highest place first. */
+static int by_order_idx(const void *a, const void *b)
 {
 	const struct cand *x = a, *y = b;
 
-	if (x->z->inuse != y->z->inuse)
-		return x->z->inuse > y->z->inuse ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static int obj_by_idx(const void *a, const void *b)
-{
-	const struct obj *x = a, *y = b;
-
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	if (x->order == ZS_EXT_NONE)
+		return x->idx > y->idx ? -1 : x->idx < y->idx;
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static int pinned(const struct zspage *const *pins, size_t n, const struct zspage *z)
+/* Highest allocated place of the zspage (it is not empty). */
+static uint32_t last_used(const uint64_t *map)
 {
-	size_t i;
+	uint32_t w = ZS_MAP_WORDS;
+
+	while (w-- > 1 && !map[w])
+		;
+	return w * 64 + 63 - (uint32_t)__builtin_clzll(map[w] | 1);
+}
+
+/* 1 if the zspage of @map has a free place below its highest object. */
+static int has_hole_below_top(const uint64_t *map, uint32_t inuse)
+{
+	return inuse && last_used(map) + 1 > inuse;
+}
+
+static void domain_lock(struct zs_compaction *cc)
+{
+	unsigned i;
+
+	for (i = 0; i < cc->n; i++)
+		zs_class_lock(cc->cls[i]);
+}
+
+static void domain_unlock(struct zs_compaction *cc)
+{
+	unsigned i;
+
+	for (i = cc->n; i-- > 0;)
+		zs_class_unlock(cc->cls[i]);
+}
+
+/* ---- 1. plan ----------------------------------------------------------- */
+
+/* The partial zspages of the domain @cls[0..n), sorted fullest first, into
+ * a new array (*@out, count returned), or -ENOMEM. Locks held. */
+static int64_t partials(struct size_class **cls, unsigned n, struct zspage_ref **out)
+{
+	struct zs_pool *pool = cls[0]->pool;
+	size_t count = 0, k = 0;
+	struct zspage_ref *z;
+	unsigned i;
+	uint32_t f;
+	int g;
 
 	for (i = 0; i < n; i++)
-		if (pins[i] == z)
+		for (g = 1; g < ZS_GROUP_FULL; g++)
+			for (f = cls[i]->head[g]; f != ZS_EXT_NONE; f = pool->ext[f].next)
+				count++;
+	z = malloc((count ? count : 1) * sizeof(*z));
+	if (!z)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		for (g = 1; g < ZS_GROUP_FULL; g++)
+			for (f = cls[i]->head[g]; f != ZS_EXT_NONE; f = pool->ext[f].next) {
+				z[k].first = f;
+				z[k].inuse = pool->ext[f].inuse;
+				z[k++].class = cls[i];
+			}
+	qsort(z, count, sizeof(*z), by_inuse_desc);
+	*out = z;
+	return (int64_t)count;
+}
+
+/* How many of the emptiest of @z[0..count) can be emptied into the rest. */
+static size_t sources_that_fit(const struct zspage_ref *z, size_t count, uint32_t opz)
+{
+	uint64_t objects = 0, holes = 0;
+	size_t k = 0, i;
+
+	for (i = 0; i < count; i++)
+		holes += opz - z[i].inuse;
+	while (k < count) {
+		const struct zspage_ref *s = &z[count - 1 - k];
+
+		if (objects + s->inuse > holes - (opz - s->inuse))
+			break;
+		objects += s->inuse;
+		holes -= opz - s->inuse;
+		k++;
+	}
+	return k;
+}
+
+/* Plan a compaction of domain @cls[0..n) (locks held) into @cc: sources
+ * and the meeting zspage isolated, destinations listed. 0, or -ENOMEM;
+ * nothing to do: no source and no meeting zspage. */
+static int compact_plan(struct zs_compaction *cc)
+{
+	struct zs_pool *pool = cc->cls[0]->pool;
+	struct zspage_ref *z;
+	int64_t count = partials(cc->cls, cc->n, &z);
+	size_t k, i;
+
+	cc->meet = ZS_EXT_NONE;
+	if (count < 0)
+		return -ENOMEM;
+	k = sources_that_fit(z, (size_t)count, cc->cls[0]->opz);
+	cc->src = malloc((k + 1) * sizeof(*cc->src));
+	cc->dst = malloc(((size_t)count - k + 1) * sizeof(*cc->dst));
+	if (!cc->src || !cc->dst) {
+		free(z);
+		return -ENOMEM;
+	}
+	for (i = 0; i < k; i++) {
+		uint32_t f = z[(size_t)count - 1 - i].first;
+
+		zs_list_remove(z[(size_t)count - 1 - i].class, f);
+		pool->ext[f].stamp = (uint32_t)i; /* its order, for the scan */
+		cc->src[i] = f;
+	}
+	cc->nsrc = (uint32_t)k;
+	for (i = 0; i < (size_t)count - k; i++)
+		cc->dst[cc->ndst++] = z[i].first;
+	if ((size_t)count > k) {
+		const struct zspage_ref *m = &z[(size_t)count - k - 1];
+
+		/* It has work if sources come into it, if a fuller partial
+		 * zspage has room for its objects, or if it has holes. */
+		if (k || (size_t)count - k >= 2 ||
+		    has_hole_below_top(pool->ext[m->first].map, m->inuse)) {
+			zs_list_remove(m->class, m->first);
+			pool->ext[m->first].stamp = ZS_EXT_NONE;
+			cc->meet = m->first;
+		}
+	}
+	free(z);
+	return 0;
+}
+
+/* ---- 2. scan ----------------------------------------------------------- */
+
+/* 1 if extent @first is a source of @cc's domain. */
+static int is_source(const struct zs_pool *pool, const struct zs_compaction *cc, uint32_t first)
+{
+	const struct zs_ext *z = &pool->ext[first];
+	unsigned i;
+
+	if (z->group != ZS_GROUP_ISOLATED || z->part != 0 ||
+	    atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
+		return 0;
+	for (i = 0; i < cc->n; i++)
+		if (cc->cls[i]->shard == atomic_load_explicit(&z->shard, memory_order_relaxed))
 			return 1;
 	return 0;
 }
 
-/* Give the pages gathered so far back now (they are waiting to be freed
- * after the unlock): a destination needs a page and the pool is at its
- * page limit, or an allocation failed. 1 if there were any. */
-static int flush_later(struct zs_pool *pool, struct zs_pfns *later)
+static int cand_add(struct zs_compaction *cc, const struct cand *c)
 {
-	if (!later->n)
+	if (cc->ncand == cc->cap) {
+		size_t cap = cc->cap ? cc->cap * 2 : 256;
+		struct cand *grown = realloc(cc->cand, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		cc->cand = grown;
+		cc->cap = cap;
+	}
+	cc->cand[cc->ncand++] = *c;
+	return 0;
+}
+
+/* Scan slot chunk @chunk for objects in a source. */
+static int scan_chunk(struct zs_compaction *cc, uint32_t chunk)
+{
+	struct zs_pool *pool = cc->cls[0]->pool;
+	uint32_t size = cc->cls[0]->size, s;
+
+	for (s = chunk * ZS_SLOT_CHUNK; s < (chunk + 1) * ZS_SLOT_CHUNK; s++) {
+		zs_slotv v = atomic_load_explicit(zs_slot(pool, s), memory_order_relaxed);
+		uint64_t loc = zs_sv_loc(v);
+		uint32_t e, first;
+		struct cand c;
+
+		if (zs_sv_state(v) < ZS_STATE_LIVE)
+			continue;
+		e = zs_ext_of_loc(pool, loc);
+		first = zs_zspage_first(pool, e);
+		if (!is_source(pool, cc, first))
+			continue;
+		c.order = pool->ext[first].stamp;
+		c.idx = (uint32_t)(((loc - ((uint64_t)first << pool->ext_unit_shift)) << ZS_LOC_SHIFT) /
+				   size);
+		c.slot = s;
+		c.src = first;
+		c.v = v;
+		if (cand_add(cc, &c))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One step of the scan (locks held): 1 when it is over. */
+static int scan_step(struct zs_compaction *cc)
+{
+	uint32_t done = 0;
+
+	while (cc->scan_class < cc->n && done < SCAN_STEP_CHUNKS) {
+		struct size_class *class = cc->cls[cc->scan_class];
+
+		if (cc->scan_chunk >= class->nr_chunks) {
+			cc->scan_class++;
+			cc->scan_chunk = 0;
+			continue;
+		}
+		if (scan_chunk(cc, class->chunks[cc->scan_chunk++])) {
+			cc->scan_class = cc->n; /* no memory: move what was found */
+			break;
+		}
+		done++;
+	}
+	if (cc->scan_class < cc->n)
 		return 0;
-	mp_free_pages(pool->src, later->pfn, later->n);
-	later->n = 0;
+	qsort(cc->cand, cc->ncand, sizeof(*cc->cand), by_order_idx);
 	return 1;
 }
 
-/* Move object @o of @from into the lowest free place of @to; @o's index
- * becomes the new one (when @from is @to, the entry stays @from's). */
-static int obj_move(struct size_class *class, struct cand *from, struct cand *to,
-		    struct obj *o, uint8_t *buf, struct zs_pfns *later)
+/* ---- 3. migrate -------------------------------------------------------- */
+
+/* The class of the domain that owns zspage @first, or NULL. */
+static struct size_class *domain_class(const struct zs_compaction *cc, uint32_t first)
 {
-	struct zs_pool *pool = class->pool;
-	uint64_t *fmap = zs_zspage_map(class, from->z), *tmap;
-	uint32_t idx = zs_zspage_first_free(class, to->z);
-	uint8_t *chunk;
+	const struct zs_ext *z = &cc->cls[0]->pool->ext[first];
+	unsigned i;
 
-	/* A page for the destination: if the source has none (limit or OS),
-	 * give back what emptied sources freed and try once more. */
-	if (zs_zspage_populate(class, to->z, idx, 1) &&
-	    (!flush_later(pool, later) || zs_zspage_populate(class, to->z, idx, 1)))
-		return -ENOMEM;
-	zs_obj_copy_out(pool, from->z, o->idx * class->size, buf, class->size);
-	zs_obj_copy_in(pool, to->z, idx * class->size, buf, class->size);
-	tmap = zs_zspage_map(class, to->z);
-	tmap[idx / 64] |= (uint64_t)1 << (idx % 64);
-	to->z->inuse++;
-	fmap[o->idx / 64] &= ~((uint64_t)1 << (o->idx % 64));
-	from->z->inuse--;
-	chunk = zs_table_chunk(&class->slots, o->slot >> ZS_SLOT_CHUNK_SHIFT);
-	atomic_store_explicit(zs_slot_loc(chunk, o->slot), (to->id << class->idx_bits) | idx,
-			      memory_order_release);
-	atomic_fetch_add_explicit(&pool->objects_moved, 1, memory_order_relaxed);
-	o->idx = idx;
-	return 0;
-}
-
-/*
- * Move @c's objects not yet taken from its top into its own lowest holes,
- * then give back its trailing pages (onto @later). Needs no page: every
- * place below the zspage's present pages is present. Used when the
- * destinations cannot get a page (the page limit): a source whose front
- * pages emptied gives them back before its objects can move out.
- */
-static void cand_self_compact(struct size_class *class, struct cand *c,
-			      struct obj *objs, uint8_t *buf, struct zs_pfns *later)
-{
-	struct obj *o = objs + c->first;
-	uint32_t n = c->count - c->next_obj, moved = 0;
-
-	while (moved < n && zs_zspage_first_free(class, c->z) < o[n - 1 - moved].idx) {
-		if (obj_move(class, c, c, &o[n - 1 - moved], buf, later))
-			break;
-		moved++;
-	}
-	if (moved)
-		qsort(o, n, sizeof(*o), obj_by_idx);
-	zs_zspage_trim(class, c->z, later);
-}
-
-/* The next object to move out of @c (highest index first), or NULL. */
-static struct obj *cand_take(struct cand *c, struct obj *objs)
-{
-	if (c->next_obj >= c->count)
+	if (z->part != 0 || atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
 		return NULL;
-	return &objs[c->first + c->count - 1 - c->next_obj++];
+	for (i = 0; i < cc->n; i++)
+		if (cc->cls[i]->shard == atomic_load_explicit(&z->shard, memory_order_relaxed))
+			return cc->cls[i];
+	return NULL;
 }
 
-/* Release empty zspages kept only because a thread pinned them. */
-static void release_deferred(struct size_class *class, struct zs_pfns *later)
+/* The destination for the next object, its class and place, with the
+ * pages present; 0, or -ENOMEM (none left, or no page). */
+static int dest_next(struct zs_compaction *cc, int for_meet, uint32_t *first,
+		     struct size_class **dclass, uint32_t *idx)
 {
-	uint32_t id = class->head[ZS_GROUP_EMPTY];
+	struct zs_pool *pool = cc->cls[0]->pool;
 
-	while (id != ZS_ID_NONE) {
-		struct zspage *z = zs_zspage_at(class, id);
-		uint32_t next = z->next;
+	for (; cc->dnext < cc->ndst; cc->dnext++) {
+		uint32_t d = cc->dst[cc->dnext];
+		struct size_class *class = domain_class(cc, d);
 
-		if (!zs_zspage_pinned(z))
-			zs_zspage_release(class, id, z, later);
-		id = next;
-	}
-}
+		if (for_meet && d == cc->meet)
+			return -ENOMEM; /* no fuller destination has room */
 
-/*
- * Renumber the live zspages into the lowest ids and free the record chunks
- * past the highest one, so that records cost what the live zspages need,
- * not what the class's peak needed. Pinned zspages keep their ids (their
- * mapper holds the record's address), and no pinned record is freed.
- * Lock-free readers never read a record before confirming seq, which is odd
- * throughout, so moving and freeing records under them is safe. 0, or
- * -ENOMEM (nothing changed).
- */
-static int renumber_zspages(struct size_class *class,
-			    const struct zspage *const *pins, size_t nr_pins)
-{
-	uint32_t n = class->nr_ids, lo, hi, id, g, s, keep, nr_moved = 0;
-	uint32_t *newid;
-	uint8_t *live;
-
-	live = calloc(n ? n : 1, 1);
-	newid = malloc((n ? n : 1) * sizeof(*newid));
-	if (!live || !newid) {
-		free(live);
-		free(newid);
-		return -ENOMEM;
-	}
-	for (g = 0; g < ZS_NR_FULLNESS; g++)
-		for (id = class->head[g]; id != ZS_ID_NONE; id = zs_zspage_at(class, id)->next)
-			live[id] = 1;
-	for (id = 0; id < n; id++)
-		newid[id] = id;
-
-	/* Move the highest unpinned live records into the lowest free ids. */
-	lo = 0;
-	hi = n;
-	while (hi-- > 0) {
-		struct zspage *from;
-
-		if (!live[hi])
+		/* Between steps a destination may have emptied and gone. */
+		if (!class || (pool->ext[d].group == ZS_GROUP_ISOLATED && d != cc->meet) ||
+		    pool->ext[d].inuse >= class->opz)
 			continue;
-		from = zs_zspage_at(class, hi);
-		if (pinned(pins, nr_pins, from))
-			continue;
-		while (lo < hi && live[lo])
-			lo++;
-		if (lo >= hi)
-			break;
-		memcpy(zs_zspage_at(class, lo), from, class->zspage_bytes);
-		live[lo] = 1;
-		live[hi] = 0;
-		newid[hi] = lo;
-		nr_moved++;
-	}
-	if (nr_moved) {
-		/* Relink every list in the new numbering. */
-		for (g = 0; g < ZS_NR_FULLNESS; g++)
-			class->head[g] = ZS_ID_NONE;
-		class->nonempty = 0;
-		for (id = 0; id < n; id++)
-			if (live[id]) {
-				struct zspage *z = zs_zspage_at(class, id);
-
-				zs_list_insert(class, id, z, zs_group(z));
-			}
-		/* Point every handle of a moved zspage at its new id. */
-		for (s = 0; s < class->nr_slots; s++) {
-			uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
-			_Atomic uint32_t *loc = zs_slot_loc(chunk, s);
-			uint32_t l = atomic_load_explicit(loc, memory_order_relaxed), lid;
-
-			if (l & ZS_LOC_FREE)
-				continue;
-			lid = zs_loc_id(class, l);
-			if (lid < n && newid[lid] != lid)
-				atomic_store_explicit(loc, (newid[lid] << class->idx_bits) |
-							   zs_loc_idx(class, l),
-						      memory_order_release);
-		}
-	}
-	/* Keep ids up to the highest live or pinned one (a thread whose map
-	 * raced a zs_free() may pin a record that is no longer a zspage's: its
-	 * memory must stay); free whole chunks past it. */
-	for (keep = n; keep > 0 && !live[keep - 1] &&
-		       !pinned(pins, nr_pins, zs_zspage_at(class, keep - 1));
-	     keep--)
-		;
-	class->free_ids = ZS_ID_NONE;
-	for (id = keep; id-- > 0;)
-		if (!live[id]) {
-			struct zspage *z = zs_zspage_at(class, id);
-
-			zs_set_group(z, ZS_GROUP_UNUSED);
-			z->npages = 0;
-			z->next = class->free_ids;
-			class->free_ids = id;
-		}
-	class->nr_ids = keep; /* zs_zspage_create() adds chunks from here */
-	zs_table_trim(&class->zspages,
-		      (keep + ZS_ZSPAGE_CHUNK - 1) >> ZS_ZSPAGE_CHUNK_SHIFT);
-	free(live);
-	free(newid);
-	return 0;
-}
-
-/* Every pinned zspage, into *@pins: the caller's array of @max entries,
- * or, when more threads hold mappings, an array allocated here (the caller
- * frees it when *@pins changed). 0, -EAGAIN (no barrier) or -ENOMEM. */
-static int snapshot_pins(const struct zspage ***pins, size_t max, size_t *n)
-{
-	const struct zspage **const callers = *pins;
-
-	if (zs_pins_snapshot(*pins, max, n))
-		return -EAGAIN;
-	while (*n > max) {
-		const struct zspage **big;
-
-		max = *n * 2;
-		big = malloc(max * sizeof(*big));
-		if (!big)
+		*idx = zs_zspage_first_free(class, d);
+		if (zs_zspage_populate(class, d, *idx, 1))
 			return -ENOMEM;
-		if (*pins != callers)
-			free(*pins);
-		*pins = big;
-		if (zs_pins_snapshot(big, max, n))
-			return -EAGAIN;
+		*first = d;
+		*dclass = class;
+		return 0;
 	}
-	return 0;
+	return -ENOMEM;
 }
 
-static int64_t compact_class(struct size_class *class)
+static void obj_copy(struct zs_pool *pool, uint64_t to, uint64_t from, uint32_t size)
 {
-	const struct zspage *stack_pins[64], **pins = stack_pins;
-	struct zs_pfns later = { 0 };
-	size_t nr_pins = 0, i;
-	struct cand *cands = NULL;
-	struct obj *objs = NULL;
-	uint32_t *pos = NULL, nc = 0, nobj = 0, s, d, g;
-	uint64_t pages_before, pages_after;
-	int self_compacted = 0;
-	uint8_t *buf = NULL;
+	uint8_t buf[4096];
+	uint32_t done, n;
 
-	zs_class_lock(class);
-	pages_before = class->pages_used;
-	release_deferred(class, &later);
-	if (!(class->nonempty & ((1u << ZS_GROUP_FULL) - 2)))
-		goto unlock; /* nothing partly filled */
-
-	atomic_fetch_add_explicit(&class->seq, 1, memory_order_seq_cst); /* odd */
-	if (snapshot_pins(&pins, 64, &nr_pins))
-		goto done; /* no barrier or no memory: move nothing */
-
-	/* 2. candidates */
-	for (g = 1; g < ZS_GROUP_FULL; g++)
-		for (d = class->head[g]; d != ZS_ID_NONE; d = zs_zspage_at(class, d)->next)
-			nc++;
-	cands = calloc(nc ? nc : 1, sizeof(*cands));
-	pos = malloc((class->nr_ids ? class->nr_ids : 1) * sizeof(*pos));
-	buf = malloc(class->size);
-	if (!cands || !pos || !buf)
-		goto done;
-	memset(pos, 0xff, class->nr_ids * sizeof(*pos));
-	nc = 0;
-	for (g = 1; g < ZS_GROUP_FULL; g++)
-		for (d = class->head[g]; d != ZS_ID_NONE; d = zs_zspage_at(class, d)->next) {
-			struct zspage *z = zs_zspage_at(class, d);
-
-			if (pinned(pins, nr_pins, z))
-				continue;
-			cands[nc].id = d;
-			cands[nc].z = z;
-			nc++;
-		}
-	if (!nc)
-		goto done;
-	qsort(cands, nc, sizeof(*cands), cand_by_inuse_desc);
-	for (i = 0; i < nc; i++) {
-		pos[cands[i].id] = (uint32_t)i;
-		cands[i].first = nobj;
-		nobj += cands[i].z->inuse;
+	if (!pool->scattered) {
+		memcpy(pool->base + (to << ZS_LOC_SHIFT), pool->base + (from << ZS_LOC_SHIFT), size);
+		return;
 	}
-
-	/* 3. scan the slots: which handle points at each candidate's objects */
-	objs = malloc((nobj ? nobj : 1) * sizeof(*objs));
-	if (!objs)
-		goto done;
-	for (s = 0; s < class->nr_slots; s++) {
-		uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
-		uint32_t loc = atomic_load_explicit(zs_slot_loc(chunk, s),
-						    memory_order_relaxed);
-		uint32_t p;
-
-		if (loc & ZS_LOC_FREE)
-			continue;
-		p = pos[zs_loc_id(class, loc)];
-		if (p == UINT32_MAX || cands[p].count >= cands[p].z->inuse)
-			continue; /* not a candidate (or a corrupt slot) */
-		objs[cands[p].first + cands[p].count].idx = zs_loc_idx(class, loc);
-		objs[cands[p].first + cands[p].count].slot = s;
-		cands[p].count++;
+	for (done = 0; done < size; done += n) {
+		n = size - done < sizeof(buf) ? size - done : (uint32_t)sizeof(buf);
+		zs_copy_out(pool, from + (done >> ZS_LOC_SHIFT), buf, n);
+		zs_copy_in(pool, to + (done >> ZS_LOC_SHIFT), buf, n);
 	}
-	for (i = 0; i < nc; i++)
-		qsort(objs + cands[i].first, cands[i].count, sizeof(*objs), obj_by_idx);
+}
 
-	/* 4. move from the emptiest into the fullest until the ends meet */
-	d = 0;
-	s = nc - 1;
-	while (nc && d < s) {
-		struct obj *o;
+/* Move candidate @c (locks held): 1 moved, 0 skipped (freed or pinned
+ * meanwhile), -ENOMEM (no destination page: stop). */
+static int migrate(struct zs_compaction *cc, const struct cand *c)
+{
+	struct zs_pool *pool = cc->cls[0]->pool;
+	_Atomic zs_slotv *slot = zs_slot(pool, c->slot);
+	struct size_class *sclass = domain_class(cc, c->src), *dclass;
+	zs_slotv v = c->v;
+	uint32_t d, idx;
+	uint64_t to;
 
-		if (cands[d].z->inuse == class->opz) {
-			d++;
-			continue;
-		}
-		o = cand_take(&cands[s], objs);
-		if (!o) {
-			/* Emptied: its pages go now, for the destinations' use. */
-			zs_zspage_release(class, cands[s].id, cands[s].z, &later);
-			cands[s].z = NULL;
-			s--;
-			continue;
-		}
-		if (obj_move(class, &cands[s], &cands[d], o, buf, &later)) {
-			/* No page for the destination. Once: let every source
-			 * close its own holes and give its tail pages back,
-			 * then try again; else stop, everything consistent. */
-			uint32_t k;
-
-			cands[s].next_obj--; /* @o stays */
-			if (self_compacted)
-				goto tidy;
-			self_compacted = 1;
-			for (k = s; k > d; k--)
-				cand_self_compact(class, &cands[k], objs, buf, &later);
-			flush_later(class->pool, &later);
-		}
+	if (!sclass || atomic_load_explicit(slot, memory_order_relaxed) != v ||
+	    zs_sv_state(v) != ZS_STATE_LIVE)
+		return 0;
+	if (c->src != cc->meet) {
+		if (dest_next(cc, 0, &d, &dclass, &idx))
+			return -ENOMEM;
+	} else if (dest_next(cc, 1, &d, &dclass, &idx)) {
+		/* The meeting zspage: into fuller ones while they have room,
+		 * then down into its own lowest holes. */
+		d = c->src;
+		dclass = sclass;
+		idx = zs_zspage_first_free(sclass, d);
+		if (idx >= c->idx || zs_zspage_populate(sclass, d, idx, 1))
+			return 0;
 	}
-	/* 5. the zspage where they met: move its top objects into its holes */
-	if (nc) {
-		struct cand *c = &cands[d];
-		struct obj *o;
+	if (!atomic_compare_exchange_strong_explicit(
+		    slot, &v, zs_sv_make(ZS_STATE_MOVING, zs_sv_gen(v), zs_sv_loc(v)),
+		    memory_order_acquire, memory_order_relaxed))
+		return 0; /* pinned or freed just now */
+	to = zs_obj_loc(pool, dclass, d, idx);
+	obj_copy(pool, to, zs_sv_loc(v), sclass->size);
+	zs_obj_set(dclass, d, idx);
+	zs_obj_clear(sclass, c->src, c->idx);
+	/* Release: a reader that finds the new location finds the bytes. */
+	atomic_store_explicit(slot, zs_sv_make(ZS_STATE_LIVE, zs_sv_gen(v), to),
+			      memory_order_release);
+	zs_fix_fullness(dclass, d);
+	atomic_fetch_add_explicit(&pool->objects_moved, 1, memory_order_relaxed);
+	if (pool->ext[c->src].inuse == 0)
+		zs_zspage_release(sclass, c->src);
+	return 1;
+}
 
-		while (c->z->inuse && (o = cand_take(c, objs)) &&
-		       zs_zspage_first_free(class, c->z) < o->idx) {
-			if (obj_move(class, c, c, o, buf, &later))
-				break;
-		}
-	}
-tidy:
-	for (i = 0; i < nc; i++) {
-		struct cand *c = &cands[i];
+/* ---- 4. putback -------------------------------------------------------- */
 
-		if (!c->z)
+static void putback(struct zs_compaction *cc)
+{
+	struct zs_pool *pool = cc->cls[0]->pool;
+	uint32_t i;
+
+	if (cc->meet != ZS_EXT_NONE)
+		cc->src[cc->nsrc] = cc->meet; /* put back with the sources */
+	for (i = 0; i < cc->nsrc + (cc->meet != ZS_EXT_NONE); i++) {
+		uint32_t f = cc->src[i];
+		struct size_class *class = domain_class(cc, f);
+
+		if (!class || pool->ext[f].group != ZS_GROUP_ISOLATED)
 			continue; /* emptied and released during the moves */
-		if (c->z->inuse == 0) {
-			zs_zspage_release(class, c->id, c->z, &later);
-		} else {
-			zs_zspage_trim(class, c->z, &later);
-			zs_fix_fullness(class, c->id, c->z);
+		if (pool->ext[f].inuse == 0) {
+			zs_zspage_release(class, f);
+			continue;
 		}
+		zs_zspage_trim(class, f);
+		zs_list_insert(class, f, zs_fullness_group(class, pool->ext[f].inuse));
 	}
-	/* Worth it when at least one chunk of records can go. */
-	if (class->nr_ids - class->nr_zspages >= ZS_ZSPAGE_CHUNK)
-		renumber_zspages(class, pins, nr_pins);
-done:
-	atomic_fetch_add_explicit(&class->seq, 1, memory_order_release); /* even */
-unlock:
-	pages_after = class->pages_used;
-	atomic_fetch_add(&class->pool->pages_in_flight, later.n);
-	/* Net pages: destinations may have gained some (lazy population). */
-	zs_class_unlock(class);
-	/* The freed pages belong to no zspage any more: give them back in
-	 * one batch, outside the lock (consecutive pfns cost one call). */
-	if (later.n) {
-		mp_free_pages(class->pool->src, later.pfn, later.n);
-		atomic_fetch_sub(&class->pool->pages_in_flight, later.n);
+}
+
+/* ---- For zs_check() ------------------------------------------------------- */
+
+struct size_class *zs_compaction_leader(const struct zs_compaction *cc)
+{
+	return cc->cls[0];
+}
+
+uint32_t zs_compaction_sources(const struct zs_compaction *cc, const uint32_t **src)
+{
+	if (cc->meet != ZS_EXT_NONE)
+		cc->src[cc->nsrc] = cc->meet; /* src has room for it */
+	*src = cc->src;
+	return cc->nsrc + (cc->meet != ZS_EXT_NONE);
+}
+
+struct size_class *zs_compaction_source_class(const struct zs_compaction *cc, uint32_t first)
+{
+	const struct zs_ext *z = &cc->cls[0]->pool->ext[first];
+
+	return z->group == ZS_GROUP_ISOLATED ? domain_class(cc, first) : NULL;
+}
+
+/* ---- Steps --------------------------------------------------------------- */
+
+static void cc_free(struct zs_compaction *cc)
+{
+	unsigned i;
+
+	for (i = 0; i < cc->n; i++)
+		cc->cls[i]->cc = NULL;
+	free(cc->src);
+	free(cc->dst);
+	free(cc->cand);
+	free(cc);
+}
+
+void zs_compaction_free(struct size_class *class)
+{
+	if (class->cc && class->cc->cls[0] == class)
+		cc_free(class->cc);
+	class->cc = NULL;
+}
+
+/* Begin a compaction of domain @cls[0..n) (locks held, no cc in any):
+ * NULL when there is nothing to move (or no memory). */
+static struct zs_compaction *cc_begin(struct size_class **cls, unsigned n)
+{
+	struct zs_compaction *cc = calloc(1, sizeof(*cc));
+	unsigned i;
+
+	if (!cc)
+		return NULL;
+	cc->n = n;
+	memcpy(cc->cls, cls, n * sizeof(*cls));
+	if (compact_plan(cc) || (!cc->nsrc && cc->meet == ZS_EXT_NONE)) {
+		putback(cc); /* sources of a plan that ran out of memory */
+		free(cc->src);
+		free(cc->dst);
+		free(cc);
+		return NULL;
 	}
-	free(later.pfn);
-	if (pins != stack_pins)
-		free(pins);
-	free(buf);
-	free(objs);
-	free(pos);
-	free(cands);
-	return (int64_t)pages_before - (int64_t)pages_after;
+	for (i = 0; i < n; i++)
+		cls[i]->cc = cc;
+	return cc;
+}
+
+/* One bounded step of @cc (its locks held): 1 when it is over (then freed). */
+static int cc_step(struct zs_compaction *cc, unsigned max_moves)
+{
+	unsigned moved = 0;
+
+	if (!cc->scanned) {
+		cc->scanned = scan_step(cc);
+		if (!cc->scanned)
+			return 0;
+	}
+	while (cc->next < cc->ncand && moved < max_moves) {
+		int r = migrate(cc, &cc->cand[cc->next]);
+
+		if (r < 0) {
+			cc->next = cc->ncand; /* no page for a destination: stop */
+			break;
+		}
+		cc->next++;
+		moved += (unsigned)r;
+	}
+	if (cc->next < cc->ncand)
+		return 0;
+	putback(cc);
+	cc_free(cc);
+	return 1;
+}
+
+void zs_auto_compact(struct size_class *class, int may_begin)
+{
+	uint64_t places = class->nr_zspages * class->opz, room;
+	struct size_class *one[1] = { class };
+
+	if (class->cc) {
+		if (class->cc->n == 1)
+			cc_step(class->cc, ZS_AUTO_STEP_MOVES);
+		return; /* a zs_compact() owns it */
+	}
+	if (!may_begin)
+		return;
+	if (class->auto_wait) {
+		class->auto_wait--;
+		return;
+	}
+	room = places - class->obj_used;
+	if (room <= places >> ZS_AUTO_SHIFT || room <= 2u * class->opz)
+		return;
+	if (!cc_begin(one, 1)) {
+		/* The free places do not add up to a zspage to empty (or no
+		 * memory): look again a zspage's worth of frees later. */
+		class->auto_wait = class->opz;
+		return;
+	}
+	atomic_fetch_add_explicit(&class->pool->auto_compactions, 1, memory_order_relaxed);
+	cc_step(class->cc, ZS_AUTO_STEP_MOVES);
+}
+
+/* The copies of class number @c in every shard, into @cls: how many. */
+static unsigned domain_of(struct zs_pool *pool, uint32_t c, struct size_class **cls)
+{
+	unsigned n = 0, s;
+
+	for (s = 0; s < ZS_MAX_SHARDS; s++) {
+		struct size_class *class = zs_class_get(pool, s, c);
+
+		if (class)
+			cls[n++] = class;
+	}
+	return n;
+}
+
+/* Give back the pages no object touches in the domain's partial zspages. */
+static void trim_partials(struct size_class **cls, unsigned n)
+{
+	struct zs_pool *pool = cls[0]->pool;
+	unsigned i;
+	uint32_t f;
+	int g;
+
+	for (i = 0; i < n; i++)
+		for (g = 1; g < ZS_GROUP_FULL; g++)
+			for (f = cls[i]->head[g]; f != ZS_EXT_NONE; f = pool->ext[f].next)
+				zs_zspage_trim(cls[i], f);
+}
+
+/* Compact class number @c in every shard, step by step, releasing the
+ * locks between steps: first whatever compaction is under way in the
+ * domain (automatic ones, or another zs_compact()'s), then one of its own. */
+static void compact_size(struct zs_pool *pool, uint32_t c)
+{
+	struct zs_compaction locks = { 0 };
+	int begun = 0;
+	unsigned i;
+
+	locks.n = domain_of(pool, c, locks.cls);
+	if (!locks.n)
+		return;
+	for (;;) {
+		struct zs_compaction *cc = NULL;
+
+		domain_lock(&locks);
+		for (i = 0; i < locks.n && !cc; i++)
+			cc = locks.cls[i]->cc;
+		if (cc) {
+			cc_step(cc, ZS_COMPACT_STEP_MOVES);
+		} else if (!begun) {
+			begun = 1;
+			cc_begin(locks.cls, locks.n);
+		} else {
+			trim_partials(locks.cls, locks.n);
+			domain_unlock(&locks);
+			return;
+		}
+		domain_unlock(&locks); /* let the others in */
+	}
 }
 
 size_t zs_compact(struct zs_pool *pool)
 {
-	int64_t freed = 0;
-	uint32_t s, c;
+	uint64_t before, after;
+	uint32_t c;
 
-	if (!pool)
+	if (!pool || zs_forked(pool))
 		return 0;
-	/* The net change over all classes: a class whose destinations took
-	 * more pages than it freed counts against the others. */
-	for (s = 0; s < pool->nr_shards; s++) {
-		struct size_class *classes = zs_shard_classes(pool, s);
+	before = atomic_load(&pool->pages_total);
+	for (c = 0; c < pool->nr_classes; c++)
+		compact_size(pool, c);
+	zs_cache_drain(pool);
+	after = atomic_load(&pool->pages_total);
+	if (after >= before)
+		return 0;
+	atomic_fetch_add_explicit(&pool->pages_compacted, before - after, memory_order_relaxed);
+	return (size_t)(before - after);
+}
 
-		for (c = 0; classes && c < pool->nr_sizes; c++)
-			freed += compact_class(&classes[c]);
+/* ---- The plan, simulated (freeable) ---------------------------------------- */
+
+struct sim {
+	uint64_t map[ZS_MAP_WORDS];
+	uint16_t present[ZS_MAX_ZSPAGE_EXTS];
+	uint32_t inuse;
+};
+
+static int sim_present(const struct sim *z, uint32_t p)
+{
+	return (z->present[p / ZS_EXT_PAGES] >> (p % ZS_EXT_PAGES)) & 1;
+}
+
+static void sim_load(const struct zs_pool *pool, uint32_t first, uint32_t nexts, struct sim *z)
+{
+	uint32_t i;
+
+	memset(z, 0, sizeof(*z));
+	memcpy(z->map, pool->ext[first].map, sizeof(z->map));
+	for (i = 0; i < nexts; i++)
+		z->present[i] = pool->ext[first + i].present;
+	z->inuse = pool->ext[first].inuse;
+}
+
+/* Pages @z holds that no allocated object touches. */
+static uint32_t sim_untouched(const struct size_class *class, const struct sim *z)
+{
+	unsigned shift = class->pool->page_shift;
+	uint32_t p, n = 0;
+
+	for (p = 0; p < class->ppz; p++) {
+		uint64_t lo = ((uint64_t)p << shift) / class->size, i;
+		uint64_t hi = ((((uint64_t)p + 1) << shift) - 1) / class->size;
+		int touched = 0;
+
+		if (!sim_present(z, p))
+			continue;
+		for (i = lo; i <= hi && i < class->opz && !touched; i++)
+			touched = (z->map[i / 64] >> (i % 64)) & 1;
+		n += !touched;
 	}
-	if (freed < 0)
-		freed = 0;
-	atomic_fetch_add_explicit(&pool->pages_compacted, (uint64_t)freed,
-				  memory_order_relaxed);
-	return (size_t)freed;
+	return n;
+}
+
+/* Place one object in @z as the real move would: new pages it needs. */
+static uint32_t sim_place(const struct size_class *class, struct sim *z)
+{
+	unsigned shift = class->pool->page_shift;
+	uint32_t idx = 0, w, p, added = 0;
+
+	for (w = 0; w < ZS_MAP_WORDS; w++)
+		if (~z->map[w]) {
+			idx = w * 64 + (uint32_t)__builtin_ctzll(~z->map[w]);
+			break;
+		}
+	z->map[idx / 64] |= (uint64_t)1 << (idx % 64);
+	z->inuse++;
+	for (p = (uint32_t)(((uint64_t)idx * class->size) >> shift);
+	     p <= (uint32_t)(((uint64_t)idx * class->size + class->size - 1) >> shift); p++)
+		if (!sim_present(z, p)) {
+			z->present[p / ZS_EXT_PAGES] |= (uint16_t)(1u << (p % ZS_EXT_PAGES));
+			added++;
+		}
+	return added;
+}
+
+/* The meeting zspage moves its highest objects into its lowest holes, as
+ * the real one would: the pages that needs. */
+static uint32_t sim_pack(const struct size_class *class, struct sim *z)
+{
+	uint32_t added = 0;
+
+	while (has_hole_below_top(z->map, z->inuse)) {
+		uint32_t top = last_used(z->map);
+
+		z->map[top / 64] &= ~((uint64_t)1 << (top % 64));
+		z->inuse--;
+		added += sim_place(class, z);
+	}
+	return added;
+}
+
+uint64_t zs_compact_freeable(struct zs_pool *pool, struct size_class **cls, unsigned n)
+{
+	const struct size_class *class = cls[0];
+	struct zspage_ref *z;
+	int64_t count = partials(cls, n, &z);
+	size_t k, i, d = 0;
+	int64_t freed = 0;
+	struct sim *sims;
+
+	if (count <= 0) {
+		if (count == 0)
+			free(z);
+		return 0;
+	}
+	k = sources_that_fit(z, (size_t)count, class->opz);
+	sims = malloc((size_t)count * sizeof(*sims));
+	if (!sims) {
+		free(z);
+		return 0;
+	}
+	for (i = 0; i < (size_t)count; i++)
+		sim_load(pool, z[i].first, class->nexts, &sims[i]);
+	for (i = 0; i < k; i++) { /* sources, emptiest first */
+		struct sim *s = &sims[(size_t)count - 1 - i];
+		uint32_t p;
+
+		for (; s->inuse; s->inuse--) {
+			while (sims[d].inuse >= class->opz)
+				d++;
+			freed -= sim_place(class, &sims[d]);
+		}
+		for (p = 0; p < ZS_MAX_ZSPAGE_EXTS; p++)
+			freed += __builtin_popcount(s->present[p]);
+	}
+	if ((size_t)count > k) { /* the meeting zspage, highest objects first */
+		struct sim *m = &sims[(size_t)count - k - 1];
+
+		while (m->inuse) {
+			uint32_t top = last_used(m->map);
+
+			while (d < (size_t)count - k - 1 && sims[d].inuse >= class->opz)
+				d++;
+			if (d >= (size_t)count - k - 1)
+				break;
+			m->map[top / 64] &= ~((uint64_t)1 << (top % 64));
+			m->inuse--;
+			freed -= sim_place(class, &sims[d]);
+		}
+		if (m->inuse) {
+			freed -= sim_pack(class, m);
+		} else {
+			for (i = 0; i < ZS_MAX_ZSPAGE_EXTS; i++)
+				freed += __builtin_popcount(m->present[i]);
+			memset(m->present, 0, sizeof(m->present));
+		}
+	}
+	for (i = 0; i < (size_t)count - k; i++)
+		freed += sim_untouched(class, &sims[i]);
+	free(sims);
+	free(z);
+	return freed > 0 ? (uint64_t)freed : 0;
 }

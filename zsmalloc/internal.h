@@ -1,16 +1,24 @@
 /*
- * internal.h - zsmalloc's records, shared by its .c files. Not installed.
+ * internal.h - zsmalloc's records and the helpers its files share. Not
+ * installed. The design essay is at the top of zsmalloc/pool.c.
  *
- * Glossary (see zsmalloc.c for the design essay):
+ * Glossary:
  *   page      an order-0 page of the pool's page source, named by a pfn
- *   zspage    a chain of 1..ppz pages holding opz objects of one class back
- *             to back; pages are added lazily as objects reach them
+ *   span      the pool's address space for zspages, in pages; in the
+ *             contiguous layout it is the page source's pfn space itself
+ *   extent    16 pages of the span (64 KiB with 4 KiB pages): the unit in
+ *             which zspages are laid out, with one record (struct zs_ext)
+ *   zspage    1..ZS_MAX_ZSPAGE_EXTS consecutive extents of one class, of
+ *             which the first ppz pages hold opz objects back to back;
+ *             pages are present only where objects reach them
+ *   location  an object's first byte in the span, in 16-byte units (40 bits)
+ *   slot      a handle's entry in the pool's slot table: the location, a
+ *             generation and the pin count, in one 64-bit word
+ *   pin       a reader's or mapper's claim on an object, counted in its
+ *             slot: a pinned object is neither freed nor moved
  *   class     objects of one size (a multiple of the class delta), with its
- *             own lock, zspages, fullness lists and handle table
- *   slot      a handle-table entry: the object's location and a generation
- *   location  (zspage id << idx_bits) | object index, 31 bits
- *   pin       a thread's record that it holds a pointer into a zspage
- *   seq       a class's sequence count, odd while compaction moves objects
+ *             own lock, fullness lists and slots, once per shard
+ *   shard     a copy of every class, one per group of threads
  */
 #ifndef ZSALLOC_ZSMALLOC_INTERNAL_H
 #define ZSALLOC_ZSMALLOC_INTERNAL_H
@@ -24,12 +32,23 @@
 #include "mapping/mapping.h"
 #include "zsmalloc/zsmalloc.h"
 
+/* ---- Debug asserts -------------------------------------------------------- */
+
+/* ZS_ASSERT(cond && "why"): checked in --config=debug and in the test
+ * builds (-DZS_DEBUG), compiled out otherwise. */
+#ifdef ZS_DEBUG
+void zs_assert_fail(const char *what, const char *file, int line);
+#define ZS_ASSERT(cond) ((cond) ? (void)0 : zs_assert_fail(#cond, __FILE__, __LINE__))
+#else
+#define ZS_ASSERT(cond) ((void)0)
+#endif
+
 /* ---- Test hooks ---------------------------------------------------------- */
 
 /* A build with -DZS_TEST_HOOKS (//zsmalloc:zsmalloc_test_hooks, for tests
- * only) calls these, when set, at the two points where a map and a free of
- * the same handle in two threads can interleave badly, so that a test can
- * hold each thread there. Other builds compile them away. */
+ * only) calls these, when set, where a test wants to hold a thread: a map
+ * that has read its slot and not yet pinned, and a free that has found its
+ * object and not yet taken the class lock. Other builds compile them away. */
 #ifdef ZS_TEST_HOOKS
 extern void (*zs_test_hook_map_looked_up)(zs_handle h);
 extern void (*zs_test_hook_free_scanned)(zs_handle h);
@@ -48,278 +67,307 @@ extern void (*zs_test_hook_free_scanned)(zs_handle h);
 
 /* Class delta = page size >> ZS_CLASS_BITS: 16 bytes for 4 KiB pages, as
  * the kernel. Finer classes waste less to rounding but make more partial
- * zspages; 16 bytes costs ~0.5 % on compressed pages. */
+ * zspages; 16 bytes costs ~0.4 % on compressed pages. */
 #define ZS_CLASS_BITS 8
-#define ZS_NR_SIZES (1u << ZS_CLASS_BITS) /* size indices, before merging */
+/* A location counts 16-byte units: every class size is a multiple of 16. */
+#define ZS_LOC_SHIFT 4
+/* An extent is 16 pages: the longest zspage of objects up to a page. */
+#define ZS_EXT_SHIFT 4
+#define ZS_EXT_PAGES (1u << ZS_EXT_SHIFT)
+/* Objects above a page take zspages of up to 128 pages (8 extents): with
+ * 16 pages a 36 KiB object would waste 4 KiB in 40; with 128 the classes
+ * above a page waste 0.1-0.2 % (tools: geometry measured per size). */
+#define ZS_LARGE_MAX_PAGES 128
+#define ZS_MAX_ZSPAGE_EXTS (ZS_LARGE_MAX_PAGES / ZS_EXT_PAGES)
+/* Object places per zspage at most: the record's bitmap is 5 words, so
+ * that a record is one cache line. Only classes under 208 bytes (4 KiB
+ * pages) are held to shorter chains by it, and they waste nothing more. */
+#define ZS_MAP_WORDS 5
+#define ZS_MAX_OPZ (ZS_MAP_WORDS * 64)
+/* Slots a class takes from the pool's table at once (512 bytes). */
+#define ZS_SLOT_CHUNK 64
+/* The slot table's size: 2^28 - 1 handles per pool (2 GiB of address
+ * space, committed as it fills). */
+#define ZS_SLOT_TABLE_BITS 28
+/* The span: four times the page limit (zspages leave holes in it as they
+ * come and go; compaction closes them), at least 1 GiB. */
+#define ZS_SPAN_FACTOR 4
+#define ZS_MIN_SPAN_PAGES (1u << 18)
+/* Every this many allocations and frees, a shard looks at the clock for
+ * cached zspages that decayed. */
+#define ZS_DECAY_CHECK_OPS 256
+/* Automatic compaction: a class whose free places exceed 1/8 of its
+ * places and two zspages' worth is compacted, ZS_AUTO_STEP_MOVES objects
+ * per step (a few microseconds), by its allocating and freeing threads. */
+#define ZS_AUTO_SHIFT 3
+#define ZS_AUTO_STEP_MOVES 16
+/* zs_compact() releases each class lock at least this often (objects). */
+#define ZS_COMPACT_STEP_MOVES 64
 
-/* Handle layout, 64 bits: | tag 10 | shard 2 | class 8 | gen 16 | slot 28 |.
- * The tag names the pool (never 0, so no handle is 0; 1023 pools alive at
- * once); shard and class name the size class (class->index holds both);
- * the generation changes each time a slot is freed, so a stale handle is
- * refused until the slot has been reused exactly 65536 times; 2^28 - 1
- * slots per class and shard. */
-#define ZS_SLOT_BITS 28
-#define ZS_GEN_BITS 16
-#define ZS_SHARD_BITS 2
-#define ZS_HCLASS_BITS (ZS_SHARD_BITS + ZS_CLASS_BITS)
-#define ZS_TAG_BITS 10
-_Static_assert(ZS_SLOT_BITS + ZS_GEN_BITS + ZS_HCLASS_BITS + ZS_TAG_BITS == 64,
-	       "handle fields fill 64 bits");
-_Static_assert(sizeof(uintptr_t) == 8, "zsmalloc needs 64-bit handles");
-_Static_assert((1u << ZS_SHARD_BITS) == ZS_MAX_SHARDS, "every shard fits a handle");
-#define ZS_SLOT_NONE ((1u << ZS_SLOT_BITS) - 1) /* end of the free-slot list */
-#define ZS_MAX_SLOTS ZS_SLOT_NONE
-
-/* Slot tables and zspage records grow in chunks that never move, so that
- * map reads them without a lock. Small chunks keep a class that holds few
- * objects cheap (a pool uses ~190 classes); the directories that index them
- * cost 0.1 byte per object. 64 slots = 384 bytes; 4 zspage records. */
-#define ZS_SLOT_CHUNK_SHIFT 6
-#define ZS_ZSPAGE_CHUNK_SHIFT 2
-#define ZS_SLOT_CHUNK (1u << ZS_SLOT_CHUNK_SHIFT)
-#define ZS_ZSPAGE_CHUNK (1u << ZS_ZSPAGE_CHUNK_SHIFT)
-
-/* Default zspage chain length: 16 (the kernel's maximum) wastes least, and
- * lazy page population removes the cost of long chains that are not full. */
-#define ZS_DEFAULT_PAGES_PER_ZSPAGE 16
-_Static_assert(ZS_DEFAULT_PAGES_PER_ZSPAGE <= ZS_MAX_PAGES_PER_ZSPAGE, "");
-_Static_assert(ZS_MAX_PAGES_PER_ZSPAGE <= 255, "npages is a byte");
-
-/* ---- Locations and slots ---------------------------------------------- */
-
-#define ZS_LOC_FREE (1u << 31)  /* slot is free; low bits: next free slot */
-#define ZS_ID_NONE UINT32_MAX   /* no zspage (list ends, free ids) */
-
-/* ---- Records ---------------------------------------------------------- */
-
-/* A table of fixed-size elements in chunks that never move, reachable
- * without a lock: readers load dir (acquire), check idx < cap, load the
- * chunk (acquire). Writers grow it under the class lock; a directory that
- * is replaced is kept on the retired list until the pool dies, since a
- * reader may still hold it. */
-struct zs_dir {
-	uint32_t cap;               /* entries in chunk[] */
-	struct zs_dir *retired;     /* older directory, kept for readers */
-	_Atomic(uint8_t *) chunk[]; /* NULL: not allocated yet */
-};
-
-struct zs_table {
-	_Atomic(struct zs_dir *) dir; /* &zs_empty_dir until the first chunk */
-	uint32_t nr_chunks;           /* chunks allocated: chunk[0..nr) */
-	uint32_t chunk_bytes;         /* bytes per chunk */
-	uint64_t bytes;               /* chunks and directories, for stats */
-};
+/* ---- Handles and slots --------------------------------------------------- */
 
 /*
- * A zspage record, fixed-size per class, followed by pfn[ppz] and the
- * object bitmap (one bit per object, set = allocated):
+ * Handle, 64 bits:  | tag 10 | generation 16 | slot 38 |
+ * The tag names the pool (never 0, so no handle is 0); the slot indexes the
+ * pool's slot table; the generation must match the slot's.
  *
- *   | struct zspage (12) | _Atomic u32 pfn[ppz] | pad to 8 | u64 map[(opz+63)/64] |
- *
- * Invariants (class lock held):
- *   inuse == popcount(map) <= opz
- *   every allocated object i lies in present pages:
- *       (i + 1) * size <= npages * page_size, rounded up to a whole page
- *   group == fullness_group(inuse) and the zspage is on that list, except
- *       group == ZS_GROUP_UNUSED (the id is free) and deferred zspages
- *       (inuse == 0, kept on group 0 while a thread still pins them)
+ * Slot, 64 bits:    | state 8 | generation 16 | location 40 |
+ *   state 0         never used (the table's zero pages: no handle is valid)
+ *   state 1         free: location holds the next free slot of its class
+ *   state 2         moving: compaction is copying the object (pins 0)
+ *   state 3 + n     live, pinned n times (0 <= n <= ZS_MAX_PINS)
+ * A slot's generation is bumped by each free, so that a handle of a freed
+ * slot is refused until the slot has been reused 65536 times.
  */
-struct zspage {
-	uint32_t next;   /* fullness list (or free-id list) link, ZS_ID_NONE */
-	uint32_t prev;   /* fullness list link, ZS_ID_NONE */
-	uint16_t inuse;  /* allocated objects */
-	uint8_t npages;  /* pages present: pfn[0 .. npages) */
-	/* Fullness group it is listed in, or ZS_GROUP_UNUSED. Group 0 (empty)
-	 * holds only zspages emptied while pinned ("deferred"), which the
-	 * last unpin frees; unmap reads it without the lock, hence atomic. */
-	_Atomic uint8_t group;
+#define ZS_TAG_BITS 10
+#define ZS_GEN_BITS 16
+#define ZS_HSLOT_BITS 38
+_Static_assert(ZS_TAG_BITS + ZS_GEN_BITS + ZS_HSLOT_BITS == 64, "handle fills 64 bits");
+_Static_assert(sizeof(uintptr_t) == 8, "zsmalloc needs 64-bit handles");
+
+#define ZS_LOC_BITS 40
+#define ZS_SLOT_GEN_SHIFT ZS_LOC_BITS
+#define ZS_SLOT_STATE_SHIFT (ZS_LOC_BITS + ZS_GEN_BITS)
+#define ZS_LOC_MASK ((UINT64_C(1) << ZS_LOC_BITS) - 1)
+#define ZS_STATE_UNUSED 0u
+#define ZS_STATE_FREE 1u
+#define ZS_STATE_MOVING 2u
+#define ZS_STATE_LIVE 3u
+#define ZS_MAX_PINS 250u
+#define ZS_PIN_ONE (UINT64_C(1) << ZS_SLOT_STATE_SHIFT)
+#define ZS_SLOT_NONE UINT32_MAX /* end of a free-slot list */
+#define ZS_MAX_SLOTS ((UINT32_C(1) << ZS_SLOT_TABLE_BITS) - 1)
+
+typedef uint64_t zs_slotv;
+
+static inline uint32_t zs_sv_state(zs_slotv v)
+{
+	return (uint32_t)(v >> ZS_SLOT_STATE_SHIFT);
+}
+
+static inline uint32_t zs_sv_gen(zs_slotv v)
+{
+	return (uint32_t)(v >> ZS_SLOT_GEN_SHIFT) & ((1u << ZS_GEN_BITS) - 1);
+}
+
+static inline uint64_t zs_sv_loc(zs_slotv v)
+{
+	return v & ZS_LOC_MASK;
+}
+
+static inline zs_slotv zs_sv_make(uint32_t state, uint32_t gen, uint64_t loc)
+{
+	return (zs_slotv)state << ZS_SLOT_STATE_SHIFT |
+	       (zs_slotv)(gen & ((1u << ZS_GEN_BITS) - 1)) << ZS_SLOT_GEN_SHIFT |
+	       (loc & ZS_LOC_MASK);
+}
+
+/* ---- Records -------------------------------------------------------------- */
+
+/*
+ * An extent's record: one cache line, in a table indexed by extent number.
+ * Every extent of a zspage names the zspage's class and shard and its own
+ * place in the zspage; the zspage's own fields live in its first extent's
+ * record:
+ *
+ *   | cls | shard | part | group | nexts | inuse | next | prev | stamp |
+ *   | present | map[5]: one bit per object place, set = allocated      |
+ *
+ * Invariants (class lock held, first extent):
+ *   inuse == popcount(map) <= opz
+ *   every page an allocated object touches is present
+ *   group == fullness_group(inuse), and the zspage is on that list, but
+ *     ZS_GROUP_ISOLATED (compaction holds it off the lists) and the
+ *     empty zspages kept while... none: an empty zspage leaves its class
+ */
+struct zs_ext {
+	_Atomic uint16_t cls;     /* class number; ZS_EXT_FREE, ZS_EXT_CACHED */
+	_Atomic uint8_t shard;    /* the class's shard */
+	uint8_t part;             /* this extent's index in its zspage */
+	uint8_t group;            /* first: fullness group, ZS_GROUP_ISOLATED */
+	uint8_t nexts;            /* first: extents in the zspage */
+	uint16_t inuse;           /* first: objects allocated */
+	uint32_t next;            /* first: list link (first-extent number) */
+	uint32_t prev;            /* first: list link */
+	uint32_t stamp;           /* first: mp_clock_ms() when it was last
+				     cached (or made); compaction: order */
+	uint16_t present;         /* bit i: page i of this extent is allocated */
+	uint16_t hiwat;           /* first: pages [0, hiwat) were touched by
+				     an object since it left the cache */
+	uint64_t map[ZS_MAP_WORDS]; /* first: object places, 1 = allocated */
 };
-_Static_assert(sizeof(struct zspage) == 12, "zspage header is 12 bytes");
+_Static_assert(sizeof(struct zs_ext) == 64, "an extent record is a cache line");
 
-static inline int zs_group(struct zspage *z)
-{
-	return atomic_load_explicit(&z->group, memory_order_relaxed);
-}
-
-static inline void zs_set_group(struct zspage *z, int group)
-{
-	atomic_store_explicit(&z->group, (uint8_t)group, memory_order_relaxed);
-}
-
-/* Emptied while pinned: waiting for the last unpin to be freed. */
-static inline int zs_deferred(struct zspage *z)
-{
-	return zs_group(z) == 0; /* ZS_GROUP_EMPTY */
-}
-
+#define ZS_EXT_FREE 0xffffu   /* in no zspage */
+#define ZS_EXT_CACHED 0xfffeu /* in an emptied zspage kept for reuse */
+#define ZS_EXT_NONE UINT32_MAX /* list end */
 #define ZS_GROUP_EMPTY 0
 #define ZS_GROUP_FULL (ZS_NR_FULLNESS - 1)
-#define ZS_GROUP_UNUSED 0xff
+#define ZS_GROUP_ISOLATED 0xfe
 
-struct zs_pool;
-
-/*
- * One size class. Two cache lines' worth of concerns: the first holds what
- * the lock-free map path reads (geometry, seq, the tables' directories,
- * which change rarely); the lock and everything it guards start on a line
- * of their own, so that allocations in a class do not evict its readers'
- * line on another CPU.
- */
-struct size_class {
-	/* read by map without the lock */
-	_Atomic uint32_t seq;     /* odd while compaction moves objects */
-	uint32_t index;           /* shard << ZS_CLASS_BITS | class number:
-				     the handle's class field */
+/* What a class number stands for, the same in every shard. */
+struct zs_geometry {
 	uint32_t size;            /* object size */
 	uint32_t merged_from;     /* smallest size that maps to this class */
 	uint16_t ppz;             /* pages per zspage */
-	uint16_t opz;             /* objects per zspage */
-	uint8_t idx_bits;         /* object-index bits of a location */
-	uint8_t huge;             /* one object per page */
-	uint16_t map_words;       /* u64 words of a zspage's bitmap */
-	uint32_t zspage_bytes;    /* size of one zspage record with its arrays */
-	uint32_t map_offset;      /* offset of the bitmap in the record */
-	uint32_t max_ids;         /* zspage ids must stay below this */
-	struct zs_pool *pool;
-	struct zs_table zspages;  /* zspage records by id (dir read lock-free) */
-	struct zs_table slots;    /* handle slots: chunk: u32 loc[C], u16 gen[C] */
+	uint16_t opz;             /* object places per zspage */
+	uint8_t nexts;            /* extents per zspage */
+	uint8_t huge;             /* at most one object per page */
+};
 
-	/* written under the lock */
+struct zs_pool;
+struct zs_compaction;
+
+/* The metadata arrays indexed by extent number (slot.c), each a region of
+ * the metadata source made present as the span grows. */
+enum { ZS_META_CLS, ZS_META_EXT, ZS_META_VPFN, ZS_NR_META };
+
+struct zs_meta_region {
+	uint32_t first;           /* its first page in pool->meta */
+	uint32_t reserved;        /* pages reserved */
+	uint32_t present;         /* pages present: [first, first + present) */
+	uint32_t per_ext;         /* bytes per extent; 0: not used */
+};
+
+/*
+ * One size class of one shard. The first cache line holds what stays put
+ * (its geometry); the lock and everything it guards start on a line of
+ * their own.
+ */
+struct size_class {
+	uint32_t size;            /* == geometry size */
+	uint32_t number;          /* class number */
+	uint16_t ppz, opz;        /* == geometry */
+	uint8_t nexts;            /* == geometry */
+	uint8_t shard;            /* its shard */
+	struct zs_pool *pool;
+
 	_Alignas(64) _Atomic int lock; /* spin-then-yield, see zs_class_lock() */
-	uint32_t nr_ids;          /* ids [0, nr_ids) have records */
-	uint32_t free_ids;        /* free-id list head, linked by next */
-	uint32_t head[ZS_NR_FULLNESS]; /* fullness list heads (ids) */
-	uint16_t nonempty;        /* bit g set <=> head[g] != ZS_ID_NONE */
-	uint64_t nr_zspages;      /* zspages alive (listed), deferred included */
-	uint32_t nr_slots;        /* slots [0, nr_slots) exist */
-	uint32_t free_slot;       /* free-slot list head, ZS_SLOT_NONE: empty */
-	uint64_t obj_used;        /* live objects == allocated slots */
-	uint64_t pages_used;      /* sum of npages */
+	uint32_t head[ZS_NR_FULLNESS]; /* fullness list heads (first extents) */
+	uint16_t nonempty;        /* bit g set <=> head[g] != ZS_EXT_NONE */
+	uint64_t nr_zspages;      /* zspages of the class (isolated included) */
+	uint64_t obj_used;        /* live objects == allocated places */
+	uint64_t pages_used;      /* pages present in its zspages */
+	uint32_t free_slot;       /* free-slot list head, ZS_SLOT_NONE */
+	uint32_t nr_chunks;       /* slot chunks it owns: chunks[0 .. nr) */
+	uint32_t cap_chunks;
+	uint32_t *chunks;         /* their numbers, for compaction's scan */
+	struct zs_compaction *cc; /* compaction under way, or NULL */
+	uint32_t auto_wait;       /* frees before the next automatic plan */
 } __attribute__((aligned(64)));
 
+/* A zspage emptied and kept with its pages for reuse (cache.c). */
+struct zs_cache {
+	_Atomic int lock;         /* guards this struct (after a class lock) */
+	uint32_t head[ZS_MAX_ZSPAGE_EXTS]; /* newest first, by extents - 1 */
+	uint32_t tail[ZS_MAX_ZSPAGE_EXTS]; /* oldest */
+	uint64_t pages;           /* pages present in cached zspages */
+	uint64_t zspages;
+};
+
+/* One shard: a copy of every class, made as threads first use them. */
+struct zs_shard {
+	struct zs_cache cache;
+	_Atomic unsigned ops;     /* allocations + frees, for the decay check */
+	_Atomic(struct size_class *) cls[]; /* [nr_classes], NULL until used */
+};
+
 struct zs_pool {
-	struct mp_source *src;    /* this pool's pages */
-	uint8_t *base;            /* src's direct map */
+	/* read by every call, changed never */
+	uint32_t tag;             /* handle tag, 1 .. 2^ZS_TAG_BITS - 1 */
+	uint8_t scattered;        /* ZS_LAYOUT_SCATTERED */
+	uint8_t remap;            /* scattered, straddlers through windows */
+	uint8_t shared;           /* pages in a shared memfd (fork: EPERM) */
+	uint8_t auto_compact;
 	uint32_t page_size;
 	unsigned page_shift;
 	unsigned delta_shift;     /* log2(class delta) */
-	uint32_t tag;             /* handle tag, 1 .. 2^ZS_TAG_BITS - 1 */
-	enum mp_method method;    /* for straddling objects */
+	unsigned ext_unit_shift;  /* location >> this = extent number */
+	uint32_t max_size;        /* largest object */
+	uint32_t nr_classes;      /* after merging */
+	uint32_t nr_shards;
 	uint32_t huge_size;       /* zs_huge_class_size() */
-	uint32_t nr_sizes;        /* size classes (after merging) */
-	uint32_t nr_shards;       /* 1 .. ZS_MAX_SHARDS */
-	struct size_class *classes; /* shard 0's [nr_sizes], == shard[0] */
-	/* Each shard's classes[nr_sizes]; NULL until a thread of that shard
-	 * first allocates (zs_shard_create()), then fixed until the pool dies,
-	 * so that a pool used by one thread holds one set of classes. */
-	_Atomic(struct size_class *) shard[ZS_MAX_SHARDS];
-	pthread_mutex_t shard_lock; /* creating a shard; zs_check() holds it */
-	uint8_t class_of[ZS_NR_SIZES]; /* size index -> class number */
+	uint32_t cache_max;       /* pages per shard's cache at most */
+	uint32_t decay_ms;
+	struct mp_source *src;    /* the objects' pages */
+	uint8_t *base;            /* src's direct map */
+	struct mp_source *meta;   /* the slot table, extent records, pfns */
+	_Atomic zs_slotv *slots;  /* slot table (meta's direct map) */
+	struct zs_ext *ext;       /* extent records by extent number */
+	/* Class number of each extent of a live zspage, dense: what a read
+	 * checks a length against (a 64-byte record would miss the cache). */
+	_Atomic uint16_t *ext_cls;
+	_Atomic uint32_t *vpfn;   /* scattered: span page -> pfn of src */
+	_Atomic uint32_t nr_slots; /* slots [0, nr_slots) exist */
+	uint32_t span_exts;       /* extents in the span */
+	struct zs_geometry *geo;  /* [nr_classes] */
+	uint16_t *class_of;       /* size index -> class number */
+	_Atomic(struct zs_shard *) shard[ZS_MAX_SHARDS]; /* made on first use */
+
+	/* changed under the locks below */
+	pthread_mutex_t shard_lock; /* making a shard or a class; zs_check() */
+	pthread_mutex_t span_lock;  /* extents, slot chunks, metadata pages */
+	uint32_t span_next;       /* extents [0, span_next) were handed out */
+	uint64_t *span_free;      /* bit e set: extent e < span_next is free */
+	uint32_t span_low;        /* no free bit below word span_low */
+	uint32_t meta_slot_pages; /* pages of slots[] present */
+	struct zs_meta_region region[ZS_NR_META]; /* arrays by extent */
+	_Atomic uint64_t malloc_bytes; /* class records and lists (malloc) */
+	_Atomic uint64_t pages_total; /* pages of src held (cached included) */
+	_Atomic uint64_t pages_cached; /* of which in the shards' caches */
 	_Atomic uint64_t pages_compacted;
 	_Atomic uint64_t objects_moved;
-	/* Pages compaction took out of its classes and gives back to the
-	 * source after unlocking: zs_check() allows for them. */
-	_Atomic uint64_t pages_in_flight;
+	_Atomic uint64_t auto_compactions;
 	char name[32];
 };
 
-/* Classes (class.c): geometry, merging, tables of shard 0, @shards shards
- * in all; pool->page_size set. */
-int zs_classes_init(struct zs_pool *pool, uint32_t max_ppz, uint32_t shards);
-void zs_classes_destroy(struct zs_pool *pool);
-/* Shard @s's classes, made on first use with shard 0's geometry; shard 0's
- * when out of memory (the object then goes there). */
-struct size_class *zs_shard_create(struct zs_pool *pool, unsigned s);
+/* ---- Small helpers -------------------------------------------------------- */
 
-/* Shard @s's classes, or NULL while no thread has allocated in it. */
-static inline struct size_class *zs_shard_classes(struct zs_pool *pool, unsigned s)
+static inline uint32_t zs_ext_of_loc(const struct zs_pool *pool, uint64_t loc)
+{
+	return (uint32_t)(loc >> pool->ext_unit_shift);
+}
+
+/* First extent of the zspage that holds extent @e. */
+static inline uint32_t zs_zspage_first(const struct zs_pool *pool, uint32_t e)
+{
+	return e - pool->ext[e].part;
+}
+
+/* Location of object @idx of the zspage whose first extent is @first. */
+static inline uint64_t zs_obj_loc(const struct zs_pool *pool, const struct size_class *class,
+				  uint32_t first, uint32_t idx)
+{
+	return ((uint64_t)first << pool->ext_unit_shift) +
+	       (((uint64_t)idx * class->size) >> ZS_LOC_SHIFT);
+}
+
+/* Span page number of byte 0 of location @loc. */
+static inline uint64_t zs_loc_page(const struct zs_pool *pool, uint64_t loc)
+{
+	return loc >> (pool->page_shift - ZS_LOC_SHIFT);
+}
+
+static inline struct zs_shard *zs_shard_get(struct zs_pool *pool, unsigned s)
 {
 	return atomic_load_explicit(&pool->shard[s], memory_order_acquire);
 }
 
-/* ---- Handles ------------------------------------------------------------ */
-
-static inline zs_handle zs_handle_make(const struct zs_pool *pool,
-				       uint32_t class_idx, uint32_t gen,
-				       uint32_t slot)
+/* The class of shard @s, number @c, or NULL while it does not exist. */
+static inline struct size_class *zs_class_get(struct zs_pool *pool, unsigned s, uint32_t c)
 {
-	return ((uintptr_t)pool->tag << (64 - ZS_TAG_BITS)) |
-	       ((uintptr_t)class_idx << (ZS_SLOT_BITS + ZS_GEN_BITS)) |
-	       ((uintptr_t)gen << ZS_SLOT_BITS) | slot;
+	struct zs_shard *sh = zs_shard_get(pool, s);
+
+	return sh ? atomic_load_explicit(&sh->cls[c], memory_order_acquire) : NULL;
 }
 
-static inline uint32_t zs_handle_tag(zs_handle h)
+/* The class that owns extent @e (a live zspage's: the caller pins one of
+ * its objects or holds its class lock). */
+static inline struct size_class *zs_ext_class(struct zs_pool *pool, uint32_t e)
 {
-	return (uint32_t)(h >> (64 - ZS_TAG_BITS));
-}
-
-static inline uint32_t zs_handle_class(zs_handle h)
-{
-	return (uint32_t)(h >> (ZS_SLOT_BITS + ZS_GEN_BITS)) &
-	       ((1u << ZS_HCLASS_BITS) - 1);
-}
-
-static inline uint32_t zs_handle_gen(zs_handle h)
-{
-	return (uint32_t)(h >> ZS_SLOT_BITS) & ((1u << ZS_GEN_BITS) - 1);
-}
-
-static inline uint32_t zs_handle_slot(zs_handle h)
-{
-	return (uint32_t)h & ((1u << ZS_SLOT_BITS) - 1);
-}
-
-/* The class a handle names, or NULL if it cannot be this pool's. */
-static inline struct size_class *zs_handle_to_class(struct zs_pool *pool,
-						    zs_handle h)
-{
-	uint32_t c = zs_handle_class(h), n = c & (ZS_NR_SIZES - 1);
-	struct size_class *classes;
-
-	if (zs_handle_tag(h) != pool->tag || n >= pool->nr_sizes)
-		return NULL;
-	classes = zs_shard_classes(pool, c >> ZS_CLASS_BITS);
-	return classes ? &classes[n] : NULL;
-}
-
-/* The class of @h, a handle this pool gave out and a mapping still holds
- * (so its shard exists). */
-static inline struct size_class *zs_mapped_class(struct zs_pool *pool, zs_handle h)
-{
-	uint32_t c = zs_handle_class(h);
-
-	return &zs_shard_classes(pool, c >> ZS_CLASS_BITS)[c & (ZS_NR_SIZES - 1)];
-}
-
-/* ---- Shards (map.c keeps the per-thread state) ------------------------- */
-
-/* This thread's shard number + 1; 0 until it first used the library. */
-extern __thread uint8_t zs_shard_tls __attribute__((tls_model("initial-exec")));
-/* Register this thread (map.c) and return its shard number; 0 if that
- * fails (out of memory: the thread then allocates in shard 0). */
-unsigned zs_shard_attach(void);
-/* Shards of a pool created with zs_config.shards 0: one per online CPU,
- * 1 .. ZS_MAX_SHARDS. */
-uint32_t zs_default_shards(void);
-
-/* The class a new object of @size (1 .. page size) goes into: its size
- * class in the calling thread's shard. */
-static inline struct size_class *zs_alloc_class(struct zs_pool *pool, size_t size)
-{
-	uint32_t c = pool->class_of[(size - 1) >> pool->delta_shift];
-	struct size_class *classes;
-	unsigned s;
-
-	if (pool->nr_shards == 1)
-		return &pool->classes[c];
-	s = zs_shard_tls;
-	s = __builtin_expect(s != 0, 1) ? s - 1 : zs_shard_attach();
-	if (__builtin_expect(s >= pool->nr_shards, 0))
-		s %= pool->nr_shards;
-	classes = zs_shard_classes(pool, s);
-	if (__builtin_expect(!classes, 0))
-		classes = zs_shard_create(pool, s);
-	return &classes[c];
+	return zs_class_get(pool,
+			    atomic_load_explicit(&pool->ext[e].shard, memory_order_relaxed),
+			    atomic_load_explicit(&pool->ext[e].cls, memory_order_relaxed));
 }
 
 /* ---- Class lock ----------------------------------------------------------- */
@@ -333,190 +381,223 @@ static inline void zs_cpu_relax(void)
 #endif
 }
 
-void zs_class_lock_slow(struct size_class *class);
+void zs_spin_lock_slow(_Atomic int *lock);
+
+static inline void zs_spin_lock(_Atomic int *lock)
+{
+	if (!atomic_exchange_explicit(lock, 1, memory_order_acquire))
+		return;
+	zs_spin_lock_slow(lock);
+}
+
+static inline int zs_spin_trylock(_Atomic int *lock)
+{
+	return !atomic_load_explicit(lock, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(lock, 1, memory_order_acquire);
+}
+
+static inline void zs_spin_unlock(_Atomic int *lock)
+{
+	atomic_store_explicit(lock, 0, memory_order_release);
+}
 
 static inline void zs_class_lock(struct size_class *class)
 {
-	if (!atomic_exchange_explicit(&class->lock, 1, memory_order_acquire))
-		return;
-	zs_class_lock_slow(class);
+	zs_spin_lock(&class->lock);
 }
 
 static inline void zs_class_unlock(struct size_class *class)
 {
-	atomic_store_explicit(&class->lock, 0, memory_order_release);
+	zs_spin_unlock(&class->lock);
 }
 
-/* ---- Tables (table.c) --------------------------------------------------- */
+/* ---- Classes (class.c) ---------------------------------------------------- */
 
-/* The directory of every table before its first chunk (cap 0), so that a
- * lookup needs no NULL test. */
-extern struct zs_dir zs_empty_dir;
-
-/* Element @i's chunk, read without a lock; NULL if out of range. */
-static inline uint8_t *zs_table_chunk(struct zs_table *t, uint32_t ci)
+/* Geometry of every class: pool->geo, class_of, nr_classes, huge_size. */
+int zs_geometry_init(struct zs_pool *pool, uint32_t max_ppz);
+/* The class number of an object of @size (1 .. max_size). */
+static inline uint32_t zs_class_number(const struct zs_pool *pool, size_t size)
 {
-	struct zs_dir *d = atomic_load_explicit(&t->dir, memory_order_acquire);
-
-	if (ci >= d->cap)
-		return NULL;
-	return atomic_load_explicit(&d->chunk[ci], memory_order_acquire);
+	return pool->class_of[(size - 1) >> pool->delta_shift];
 }
+/* Class @c of shard @s, made if it does not exist yet; NULL if out of
+ * memory. */
+struct size_class *zs_class_make(struct zs_pool *pool, unsigned s, uint32_t c);
+void zs_classes_destroy(struct zs_pool *pool);
 
-int zs_table_add_chunk(struct zs_table *t);  /* class lock; 0 | -ENOMEM */
-/* Free chunks [keep, nr_chunks): class lock held and class seq odd. */
-void zs_table_trim(struct zs_table *t, uint32_t keep);
-void zs_table_destroy(struct zs_table *t);
+/* ---- Shards (shard.c) ------------------------------------------------------ */
 
-/* Slot @s of a class: its location and generation words. */
-static inline _Atomic uint32_t *zs_slot_loc(uint8_t *chunk, uint32_t s)
+/* This thread's shard number + 1; 0 until it first allocated. */
+extern __thread uint8_t zs_shard_tls __attribute__((tls_model("initial-exec")));
+/* Give this thread a shard (the least used among live threads). */
+unsigned zs_shard_attach(void);
+/* Shards of a pool made with zs_config.shards 0. */
+uint32_t zs_default_shards(void);
+
+static inline unsigned zs_this_shard(const struct zs_pool *pool)
 {
-	return (_Atomic uint32_t *)chunk + (s & (ZS_SLOT_CHUNK - 1));
+	unsigned s = zs_shard_tls;
+
+	if (pool->nr_shards == 1)
+		return 0;
+	s = __builtin_expect(s != 0, 1) ? s - 1 : zs_shard_attach();
+	return s < pool->nr_shards ? s : s % pool->nr_shards;
 }
 
-static inline _Atomic uint16_t *zs_slot_gen(uint8_t *chunk, uint32_t s)
+/* ---- Slots and the metadata pages (slot.c) -------------------------------- */
+
+static inline _Atomic zs_slotv *zs_slot(const struct zs_pool *pool, uint32_t s)
 {
-	return (_Atomic uint16_t *)(chunk + ZS_SLOT_CHUNK * sizeof(uint32_t)) +
-	       (s & (ZS_SLOT_CHUNK - 1));
+	return &pool->slots[s];
 }
 
-/* The zspage record of id @id, or NULL if the id has no record. */
-static inline struct zspage *zs_zspage_of(struct size_class *class, uint32_t id)
-{
-	uint8_t *chunk = zs_table_chunk(&class->zspages, id >> ZS_ZSPAGE_CHUNK_SHIFT);
-
-	if (!chunk)
-		return NULL;
-	return (struct zspage *)(chunk + (size_t)(id & (ZS_ZSPAGE_CHUNK - 1)) *
-						 class->zspage_bytes);
-}
-
-/* The record of an id that exists (id < nr_ids), class lock held. */
-static inline struct zspage *zs_zspage_at(struct size_class *class, uint32_t id)
-{
-	struct zs_dir *d = atomic_load_explicit(&class->zspages.dir,
-						memory_order_relaxed);
-	uint8_t *chunk = atomic_load_explicit(&d->chunk[id >> ZS_ZSPAGE_CHUNK_SHIFT],
-					      memory_order_relaxed);
-
-	return (struct zspage *)(chunk + (size_t)(id & (ZS_ZSPAGE_CHUNK - 1)) *
-						 class->zspage_bytes);
-}
-
-static inline _Atomic uint32_t *zs_zspage_pfns(struct zspage *z)
-{
-	return (_Atomic uint32_t *)(z + 1);
-}
-
-static inline uint64_t *zs_zspage_map(const struct size_class *class,
-				      struct zspage *z)
-{
-	return (uint64_t *)((uint8_t *)z + class->map_offset);
-}
-
-/* Handle slots (handle.c). Class lock held for alloc/free. */
-int zs_slot_alloc(struct size_class *class, uint32_t *slot);
-void zs_slot_free(struct size_class *class, uint32_t slot);
-/* Undo zs_slot_alloc() of a slot that was never given a location. */
+/* A slot for a new object of @class (its free list, or a new chunk), left
+ * free until the caller stores a live value. 0 | -ENOMEM. Class lock. */
+int zs_slot_alloc(struct size_class *class, uint32_t *slot, uint32_t *gen);
+/* Put back a slot zs_slot_alloc() gave and nothing used. Class lock. */
 void zs_slot_putback(struct size_class *class, uint32_t slot);
+/* Make the metadata of extents [0, @n) present, or give back what lies
+ * past it. span_lock held. 0 | -ENOMEM (then nothing grew). */
+int zs_meta_ext_grow(struct zs_pool *pool, uint32_t n);
+void zs_meta_ext_shrink(struct zs_pool *pool, uint32_t n);
+void zs_meta_free(struct zs_pool *pool);
 
 /*
- * zs_slot_lookup - the location of live handle @h in @class, read without a
- * lock. Returns 0 and stores the location, or -EINVAL. The answer is exact
- * under the class lock; without it the caller must confirm with the class
- * seq (an object may move) and live with handles freed concurrently.
+ * zs_slot_read - the slot value of handle @h if @h is a live handle of
+ * @pool (tag, range, state, generation), read without a lock; else 0 (no
+ * live value is 0). A moving object is waited for.
  */
-static inline int zs_slot_lookup(struct size_class *class, zs_handle h,
-				 uint32_t *loc)
-{
-	uint32_t s = zs_handle_slot(h), l;
-	uint8_t *chunk = zs_table_chunk(&class->slots, s >> ZS_SLOT_CHUNK_SHIFT);
+zs_slotv zs_slot_read(struct zs_pool *pool, zs_handle h);
 
-	if (!chunk) /* slot ZS_SLOT_NONE never gets a chunk: see slots_grow() */
-		return -EINVAL;
-	l = atomic_load_explicit(zs_slot_loc(chunk, s), memory_order_acquire);
-	if ((l & ZS_LOC_FREE) ||
-	    atomic_load_explicit(zs_slot_gen(chunk, s), memory_order_relaxed) !=
-		    zs_handle_gen(h))
-		return -EINVAL;
-	*loc = l;
-	return 0;
+/*
+ * zs_pin - pin the object of handle @h: its slot's pin count goes up by one
+ * (an atomic compare-and-swap), so that it can neither be freed nor moved
+ * until zs_unpin(). Returns the slot value as pinned, or 0 with *@err
+ * -EINVAL (not a live handle of @pool) or -EBUSY (ZS_MAX_PINS pins held).
+ * Waits while compaction moves the object (a few microseconds).
+ */
+zs_slotv zs_pin(struct zs_pool *pool, zs_handle h, int *err);
+
+static inline void zs_unpin(struct zs_pool *pool, zs_handle h)
+{
+	uint32_t s = (uint32_t)(h & ((UINT64_C(1) << ZS_HSLOT_BITS) - 1));
+
+	atomic_fetch_sub_explicit(zs_slot(pool, s), ZS_PIN_ONE, memory_order_release);
 }
 
-static inline uint32_t zs_loc_id(const struct size_class *class, uint32_t loc)
+static inline zs_handle zs_handle_make(const struct zs_pool *pool, uint32_t gen, uint32_t slot)
 {
-	return loc >> class->idx_bits;
+	return (uintptr_t)pool->tag << (64 - ZS_TAG_BITS) |
+	       (uintptr_t)gen << ZS_HSLOT_BITS | slot;
 }
 
-static inline uint32_t zs_loc_idx(const struct size_class *class, uint32_t loc)
+static inline uint32_t zs_handle_slot(zs_handle h)
 {
-	return loc & ((1u << class->idx_bits) - 1);
+	return (uint32_t)(h & ((UINT64_C(1) << ZS_HSLOT_BITS) - 1));
 }
+
+/* ---- The span (span.c), span_lock taken inside ------------------------ */
+
+/* A run of @n free extents (their records made present): its first
+ * extent, or ZS_EXT_NONE. */
+uint32_t zs_span_alloc(struct zs_pool *pool, uint32_t n);
+/* Give back the run of @n extents from @first (no page present). */
+void zs_span_free(struct zs_pool *pool, uint32_t first, uint32_t n);
 
 /* ---- zspages (zspage.c), class lock held --------------------------------- */
 
 int zs_fullness_group(const struct size_class *class, uint32_t inuse);
-void zs_list_insert(struct size_class *class, uint32_t id, struct zspage *z,
-		    int group);
-void zs_list_remove(struct size_class *class, uint32_t id, struct zspage *z);
-void zs_fix_fullness(struct size_class *class, uint32_t id, struct zspage *z);
-
-/* Pages to give back later, in one batch (see mp_free_pages()). */
-struct zs_pfns {
-	uint32_t *pfn;
-	size_t n, cap;
-	int failed; /* could not grow: pages were freed at once instead */
-};
-
-/* A new empty zspage with no page yet: its id, or -ENOMEM. */
-int64_t zs_zspage_create(struct size_class *class, struct zspage **out);
-/* Give back an empty zspage's id, and its pages: to the page source now
- * (@later NULL) or onto @later for the caller to free in one batch. */
-void zs_zspage_release(struct size_class *class, uint32_t id, struct zspage *z,
-		       struct zs_pfns *later);
-/* Make object @idx's bytes present, allocating pages if @grow. 0 | -ENOMEM */
-int zs_zspage_populate(struct size_class *class, struct zspage *z,
-		       uint32_t idx, int grow);
-/* Lowest free object index of @z (< opz; the zspage is not full). */
-uint32_t zs_zspage_first_free(const struct size_class *class, struct zspage *z);
-/* Free pages past the last allocated object (now, or onto @later). */
-uint32_t zs_zspage_trim(struct size_class *class, struct zspage *z,
-			struct zs_pfns *later);
-
-/* Byte @off of a zspage, as a direct-map address (page must be present). */
-static inline uint8_t *zs_zspage_addr(const struct zs_pool *pool,
-				      struct zspage *z, uint32_t off)
+void zs_list_insert(struct size_class *class, uint32_t first, int group);
+void zs_list_remove(struct size_class *class, uint32_t first);
+void zs_fix_fullness(struct size_class *class, uint32_t first);
+/* A new empty zspage of @class (from the cache or the span): its first
+ * extent, or ZS_EXT_NONE (no span or no memory). Not on a list yet. */
+uint32_t zs_zspage_create(struct size_class *class);
+/* An empty zspage leaves its class: cached, or its pages freed. */
+void zs_zspage_release(struct size_class *class, uint32_t first);
+/* Make the pages object @idx touches present. 0 | -ENOMEM (nothing changed). */
+int zs_zspage_populate(struct size_class *class, uint32_t first, uint32_t idx, int grow);
+/* 1 if every page object @idx touches is present. */
+int zs_obj_present(const struct size_class *class, uint32_t first, uint32_t idx);
+/* Lowest free object place (the zspage is not full). */
+uint32_t zs_zspage_first_free(const struct size_class *class, uint32_t first);
+/* Free the pages of the zspage that no allocated object touches; the
+ * number freed. */
+uint32_t zs_zspage_trim(struct size_class *class, uint32_t first);
+/* Set / clear object @idx's bit and the counts. */
+void zs_obj_set(struct size_class *class, uint32_t first, uint32_t idx);
+void zs_obj_clear(struct size_class *class, uint32_t first, uint32_t idx);
+static inline int zs_obj_test(const struct zs_pool *pool, uint32_t first, uint32_t idx)
 {
-	uint32_t pfn = atomic_load_explicit(&zs_zspage_pfns(z)[off >> pool->page_shift],
-					    memory_order_relaxed);
+	return (int)((pool->ext[first].map[idx / 64] >> (idx % 64)) & 1);
+}
+/* Free pages of @first's zspage from a present mask: pages present in
+ * extent e+part whose bit is set in @drop[part]. Returns pages freed. */
+uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts,
+		       const uint16_t *drop);
 
-	return pool->base + ((size_t)pfn << pool->page_shift) +
+/* ---- Bytes of an object (access.c) --------------------------------------- */
+
+/* The address of span byte @off's page content: the direct map in the
+ * contiguous layout, the page's pfn in the scattered one. */
+static inline uint8_t *zs_span_addr(const struct zs_pool *pool, uint64_t off)
+{
+	uint64_t vp;
+
+	if (!pool->scattered)
+		return pool->base + off;
+	vp = off >> pool->page_shift;
+	return pool->base +
+	       ((size_t)atomic_load_explicit(&pool->vpfn[vp], memory_order_relaxed)
+		<< pool->page_shift) +
 	       (off & (pool->page_size - 1));
 }
 
-void zs_obj_copy_in(const struct zs_pool *pool, struct zspage *z,
-		    uint32_t off, const void *src, uint32_t len);
-void zs_obj_copy_out(const struct zs_pool *pool, struct zspage *z,
-		     uint32_t off, void *dst, uint32_t len);
+/* Copy between an object's bytes at location @loc and @buf. */
+void zs_copy_out(const struct zs_pool *pool, uint64_t loc, void *buf, uint32_t len);
+void zs_copy_in(const struct zs_pool *pool, uint64_t loc, const void *buf, uint32_t len);
 
-/* ---- Pins (map.c) ----------------------------------------------------------- */
-
-/* 1 if any thread's mapping pins zspage @z (scan, no barrier). */
-int zs_zspage_pinned(const struct zspage *z);
-/* Every zspage pinned now, after a full memory barrier on every thread
- * (the caller made its class seq odd first). Stores up to @max pointers
- * and the count (which may exceed @max) in *@count. Returns 0, or -EAGAIN
- * if the barrier could not run (then nothing may be moved). */
-int zs_pins_snapshot(const struct zspage **out, size_t max, size_t *count);
-/* The number of mappings any thread holds on @pool. */
+/* 1 if any thread holds a mapping or read of an object of @pool. */
 size_t zs_pool_mappings(const struct zs_pool *pool);
-/* 1 if any thread holds a mapping (or read) of @h of @pool. A mapping
- * that starts while this runs may be missed: that is the caller's race. */
-int zs_mapped_anywhere(const struct zs_pool *pool, zs_handle h);
-void zs_barrier_init(void);
 
-/* Free @z if it was emptied while pinned and is no longer pinned. */
-void zs_release_deferred_locked(struct size_class *class, uint32_t id,
-				struct zspage *z);
+/* ---- The cache of emptied zspages (cache.c) -------------------------------- */
+
+/* Keep empty zspage @first (off every list) in shard @s's cache, or free
+ * it if the cache is full; pages beyond the bound go oldest first. */
+void zs_cache_put(struct zs_pool *pool, unsigned s, uint32_t first);
+/* A cached zspage of @nexts extents from shard @s, or ZS_EXT_NONE. */
+uint32_t zs_cache_take(struct zs_pool *pool, unsigned s, uint32_t nexts);
+/* Count an allocation or free in shard @s; now and then give back the
+ * cached zspages of every shard that decayed. */
+void zs_cache_tick(struct zs_pool *pool, unsigned s);
+/* Give every cached zspage of every shard back; pages freed. */
+size_t zs_cache_drain(struct zs_pool *pool);
+/* Free a zspage's pages and extents: it belongs to nobody now. */
+void zs_zspage_destroy(struct zs_pool *pool, uint32_t first);
+
+/* ---- Compaction (compact.c) ------------------------------------------------- */
+
+/* After an allocation or free in @class (lock held): take a bounded step
+ * of the class's automatic compaction, or (@may_begin: after a free) begin
+ * one if the class's free space passed the threshold. */
+void zs_auto_compact(struct size_class *class, int may_begin);
+void zs_compaction_free(struct size_class *class);
+/* For zs_check(), every lock held: the class that leads @cc's domain; its
+ * sources (first extents, some released: see source_class); the class of
+ * source @first while it is isolated, else NULL. */
+struct size_class *zs_compaction_leader(const struct zs_compaction *cc);
+uint32_t zs_compaction_sources(const struct zs_compaction *cc, const uint32_t **src);
+struct size_class *zs_compaction_source_class(const struct zs_compaction *cc, uint32_t first);
+/* Pages zs_compact() would free from the size class @c now (every shard's
+ * copy; their locks held). */
+uint64_t zs_compact_freeable(struct zs_pool *pool, struct size_class **cls, unsigned n);
+
+/* ---- fork (pool.c) --------------------------------------------------------- */
+
+/* -EPERM if @pool's pages are shared with a parent process, else 0. */
+static inline int zs_forked(const struct zs_pool *pool)
+{
+	return __builtin_expect(pool->shared, 0) && mp_forked(pool->src) ? -EPERM : 0;
+}
 
 #endif /* ZSALLOC_ZSMALLOC_INTERNAL_H */

@@ -2,15 +2,15 @@
  * zspage.c - zspages: their pages, their object bitmap, their fullness list.
  *
  * A zspage of class c holds c->opz objects of c->size bytes back to back in
- * up to c->ppz pages. Pages are added lazily: object i needs the pages up to
- * the one holding its last byte, and objects are handed out lowest index
- * first, so a zspage that is being filled holds only the pages its objects
- * reach (the kernel allocates all ppz pages up front; at the end of a fill
- * every class's last zspage would be, on average, half empty pages).
+ * the first c->ppz pages of its c->nexts extents. A page is present only
+ * while an object touches it: pages come as objects reach them (objects are
+ * handed out lowest place first, so a zspage being filled holds only the
+ * pages its objects reach), and compaction gives back the pages no object
+ * touches any more.
  *
- *   ppz = 3, size 1392, opz 8, 5 objects so far: only 2 pages present
- *   | pfn[0]             | pfn[1]             | (pfn[2]: not yet)  |
- *   |obj0 |obj1 |obj2 |ob|j3 |obj4 |          |                    |
+ *   ppz = 3, size 1392, opz 8, objects 0-4 allocated: pages 0 and 1 present
+ *   | page 0             | page 1             | (page 2: not present) |
+ *   |obj0 |obj1 |obj2 |ob|j3 |obj4 |          |                       |
  *
  * Every function here runs under the class lock.
  */
@@ -29,215 +29,308 @@ int zs_fullness_group(const struct size_class *class, uint32_t inuse)
 	return (int)(100 * inuse / class->opz) / 10 + 1;
 }
 
-void zs_list_insert(struct size_class *class, uint32_t id, struct zspage *z,
-		    int group)
+void zs_list_insert(struct size_class *class, uint32_t first, int group)
 {
+	struct zs_ext *ext = class->pool->ext, *z = &ext[first];
 	uint32_t head = class->head[group];
 
-	z->prev = ZS_ID_NONE;
+	z->prev = ZS_EXT_NONE;
 	z->next = head;
-	if (head != ZS_ID_NONE)
-		zs_zspage_at(class, head)->prev = id;
-	class->head[group] = id;
+	if (head != ZS_EXT_NONE)
+		ext[head].prev = first;
+	class->head[group] = first;
 	class->nonempty |= (uint16_t)(1u << group);
-	zs_set_group(z, group);
+	z->group = (uint8_t)group;
 }
 
-void zs_list_remove(struct size_class *class, uint32_t id, struct zspage *z)
+void zs_list_remove(struct size_class *class, uint32_t first)
 {
-	int group = zs_group(z);
+	struct zs_ext *ext = class->pool->ext, *z = &ext[first];
+	int group = z->group;
 
-	if (z->prev != ZS_ID_NONE)
-		zs_zspage_at(class, z->prev)->next = z->next;
+	ZS_ASSERT(group < ZS_NR_FULLNESS && "only a listed zspage leaves a list");
+	if (z->prev != ZS_EXT_NONE)
+		ext[z->prev].next = z->next;
 	else
 		class->head[group] = z->next;
-	if (z->next != ZS_ID_NONE)
-		zs_zspage_at(class, z->next)->prev = z->prev;
-	if (class->head[group] == ZS_ID_NONE)
+	if (z->next != ZS_EXT_NONE)
+		ext[z->next].prev = z->prev;
+	if (class->head[group] == ZS_EXT_NONE)
 		class->nonempty &= (uint16_t)~(1u << group);
-	z->next = z->prev = ZS_ID_NONE;
-	zs_set_group(z, ZS_GROUP_UNUSED);
-	(void)id;
+	z->next = z->prev = ZS_EXT_NONE;
+	z->group = ZS_GROUP_ISOLATED;
 }
 
-void zs_fix_fullness(struct size_class *class, uint32_t id, struct zspage *z)
+void zs_fix_fullness(struct size_class *class, uint32_t first)
 {
+	struct zs_ext *z = &class->pool->ext[first];
 	int group = zs_fullness_group(class, z->inuse);
 
-	if (group == zs_group(z))
-		return;
-	zs_list_remove(class, id, z);
-	zs_list_insert(class, id, z, group);
+	if (z->group == ZS_GROUP_ISOLATED || group == z->group)
+		return; /* compaction puts an isolated zspage back itself */
+	zs_list_remove(class, first);
+	zs_list_insert(class, first, group);
 }
 
-int64_t zs_zspage_create(struct size_class *class, struct zspage **out)
-{
-	struct zspage *z;
-	uint32_t id;
-
-	if (class->free_ids != ZS_ID_NONE) {
-		id = class->free_ids;
-		z = zs_zspage_at(class, id);
-		class->free_ids = z->next;
-	} else {
-		if (class->nr_ids >= class->max_ids)
-			return -ENOMEM;
-		if ((class->nr_ids & (ZS_ZSPAGE_CHUNK - 1)) == 0 &&
-		    zs_table_add_chunk(&class->zspages))
-			return -ENOMEM;
-		id = class->nr_ids++;
-		z = zs_zspage_at(class, id);
-	}
-	z->next = z->prev = ZS_ID_NONE;
-	z->inuse = 0;
-	z->npages = 0;
-	zs_set_group(z, ZS_GROUP_UNUSED);
-	memset(zs_zspage_map(class, z), 0, class->map_words * sizeof(uint64_t));
-	*out = z;
-	return id;
-}
-
-/* Free pages [from, npages) of @z: to the source now, or onto @later. */
-static void free_pages_from(struct size_class *class, struct zspage *z,
-			    uint32_t from, struct zs_pfns *later)
-{
-	_Atomic uint32_t *pfn = zs_zspage_pfns(z);
-	uint32_t now[ZS_MAX_PAGES_PER_ZSPAGE], n = 0, i;
-
-	for (i = from; i < z->npages; i++) {
-		uint32_t p = atomic_load_explicit(&pfn[i], memory_order_relaxed);
-
-		if (later && !later->failed && later->n == later->cap) {
-			size_t cap = later->cap ? later->cap * 2 : 256;
-			uint32_t *grown = realloc(later->pfn, cap * sizeof(*grown));
-
-			if (grown) {
-				later->pfn = grown;
-				later->cap = cap;
-			} else {
-				later->failed = 1;
-			}
-		}
-		if (later && !later->failed)
-			later->pfn[later->n++] = p;
-		else
-			now[n++] = p;
-	}
-	if (n)
-		mp_free_pages(class->pool->src, now, n);
-	class->pages_used -= z->npages - from;
-	z->npages = (uint8_t)from;
-}
-
-void zs_zspage_release(struct size_class *class, uint32_t id, struct zspage *z,
-		       struct zs_pfns *later)
-{
-	free_pages_from(class, z, 0, later);
-	if (zs_group(z) != ZS_GROUP_UNUSED) {
-		zs_list_remove(class, id, z);
-		class->nr_zspages--;
-	}
-	z->next = class->free_ids;
-	class->free_ids = id;
-}
-
-/* Pages a zspage needs so that objects [0, idx] are present. */
-static uint32_t pages_for(const struct size_class *class, uint32_t idx)
-{
-	uint64_t end = (uint64_t)(idx + 1) * class->size;
-	uint32_t page = class->pool->page_size;
-
-	return (uint32_t)((end + page - 1) / page);
-}
-
-int zs_zspage_populate(struct size_class *class, struct zspage *z,
-		       uint32_t idx, int grow)
+/* Extent records of a zspage of @class from @first: its identity. */
+static void zspage_claim(struct size_class *class, uint32_t first)
 {
 	struct zs_pool *pool = class->pool;
-	_Atomic uint32_t *pfn = zs_zspage_pfns(z);
-	uint32_t need = pages_for(class, idx), had = z->npages, p;
+	uint32_t i;
 
-	while (z->npages < need) {
-		uint32_t near = z->npages ? atomic_load_explicit(&pfn[z->npages - 1],
-								 memory_order_relaxed)
-					  : UINT32_MAX;
+	for (i = 0; i < class->nexts; i++) {
+		struct zs_ext *e = &pool->ext[first + i];
 
-		if (!grow || mp_alloc_page_near(pool->src, near, &p)) {
-			/* Leave the zspage exactly as it was. */
-			class->pages_used += z->npages - had;
-			free_pages_from(class, z, had, NULL);
+		e->part = (uint8_t)i;
+		atomic_store_explicit(&pool->ext_cls[first + i], (uint16_t)class->number,
+				      memory_order_relaxed);
+		atomic_store_explicit(&e->shard, class->shard, memory_order_relaxed);
+		atomic_store_explicit(&e->cls, (uint16_t)class->number, memory_order_release);
+	}
+	pool->ext[first].nexts = class->nexts;
+	pool->ext[first].inuse = 0;
+	pool->ext[first].hiwat = 0;
+	pool->ext[first].next = pool->ext[first].prev = ZS_EXT_NONE;
+	pool->ext[first].group = ZS_GROUP_ISOLATED;
+	memset(pool->ext[first].map, 0, sizeof(pool->ext[first].map));
+}
+
+/* Pages present in the zspage from @first (@nexts extents). */
+static uint32_t zspage_pages(const struct zs_pool *pool, uint32_t first, uint32_t nexts)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < nexts; i++)
+		n += (uint32_t)__builtin_popcount(pool->ext[first + i].present);
+	return n;
+}
+
+/* Free the pages of the zspage from @first at index @from and up. */
+static uint32_t drop_pages_from(struct zs_pool *pool, uint32_t first, uint32_t nexts,
+				uint32_t from)
+{
+	uint16_t drop[ZS_MAX_ZSPAGE_EXTS] = { 0 };
+	uint32_t i;
+
+	for (i = 0; i < nexts; i++)
+		if (from <= i * ZS_EXT_PAGES)
+			drop[i] = 0xffff;
+		else if (from < (i + 1) * ZS_EXT_PAGES)
+			drop[i] = (uint16_t)(0xffffu << (from - i * ZS_EXT_PAGES));
+	return zs_pages_free(pool, first, nexts, drop);
+}
+
+uint32_t zs_zspage_create(struct size_class *class)
+{
+	struct zs_pool *pool = class->pool;
+	uint32_t first = zs_cache_take(pool, class->shard, class->nexts);
+
+	if (first != ZS_EXT_NONE) {
+		drop_pages_from(pool, first, class->nexts, class->ppz); /* never used here */
+	} else {
+		first = zs_span_alloc(pool, class->nexts);
+		if (first == ZS_EXT_NONE)
+			return ZS_EXT_NONE;
+		pool->ext[first].stamp = (uint32_t)mp_clock_ms();
+	}
+	zspage_claim(class, first);
+	class->pages_used += zspage_pages(pool, first, class->nexts);
+	class->nr_zspages++;
+	return first;
+}
+
+void zs_zspage_release(struct size_class *class, uint32_t first)
+{
+	struct zs_pool *pool = class->pool;
+
+	ZS_ASSERT(pool->ext[first].inuse == 0 && "only an empty zspage is released");
+	if (pool->ext[first].group != ZS_GROUP_ISOLATED)
+		zs_list_remove(class, first);
+	/* Pages no object touched since the zspage left the cache have been
+	 * unused since it went in: past the decay they go, not back in. */
+	if ((uint32_t)mp_clock_ms() - pool->ext[first].stamp >= pool->decay_ms)
+		class->pages_used -= drop_pages_from(pool, first, class->nexts,
+						     pool->ext[first].hiwat);
+	class->pages_used -= zspage_pages(pool, first, class->nexts);
+	class->nr_zspages--;
+	zs_cache_put(pool, class->shard, first);
+}
+
+/* Pages [*lo, *hi] of the zspage that object @idx touches. */
+static void obj_pages(const struct size_class *class, uint32_t idx, uint32_t *lo, uint32_t *hi)
+{
+	uint64_t start = (uint64_t)idx * class->size;
+	unsigned shift = class->pool->page_shift;
+
+	*lo = (uint32_t)(start >> shift);
+	*hi = (uint32_t)((start + class->size - 1) >> shift);
+}
+
+static int page_present(const struct zs_pool *pool, uint32_t first, uint32_t p)
+{
+	return (pool->ext[first + p / ZS_EXT_PAGES].present >> (p % ZS_EXT_PAGES)) & 1;
+}
+
+int zs_obj_present(const struct size_class *class, uint32_t first, uint32_t idx)
+{
+	uint32_t lo, hi, p;
+
+	obj_pages(class, idx, &lo, &hi);
+	for (p = lo; p <= hi; p++)
+		if (!page_present(class->pool, first, p))
+			return 0;
+	return 1;
+}
+
+uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts,
+		       const uint16_t *drop)
+{
+	uint32_t pfns[ZS_LARGE_MAX_PAGES], n = 0, i, b;
+
+	for (i = 0; i < nexts; i++) {
+		struct zs_ext *e = &pool->ext[first + i];
+		uint16_t bits = (uint16_t)(drop[i] & e->present);
+
+		for (b = 0; b < ZS_EXT_PAGES; b++) {
+			uint64_t page = ((uint64_t)(first + i) << ZS_EXT_SHIFT) + b;
+
+			if (!(bits & (1u << b)))
+				continue;
+			pfns[n++] = pool->scattered
+					    ? atomic_load_explicit(&pool->vpfn[page],
+								   memory_order_relaxed)
+					    : (uint32_t)page;
+		}
+		e->present &= (uint16_t)~bits;
+	}
+	if (n) {
+		mp_free_pages(pool->src, pfns, n);
+		atomic_fetch_sub_explicit(&pool->pages_total, n, memory_order_relaxed);
+	}
+	return n;
+}
+
+/* Allocate the @n pages from page @p of the zspage from @first, all or
+ * nothing (their present bits are the caller's). 0 | -ENOMEM. */
+static int pages_alloc(struct zs_pool *pool, uint32_t first, uint32_t p, uint32_t n)
+{
+	uint64_t page = ((uint64_t)first << ZS_EXT_SHIFT) + p;
+	uint32_t got[ZS_LARGE_MAX_PAGES], i;
+
+	if (!pool->scattered) {
+		if (mp_alloc_pages_at(pool->src, (uint32_t)page, n))
+			return -ENOMEM;
+		atomic_fetch_add_explicit(&pool->pages_total, n, memory_order_relaxed);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t near = i ? got[i - 1]
+				  : p && page_present(pool, first, p - 1)
+					    ? atomic_load_explicit(&pool->vpfn[page - 1],
+								   memory_order_relaxed)
+					    : UINT32_MAX;
+
+		if (mp_alloc_page_near(pool->src, near, &got[i])) {
+			if (i)
+				mp_free_pages(pool->src, got, i);
 			return -ENOMEM;
 		}
-		atomic_store_explicit(&pfn[z->npages], p, memory_order_relaxed);
-		z->npages++;
 	}
-	class->pages_used += z->npages - had;
+	for (i = 0; i < n; i++)
+		atomic_store_explicit(&pool->vpfn[page + i], got[i], memory_order_relaxed);
+	atomic_fetch_add_explicit(&pool->pages_total, n, memory_order_relaxed);
 	return 0;
 }
 
-uint32_t zs_zspage_first_free(const struct size_class *class, struct zspage *z)
+int zs_zspage_populate(struct size_class *class, uint32_t first, uint32_t idx, int grow)
 {
-	const uint64_t *map = zs_zspage_map(class, z);
+	struct zs_pool *pool = class->pool;
+	uint16_t added[ZS_MAX_ZSPAGE_EXTS] = { 0 };
+	uint32_t lo, hi, p, q, run, nadded = 0;
+
+	obj_pages(class, idx, &lo, &hi);
+	for (p = lo; p <= hi; p += run) {
+		run = 1;
+		if (page_present(pool, first, p))
+			continue;
+		while (p + run <= hi && !page_present(pool, first, p + run))
+			run++;
+		if (!grow || pages_alloc(pool, first, p, run)) {
+			/* Leave the zspage exactly as it was. */
+			zs_pages_free(pool, first, class->nexts, added);
+			return -ENOMEM;
+		}
+		for (q = p; q < p + run; q++) {
+			pool->ext[first + q / ZS_EXT_PAGES].present |= (uint16_t)(1u << (q % ZS_EXT_PAGES));
+			added[q / ZS_EXT_PAGES] |= (uint16_t)(1u << (q % ZS_EXT_PAGES));
+		}
+		nadded += run;
+	}
+	class->pages_used += nadded;
+	return 0;
+}
+
+uint32_t zs_zspage_first_free(const struct size_class *class, uint32_t first)
+{
+	const uint64_t *map = class->pool->ext[first].map;
 	uint32_t w;
 
-	for (w = 0; w < class->map_words; w++)
+	for (w = 0; w < ZS_MAP_WORDS; w++)
 		if (~map[w])
 			return w * 64 + (uint32_t)__builtin_ctzll(~map[w]);
 	return class->opz; /* full: callers never ask */
 }
 
-/* Highest allocated object index, or -1 when the zspage is empty. */
-static int64_t last_used(const struct size_class *class, struct zspage *z)
+void zs_obj_set(struct size_class *class, uint32_t first, uint32_t idx)
 {
-	const uint64_t *map = zs_zspage_map(class, z);
-	uint32_t w = class->map_words;
+	struct zs_ext *z = &class->pool->ext[first];
 
-	while (w--)
-		if (map[w])
-			return (int64_t)w * 64 + 63 - __builtin_clzll(map[w]);
-	return -1;
+	ZS_ASSERT(idx < class->opz && !zs_obj_test(class->pool, first, idx) &&
+		  "an object place is taken once");
+	uint32_t top = (uint32_t)((((uint64_t)idx + 1) * class->size - 1) >> class->pool->page_shift) + 1;
+
+	z->map[idx / 64] |= (uint64_t)1 << (idx % 64);
+	z->inuse++;
+	if (top > z->hiwat)
+		z->hiwat = (uint16_t)top;
+	class->obj_used++;
 }
 
-uint32_t zs_zspage_trim(struct size_class *class, struct zspage *z,
-			struct zs_pfns *later)
+void zs_obj_clear(struct size_class *class, uint32_t first, uint32_t idx)
 {
-	int64_t last = last_used(class, z);
-	uint32_t keep = last < 0 ? 0 : pages_for(class, (uint32_t)last);
-	uint32_t freed = z->npages > keep ? z->npages - keep : 0;
+	struct zs_ext *z = &class->pool->ext[first];
 
-	if (freed)
-		free_pages_from(class, z, keep, later);
+	ZS_ASSERT(zs_obj_test(class->pool, first, idx) && "only an allocated place is freed");
+	z->map[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+	z->inuse--;
+	class->obj_used--;
+}
+
+/* 1 if an allocated object of the zspage touches its page @p. */
+static int page_touched(const struct size_class *class, uint32_t first, uint32_t p)
+{
+	unsigned shift = class->pool->page_shift;
+	uint64_t lo = ((uint64_t)p << shift) / class->size;
+	uint64_t hi = ((((uint64_t)p + 1) << shift) - 1) / class->size, i;
+
+	if (hi >= class->opz)
+		hi = class->opz - 1;
+	for (i = lo; i <= hi; i++)
+		if (zs_obj_test(class->pool, first, (uint32_t)i))
+			return 1;
+	return 0;
+}
+
+uint32_t zs_zspage_trim(struct size_class *class, uint32_t first)
+{
+	struct zs_pool *pool = class->pool;
+	uint16_t drop[ZS_MAX_ZSPAGE_EXTS] = { 0 };
+	uint32_t p, freed;
+
+	for (p = 0; p < class->ppz; p++)
+		if (page_present(pool, first, p) && !page_touched(class, first, p))
+			drop[p / ZS_EXT_PAGES] |= (uint16_t)(1u << (p % ZS_EXT_PAGES));
+	freed = zs_pages_free(pool, first, class->nexts, drop);
+	class->pages_used -= freed;
 	return freed;
-}
-
-void zs_obj_copy_in(const struct zs_pool *pool, struct zspage *z,
-		    uint32_t off, const void *src, uint32_t len)
-{
-	const uint8_t *from = src;
-
-	while (len) {
-		uint32_t room = pool->page_size - (off & (pool->page_size - 1));
-		uint32_t n = len < room ? len : room;
-
-		memcpy(zs_zspage_addr(pool, z, off), from, n);
-		from += n;
-		off += n;
-		len -= n;
-	}
-}
-
-void zs_obj_copy_out(const struct zs_pool *pool, struct zspage *z,
-		     uint32_t off, void *dst, uint32_t len)
-{
-	uint8_t *to = dst;
-
-	while (len) {
-		uint32_t room = pool->page_size - (off & (pool->page_size - 1));
-		uint32_t n = len < room ? len : room;
-
-		memcpy(to, zs_zspage_addr(pool, z, off), n);
-		to += n;
-		off += n;
-		len -= n;
-	}
 }
