@@ -5,6 +5,7 @@
 
 static const struct zpool_driver *const drivers[] = {
 	&zpool_zsmalloc_driver,
+	&zpool_zsmalloc_scattered_driver,
 	&zpool_zsmalloc_remap_driver,
 	&zpool_xvmalloc_driver,
 	&zpool_malloc_driver,

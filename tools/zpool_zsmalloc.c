@@ -1,8 +1,10 @@
 /*
- * zpool_zsmalloc.c - zsmalloc, as two drivers: "zsmalloc" reaches objects by
- * the copy calls (zs_obj_write, zs_obj_read_begin/end: the kernel's path
- * since 2025), "zsmalloc-remap" by zs_map_object/zs_unmap_object on a pool
- * whose straddling objects are shown through remapped two-page windows.
+ * zpool_zsmalloc.c - zsmalloc, as three drivers: "zsmalloc" (the default
+ * pool: contiguous zspages) and "zsmalloc-scattered" (the kernel's layout,
+ * straddlers copied) reach objects by the copy calls (zs_obj_write,
+ * zs_obj_read_begin/end: the kernel's path since 2025), "zsmalloc-remap"
+ * by zs_map_object/zs_unmap_object on a scattered pool whose straddling
+ * objects are shown through remapped two-page windows.
  * id = the zsmalloc handle. Usage = zs_get_total_pages() pages plus the
  * pool's metadata_bytes (handle tables, zspage and class records).
  */
@@ -13,21 +15,27 @@
 #include "tools/zpool.h"
 #include "zsmalloc/zsmalloc.h"
 
-static void *zs_create_method(enum zs_map_method method, const char *name)
+static void *zs_create_layout(enum zs_layout layout, enum zs_map_method method,
+			      const char *name)
 {
-	struct zs_config cfg = { .name = name, .map_method = method };
+	struct zs_config cfg = { .name = name, .layout = layout, .map_method = method };
 
 	return zs_create_pool_config(&cfg);
 }
 
 static void *zsm_create_copy(void)
 {
-	return zs_create_method(ZS_MAP_COPY, "density");
+	return zs_create_layout(ZS_LAYOUT_DEFAULT, ZS_MAP_DEFAULT, "density");
+}
+
+static void *zsm_create_scattered(void)
+{
+	return zs_create_layout(ZS_LAYOUT_SCATTERED, ZS_MAP_COPY, "density-scattered");
 }
 
 static void *zsm_create_remap(void)
 {
-	return zs_create_method(ZS_MAP_REMAP, "density-remap");
+	return zs_create_layout(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP, "density-remap");
 }
 
 static void zsm_destroy(void *pool)
@@ -122,7 +130,7 @@ static void zsm_usage(void *pool, struct zpool_usage *u)
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
 }
 
-#define MAX_CLASSES 512
+#define MAX_CLASSES 4096
 
 static int zsm_class_stats(void *pool, struct zpool_class_stat *out, size_t n)
 {
@@ -151,8 +159,22 @@ static size_t zsm_check(void *pool)
 
 const struct zpool_driver zpool_zsmalloc_driver = {
 	.name = "zsmalloc",
-	.summary = "zsmalloc, copy calls (zs_obj_write, zs_obj_read_begin)",
+	.summary = "zsmalloc, contiguous zspages, copy calls (zs_obj_write, zs_obj_read_begin)",
 	.create = zsm_create_copy,
+	.destroy = zsm_destroy,
+	.store = zsm_store_copy,
+	.load = zsm_load_copy,
+	.release = zsm_release,
+	.compact = zsm_compact,
+	.usage = zsm_usage,
+	.class_stats = zsm_class_stats,
+	.check = zsm_check,
+};
+
+const struct zpool_driver zpool_zsmalloc_scattered_driver = {
+	.name = "zsmalloc-scattered",
+	.summary = "zsmalloc, the kernel's scattered zspages, straddlers copied",
+	.create = zsm_create_scattered,
 	.destroy = zsm_destroy,
 	.store = zsm_store_copy,
 	.load = zsm_load_copy,

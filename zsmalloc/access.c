@@ -9,7 +9,7 @@
  * shared with the two-page map): unmap finds it there, the limit of
  * ZS_MAX_MAPPINGS counts them, and a thread that exits ends them.
  *
- * Contiguous layout: the object is base + location * 16, whole; every call
+ * Contiguous layout: the object is base + location * 8, whole; every call
  * returns a pointer into it.
  *
  * Scattered layout: an object that lies in one page, or in pages that

@@ -124,6 +124,9 @@ zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
 		zs_auto_compact(class, 0);
 	zs_class_unlock(class);
 	zs_cache_tick(pool, s);
+	if (__builtin_expect(atomic_load_explicit(&zs_shard_get(pool, s)->pending,
+						  memory_order_relaxed) != 0, 0))
+		zs_auto_compact_pending(pool, s);
 	return zs_handle_make(pool, gen, slot);
 }
 
@@ -198,7 +201,11 @@ int zs_free(struct zs_pool *pool, zs_handle h)
 			break;
 		ZS_ASSERT(tries < 1000000 && "a free converges");
 	}
-	if (!err)
+	if (!err) {
 		zs_cache_tick(pool, class->shard);
+		if (atomic_load_explicit(&zs_shard_get(pool, class->shard)->pending,
+					 memory_order_relaxed))
+			zs_auto_compact_pending(pool, class->shard);
+	}
 	return err;
 }

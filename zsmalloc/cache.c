@@ -81,7 +81,7 @@ static uint32_t cache_oldest_locked(const struct zs_pool *pool, const struct zs_
 /* The most pages shard caches may hold now. */
 static uint64_t cache_bound(const struct zs_pool *pool)
 {
-	uint64_t fraction = 64 + atomic_load_explicit(&pool->pages_total, memory_order_relaxed) / 8;
+	uint64_t fraction = 32 + atomic_load_explicit(&pool->pages_total, memory_order_relaxed) / 128;
 
 	return pool->cache_max < fraction ? pool->cache_max : fraction;
 }

@@ -2,7 +2,7 @@
  * class.c - the size classes: their geometry, their merging, and the
  * classes of each shard, made on first use.
  *
- * Sizes are multiples of delta = page size >> ZS_CLASS_BITS (16 bytes for
+ * Sizes are multiples of delta = page size >> ZS_CLASS_BITS (8 bytes for
  * 4 KiB pages), from delta to the largest object. A full zspage of opz
  * objects of a size holds pages = ceil(opz * size / page) of its chain
  * (pages past its last object are never present), and wastes what its
@@ -133,6 +133,12 @@ static struct zs_shard *shard_make_locked(struct zs_pool *pool, unsigned s)
 	if (!sh)
 		return NULL;
 	memset(sh, 0, bytes);
+	sh->pending_map = calloc(pool->nr_classes / 64 + 1, sizeof(uint64_t));
+	if (!sh->pending_map) {
+		free(sh);
+		return NULL;
+	}
+	bytes += (pool->nr_classes / 64 + 1) * sizeof(uint64_t);
 	for (k = 0; k < ZS_MAX_ZSPAGE_EXTS; k++)
 		sh->cache.head[k] = sh->cache.tail[k] = ZS_EXT_NONE;
 	atomic_fetch_add(&pool->malloc_bytes, bytes);
@@ -185,6 +191,8 @@ void zs_classes_destroy(struct zs_pool *pool)
 			free(class->chunks);
 			free(class);
 		}
+		if (sh)
+			free((void *)(uintptr_t)sh->pending_map);
 		free(sh);
 		atomic_store(&pool->shard[s], NULL);
 	}

@@ -527,15 +527,32 @@ static int cc_step(struct zs_compaction *cc, unsigned max_moves)
 	return 1;
 }
 
+/* Mark (or clear) @class as having a compaction under way; class lock. */
+static void pending_set(struct size_class *class, int on)
+{
+	struct zs_shard *sh = zs_shard_get(class->pool, class->shard);
+	uint64_t bit = (uint64_t)1 << (class->number % 64);
+	_Atomic uint64_t *w = &sh->pending_map[class->number / 64];
+	int was = (atomic_load_explicit(w, memory_order_relaxed) & bit) != 0;
+
+	if (on && !was) {
+		atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+		atomic_fetch_add_explicit(&sh->pending, 1, memory_order_release);
+	} else if (!on && was) {
+		atomic_fetch_and_explicit(w, ~bit, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&sh->pending, 1, memory_order_relaxed);
+	}
+}
+
 void zs_auto_compact(struct size_class *class, int may_begin)
 {
 	uint64_t places = class->nr_zspages * class->opz, room;
 	struct size_class *one[1] = { class };
 
 	if (class->cc) {
-		if (class->cc->n == 1)
-			cc_step(class->cc, ZS_AUTO_STEP_MOVES);
-		return; /* a zs_compact() owns it */
+		if (class->cc->n == 1 && cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+			pending_set(class, 0);
+		return; /* (else a zs_compact() owns it) */
 	}
 	if (!may_begin)
 		return;
@@ -544,16 +561,42 @@ void zs_auto_compact(struct size_class *class, int may_begin)
 		return;
 	}
 	room = places - class->obj_used;
-	if (room <= places >> ZS_AUTO_SHIFT || room <= 2u * class->opz)
+	if (room <= places >> ZS_AUTO_SHIFT ||
+	    room * class->size <= (uint64_t)class->pool->page_size)
 		return;
 	if (!cc_begin(one, 1)) {
-		/* The free places do not add up to a zspage to empty (or no
-		 * memory): look again a zspage's worth of frees later. */
-		class->auto_wait = class->opz;
+		/* Nothing to move now (the free places are already packed at
+		 * the top, or no memory): look again a page's worth of frees
+		 * later. */
+		class->auto_wait = class->pool->page_size / class->size + 1;
 		return;
 	}
 	atomic_fetch_add_explicit(&class->pool->auto_compactions, 1, memory_order_relaxed);
-	cc_step(class->cc, ZS_AUTO_STEP_MOVES);
+	if (!cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+		pending_set(class, 1);
+}
+
+void zs_auto_compact_pending(struct zs_pool *pool, unsigned s)
+{
+	struct zs_shard *sh = zs_shard_get(pool, s);
+	uint32_t words = pool->nr_classes / 64 + 1, i;
+	uint32_t w = atomic_load_explicit(&sh->pending_next, memory_order_relaxed) % words;
+
+	for (i = 0; i < words; i++, w = (w + 1) % words) {
+		uint64_t bits = atomic_load_explicit(&sh->pending_map[w], memory_order_relaxed);
+		struct size_class *class;
+
+		if (!bits)
+			continue;
+		atomic_store_explicit(&sh->pending_next, w, memory_order_relaxed);
+		class = zs_class_get(pool, s, w * 64 + (uint32_t)__builtin_ctzll(bits));
+		if (!class || !zs_spin_trylock(&class->lock))
+			return;
+		if (!class->cc || class->cc->n != 1 || cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+			pending_set(class, 0);
+		zs_class_unlock(class);
+		return;
+	}
 }
 
 /* The copies of class number @c in every shard, into @cls: how many. */

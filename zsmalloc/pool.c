@@ -24,9 +24,9 @@
  *          class, shard, place in the zspage, present pages; the zspage's
  *          first extent: fullness group, list links, object bitmap
  *
- * The location is the object's first byte in the span, in 16-byte units.
+ * The location is the object's first byte in the span, in 8-byte units.
  * In the contiguous layout (the default) the span is the pfn space of the
- * pool's page source, so the object's address is base + location * 16: a
+ * pool's page source, so the object's address is base + location * 8: a
  * handle reaches its bytes with one load that can miss (the slot) before
  * the bytes themselves, and every object, straddling pages or not, is one
  * contiguous range: no copy, no window. Only pages objects touch are

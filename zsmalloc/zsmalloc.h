@@ -3,7 +3,7 @@
  *
  * zsmalloc stores millions of objects whose sizes spread from a few bytes to
  * ZS_MAX_OBJECT_SIZE with almost no waste. Objects are grouped by size into
- * classes 16 bytes apart (for 4 KiB pages); the objects of a class are
+ * classes 8 bytes apart (for 4 KiB pages); the objects of a class are
  * packed back to back into zspages, runs of pages that hold a fixed number
  * of objects, so that an object may start in one page and end in the next:
  *
