@@ -17,7 +17,7 @@ libzsalloc.so.MAJOR; zsalloc.pc says MAJOR.MINOR.PATCH. How it moves:
 While MAJOR is 0 the same rules hold (0.1 -> 0.2 adds, 0.x -> 1.0 breaks).
 """
 
-ZSALLOC_VERSION = "1.0.0"
+ZSALLOC_VERSION = "2.0.0"
 
 # The soname's number: libzsalloc.so.<ZSALLOC_SOVERSION>.
 ZSALLOC_SOVERSION = ZSALLOC_VERSION.split(".")[0]

@@ -85,7 +85,7 @@ void zs_copy_in(const struct zs_pool *pool, uint64_t loc, const void *buf, uint3
 }
 
 /* The size of the class of a pinned object at @loc. */
-static inline uint32_t pinned_size(const struct zs_pool *pool, uint64_t loc)
+static inline __attribute__((always_inline)) uint32_t pinned_size(const struct zs_pool *pool, uint64_t loc)
 {
 	uint32_t e = zs_ext_of_loc(pool, loc);
 
@@ -112,12 +112,12 @@ static int bytes_contiguous(const struct zs_pool *pool, uint64_t loc, uint32_t l
 /* ---- Records ------------------------------------------------------------- */
 
 /* End record @r's use of the object: write a copy back, drop the pin. */
-static void rec_end(struct mp_rec *r, int write_back)
-{
-	struct zs_pool *pool = (struct zs_pool *)atomic_load_explicit(&r->owner,
-								       memory_order_relaxed);
-	zs_handle h = atomic_load_explicit(&r->key, memory_order_relaxed);
+#define ZS_INLINE static inline __attribute__((always_inline))
 
+/* A record's slow work: a copy to write back, a window to close. */
+static __attribute__((noinline)) void rec_end_view(struct mp_rec *r, struct zs_pool *pool,
+						    int write_back)
+{
 	if (write_back && (r->kind & (REC_COPY | REC_WRITE)) == (REC_COPY | REC_WRITE))
 		zs_copy_in(pool, r->data, r->mem, pinned_size(pool, r->data));
 	if (r->kind & REC_VIEW) {
@@ -126,6 +126,16 @@ static void rec_end(struct mp_rec *r, int write_back)
 		if (t && r >= t->rec && r < t->rec + MP_THREAD_RECORDS)
 			mp_view_close(t, (unsigned)(r - t->rec));
 	}
+}
+
+ZS_INLINE void rec_end(struct mp_rec *r, int write_back)
+{
+	struct zs_pool *pool = (struct zs_pool *)atomic_load_explicit(&r->owner,
+								       memory_order_relaxed);
+	zs_handle h = atomic_load_explicit(&r->key, memory_order_relaxed);
+
+	if (__builtin_expect(r->kind & (REC_COPY | REC_VIEW), 0))
+		rec_end_view(r, pool, write_back);
 	zs_unpin(pool, h);
 }
 
@@ -152,33 +162,39 @@ static struct mp_rec *copy_of(struct mp_thread *t, const struct zs_pool *pool, z
 	return i >= 0 ? &t->rec[i] : NULL;
 }
 
-/* Pin @h and claim a record for it: the record's index, or -errno. */
-static int use_begin(struct zs_pool *pool, zs_handle h, struct mp_thread **tp, zs_slotv *vp)
+/* Pin @h and claim a record for it: this thread's block, with the record's
+ * index in *@ip and the slot in *@vp; or NULL with *@ip = -errno. */
+ZS_INLINE struct mp_thread *use_begin(struct zs_pool *pool, zs_handle h, int *ip, zs_slotv *vp)
 {
 	struct mp_thread *t;
 	int err, i;
 	zs_slotv v;
 
-	if ((err = zs_forked(pool)) != 0)
-		return err;
+	if ((err = zs_forked(pool)) != 0) {
+		*ip = err;
+		return NULL;
+	}
 	v = zs_pin(pool, h, &err); /* validates the handle first */
-	if (!v)
-		return err;
+	if (!v) {
+		*ip = err;
+		return NULL;
+	}
 	t = mp_thread_get();
 	if (!t || t->alloc_uses >= ZS_MAX_MAPPINGS ||
 	    (i = mp_rec_claim(t, (uintptr_t)pool, h, &zs_rec_ops)) < 0) {
 		zs_unpin(pool, h);
-		return t ? -EBUSY : -ENOMEM;
+		*ip = t ? -EBUSY : -ENOMEM;
+		return NULL;
 	}
 	t->alloc_uses++;
 	t->rec[i].data = zs_sv_loc(v);
-	*tp = t;
+	*ip = i;
 	*vp = v;
-	return i;
+	return t;
 }
 
 /* End record @i (its pin, its view). */
-static void use_end(struct mp_thread *t, unsigned i, int write_back)
+ZS_INLINE void use_end(struct mp_thread *t, unsigned i, int write_back)
 {
 	rec_end(&t->rec[i], write_back);
 	t->alloc_uses--;
@@ -231,8 +247,8 @@ void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm)
 		errno = EINVAL;
 		return NULL;
 	}
-	i = use_begin(pool, h, &t, &v);
-	if (i < 0) {
+	t = use_begin(pool, h, &i, &v);
+	if (!t) {
 		errno = -i;
 		return NULL;
 	}
@@ -297,8 +313,8 @@ void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len, void *loc
 		errno = EINVAL;
 		return NULL;
 	}
-	i = use_begin(pool, h, &t, &v);
-	if (i < 0) {
+	t = use_begin(pool, h, &i, &v);
+	if (!t) {
 		errno = -i;
 		return NULL;
 	}
@@ -390,8 +406,8 @@ int zs_obj_read_sg_begin(struct zs_pool *pool, zs_handle h, size_t len,
 
 	if (!pool || !seg || !len)
 		return -EINVAL;
-	i = use_begin(pool, h, &t, &v);
-	if (i < 0)
+	t = use_begin(pool, h, &i, &v);
+	if (!t)
 		return i;
 	k = len > pinned_size(pool, zs_sv_loc(v)) ? -EINVAL
 						    : segments(pool, zs_sv_loc(v), (uint32_t)len, seg, n);

@@ -92,9 +92,11 @@ extern void (*zs_test_hook_free_scanned)(zs_handle h);
 /* The slot table's size: 2^28 - 1 handles per pool (2 GiB of address
  * space, committed as it fills). */
 #define ZS_SLOT_TABLE_BITS 28
-/* The span: four times the page limit (zspages leave holes in it as they
- * come and go; compaction closes them), at least 1 GiB. */
-#define ZS_SPAN_FACTOR 4
+/* The span: twice the page limit (zspages leave holes in it as they come
+ * and go; compaction closes them, extents are reused lowest first), at
+ * least 1 GiB. It costs address space only, but that is bounded too: one
+ * mapping under valgrind stays below 64 GiB, TSan's heap below 1.5 TiB. */
+#define ZS_SPAN_FACTOR 2
 #define ZS_MIN_SPAN_PAGES (1u << 18)
 /* Every this many allocations and frees, a shard looks at the clock for
  * cached zspages that decayed. */
@@ -474,12 +476,34 @@ int zs_meta_ext_grow(struct zs_pool *pool, uint32_t n);
 void zs_meta_ext_shrink(struct zs_pool *pool, uint32_t n);
 void zs_meta_free(struct zs_pool *pool);
 
+static inline uint32_t zs_handle_slot(zs_handle h)
+{
+	return (uint32_t)(h & ((UINT64_C(1) << ZS_HSLOT_BITS) - 1));
+}
+
+static inline uint32_t zs_handle_gen(zs_handle h)
+{
+	return (uint32_t)(h >> ZS_HSLOT_BITS) & ((1u << ZS_GEN_BITS) - 1);
+}
+
+/* The slot of @h if @h can name one of @pool's (tag and range), else NULL. */
+static inline _Atomic zs_slotv *zs_handle_to_slot(struct zs_pool *pool, zs_handle h)
+{
+	if ((uint32_t)(h >> (64 - ZS_TAG_BITS)) != pool->tag ||
+	    (h & ((UINT64_C(1) << ZS_HSLOT_BITS) - 1)) >=
+		    atomic_load_explicit(&pool->nr_slots, memory_order_acquire))
+		return NULL;
+	return zs_slot(pool, zs_handle_slot(h));
+}
+
 /*
  * zs_slot_read - the slot value of handle @h if @h is a live handle of
  * @pool (tag, range, state, generation), read without a lock; else 0 (no
  * live value is 0). A moving object is waited for.
  */
 zs_slotv zs_slot_read(struct zs_pool *pool, zs_handle h);
+zs_slotv zs_wait_not_moving(_Atomic zs_slotv *p);
+zs_slotv zs_pin_slow(_Atomic zs_slotv *p, zs_handle h, zs_slotv v, int *err);
 
 /*
  * zs_pin - pin the object of handle @h: its slot's pin count goes up by one
@@ -488,7 +512,29 @@ zs_slotv zs_slot_read(struct zs_pool *pool, zs_handle h);
  * -EINVAL (not a live handle of @pool) or -EBUSY (ZS_MAX_PINS pins held).
  * Waits while compaction moves the object (a few microseconds).
  */
-zs_slotv zs_pin(struct zs_pool *pool, zs_handle h, int *err);
+static inline __attribute__((always_inline)) zs_slotv zs_pin(struct zs_pool *pool, zs_handle h,
+							     int *err)
+{
+	_Atomic zs_slotv *p = zs_handle_to_slot(pool, h);
+	zs_slotv v;
+
+	if (__builtin_expect(!p, 0)) {
+		*err = -EINVAL;
+		return 0;
+	}
+	v = atomic_load_explicit(p, memory_order_relaxed);
+	ZS_TEST_HOOK(map_looked_up, h);
+	/* Live, this generation, few pins: acquire the object's bytes as its
+	 * last mover left them. */
+	if (__builtin_expect(zs_sv_state(v) >= ZS_STATE_LIVE &&
+				     zs_sv_state(v) - ZS_STATE_LIVE < ZS_MAX_PINS &&
+				     zs_sv_gen(v) == zs_handle_gen(h),
+			     1) &&
+	    atomic_compare_exchange_strong_explicit(p, &v, v + ZS_PIN_ONE, memory_order_acquire,
+						    memory_order_relaxed))
+		return v + ZS_PIN_ONE;
+	return zs_pin_slow(p, h, v, err);
+}
 
 static inline void zs_unpin(struct zs_pool *pool, zs_handle h)
 {
@@ -501,11 +547,6 @@ static inline zs_handle zs_handle_make(const struct zs_pool *pool, uint32_t gen,
 {
 	return (uintptr_t)pool->tag << (64 - ZS_TAG_BITS) |
 	       (uintptr_t)gen << ZS_HSLOT_BITS | slot;
-}
-
-static inline uint32_t zs_handle_slot(zs_handle h)
-{
-	return (uint32_t)(h & ((UINT64_C(1) << ZS_HSLOT_BITS) - 1));
 }
 
 /* ---- The span (span.c), span_lock taken inside ------------------------ */

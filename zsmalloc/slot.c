@@ -170,7 +170,7 @@ int zs_meta_ext_grow(struct zs_pool *pool, uint32_t n)
 
 /* A moving object is copied under its class lock in well under a
  * microsecond per KiB; spin a little, then let the mover run. */
-static zs_slotv wait_not_moving(_Atomic zs_slotv *p)
+zs_slotv zs_wait_not_moving(_Atomic zs_slotv *p)
 {
 	unsigned spins = 0;
 	zs_slotv v;
@@ -185,66 +185,38 @@ static zs_slotv wait_not_moving(_Atomic zs_slotv *p)
 	return v;
 }
 
-/* The slot of @h if @h can name one of @pool's (tag and range), else NULL. */
-static inline _Atomic zs_slotv *handle_slot(struct zs_pool *pool, zs_handle h)
-{
-	uint32_t s;
-
-	if ((uint32_t)(h >> (64 - ZS_TAG_BITS)) != pool->tag ||
-	    (h & ((UINT64_C(1) << ZS_HSLOT_BITS) - 1)) >=
-		    atomic_load_explicit(&pool->nr_slots, memory_order_acquire))
-		return NULL;
-	s = zs_handle_slot(h);
-	return zs_slot(pool, s);
-}
-
-static inline uint32_t handle_gen(zs_handle h)
-{
-	return (uint32_t)(h >> ZS_HSLOT_BITS) & ((1u << ZS_GEN_BITS) - 1);
-}
-
 zs_slotv zs_slot_read(struct zs_pool *pool, zs_handle h)
 {
-	_Atomic zs_slotv *p = handle_slot(pool, h);
+	_Atomic zs_slotv *p = zs_handle_to_slot(pool, h);
 	zs_slotv v;
 
 	if (!p)
 		return 0;
 	v = atomic_load_explicit(p, memory_order_acquire);
 	if (__builtin_expect(zs_sv_state(v) == ZS_STATE_MOVING, 0))
-		v = wait_not_moving(p);
-	if (zs_sv_state(v) < ZS_STATE_LIVE || zs_sv_gen(v) != handle_gen(h))
+		v = zs_wait_not_moving(p);
+	if (zs_sv_state(v) < ZS_STATE_LIVE || zs_sv_gen(v) != zs_handle_gen(h))
 		return 0;
 	return v;
 }
 
-zs_slotv zs_pin(struct zs_pool *pool, zs_handle h, int *err)
+zs_slotv zs_pin_slow(_Atomic zs_slotv *p, zs_handle h, zs_slotv v, int *err)
 {
-	_Atomic zs_slotv *p = handle_slot(pool, h);
-	zs_slotv v;
-
-	if (!p) {
-		*err = -EINVAL;
-		return 0;
-	}
-	v = atomic_load_explicit(p, memory_order_relaxed);
-	ZS_TEST_HOOK(map_looked_up, h);
 	for (;;) {
 		uint32_t state = zs_sv_state(v);
 
-		if (__builtin_expect(state == ZS_STATE_MOVING, 0)) {
-			v = wait_not_moving(p);
+		if (state == ZS_STATE_MOVING) {
+			v = zs_wait_not_moving(p);
 			continue;
 		}
-		if (state < ZS_STATE_LIVE || zs_sv_gen(v) != handle_gen(h)) {
+		if (state < ZS_STATE_LIVE || zs_sv_gen(v) != zs_handle_gen(h)) {
 			*err = -EINVAL;
 			return 0;
 		}
-		if (__builtin_expect(state - ZS_STATE_LIVE >= ZS_MAX_PINS, 0)) {
+		if (state - ZS_STATE_LIVE >= ZS_MAX_PINS) {
 			*err = -EBUSY;
 			return 0;
 		}
-		/* Acquire: the object's bytes as its last mover left them. */
 		if (atomic_compare_exchange_weak_explicit(p, &v, v + ZS_PIN_ONE,
 							  memory_order_acquire,
 							  memory_order_relaxed))
