@@ -314,33 +314,6 @@ static void check_span(struct checker *ck)
 	}
 }
 
-static void lock_all(struct zs_pool *pool, int lock)
-{
-	uint32_t c, s;
-
-	for (c = 0; c < pool->nr_classes; c++)
-		for (s = 0; s < ZS_MAX_SHARDS; s++) {
-			struct size_class *class = zs_class_get(pool, s, c);
-
-			if (class && lock)
-				zs_class_lock(class);
-			else if (class)
-				zs_class_unlock(class);
-		}
-	for (s = 0; s < ZS_MAX_SHARDS; s++) {
-		struct zs_shard *sh = zs_shard_get(pool, s);
-
-		if (sh && lock)
-			zs_spin_lock(&sh->cache.lock);
-		else if (sh)
-			zs_spin_unlock(&sh->cache.lock);
-	}
-	if (lock)
-		pthread_mutex_lock(&pool->span_lock);
-	else
-		pthread_mutex_unlock(&pool->span_lock);
-}
-
 /* Per class: its tally against its counters. */
 static void check_counters(struct checker *ck)
 {
@@ -402,8 +375,7 @@ size_t zs_check(struct zs_pool *pool)
 	if (!pool)
 		return 1;
 	ck.pool = pool;
-	pthread_mutex_lock(&pool->shard_lock);
-	lock_all(pool, 1);
+	zs_pool_locks(pool, 1);
 	ck.seen_ext = calloc(pool->span_next + 1, 1);
 	ck.chunk_owned = calloc(atomic_load(&pool->nr_slots) / ZS_SLOT_CHUNK + 1, 1);
 	ck.tallies = calloc((size_t)ZS_MAX_SHARDS * pool->nr_classes, sizeof(*ck.tallies));
@@ -413,8 +385,7 @@ size_t zs_check(struct zs_pool *pool)
 		ck.violations++;
 	mp_get_stats(pool->src, &st);
 	FAIL(&ck, st.pages_used == atomic_load(&pool->pages_total));
-	lock_all(pool, 0);
-	pthread_mutex_unlock(&pool->shard_lock);
+	zs_pool_locks(pool, 0);
 	free(ck.seen_ext);
 	free(ck.chunk_owned);
 	free(ck.tallies);

@@ -616,15 +616,13 @@ static unsigned domain_of(struct zs_pool *pool, uint32_t c, struct size_class **
 /* Give back the pages no object touches in the domain's partial zspages. */
 static void trim_partials(struct size_class **cls, unsigned n)
 {
-	struct zs_pool *pool = cls[0]->pool;
-	unsigned i;
-	uint32_t f;
-	int g;
+	struct zspage_ref *z;
+	int64_t count = partials(cls, n, &z), i;
 
-	for (i = 0; i < n; i++)
-		for (g = 1; g < ZS_GROUP_FULL; g++)
-			for (f = cls[i]->head[g]; f != ZS_EXT_NONE; f = pool->ext[f].next)
-				zs_zspage_trim(cls[i], f);
+	for (i = 0; i < count; i++)
+		zs_zspage_trim(z[i].class, z[i].first);
+	if (count >= 0)
+		free(z);
 }
 
 /* Compact class number @c in every shard, step by step, releasing the
@@ -759,6 +757,34 @@ static uint32_t sim_pack(const struct size_class *class, struct sim *z)
 	return added;
 }
 
+/* The meeting zspage @sims[m]: its highest objects into the fuller
+ * destinations from @sims[d] while they have room, the rest packed down.
+ * The pages that frees (net). */
+static int64_t sim_meet(const struct size_class *class, struct sim *sims, size_t m, size_t d)
+{
+	struct sim *z = &sims[m];
+	int64_t freed = 0;
+	uint32_t i;
+
+	while (z->inuse) {
+		uint32_t top = last_used(z->map);
+
+		while (d < m && sims[d].inuse >= class->opz)
+			d++;
+		if (d >= m)
+			break;
+		z->map[top / 64] &= ~((uint64_t)1 << (top % 64));
+		z->inuse--;
+		freed -= sim_place(class, &sims[d]);
+	}
+	if (z->inuse)
+		return freed - sim_pack(class, z);
+	for (i = 0; i < ZS_MAX_ZSPAGE_EXTS; i++)
+		freed += __builtin_popcount(z->present[i]);
+	memset(z->present, 0, sizeof(z->present));
+	return freed;
+}
+
 uint64_t zs_compact_freeable(struct zs_pool *pool, struct size_class **cls, unsigned n)
 {
 	const struct size_class *class = cls[0];
@@ -793,28 +819,8 @@ uint64_t zs_compact_freeable(struct zs_pool *pool, struct size_class **cls, unsi
 		for (p = 0; p < ZS_MAX_ZSPAGE_EXTS; p++)
 			freed += __builtin_popcount(s->present[p]);
 	}
-	if ((size_t)count > k) { /* the meeting zspage, highest objects first */
-		struct sim *m = &sims[(size_t)count - k - 1];
-
-		while (m->inuse) {
-			uint32_t top = last_used(m->map);
-
-			while (d < (size_t)count - k - 1 && sims[d].inuse >= class->opz)
-				d++;
-			if (d >= (size_t)count - k - 1)
-				break;
-			m->map[top / 64] &= ~((uint64_t)1 << (top % 64));
-			m->inuse--;
-			freed -= sim_place(class, &sims[d]);
-		}
-		if (m->inuse) {
-			freed -= sim_pack(class, m);
-		} else {
-			for (i = 0; i < ZS_MAX_ZSPAGE_EXTS; i++)
-				freed += __builtin_popcount(m->present[i]);
-			memset(m->present, 0, sizeof(m->present));
-		}
-	}
+	if ((size_t)count > k)
+		freed += sim_meet(class, sims, (size_t)count - k - 1, d);
 	for (i = 0; i < (size_t)count - k; i++)
 		freed += sim_untouched(class, &sims[i]);
 	free(sims);

@@ -650,6 +650,10 @@ uint64_t zs_compact_freeable(struct zs_pool *pool, struct size_class **cls, unsi
 
 /* ---- fork (pool.c) --------------------------------------------------------- */
 
+/* Take (@lock) or release every lock of @pool, in the lock order: the
+ * shard lock, every class lock, every cache lock, the span lock. */
+void zs_pool_locks(struct zs_pool *pool, int lock);
+
 /* -EPERM if @pool's pages are shared with a parent process, else 0. */
 static inline int zs_forked(const struct zs_pool *pool)
 {

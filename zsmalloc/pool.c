@@ -159,8 +159,7 @@ static void pool_tag_put(uint32_t tag)
 
 /* ---- fork ------------------------------------------------------------------ */
 
-/* Take (@lock) or release every lock of @pool, in the lock order. */
-static void pool_locks(struct zs_pool *pool, int lock)
+void zs_pool_locks(struct zs_pool *pool, int lock)
 {
 	uint32_t c, s;
 
@@ -198,7 +197,7 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&zs_pools_lock);
 	for (t = 1; t < ZS_NR_TAGS; t++)
 		if (zs_pools[t])
-			pool_locks(zs_pools[t], 1);
+			zs_pool_locks(zs_pools[t], 1);
 }
 
 static void fork_release(void)
@@ -207,7 +206,7 @@ static void fork_release(void)
 
 	for (t = 1; t < ZS_NR_TAGS; t++)
 		if (zs_pools[t])
-			pool_locks(zs_pools[t], 0);
+			zs_pool_locks(zs_pools[t], 0);
 	pthread_mutex_unlock(&zs_pools_lock);
 }
 
