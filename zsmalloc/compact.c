@@ -37,7 +37,7 @@
 
 #include "zsmalloc/internal.h"
 
-#define SCAN_STEP_CHUNKS 64 /* 4096 slots per scan step */
+#define SCAN_STEP_CHUNKS 32 /* 2048 slots per scan step: tens of microseconds */
 
 struct cand {
 	uint32_t order;       /* its source's place in the plan */
@@ -51,6 +51,8 @@ struct zs_compaction {
 	unsigned n;                       /* classes in the domain */
 	struct size_class *cls[ZS_MAX_SHARDS]; /* by shard order */
 	uint32_t *src, nsrc;              /* sources, emptiest first */
+	struct src_ref *sorted;           /* sources and meet by first extent */
+	uint32_t nsorted;
 	uint32_t meet;                    /* the emptiest destination, which
 					     also packs its own objects down
 					     (isolated too); or ZS_EXT_NONE */
@@ -61,6 +63,18 @@ struct zs_compaction {
 	uint32_t scan_chunk;
 	int scanned;                      /* the scan is over */
 };
+
+struct src_ref {
+	uint32_t first;       /* a source's (or the meeting zspage's) extent */
+	uint32_t order;       /* its place in the plan; ZS_EXT_NONE: meeting */
+};
+
+static int by_first(const void *a, const void *b)
+{
+	const struct src_ref *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
 
 struct zspage_ref {
 	uint32_t first, inuse;
@@ -193,12 +207,17 @@ static int compact_plan(struct zs_compaction *cc)
 		free(z);
 		return -ENOMEM;
 	}
+	cc->sorted = malloc((k + 1) * sizeof(*cc->sorted));
+	if (!cc->sorted) {
+		free(z);
+		return -ENOMEM;
+	}
 	for (i = 0; i < k; i++) {
 		uint32_t f = z[(size_t)count - 1 - i].first;
 
 		zs_list_remove(z[(size_t)count - 1 - i].class, f);
-		pool->ext[f].stamp = (uint32_t)i; /* its order, for the scan */
 		cc->src[i] = f;
+		cc->sorted[cc->nsorted++] = (struct src_ref){ f, (uint32_t)i };
 	}
 	cc->nsrc = (uint32_t)k;
 	for (i = 0; i < (size_t)count - k; i++)
@@ -211,29 +230,38 @@ static int compact_plan(struct zs_compaction *cc)
 		if (k || (size_t)count - k >= 2 ||
 		    has_hole_below_top(pool->ext[m->first].map, m->inuse)) {
 			zs_list_remove(m->class, m->first);
-			pool->ext[m->first].stamp = ZS_EXT_NONE;
 			cc->meet = m->first;
+			cc->sorted[cc->nsorted++] = (struct src_ref){ m->first, ZS_EXT_NONE };
 		}
 	}
+	qsort(cc->sorted, cc->nsorted, sizeof(*cc->sorted), by_first);
 	free(z);
 	return 0;
 }
 
 /* ---- 2. scan ----------------------------------------------------------- */
 
-/* 1 if extent @first is a source of @cc's domain. */
-static int is_source(const struct zs_pool *pool, const struct zs_compaction *cc, uint32_t first)
+/* The source (or meeting zspage) of @cc that holds extent @e: 1 and its
+ * first extent and order, or 0. A binary search of the plan's sources, so
+ * that the scan reads no extent record of the objects that stay. */
+static int source_of(const struct zs_compaction *cc, uint32_t e, uint32_t *first,
+		     uint32_t *order)
 {
-	const struct zs_ext *z = &pool->ext[first];
-	unsigned i;
+	uint32_t lo = 0, hi = cc->nsorted;
 
-	if (z->group != ZS_GROUP_ISOLATED || z->part != 0 ||
-	    atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (cc->sorted[mid].first <= e)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || e >= cc->sorted[lo - 1].first + cc->cls[0]->nexts)
 		return 0;
-	for (i = 0; i < cc->n; i++)
-		if (cc->cls[i]->shard == atomic_load_explicit(&z->shard, memory_order_relaxed))
-			return 1;
-	return 0;
+	*first = cc->sorted[lo - 1].first;
+	*order = cc->sorted[lo - 1].order;
+	return 1;
 }
 
 static int cand_add(struct zs_compaction *cc, const struct cand *c)
@@ -266,10 +294,8 @@ static int scan_chunk(struct zs_compaction *cc, uint32_t chunk)
 		if (zs_sv_state(v) < ZS_STATE_LIVE)
 			continue;
 		e = zs_ext_of_loc(pool, loc);
-		first = zs_zspage_first(pool, e);
-		if (!is_source(pool, cc, first))
+		if (!source_of(cc, e, &first, &c.order))
 			continue;
-		c.order = pool->ext[first].stamp;
 		c.idx = (uint32_t)(((loc - ((uint64_t)first << pool->ext_unit_shift)) << ZS_LOC_SHIFT) /
 				   size);
 		c.slot = s;
@@ -466,6 +492,7 @@ static void cc_free(struct zs_compaction *cc)
 		cc->cls[i]->cc = NULL;
 	free(cc->src);
 	free(cc->dst);
+	free(cc->sorted);
 	free(cc->cand);
 	free(cc);
 }
@@ -492,6 +519,7 @@ static struct zs_compaction *cc_begin(struct size_class **cls, unsigned n)
 		putback(cc); /* sources of a plan that ran out of memory */
 		free(cc->src);
 		free(cc->dst);
+		free(cc->sorted);
 		free(cc);
 		return NULL;
 	}
