@@ -2,9 +2,12 @@
 #include "tools/options.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tools/cli.h"
 
 void options_usage(FILE *f)
 {
@@ -60,10 +63,13 @@ void options_help(FILE *f)
 	      "                     longer than a second)\n"
 	      "  --help             this text\n"
 	      "\n"
-	      "N may end in k or M (x1000, x1000000). Exit status: 0, 1 (an error or\n"
-	      "a verification failure), 2 (bad arguments). The malloc row is the\n"
-	      "malloc density is linked with: run bazel-bin/tools/density with\n"
-	      "LD_PRELOAD=libjemalloc.so.2 (or mimalloc, tcmalloc) to measure another.\n",
+	      "N may end in k, M, Ki or Mi (x1000, x1000000, x1024, x1048576).\n"
+	      "An option takes its value as --opt VALUE or --opt=VALUE and may be\n"
+	      "abbreviated while unambiguous (--obj 1M). Exit status: 0, 1 (an\n"
+	      "error or a verification failure), 2 (bad arguments). The malloc\n"
+	      "row is the malloc density is linked with: run bazel-bin/tools/density\n"
+	      "with LD_PRELOAD=libjemalloc.so.2 (or mimalloc, tcmalloc) to measure\n"
+	      "another.\n",
 	      f);
 }
 
@@ -79,31 +85,6 @@ static int bad(const char *fmt, ...)
 	fputc('\n', stderr);
 	options_usage(stderr);
 	return -1;
-}
-
-/* A count: decimal digits, optionally followed by k or M. */
-static int parse_count(const char *s, uint64_t *v)
-{
-	uint64_t x = 0, mul = 1;
-	const char *p = s;
-
-	if (!*p)
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (x > (UINT64_MAX - 9) / 10)
-			return -1;
-		x = x * 10 + (uint64_t)(*p - '0');
-	}
-	if (p == s)
-		return -1;
-	if (*p == 'k' || *p == 'K')
-		mul = 1000, p++;
-	else if (*p == 'M')
-		mul = 1000000, p++;
-	if (*p || (mul > 1 && x > UINT64_MAX / mul))
-		return -1;
-	*v = x * mul;
-	return 0;
 }
 
 char *resolve_path(const char *path)
@@ -146,128 +127,183 @@ static int add_drivers(struct options *o, const char *list)
 	return 0;
 }
 
-/* The value of option argv[*i], or NULL after complaining. */
-static const char *value(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc || (argv[*i + 1][0] == '-' && argv[*i + 1][1] == '-')) {
-		bad("%s: missing value", argv[*i]);
-		return NULL;
-	}
-	return argv[++*i];
-}
+enum {
+	OPT_PATH = 1, /* getopt's code for a non-option (optstring "-") */
+	OPT_PID = 256,
+	OPT_FILES,
+	OPT_TRACE,
+	OPT_SAVE_TRACE,
+	OPT_SVG,
+	OPT_LZ4HC,
+	OPT_OBJECTS,
+	OPT_CHURN,
+	OPT_SEED,
+	OPT_MAX_PAGES,
+	OPT_ALLOCATORS,
+	OPT_CSV,
+	OPT_JSON,
+};
 
-static int count_option(int argc, char **argv, int *i, uint64_t *v,
-			uint64_t min)
-{
-	const char *opt = argv[*i], *s = value(argc, argv, i);
+static const struct option long_options[] = {
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "files", required_argument, NULL, OPT_FILES },
+	{ "trace", required_argument, NULL, OPT_TRACE },
+	{ "save-trace", required_argument, NULL, OPT_SAVE_TRACE },
+	{ "svg", required_argument, NULL, OPT_SVG },
+	{ "lz4hc", no_argument, NULL, OPT_LZ4HC },
+	{ "objects", required_argument, NULL, OPT_OBJECTS },
+	{ "churn", required_argument, NULL, OPT_CHURN },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "max-pages", required_argument, NULL, OPT_MAX_PAGES },
+	{ "allocators", required_argument, NULL, OPT_ALLOCATORS },
+	{ "csv", no_argument, NULL, OPT_CSV },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
-	if (!s)
-		return -1;
-	if (parse_count(s, v))
-		return bad("%s: '%s' is not a count (digits, optionally k or M)",
+static int count_value(const char *opt, const char *s, uint64_t *v,
+		       uint64_t min)
+{
+	if (cli_parse_count(s, v))
+		return bad("--%s: '%s' is not a count (digits, optionally k, M, "
+			   "Ki or Mi)",
 			   opt, s);
 	if (*v < min)
-		return bad("%s: must be at least %llu, got %s", opt,
+		return bad("--%s: must be at least %llu, got %s", opt,
 			   (unsigned long long)min, s);
 	return 0;
 }
 
-static int path_option(int argc, char **argv, int *i, char **out)
+static int path_value(char **out, const char *s)
 {
-	const char *s = value(argc, argv, i);
-
-	if (!s)
-		return -1;
 	free(*out);
 	*out = resolve_path(s);
 	return *out ? 0 : bad("out of memory");
 }
 
+static int add_pid(struct options *o, const char *s)
+{
+	uint64_t v;
+
+	if (count_value("pid", s, &v, 1))
+		return -1;
+	if (v > 0x7fffffff)
+		return bad("--pid: %llu is not a process id",
+			   (unsigned long long)v);
+	if (o->nr_pids == MAX_INPUTS)
+		return bad("--pid: more than %d", MAX_INPUTS);
+	o->pids[o->nr_pids++] = (int)v;
+	return 0;
+}
+
+/* --files PATH...: the first path is the option's value, the next ones are
+ * the non-options that follow it (getopt hands them over in order). */
+static int add_file(struct options *o, const char *s, int first)
+{
+	if (first && !strncmp(s, "--", 2))
+		return bad("--files: missing PATH");
+	if (o->nr_files == MAX_INPUTS)
+		return bad("--files: more than %d paths", MAX_INPUTS);
+	o->files[o->nr_files] = resolve_path(s);
+	if (!o->files[o->nr_files++])
+		return bad("out of memory");
+	return 0;
+}
+
+static int add_trace(struct options *o, const char *s)
+{
+	if (o->nr_traces == MAX_INPUTS)
+		return bad("--trace: more than %d", MAX_INPUTS);
+	return path_value(&o->traces[o->nr_traces++], s);
+}
+
+/* One option: getopt's code @c, its value @v. @in_files: the element
+ * before was --files or one of its paths. Returns 0 or -1 (told). */
+static int take_option(struct options *o, int c, const char *v, int in_files)
+{
+	switch (c) {
+	case OPT_PATH:
+		if (!in_files)
+			return bad("'%s': unexpected argument (paths follow "
+				   "--files)",
+				   v);
+		return add_file(o, v, 0);
+	case OPT_FILES:
+		return add_file(o, v, 1);
+	case OPT_PID:
+		return add_pid(o, v);
+	case OPT_TRACE:
+		return add_trace(o, v);
+	case OPT_SAVE_TRACE:
+		return path_value(&o->save_trace, v);
+	case OPT_SVG:
+		return path_value(&o->svg, v);
+	case OPT_LZ4HC:
+		o->hc = 1;
+		return 0;
+	case OPT_OBJECTS:
+		if (count_value("objects", v, &o->objects, 1))
+			return -1;
+		return o->objects > UINT32_MAX ?
+			       bad("--objects: at most %u, got %s", UINT32_MAX, v) : 0;
+	case OPT_CHURN:
+		o->churn_set = 1;
+		return count_value("churn", v, &o->churn, 0);
+	case OPT_SEED:
+		return count_value("seed", v, &o->seed, 0);
+	case OPT_MAX_PAGES:
+		return count_value("max-pages", v, &o->max_pages, 1);
+	case OPT_ALLOCATORS:
+		return add_drivers(o, v);
+	case OPT_CSV:
+		o->csv = 1;
+		return 0;
+	case OPT_JSON:
+		o->json = 1;
+		return 0;
+	case 'q':
+		o->quiet = 1;
+		return 0;
+	case 'h':
+		o->help = 1;
+		return 0;
+	}
+	return -1;
+}
+
+static void set_default_drivers(struct options *o)
+{
+	size_t n;
+	const struct zpool_driver *const *d = zpool_drivers(&n);
+
+	for (size_t i = 0; i < n && i < MAX_DRIVERS; i++)
+		o->drivers[o->nr_drivers++] = d[i];
+}
+
 int options_parse(struct options *o, int argc, char **argv)
 {
+	int c, in_files = 0;
+
 	memset(o, 0, sizeof(*o));
 	o->seed = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		uint64_t v;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			o->help = 1;
-		} else if (!strcmp(a, "--pid")) {
-			if (count_option(argc, argv, &i, &v, 1))
-				return -1;
-			if (v > 0x7fffffff)
-				return bad("--pid: %llu is not a process id",
-					   (unsigned long long)v);
-			if (o->nr_pids == MAX_INPUTS)
-				return bad("--pid: more than %d", MAX_INPUTS);
-			o->pids[o->nr_pids++] = (int)v;
-		} else if (!strcmp(a, "--files")) {
-			if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))
-				return bad("--files: missing PATH");
-			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
-				if (o->nr_files == MAX_INPUTS)
-					return bad("--files: more than %d paths",
-						   MAX_INPUTS);
-				o->files[o->nr_files] = resolve_path(argv[++i]);
-				if (!o->files[o->nr_files++])
-					return bad("out of memory");
-			}
-		} else if (!strcmp(a, "--trace")) {
-			if (o->nr_traces == MAX_INPUTS)
-				return bad("--trace: more than %d", MAX_INPUTS);
-			if (path_option(argc, argv, &i, &o->traces[o->nr_traces++]))
-				return -1;
-		} else if (!strcmp(a, "--save-trace")) {
-			if (path_option(argc, argv, &i, &o->save_trace))
-				return -1;
-		} else if (!strcmp(a, "--svg")) {
-			if (path_option(argc, argv, &i, &o->svg))
-				return -1;
-		} else if (!strcmp(a, "--lz4hc")) {
-			o->hc = 1;
-		} else if (!strcmp(a, "--objects")) {
-			if (count_option(argc, argv, &i, &o->objects, 1))
-				return -1;
-			if (o->objects > UINT32_MAX)
-				return bad("--objects: at most %u", UINT32_MAX);
-		} else if (!strcmp(a, "--churn")) {
-			if (count_option(argc, argv, &i, &o->churn, 0))
-				return -1;
-			o->churn_set = 1;
-		} else if (!strcmp(a, "--seed")) {
-			if (count_option(argc, argv, &i, &o->seed, 0))
-				return -1;
-		} else if (!strcmp(a, "--max-pages")) {
-			if (count_option(argc, argv, &i, &o->max_pages, 1))
-				return -1;
-		} else if (!strcmp(a, "--allocators")) {
-			const char *s = value(argc, argv, &i);
-
-			if (!s || add_drivers(o, s))
-				return -1;
-		} else if (!strcmp(a, "--csv")) {
-			o->csv = 1;
-		} else if (!strcmp(a, "--json")) {
-			o->json = 1;
-		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-			o->quiet = 1;
-		} else if (a[0] == '-') {
-			return bad("%s: unknown option", a);
-		} else {
-			return bad("'%s': unexpected argument (paths follow --files)",
-				   a);
+	opterr = 0;
+	optind = 0; /* a fresh scan, also when called again */
+	while ((c = getopt_long(argc, argv, "-:hq", long_options, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			cli_getopt_error("density", long_options, argv);
+			options_usage(stderr);
+			return -1;
 		}
+		if (take_option(o, c, optarg, in_files))
+			return -1;
+		in_files = c == OPT_FILES || c == OPT_PATH;
 	}
 	if (o->csv && o->json)
 		return bad("--csv and --json: choose one");
-	if (!o->nr_drivers) {
-		size_t n;
-		const struct zpool_driver *const *d = zpool_drivers(&n);
-
-		for (size_t i = 0; i < n && i < MAX_DRIVERS; i++)
-			o->drivers[o->nr_drivers++] = d[i];
-	}
+	if (!o->nr_drivers)
+		set_default_drivers(o);
 	return 0;
 }
 

@@ -20,6 +20,12 @@ expect_bad "--pid" --pid -3
 expect_bad "--files" --files
 expect_bad "--csv and --json" --csv --json
 expect_bad "stray" stray
+expect_bad "--objects: 'abc' is not a count" --objects=abc --trace "$trace"
+expect_bad "--objects: must be at least 1, got 0" --obj=0 --trace "$trace"
+expect_bad "'--s' is ambiguous: it could be --save-trace, --svg, --seed" --s 5
+expect_bad "--json takes no value, got '1'" --json=1
+expect_bad "unknown option '-x'" -x
+expect_bad "--seed: missing value" --trace "$trace" --seed
 
 expect_status 0 --help
 grep -q -- "--allocators" "$tmp/out" || fail "--help does not list --allocators"
@@ -48,8 +54,9 @@ grep -q '<svg' "$tmp/out.svg" && grep -q '</svg>' "$tmp/out.svg" || fail "no SVG
 python3 -c "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])" "$tmp/out.svg" ||
 	fail "SVG is not well-formed XML"
 
-# --json parses, has every phase and allocator, and verified everything.
-expect_status 0 --trace "$trace" --json --allocators slub,zbud --objects 2000 --churn 500
+# --json parses, has every phase and allocator, and verified everything
+# (the options given as --opt=VALUE and abbreviated, as getopt_long takes them).
+expect_status 0 --trace="$trace" --json --alloc slub,zbud --objects=2k --ch 500
 python3 -m json.tool "$tmp/out" >/dev/null || fail "--json output does not parse"
 python3 - "$tmp/out" <<'PY' || fail "--json content"
 import json, sys
