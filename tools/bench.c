@@ -77,6 +77,16 @@ double bench_best(const struct bench_options *o, uint64_t iters,
 	return best;
 }
 
+void bench_table_run(const struct bench_options *o, struct bench_table *t,
+		     const struct bench_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bench_table_add(t, cases[i].name,
+				bench_best(o, bench_iters(o, cases[i].iters),
+					   cases[i].fn, cases[i].arg),
+				cases[i].note);
+}
+
 static double table_reference_ns(const struct bench_table *t)
 {
 	int i;
@@ -152,98 +162,24 @@ void bench_report_print(const struct bench_report *r,
 		fprintf(out, "\n]}\n");
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: bench [--json] [--quick] [--repeat N] [--threads N]\n"
-		   "             [--only mapping|alloc] [--trace FILE]...\n");
-}
-
-/* A positive integer argument in [1, max], or -1 after an error message. */
-static int int_arg(const char *opt, const char *val, long max)
-{
-	char *end;
-	long n = val ? strtol(val, &end, 10) : 0;
-
-	if (!val || *end || n < 1 || n > max) {
-		fprintf(stderr, "bench: %s wants 1..%ld, got '%s'\n", opt, max,
-			val ? val : "");
-		usage(stderr);
-		return -1;
-	}
-	return (int)n;
-}
-
-/* Parse the command line into @o and *@only. Returns -1 to go on, else
- * the exit status (0 after --help, 2 after a usage error, told on stderr). */
-static int parse_args(int argc, char **argv, struct bench_options *o,
-		      const char **only)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			o->json = 1;
-		} else if (!strcmp(argv[i], "--quick")) {
-			o->scale = 0.1;
-			o->repeat = 3;
-		} else if (!strcmp(argv[i], "--repeat")) {
-			o->repeat = int_arg("--repeat", i + 1 < argc ? argv[++i] : NULL, 1000);
-			if (o->repeat < 0)
-				return 2;
-		} else if (!strcmp(argv[i], "--threads")) {
-			o->threads = int_arg("--threads", i + 1 < argc ? argv[++i] : NULL, 64);
-			if (o->threads < 0)
-				return 2;
-		} else if (!strcmp(argv[i], "--trace")) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "bench: --trace wants a file\n");
-				usage(stderr);
-				return 2;
-			}
-			o->traces[o->nr_traces++] = argv[++i];
-		} else if (!strcmp(argv[i], "--only")) {
-			*only = i + 1 < argc ? argv[++i] : "";
-			if (strcmp(*only, "mapping") && strcmp(*only, "alloc")) {
-				fprintf(stderr, "bench: --only wants mapping or alloc, got '%s'\n",
-					*only);
-				usage(stderr);
-				return 2;
-			}
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else {
-			fprintf(stderr, "bench: unknown argument '%s'\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
-	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0,
-				   .threads = 2, .argv0 = argv[0] };
+	struct bench_options o;
 	static struct bench_report report;
-	const char *only = NULL;
-	int status, err;
+	int status, err = 0;
 
-	o.traces = calloc((size_t)argc, sizeof(*o.traces));
-	if (!o.traces)
-		return 1;
-	status = parse_args(argc, argv, &o, &only);
+	status = bench_parse_args(&o, argc, argv);
 	if (status >= 0)
 		goto out;
 	status = 1;
-	if (!only || !strcmp(only, "mapping")) {
+	if (o.groups & BENCH_MAPPING) {
 		err = bench_mapping(&o, &report);
 		if (err) {
 			fprintf(stderr, "bench: mapping: %s\n", strerror(err));
 			goto out;
 		}
 	}
-	if (!only || !strcmp(only, "alloc")) {
+	if (o.groups & ~BENCH_MAPPING) {
 		err = bench_alloc(&o, &report);
 		if (err) {
 			fprintf(stderr, "bench: allocators: %s\n", strerror(err));

@@ -27,6 +27,16 @@ static inline void bench_keep(uint64_t v)
 	__asm__ __volatile__("" : : "r"(v) : "memory");
 }
 
+/* The groups of tables (--only). */
+#define BENCH_MAPPING 0x1u /* the mapping layer */
+#define BENCH_ALLOC 0x2u   /* pairs and access at each population, map,
+			      compact, threads */
+#define BENCH_LATENCY 0x4u /* latency percentiles while compacting */
+#define BENCH_LARGE 0x8u   /* 16 KiB and 64 KiB objects */
+#define BENCH_ALL 0xfu
+
+#define BENCH_MAX_POPS 4
+
 struct bench_options {
 	int json;          /* print JSON instead of tables */
 	int repeat;        /* repetitions per figure; the best one counts */
@@ -35,12 +45,35 @@ struct bench_options {
 	char **traces;     /* --trace files for the size mix; none: bundled */
 	int nr_traces;
 	const char *argv0; /* to find the bundled traces */
+	unsigned groups;   /* BENCH_* (--only) */
+	uint64_t pops[BENCH_MAX_POPS]; /* populations of the access tables
+					  (--objects) */
+	int nr_pops;
+	const char *op;    /* --op: one operation, for cachegrind; else NULL */
+	const char *allocator; /* --allocator, with --op */
+	uint64_t count;    /* --count: operations of --op */
 };
+
+/*
+ * bench_parse_args - the command line into @o (defaults first). Returns -1
+ * to go on, else the exit status: 0 after --help, 2 after a usage error
+ * (one line naming the option and the value, then the usage, on stderr).
+ * o->traces is allocated: free it.
+ */
+int bench_parse_args(struct bench_options *o, int argc, char **argv);
+
+/* @n scaled by --quick, at least 1. */
+static inline uint64_t bench_iters(const struct bench_options *o, uint64_t n)
+{
+	uint64_t k = (uint64_t)((double)n * o->scale);
+
+	return k ? k : 1;
+}
 
 /* One table of results: rows of (name, ns/op), each shown as a ratio to the
  * row named as the reference (the table's first row when NULL). */
 #define BENCH_MAX_ROWS 48
-#define BENCH_MAX_TABLES 16
+#define BENCH_MAX_TABLES 32
 
 struct bench_row {
 	char name[64];
@@ -78,6 +111,19 @@ double bench_best(const struct bench_options *o, uint64_t iters,
  * them alike, so their ratios hold. best[k]: -1 where args[k] is NULL. */
 void bench_best_each(const struct bench_options *o, uint64_t iters, int n,
 		     void (*fn)(void *arg, uint64_t i), void *const args[], double best[]);
+
+/* One row of a table: @fn(@arg, i) timed @iters times (scaled by --quick). */
+struct bench_case {
+	const char *name;
+	uint64_t iters;
+	void (*fn)(void *arg, uint64_t i);
+	void *arg;
+	const char *note;
+};
+
+/* Time each of @cases (bench_best) and add its row to @t. */
+void bench_table_run(const struct bench_options *o, struct bench_table *t,
+		     const struct bench_case *cases, size_t n);
 
 /* ns for one cache line to go to another thread and back (two threads
  * taking turns on one atomic, @rounds times): what every handoff of a line

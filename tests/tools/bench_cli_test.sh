@@ -16,12 +16,26 @@ expect_bad "--repeat" --repeat
 expect_bad "--repeat" --repeat 0
 expect_bad "--threads" --threads 0
 expect_bad "--threads" --threads 65
-expect_bad "--only" --only foo
+expect_bad "--only wants mapping, alloc, latency or large, got 'foo'" --only foo
+expect_bad "--only .*got 'foo'" --only alloc,foo
+expect_bad "--objects wants 1024..4294967295, got '1x'" --objects 1x
+expect_bad "--objects wants 1024..4294967295, got '10'" --objects=10
+expect_bad "--op wants pair, read, write or map, got 'frob'" --op frob --allocator malloc
+expect_bad "--allocator wants zsmalloc, xvmalloc or malloc, got 'tlsf'" --op read --allocator tlsf
+expect_bad "--op and --allocator" --op read
+expect_bad "'--o' is ambiguous: it could be --only, --objects, --op" --o 5
+expect_bad "--json takes no value, got 'yes'" --json=yes
+expect_bad "unknown option '--bogus'" --bogus=1
+expect_bad "unexpected argument" stray
+
+# getopt_long: --opt=VALUE and unambiguous abbreviations.
+expect_status 0 --quick --rep=1 --only=mapping --js
+python3 -m json.tool "$tmp/out" >/dev/null || fail "--js (--json) output does not parse"
 
 expect_status 1 --quick --only alloc --trace "$tmp/does-not-exist.trace"
 grep -q "does-not-exist" "$tmp/err" || fail "missing trace not named: $(cat "$tmp/err")"
 
-expect_status 0 --quick --repeat 1 --json --trace "$trace"
+expect_status 0 --quick --repeat 1 --json --only mapping,alloc --objects 4096 --trace "$trace"
 python3 - "$tmp/out" <<'PY' || fail "--json content: $(head -c 300 "$tmp/out")"
 import json, sys
 d = json.load(open(sys.argv[1]))
