@@ -172,6 +172,14 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		goto out;
 	status = 1;
+	if (o.op) {
+		err = bench_op(&o);
+		if (err)
+			fprintf(stderr, "bench: --op %s --allocator %s: %s\n", o.op,
+				o.allocator, strerror(err));
+		status = err ? 1 : 0;
+		goto out;
+	}
 	if (o.groups & BENCH_MAPPING) {
 		err = bench_mapping(&o, &report);
 		if (err) {

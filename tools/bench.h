@@ -136,4 +136,8 @@ double bench_handoff_ns(uint64_t rounds);
 int bench_mapping(const struct bench_options *o, struct bench_report *r);
 int bench_alloc(const struct bench_options *o, struct bench_report *r);
 
+/* --op: o->count operations o->op on o->allocator after filling o->pops[0]
+ * objects; prints one line. Returns 0 or an errno. */
+int bench_op(const struct bench_options *o);
+
 #endif /* ZSALLOC_TOOLS_BENCH_H */

@@ -35,6 +35,11 @@ python3 -m json.tool "$tmp/out" >/dev/null || fail "--js (--json) output does no
 expect_status 1 --quick --only alloc --trace "$tmp/does-not-exist.trace"
 grep -q "does-not-exist" "$tmp/err" || fail "missing trace not named: $(cat "$tmp/err")"
 
+# --op: one kind of operation after a fill, and one line saying so.
+expect_status 0 --op read --allocator zsmalloc --objects 1024 --count 500 --trace "$trace"
+grep -q "^bench --op read --allocator zsmalloc: 1024 objects, 500 operations" "$tmp/out" ||
+	fail "--op line: $(cat "$tmp/out")"
+
 expect_status 0 --quick --repeat 1 --json --only mapping,alloc --objects 4096 --trace "$trace"
 python3 - "$tmp/out" <<'PY' || fail "--json content: $(head -c 300 "$tmp/out")"
 import json, sys
