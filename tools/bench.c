@@ -108,54 +108,106 @@ static void print_json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+void bench_table_add_latency(struct bench_table *t, const char *name,
+			     const double pct[BENCH_NR_PCT], uint64_t count,
+			     const char *note)
+{
+	struct bench_row *row;
+
+	if (!t || t->nr_rows >= BENCH_MAX_ROWS)
+		return;
+	bench_table_add(t, name, pct[0], note);
+	row = &t->rows[t->nr_rows - 1];
+	memcpy(row->pct, pct, sizeof(row->pct));
+	row->count = count;
+}
+
+static const char *const pct_keys[BENCH_NR_PCT] = { "p50_ns", "p99_ns",
+						    "p999_ns", "max_ns" };
+
+static void json_row(const struct bench_table *t, const struct bench_row *row,
+		     double ref, FILE *out)
+{
+	fprintf(out, "\n  {\"name\": ");
+	print_json_string(out, row->name);
+	if (t->latency) {
+		for (int k = 0; k < BENCH_NR_PCT; k++)
+			fprintf(out, ", \"%s\": %.0f", pct_keys[k], row->pct[k]);
+		fprintf(out, ", \"count\": %llu", (unsigned long long)row->count);
+	} else if (row->ns >= 0) {
+		fprintf(out, ", \"ns_per_op\": %.2f, \"ratio\": %.3f", row->ns,
+			ref > 0 ? row->ns / ref : 0.0);
+	} else {
+		fprintf(out, ", \"ns_per_op\": null, \"ratio\": null");
+	}
+	fprintf(out, ", \"note\": ");
+	print_json_string(out, row->note);
+	fprintf(out, "}");
+}
+
+static void json_table(const struct bench_table *t, int first, FILE *out)
+{
+	double ref = table_reference_ns(t);
+
+	fprintf(out, "%s\n {\"title\": ", first ? "" : ",");
+	print_json_string(out, t->title);
+	fprintf(out, ", \"reference\": ");
+	print_json_string(out, t->reference);
+	fprintf(out, ", \"rows\": [");
+	for (int j = 0; j < t->nr_rows; j++) {
+		fputs(j ? "," : "", out);
+		json_row(t, &t->rows[j], ref, out);
+	}
+	fprintf(out, "]}");
+}
+
+static void text_latency_table(const struct bench_table *t, FILE *out)
+{
+	fprintf(out, "%s (ns, each operation timed alone)\n", t->title);
+	fprintf(out, "  %-36s %9s %9s %9s %9s %10s  %s\n", "operation", "p50", "p99",
+		"p99.9", "max", "count", "");
+	for (int j = 0; j < t->nr_rows; j++) {
+		const struct bench_row *row = &t->rows[j];
+
+		fprintf(out, "  %-36s %9.0f %9.0f %9.0f %9.0f %10llu  %s\n", row->name,
+			row->pct[0], row->pct[1], row->pct[2], row->pct[3],
+			(unsigned long long)row->count, row->note);
+	}
+}
+
+static void text_table(const struct bench_table *t, FILE *out)
+{
+	double ref = table_reference_ns(t);
+
+	if (t->latency) {
+		text_latency_table(t, out);
+		return;
+	}
+	fprintf(out, "%s (ratio: to %s, same run)\n", t->title, t->reference);
+	fprintf(out, "  %-44s %12s %9s  %s\n", "operation", "ns/op", "ratio", "");
+	for (int j = 0; j < t->nr_rows; j++) {
+		const struct bench_row *row = &t->rows[j];
+
+		if (row->ns < 0)
+			fprintf(out, "  %-44s %12s %9s  %s\n", row->name, "-", "-",
+				row->note);
+		else
+			fprintf(out, "  %-44s %12.1f %8.2fx  %s\n", row->name, row->ns,
+				ref > 0 ? row->ns / ref : 0.0, row->note);
+	}
+}
+
 void bench_report_print(const struct bench_report *r,
 			const struct bench_options *o, FILE *out)
 {
-	int i, j;
-
 	if (o->json)
 		fprintf(out, "{\"tables\": [");
-	for (i = 0; i < r->nr_tables; i++) {
-		const struct bench_table *t = &r->tables[i];
-		double ref = table_reference_ns(t);
-
+	for (int i = 0; i < r->nr_tables; i++) {
 		if (o->json) {
-			fprintf(out, "%s\n {\"title\": ", i ? "," : "");
-			print_json_string(out, t->title);
-			fprintf(out, ", \"reference\": ");
-			print_json_string(out, t->reference);
-			fprintf(out, ", \"rows\": [");
-			for (j = 0; j < t->nr_rows; j++) {
-				const struct bench_row *row = &t->rows[j];
-
-				fprintf(out, "%s\n  {\"name\": ", j ? "," : "");
-				print_json_string(out, row->name);
-				if (row->ns >= 0)
-					fprintf(out, ", \"ns_per_op\": %.2f, \"ratio\": %.3f",
-						row->ns, ref > 0 ? row->ns / ref : 0.0);
-				else
-					fprintf(out, ", \"ns_per_op\": null, \"ratio\": null");
-				fprintf(out, ", \"note\": ");
-				print_json_string(out, row->note);
-				fprintf(out, "}");
-			}
-			fprintf(out, "]}");
-			continue;
-		}
-		fprintf(out, "%s%s (ratio: to %s, same run)\n", i ? "\n" : "",
-			t->title, t->reference);
-		fprintf(out, "  %-44s %12s %9s  %s\n", "operation", "ns/op",
-			"ratio", "");
-		for (j = 0; j < t->nr_rows; j++) {
-			const struct bench_row *row = &t->rows[j];
-
-			if (row->ns < 0)
-				fprintf(out, "  %-44s %12s %9s  %s\n", row->name,
-					"-", "-", row->note);
-			else
-				fprintf(out, "  %-44s %12.1f %8.2fx  %s\n",
-					row->name, row->ns,
-					ref > 0 ? row->ns / ref : 0.0, row->note);
+			json_table(&r->tables[i], !i, out);
+		} else {
+			fputs(i ? "\n" : "", out);
+			text_table(&r->tables[i], out);
 		}
 	}
 	if (o->json)

@@ -75,15 +75,21 @@ static inline uint64_t bench_iters(const struct bench_options *o, uint64_t n)
 #define BENCH_MAX_ROWS 48
 #define BENCH_MAX_TABLES 32
 
+/* Latency tables: p50, p99, p99.9 and the maximum, in ns. */
+#define BENCH_NR_PCT 4
+
 struct bench_row {
 	char name[64];
 	double ns;          /* per operation; < 0: not measured (see note) */
 	char note[96];
+	double pct[BENCH_NR_PCT]; /* latency tables: the percentiles */
+	uint64_t count;     /* latency tables: operations timed */
 };
 
 struct bench_table {
 	char title[256];
 	char reference[64];
+	int latency;        /* rows hold pct[] and count instead of ns */
 	int nr_rows;
 	struct bench_row rows[BENCH_MAX_ROWS];
 };
@@ -98,6 +104,10 @@ struct bench_table *bench_table_new(struct bench_report *r, const char *title,
 				    const char *reference);
 void bench_table_add(struct bench_table *t, const char *name, double ns,
 		     const char *note);
+/* A latency row: @pct = p50, p99, p99.9, max (ns) of @count operations. */
+void bench_table_add_latency(struct bench_table *t, const char *name,
+			     const double pct[BENCH_NR_PCT], uint64_t count,
+			     const char *note);
 void bench_report_print(const struct bench_report *r,
 			const struct bench_options *o, FILE *out);
 
@@ -135,6 +145,12 @@ double bench_handoff_ns(uint64_t rounds);
 /* The benchmark groups; each adds its tables to @r. Return 0 or an errno. */
 int bench_mapping(const struct bench_options *o, struct bench_report *r);
 int bench_alloc(const struct bench_options *o, struct bench_report *r);
+
+struct mix;
+/* The latency table (BENCH_LATENCY): called by bench_alloc() with the size
+ * mix and PAGE_MAX bytes to write from. */
+int bench_latency(const struct bench_options *o, struct bench_report *r,
+		  const struct mix *mix, const uint8_t *src);
 
 /* --op: o->count operations o->op on o->allocator after filling o->pops[0]
  * objects; prints one line. Returns 0 or an errno. */

@@ -60,4 +60,23 @@ for a in ["zsmalloc", "xvmalloc"]:
 PY
 [ -s "$tmp/err" ] && fail "stderr not empty: $(head -3 "$tmp/err")"
 
+# The latency tables: every operation's percentiles, in order, while
+# another thread compacted (and it did: the title counts its calls).
+expect_status 0 --quick --only latency --json --trace "$trace"
+python3 - "$tmp/out" <<'PY' || fail "latency --json content: $(head -c 400 "$tmp/out")"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["tables"]) == 2, [t["title"] for t in d["tables"]]
+quiet, busy = d["tables"]
+assert quiet["title"].startswith("latency, zsmalloc pool of"), quiet["title"]
+m = re.search(r"zs_compact ran (\d+) times", busy["title"])
+assert m and int(m.group(1)) >= 1, busy["title"]
+for t in d["tables"]:
+    names = [r["name"].split(" ")[0] for r in t["rows"]]
+    assert names == ["map", "read", "write", "alloc", "free"], names
+    for r in t["rows"]:
+        assert r["count"] > 0, r
+        assert 0 < r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"] <= r["max_ns"], r
+PY
+
 cli_finish
