@@ -151,6 +151,9 @@ struct mix;
  * mix and PAGE_MAX bytes to write from. */
 int bench_latency(const struct bench_options *o, struct bench_report *r,
 		  const struct mix *mix, const uint8_t *src);
+/* The tables of 16 KiB and 64 KiB objects (BENCH_LARGE), likewise. */
+int bench_large(const struct bench_options *o, struct bench_report *r,
+		const struct mix *mix, const uint8_t *src);
 
 /* --op: o->count operations o->op on o->allocator after filling o->pops[0]
  * objects; prints one line. Returns 0 or an errno. */

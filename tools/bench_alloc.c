@@ -495,6 +495,8 @@ int bench_alloc(const struct bench_options *o, struct bench_report *r)
 		err = tables_alloc(o, r, mix, src);
 	if (!err && (o->groups & BENCH_LATENCY))
 		err = bench_latency(o, r, mix, src);
+	if (!err && (o->groups & BENCH_LARGE))
+		err = bench_large(o, r, mix, src);
 out:
 	free(src);
 	free(mix);

@@ -79,4 +79,24 @@ for t in d["tables"]:
         assert 0 < r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"] <= r["max_ns"], r
 PY
 
+# The large objects: a read and a write table per size, a row per
+# allocator, malloc's figure measured; zsmalloc's measured or left out
+# with the reason (zs_malloc refusing the size).
+expect_status 0 --quick --repeat 1 --only large --objects 4096 --json --trace "$trace"
+python3 - "$tmp/out" <<'PY' || fail "large --json content: $(head -c 400 "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+titles = [t["title"] for t in d["tables"]]
+assert [t.split(",")[0] for t in titles] == ["read a random 16 KiB object",
+    "write a random 16 KiB object", "read a random 64 KiB object",
+    "write a random 64 KiB object"], titles
+for t in d["tables"]:
+    rows = {r["name"].split(" ")[0]: r for r in t["rows"]}
+    assert set(rows) == {"glibc", "zsmalloc", "xvmalloc"} or len(rows) == 3, rows
+    ref = t["rows"][0]
+    assert ref["ns_per_op"] > 0, ref
+    zs = rows["zsmalloc"]
+    assert zs["ns_per_op"] is not None and zs["ns_per_op"] > 0 or "refuses" in zs["note"], zs
+PY
+
 cli_finish
