@@ -20,13 +20,15 @@
  * every allocator behind one handle-based interface), report.c and svg.c
  * (output), progress.c (the progress bar).
  *
- * Measuring: an allocator's figure is the pages it holds times the page size
- * plus its metadata outside the pages (handle tables, lists), as a percentage
- * of the live bytes, the ideal. The linked malloc cannot be measured that
- * way: it runs in a forked child and its figure is the growth of the child's
- * private resident memory (workload data inherited from this process is
- * shared, so not counted). Allocators run one at a time, each from a fresh
- * pool, so a million-object run needs memory for one allocator at a time.
+ * Measuring: every real allocator (zsmalloc, xvmalloc, the linked malloc)
+ * runs in a forked child, and its figure is the growth of the child's
+ * resident memory (resident.h): everything it holds, from the same
+ * measurement for all. Its own account (pages times the page size plus its
+ * metadata outside the pages; a malloc's count) is printed beside it. The
+ * models (SLUB, SLOB, zbud) run here and are figured by their account. Both
+ * as a percentage of the live bytes, the ideal. Allocators run one at a
+ * time, each from a fresh pool, so a million-object run needs memory for
+ * one allocator at a time.
  */
 #include <errno.h>
 #include <limits.h>
@@ -162,13 +164,13 @@ int main(int argc, char **argv)
 			       .objects = plan.objects, .resampled = plan.resample,
 			       .churn = plan.churn, .seed = o.seed };
 	/* The drivers measured in a child process first, while this process's
-	 * heap holds no free memory left by the others (a child's malloc
-	 * could reuse it without its figure growing); rows keep their order. */
+	 * heap holds no free memory left by the models (a child's malloc could
+	 * reuse it without its figure growing); rows keep their order. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < o.nr_drivers; i++) {
 			const struct zpool_driver *d = o.drivers[i];
 			struct report_row *row = &rep.rows[i];
-			int isolated = !!(d->flags & ZPOOL_RSS);
+			int isolated = !!(d->flags & ZPOOL_REAL);
 			uint64_t t;
 
 			if (isolated != (pass == 0))

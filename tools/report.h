@@ -48,7 +48,12 @@ int report_svg(const struct report *r, const char *path);
 char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
 char *fmt_count(char *buf, size_t len, uint64_t n);
 
-/* bytes_used as a percentage of the phase's live bytes. */
+/* used (the figure compared) as a percentage of the phase's live bytes;
+ * the allocator's own account likewise (-1: it keeps none). */
 double pct_ideal(const struct phase_result *p);
+double pct_account(const struct phase_result *p);
+
+/* The first row that completed @ph, for the phase's objects and bytes. */
+const struct phase_result *phase_ref(const struct report *r, enum phase ph);
 
 #endif /* ZSALLOC_TOOLS_REPORT_H */

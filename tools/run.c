@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tools/progress.h"
+#include "tools/resident.h"
 #include "tools/rng.h"
 #include "tools/workload.h"
 
@@ -38,6 +39,8 @@ struct run_state {
 	uint64_t rng;
 	uint64_t live, live_bytes;
 	uint64_t timer_ns;      /* cost of one now_ns() pair, subtracted */
+	uint64_t resident_base; /* resident_bytes() before create(), when
+				   res->resident */
 	struct progress pg;
 };
 
@@ -137,6 +140,12 @@ static void measure(struct run_state *s, enum phase ph)
 	r->objects = s->live;
 	r->live_bytes = s->live_bytes;
 	s->d->usage(s->pool, &r->usage);
+	if (s->res->resident) {
+		uint64_t now = resident_bytes();
+
+		r->resident_bytes = now > s->resident_base ? now - s->resident_base : 0;
+	}
+	r->used = s->res->resident ? r->resident_bytes : r->usage.bytes_used;
 	if (s->d->class_stats) {
 		int nr = s->d->class_stats(s->pool, r->classes, RUN_MAX_CLASSES);
 
@@ -281,7 +290,7 @@ static void phase_compact(struct run_state *s)
 }
 
 /* Allocate and touch everything the run needs before the pool exists, so
- * that a ZPOOL_RSS driver's figure does not include it. */
+ * that a resident figure does not include it. */
 static int state_init(struct run_state *s)
 {
 	size_t n = (size_t)s->n ? (size_t)s->n : 1, ps = s->wl->page_size;
@@ -310,14 +319,16 @@ static void state_free(struct run_state *s)
 	free(s->plain);
 }
 
-void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
-		struct run_result *res)
+/* run_driver(), measuring resident memory too when @resident. */
+static void run_measured(const struct zpool_driver *d, const struct run_plan *plan,
+			 struct run_result *res, int resident)
 {
 	struct run_state s = { .d = d, .plan = plan, .wl = plan->wl,
 			       .res = res, .n = plan->objects,
 			       .rng = plan->seed };
 
 	memset(res, 0, sizeof(*res));
+	res->resident = resident;
 	if (!plan->wl->nr_pages)
 		s.n = 0;
 	if (state_init(&s)) {
@@ -326,6 +337,10 @@ void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
 		goto out;
 	}
 	s.timer_ns = timer_cost();
+	if (resident) { /* free memory now resident would hide a growth */
+		resident_give_back();
+		s.resident_base = resident_bytes();
+	}
 	s.pool = d->create();
 	if (!s.pool) {
 		fail(&s, "%s: cannot create a pool: %s", d->name, strerror(errno));
@@ -352,6 +367,12 @@ out:
 		d->destroy(s.pool);
 	}
 	state_free(&s);
+}
+
+void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
+		struct run_result *res)
+{
+	run_measured(d, plan, res, 0);
 }
 
 int run_driver_isolated(const struct zpool_driver *d,
@@ -384,7 +405,7 @@ int run_driver_isolated(const struct zpool_driver *d,
 		size_t left = sizeof(*res);
 
 		close(fds[0]);
-		run_driver(d, plan, res);
+		run_measured(d, plan, res, !!(d->flags & ZPOOL_REAL));
 		while (left) {
 			ssize_t w = write(fds[1], p, left);
 

@@ -19,12 +19,13 @@
  * keeps each object's length, as zram keeps it in its slot table, and passes
  * it back to load().
  *
- * Byte accounting (struct zpool_usage): what a pool holds is the pages it
- * took from its page source times the page size, plus the memory its driver
- * or library allocated outside those pages (metadata: handle tables, lists,
- * per-page records). A driver whose memory is not page-based (malloc) reports
- * the growth of the process's private memory instead, and says that its
- * metadata cannot be told apart (ZPOOL_RSS).
+ * Byte accounting (struct zpool_usage) is the allocator's own account: the
+ * pages it took from its page source times the page size, plus the memory
+ * its driver or library allocated outside those pages (metadata: handle
+ * tables, lists, per-page records). A malloc counts what it took from the OS
+ * (where it says). The real allocators (ZPOOL_REAL: zsmalloc, xvmalloc, the
+ * malloc) are also measured from outside, as a process's resident memory
+ * (resident.h): density does that, in a process of its own per allocator.
  *
  * Threads: a pool is used by one thread at a time. Errors: int functions
  * return 0 or a negative errno; create() returns NULL and sets errno. Nothing
@@ -41,16 +42,21 @@ extern "C" {
 #endif
 
 /* zpool_driver.flags */
-#define ZPOOL_RSS 0x1u /* usage is the process's private memory growth since
-			  create(): measure in a fresh process (density forks) */
+#define ZPOOL_REAL 0x1u /* a real allocator, not a model: measure it as the
+			   resident memory grown in a process of its own
+			   (density forks), beside usage() */
+
+/* zpool_usage.bytes_used of an allocator that keeps no account of its own. */
+#define ZPOOL_NO_ACCOUNT UINT64_MAX
 
 struct zpool_usage {
-	uint64_t pages;            /* pages held from the page source (0: not
-				      page-based) */
-	uint64_t bytes_used;       /* pages * page size + metadata_bytes; for
-				      ZPOOL_RSS drivers the private memory growth */
+	uint64_t pages;            /* pages held from the page source, cached
+				      ones included (0: not page-based) */
+	uint64_t bytes_used;       /* pages * page size + metadata_bytes; a
+				      malloc's count of what it holds, or
+				      ZPOOL_NO_ACCOUNT */
 	uint64_t metadata_bytes;   /* outside the pages, included in bytes_used;
-				      0 for ZPOOL_RSS drivers (not separable) */
+				      0 where not separable (malloc) */
 	uint64_t oversize_objects; /* live objects the allocator's own layout
 				      cannot hold, stored one per page by the
 				      driver (e.g. above zbud's 3968 bytes) */

@@ -130,6 +130,7 @@ const struct zpool_driver zpool_xvmalloc_driver = {
 	.name = "xvmalloc",
 	.summary = "xvmalloc (compcache, 2009): TLSF lists, 4-byte header, "
 		   "objects within a page",
+	.flags = ZPOOL_REAL,
 	.create = xvm_create,
 	.destroy = xvm_destroy,
 	.store = xvm_store,

@@ -3,8 +3,10 @@
  * the copy calls (zs_obj_write, zs_obj_read_begin/end: the kernel's path
  * since 2025), "zsmalloc-remap" by zs_map_object/zs_unmap_object on a pool
  * whose straddling objects are shown through remapped two-page windows.
- * id = the zsmalloc handle. Usage = zs_get_total_pages() pages plus the
- * pool's metadata_bytes (handle tables, zspage and class records).
+ * id = the zsmalloc handle. Usage (the pool's own account) = its pages,
+ * those its page cache keeps included (zs_stats.pages_cached, where
+ * zsmalloc.h defines ZS_STATS_PAGES_CACHED), plus its metadata_bytes
+ * (handle tables, zspage and class records).
  */
 #include <errno.h>
 #include <string.h>
@@ -118,6 +120,9 @@ static void zsm_usage(void *pool, struct zpool_usage *u)
 	zs_pool_stats(pool, &st);
 	memset(u, 0, sizeof(*u));
 	u->pages = zs_get_total_pages(pool);
+#ifdef ZS_STATS_PAGES_CACHED
+	u->pages += st.pages_cached;
+#endif
 	u->metadata_bytes = st.metadata_bytes;
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
 }
@@ -152,6 +157,7 @@ static size_t zsm_check(void *pool)
 const struct zpool_driver zpool_zsmalloc_driver = {
 	.name = "zsmalloc",
 	.summary = "zsmalloc, copy calls (zs_obj_write, zs_obj_read_begin)",
+	.flags = ZPOOL_REAL,
 	.create = zsm_create_copy,
 	.destroy = zsm_destroy,
 	.store = zsm_store_copy,
@@ -166,6 +172,7 @@ const struct zpool_driver zpool_zsmalloc_driver = {
 const struct zpool_driver zpool_zsmalloc_remap_driver = {
 	.name = "zsmalloc-remap",
 	.summary = "zsmalloc, zs_map_object through remapped two-page windows",
+	.flags = ZPOOL_REAL,
 	.create = zsm_create_remap,
 	.destroy = zsm_destroy,
 	.store = zsm_store_map,
