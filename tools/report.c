@@ -154,14 +154,31 @@ static void table_row(FILE *f, const char *label, const struct run_result *res,
 		acc, apct, meta, st, ld);
 }
 
-static void table_head(FILE *f, const struct phase_result *ref)
+double pct_bound(const struct report *r, const struct phase_result *p,
+		 int floor)
 {
-	char live[32];
+	uint64_t pages = floor ? p->floor_pages : p->bound_pages;
+
+	return p->live_bytes ? 100.0 * (double)pages * (double)r->wl->page_size /
+				       (double)p->live_bytes :
+			       0;
+}
+
+static void table_head(FILE *f, const struct report *r,
+		       const struct phase_result *ref)
+{
+	char live[32], used[32], pct[32];
 
 	fmt_bytes(live, sizeof(live), ref->live_bytes);
 	fprintf(f, ROW_FMT, "allocator", "used", "% ideal", "measured", "account",
 		"% ideal", "metadata", "ns/store", "ns/load");
 	fprintf(f, ROW_FMT, "ideal", live, "100.0 %", "-", "-", "-", "-", "-", "-");
+	if (!ref->bound_pages)
+		return;
+	fmt_bytes(used, sizeof(used), ref->bound_pages * r->wl->page_size);
+	fmt_pct(pct, sizeof(pct), pct_bound(r, ref, 0));
+	fprintf(f, ROW_FMT, "single-page bound", used, pct, "offline", "-", "-", "-",
+		"-", "-");
 }
 
 static const char *const phase_titles[NR_PHASES] = {
@@ -170,6 +187,29 @@ static const char *const phase_titles[NR_PHASES] = {
 	"after discarding half",
 	"after compaction",
 };
+
+static void bound_note(const struct report *r, FILE *f)
+{
+	const struct phase_result *fill = phase_ref(r, PHASE_FILL);
+
+	if (!fill || !fill->bound_pages)
+		return;
+	fputs("  single-page bound: the live objects packed offline into pages, "
+	      "best fit decreasing,\n"
+	      "  4-byte header and alignment (xvmalloc's rules): what an "
+	      "allocator that keeps each\n"
+	      "  object within a page (xvmalloc, slob, zbud) can reach; the "
+	      "volume floor below it:",
+	      f);
+	for (int ph = 0; ph < NR_PHASES; ph++) {
+		const struct phase_result *p = phase_ref(r, (enum phase)ph);
+
+		if (p && p->floor_pages)
+			fprintf(f, "%s %.1f %% after %s", ph ? "," : "",
+				pct_bound(r, p, 1), phase_names[ph]);
+	}
+	fputs("\n", f);
+}
 
 void report_table(const struct report *r, FILE *f)
 {
@@ -186,7 +226,7 @@ void report_table(const struct report *r, FILE *f)
 		fprintf(f, "\n%s: %s objects, %s live\n", phase_titles[ph],
 			fmt_count(a, sizeof(a), ref->objects),
 			fmt_bytes(b, sizeof(b), ref->live_bytes));
-		table_head(f, ref);
+		table_head(f, r, ref);
 		for (size_t i = 0; i < r->nr_rows; i++) {
 			const struct report_row *row = &r->rows[i];
 
@@ -214,6 +254,7 @@ void report_table(const struct report *r, FILE *f)
 	      "  count of what it holds from the OS); the models' used is their "
 	      "account.\n",
 	      f);
+	bound_note(r, f);
 	for (size_t i = 0; i < r->nr_rows; i++) {
 		const struct report_row *row = &r->rows[i];
 		const struct phase_result *fill = &row->res->phase[PHASE_FILL];

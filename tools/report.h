@@ -53,6 +53,11 @@ char *fmt_count(char *buf, size_t len, uint64_t n);
 double pct_ideal(const struct phase_result *p);
 double pct_account(const struct phase_result *p);
 
+/* The single-page packing bound of @p's live objects (@floor: its volume
+ * floor) as a percentage of its live bytes. */
+double pct_bound(const struct report *r, const struct phase_result *p,
+		 int floor);
+
 /* The first row that completed @ph, for the phase's objects and bytes. */
 const struct phase_result *phase_ref(const struct report *r, enum phase ph);
 

@@ -61,6 +61,14 @@ void report_csv(const struct report *r, FILE *f)
 			phase_names[ph], (unsigned long long)ref->objects,
 			(unsigned long long)ref->live_bytes,
 			(unsigned long long)ref->live_bytes);
+		if (ref->bound_pages)
+			fprintf(f, "%s,single-page bound,%llu,%llu,%llu,%.1f,0,%llu,,,,,,"
+				   "offline,,\n",
+				phase_names[ph], (unsigned long long)ref->objects,
+				(unsigned long long)ref->live_bytes,
+				(unsigned long long)(ref->bound_pages * r->wl->page_size),
+				pct_bound(r, ref, 0),
+				(unsigned long long)ref->bound_pages);
 		for (size_t i = 0; i < r->nr_rows; i++)
 			if (r->rows[i].res->phases > ph)
 				csv_row(f, (enum phase)ph, &r->rows[i]);
@@ -167,10 +175,18 @@ static void json_phase(const struct report *r, enum phase ph,
 
 	fprintf(f,
 		"%s\n    {\n      \"phase\": \"%s\",\n"
-		"      \"objects\": %llu,\n      \"live_bytes\": %llu,\n"
-		"      \"allocators\": [",
+		"      \"objects\": %llu,\n      \"live_bytes\": %llu,\n",
 		ph ? "," : "", phase_names[ph], (unsigned long long)ref->objects,
 		(unsigned long long)ref->live_bytes);
+	if (ref->bound_pages)
+		fprintf(f, "      \"single_page_bound\": {\"pages\": %llu, "
+			   "\"pct_ideal\": %.2f, \"floor_pages\": %llu, "
+			   "\"floor_pct_ideal\": %.2f},\n",
+			(unsigned long long)ref->bound_pages, pct_bound(r, ref, 0),
+			(unsigned long long)ref->floor_pages, pct_bound(r, ref, 1));
+	else
+		fputs("      \"single_page_bound\": null,\n", f);
+	fputs("      \"allocators\": [", f);
 	for (size_t i = 0; i < r->nr_rows; i++) {
 		const struct report_row *row = &r->rows[i];
 

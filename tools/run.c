@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/bound.h"
 #include "tools/progress.h"
 #include "tools/resident.h"
 #include "tools/rng.h"
@@ -36,6 +37,7 @@ struct run_state {
 	uint32_t *order;        /* scratch: slots in random order */
 	unsigned char *buf;     /* one object read back */
 	unsigned char *plain;   /* one page decompressed */
+	uint64_t *hist;         /* [page size + 1]: live objects by size */
 	uint64_t rng;
 	uint64_t live, live_bytes;
 	uint64_t timer_ns;      /* cost of one now_ns() pair, subtracted */
@@ -130,6 +132,28 @@ static int intact(struct run_state *s, uint64_t i)
 	return page_hash(s->plain, ps) == p->hash;
 }
 
+/* The single-page packing bound of the live objects, into @r. */
+static void measure_bound(struct run_state *s, struct phase_result *r)
+{
+	size_t ps = s->wl->page_size;
+	struct bound b;
+
+	memset(s->hist, 0, (ps + 1) * sizeof(*s->hist));
+	for (uint64_t i = 0; i < s->n; i++) {
+		uint32_t size = slot_page(s, i)->size;
+
+		if (!s->ids[i])
+			continue;
+		if (size > ps)
+			return; /* no single-page bound */
+		s->hist[size]++;
+	}
+	if (!bound_pack(s->hist, ps, &b)) {
+		r->bound_pages = b.pages;
+		r->floor_pages = b.floor_pages;
+	}
+}
+
 /* Measure the pool after @ph, time a load of every live object, verify it. */
 static void measure(struct run_state *s, enum phase ph)
 {
@@ -146,6 +170,7 @@ static void measure(struct run_state *s, enum phase ph)
 		r->resident_bytes = now > s->resident_base ? now - s->resident_base : 0;
 	}
 	r->used = s->res->resident ? r->resident_bytes : r->usage.bytes_used;
+	measure_bound(s, r);
 	if (s->d->class_stats) {
 		int nr = s->d->class_stats(s->pool, r->classes, RUN_MAX_CLASSES);
 
@@ -300,7 +325,8 @@ static int state_init(struct run_state *s)
 	s->order = malloc(n * sizeof(*s->order));
 	s->buf = malloc(ps);
 	s->plain = malloc(ps);
-	if (!s->ids || !s->page || !s->order || !s->buf || !s->plain)
+	s->hist = calloc(ps + 1, sizeof(*s->hist));
+	if (!s->ids || !s->page || !s->order || !s->buf || !s->plain || !s->hist)
 		return -1;
 	memset(s->ids, 0, n * sizeof(*s->ids));
 	memset(s->page, 0, n * sizeof(*s->page));
@@ -317,6 +343,7 @@ static void state_free(struct run_state *s)
 	free(s->order);
 	free(s->buf);
 	free(s->plain);
+	free(s->hist);
 }
 
 /* run_driver(), measuring resident memory too when @resident. */

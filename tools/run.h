@@ -57,6 +57,10 @@ struct phase_result {
 	uint64_t mismatches;   /* live objects that were not */
 	uint64_t violations;   /* found by the driver's checker */
 	uint64_t pages_freed;  /* by compact() */
+	uint64_t bound_pages;  /* the live objects' single-page packing bound
+				  (bound.h); 0: not computed (an object is
+				  larger than a page) */
+	uint64_t floor_pages;  /* the volume floor below it */
 	int nr_classes;        /* class_stats drivers: entries in classes[] */
 	struct zpool_class_stat classes[RUN_MAX_CLASSES];
 };

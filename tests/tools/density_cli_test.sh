@@ -47,6 +47,8 @@ done
 for a in ideal zsmalloc zsmalloc-remap xvmalloc malloc slub slob zbud; do
 	grep -q "^  $a" "$tmp/out" || grep -q "^  .*$a" "$tmp/out" || fail "no row for $a"
 done
+[ "$(grep -c '^  single-page bound .* offline' "$tmp/out")" -eq 4 ] ||
+	fail "not 4 'single-page bound' rows: $(grep bound "$tmp/out")"
 [ "$(grep -c '^  verified [0-9,]* objects in each of 7 allocators' "$tmp/out")" -eq 4 ] ||
 	fail "not 4 'verified' lines: $(grep verified "$tmp/out")"
 [ -s "$tmp/err" ] && fail "stderr not empty with --quiet: $(cat "$tmp/err")"
@@ -72,11 +74,27 @@ assert d["phases"][3]["objects"] == 1000
 assert d["errors"] == []
 PY
 
+# The single-page packing bound: a row of every phase's table, and in the
+# JSON at or below every single-page allocator, the volume floor below it.
+expect_status 0 --trace "$trace" --json --allocators xvmalloc,zbud,slub
+python3 - "$tmp/out" <<'PY' || fail "--json single_page_bound"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p in d["phases"]:
+    b = p["single_page_bound"]
+    assert b and b["floor_pct_ideal"] <= b["pct_ideal"], b
+    assert b["pages"] * d["workload"]["page_size"] >= p["live_bytes"], (b, p["live_bytes"])
+    for a in p["allocators"]:
+        assert a["account_pct_ideal"] >= b["floor_pct_ideal"], (a["name"], a, b)
+        assert a["pages"] >= b["floor_pages"], (a["name"], a, b)
+PY
+
 # --csv: a header and one row per phase and allocator (plus ideal).
 expect_status 0 --trace "$trace" --csv --allocators zbud,malloc
 head -1 "$tmp/out" | grep -q '^phase,allocator,objects,live_bytes,bytes_used,pct_ideal' ||
 	fail "CSV header: $(head -1 "$tmp/out")"
-[ "$(wc -l <"$tmp/out")" -eq 13 ] || fail "CSV has $(wc -l <"$tmp/out") lines, wanted 13"
+[ "$(wc -l <"$tmp/out")" -eq 17 ] || fail "CSV has $(wc -l <"$tmp/out") lines, wanted 17"
+[ "$(grep -c '^[a-z]*,single-page bound,' "$tmp/out")" -eq 4 ] || fail "CSV has no bound rows"
 
 # --save-trace writes what was read; reading it back gives the same pages.
 expect_status 0 --trace "$trace" --save-trace "$tmp/saved.trace" --allocators slub --quiet
