@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapping/mapping.h"
 #include "tools/cli.h"
+#include "tools/workload.h"
 
 void options_usage(FILE *f)
 {
 	fputs("usage: density [--pid PID | --files PATH... | --trace FILE]... "
-	      "[--objects N] [--churn N] [--allocators LIST] "
+	      "[--block SIZE] [--objects N] [--churn N] [--allocators LIST] "
 	      "[--csv | --json] [--svg FILE] (see --help)\n",
 	      f);
 }
@@ -43,6 +45,11 @@ void options_help(FILE *f)
 	      "  --save-trace FILE  write the trace of what was read\n"
 	      "  --max-pages N      read at most N pages\n"
 	      "  --lz4hc            compress with LZ4 HC instead of LZ4\n"
+	      "  --block SIZE,...   compress SIZE consecutive bytes as one object:\n"
+	      "                     4K (default: a page), 16K, 64K, or all of them,\n"
+	      "                     each run in turn on the same input, compared in\n"
+	      "                     a last table; an allocator that cannot hold such\n"
+	      "                     objects is left out, with a note\n"
 	      "\n"
 	      "Workload:\n"
 	      "  --objects N        resample to N objects (with replacement)\n"
@@ -142,6 +149,7 @@ enum {
 	OPT_ALLOCATORS,
 	OPT_CSV,
 	OPT_JSON,
+	OPT_BLOCK,
 };
 
 static const struct option long_options[] = {
@@ -158,6 +166,7 @@ static const struct option long_options[] = {
 	{ "allocators", required_argument, NULL, OPT_ALLOCATORS },
 	{ "csv", no_argument, NULL, OPT_CSV },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "block", required_argument, NULL, OPT_BLOCK },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -212,6 +221,69 @@ static int add_file(struct options *o, const char *s, int first)
 	return 0;
 }
 
+/* One block size into o->blocks (kept ascending, each once). */
+static void add_block(struct options *o, size_t b)
+{
+	size_t i = 0;
+
+	while (i < o->nr_blocks && o->blocks[i] < b)
+		i++;
+	if (i < o->nr_blocks && o->blocks[i] == b)
+		return;
+	memmove(&o->blocks[i + 1], &o->blocks[i], (o->nr_blocks - i) * sizeof(size_t));
+	o->blocks[i] = b;
+	o->nr_blocks++;
+}
+
+/* A block size: bytes, or KiB with a K (4K, 16K, 64K). 0 if malformed. */
+static size_t block_bytes(const char *s)
+{
+	uint64_t v;
+	size_t len = strlen(s);
+	char num[32];
+
+	if (!len || len >= sizeof(num))
+		return 0;
+	memcpy(num, s, len + 1);
+	if (num[len - 1] == 'K' || num[len - 1] == 'k')
+		num[--len] = 0;
+	if (cli_parse_count(num, &v) || v > WL_MAX_BLOCK)
+		return 0;
+	if (len < strlen(s))
+		v *= 1024;
+	return v > WL_MAX_BLOCK ? 0 : (size_t)v;
+}
+
+/* --block LIST: sizes (4K, 16K, 64K: multiples of the page size up to
+ * 64 KiB) or all (4K, 16K and 64K), comma-separated. */
+static int block_option(struct options *o, const char *list)
+{
+	size_t page = mp_page_size();
+	char *copy = strdup(list), *save = NULL, *name;
+
+	if (!copy)
+		return bad("out of memory");
+	for (name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		size_t b = block_bytes(name);
+
+		if (!strcmp(name, "all")) {
+			add_block(o, page);
+			for (size_t k = 16384; k <= WL_MAX_BLOCK; k *= 4)
+				if (k > page && k % page == 0)
+					add_block(o, k);
+		} else if (b && b % page == 0) {
+			add_block(o, b);
+		} else {
+			bad("--block: wants 4K, 16K, 64K (a multiple of the page size, "
+			    "%zu, up to 64K) or all, got '%s'", page, name);
+			free(copy);
+			return -1;
+		}
+	}
+	free(copy);
+	return o->nr_blocks ? 0 : bad("--block: empty list");
+}
+
 static int add_trace(struct options *o, const char *s)
 {
 	if (o->nr_traces == MAX_INPUTS)
@@ -263,6 +335,8 @@ static int take_option(struct options *o, int c, const char *v, int in_files)
 	case OPT_JSON:
 		o->json = 1;
 		return 0;
+	case OPT_BLOCK:
+		return block_option(o, v);
 	case 'q':
 		o->quiet = 1;
 		return 0;
@@ -304,6 +378,8 @@ int options_parse(struct options *o, int argc, char **argv)
 		return bad("--csv and --json: choose one");
 	if (!o->nr_drivers)
 		set_default_drivers(o);
+	if (!o->nr_blocks)
+		add_block(o, mp_page_size());
 	return 0;
 }
 

@@ -69,28 +69,41 @@ const struct phase_result *phase_ref(const struct report *r, enum phase ph)
 	return NULL;
 }
 
+double wl_ratio(const struct workload *wl)
+{
+	return wl->stored_bytes ? (double)wl->nr_pages * (double)wl->block_size /
+					  (double)wl->stored_bytes :
+				  0;
+}
+
 static void workload_lines(const struct report *r, FILE *f)
 {
 	const struct workload *wl = r->wl;
 	char a[32], b[32], c[32], d[32], e[32];
 	uint64_t total = wl->trace_len;
 
+	const char *unit = wl->block_size == wl->page_size ? "pages" : "blocks";
+
 	fprintf(f, "density: %s\n", wl->sources[0] ? wl->sources : "(nothing)");
+	if (wl->block_size != wl->page_size)
+		fprintf(f, "  blocks of %zu KiB: %zu consecutive pages of %zu bytes "
+			   "compressed as one object (the last block filled up "
+			   "with zero pages)\n",
+			wl->block_size / 1024, wl->block_size / wl->page_size,
+			wl->page_size);
 	fprintf(f,
-		"  %s pages of %zu bytes: %s same-filled (%.1f %%, counted, not "
+		"  %s %s of %zu bytes: %s same-filled (%.1f %%, counted, not "
 		"stored), %s stored raw (%.1f %%)\n",
-		fmt_count(a, sizeof(a), total), wl->page_size,
+		fmt_count(a, sizeof(a), total), unit, wl->block_size,
 		fmt_count(c, sizeof(c), wl->same_filled),
 		total ? 100.0 * (double)wl->same_filled / (double)total : 0,
 		fmt_count(d, sizeof(d), wl->raw),
 		wl->nr_pages ? 100.0 * (double)wl->raw / (double)wl->nr_pages : 0);
-	fprintf(f, "  %s: %s pages stored, mean %s B, ratio %.2f\n",
-		r->compressor, fmt_count(a, sizeof(a), wl->nr_pages),
+	fprintf(f, "  %s: %s %s stored, mean %s B, ratio %.2f\n", r->compressor,
+		fmt_count(a, sizeof(a), wl->nr_pages), unit,
 		fmt_count(b, sizeof(b),
 			  wl->nr_pages ? wl->stored_bytes / wl->nr_pages : 0),
-		wl->stored_bytes ? (double)wl->nr_pages * (double)wl->page_size /
-					   (double)wl->stored_bytes :
-				   0);
+		wl_ratio(wl));
 	if (r->synth && r->synth->lines)
 		fprintf(f,
 			"  traces: pages synthesized to each line's size; %s of %s "
@@ -269,14 +282,20 @@ void report_table(const struct report *r, FILE *f)
 						      "from the OS");
 		if (row->res->phases > 0 && fill->usage.oversize_objects)
 			fprintf(f, "  %s: %s objects after fill too large for its "
-				   "layout, stored one per page\n",
+				   "layout, stored alone in %s\n",
 				row->label,
-				fmt_count(a, sizeof(a), fill->usage.oversize_objects));
+				fmt_count(a, sizeof(a), fill->usage.oversize_objects),
+				r->wl->block_size > r->wl->page_size ?
+					"the smallest power of two of whole pages "
+					"that holds them (kmalloc's page allocator path)" :
+					"a page each");
 		if (row->res->phases > PHASE_COMPACT && row->driver->compact &&
 		    row->driver != &zpool_malloc_driver)
 			fprintf(f, "  %s: compaction freed %s pages in %.3f s\n",
 				row->label, fmt_count(a, sizeof(a), cmp->pages_freed),
 				cmp->seconds);
+		if (row->left_out)
+			fprintf(f, "  %s: left out: %s\n", row->label, row->why);
 		if (row->res->failed)
 			fprintf(f, "  %s: FAILED: %s\n", row->label, row->res->error);
 	}

@@ -23,7 +23,8 @@ static void csv_num(FILE *f, double v, int ok)
 		fputs(",", f);
 }
 
-static void csv_row(FILE *f, enum phase ph, const struct report_row *row)
+static void csv_row(FILE *f, enum phase ph, const struct report_row *row,
+		    size_t block)
 {
 	const struct phase_result *p = &row->res->phase[ph];
 	int acc = p->usage.bytes_used != ZPOOL_NO_ACCOUNT;
@@ -43,35 +44,39 @@ static void csv_row(FILE *f, enum phase ph, const struct report_row *row)
 	if (acc)
 		fprintf(f, "%llu", (unsigned long long)p->usage.bytes_used);
 	csv_num(f, pct_account(p), acc);
-	fputc('\n', f);
+	fprintf(f, ",%zu\n", block);
 }
 
-void report_csv(const struct report *r, FILE *f)
+void report_csv(const struct report *r, FILE *f, int header)
 {
-	fputs("phase,allocator,objects,live_bytes,bytes_used,pct_ideal,"
-	      "metadata_bytes,pages,ns_per_store,ns_per_load,ns_per_release,"
-	      "verified,mismatches,measured,account_bytes,account_pct_ideal\n",
-	      f);
+	size_t block = r->wl->block_size;
+
+	if (header)
+		fputs("phase,allocator,objects,live_bytes,bytes_used,pct_ideal,"
+		      "metadata_bytes,pages,ns_per_store,ns_per_load,ns_per_release,"
+		      "verified,mismatches,measured,account_bytes,account_pct_ideal,"
+		      "block_size\n",
+		      f);
 	for (int ph = 0; ph < NR_PHASES; ph++) {
 		const struct phase_result *ref = phase_ref(r, (enum phase)ph);
 
 		if (!ref)
 			break;
-		fprintf(f, "%s,ideal,%llu,%llu,%llu,100.0,0,0,,,,,,,,\n",
+		fprintf(f, "%s,ideal,%llu,%llu,%llu,100.0,0,0,,,,,,,,,%zu\n",
 			phase_names[ph], (unsigned long long)ref->objects,
 			(unsigned long long)ref->live_bytes,
-			(unsigned long long)ref->live_bytes);
+			(unsigned long long)ref->live_bytes, block);
 		if (ref->bound_pages)
 			fprintf(f, "%s,single-page bound,%llu,%llu,%llu,%.1f,0,%llu,,,,,,"
-				   "offline,,\n",
+				   "offline,,,%zu\n",
 				phase_names[ph], (unsigned long long)ref->objects,
 				(unsigned long long)ref->live_bytes,
 				(unsigned long long)(ref->bound_pages * r->wl->page_size),
-				pct_bound(r, ref, 0),
-				(unsigned long long)ref->bound_pages);
+				pct_bound(r, ref, 0), (unsigned long long)ref->bound_pages,
+				block);
 		for (size_t i = 0; i < r->nr_rows; i++)
 			if (r->rows[i].res->phases > ph)
-				csv_row(f, (enum phase)ph, &r->rows[i]);
+				csv_row(f, (enum phase)ph, &r->rows[i], block);
 	}
 }
 
@@ -107,7 +112,9 @@ static void json_workload(const struct report *r, FILE *f)
 	      "    \"sources\": ",
 	      f);
 	json_str(f, wl->sources);
-	fprintf(f, ",\n    \"page_size\": %zu,\n    \"compressor\": ", wl->page_size);
+	fprintf(f, ",\n    \"page_size\": %zu,\n    \"block_size\": %zu,\n"
+		   "    \"compressor\": ",
+		wl->page_size, wl->block_size);
 	json_str(f, r->compressor);
 	fprintf(f,
 		",\n    \"pages\": %zu,\n    \"same_filled\": %llu,\n"
@@ -209,7 +216,18 @@ void report_json(const struct report *r, FILE *f)
 			break;
 		json_phase(r, (enum phase)ph, ref, f);
 	}
-	fputs("\n  ],\n  \"errors\": [", f);
+	fputs("\n  ],\n  \"left_out\": [", f);
+	for (size_t i = 0, n = 0; i < r->nr_rows; i++) {
+		if (!r->rows[i].left_out)
+			continue;
+		fputs(n++ ? ", " : "", f);
+		fputs("{\"name\": ", f);
+		json_str(f, r->rows[i].driver->name);
+		fputs(", \"why\": ", f);
+		json_str(f, r->rows[i].why);
+		fputs("}", f);
+	}
+	fputs("],\n  \"errors\": [", f);
 	for (size_t i = 0, n = 0; i < r->nr_rows; i++) {
 		if (!r->rows[i].res->failed)
 			continue;

@@ -36,7 +36,7 @@ struct run_state {
 	uint32_t *page;         /* per slot: its page in wl->pages */
 	uint32_t *order;        /* scratch: slots in random order */
 	unsigned char *buf;     /* one object read back */
-	unsigned char *plain;   /* one page decompressed */
+	unsigned char *plain;   /* one page (block) decompressed */
 	uint64_t *hist;         /* [page size + 1]: live objects by size */
 	uint64_t rng;
 	uint64_t live, live_bytes;
@@ -120,7 +120,7 @@ static int release(struct run_state *s, uint64_t i, uint64_t id, uint64_t *ns)
 static int intact(struct run_state *s, uint64_t i)
 {
 	const struct wl_page *p = slot_page(s, i);
-	size_t ps = s->wl->page_size;
+	size_t ps = s->wl->block_size;
 
 	if (memcmp(s->buf, s->wl->arena + p->offset, p->size))
 		return 0;
@@ -318,14 +318,14 @@ static void phase_compact(struct run_state *s)
  * that a resident figure does not include it. */
 static int state_init(struct run_state *s)
 {
-	size_t n = (size_t)s->n ? (size_t)s->n : 1, ps = s->wl->page_size;
+	size_t n = (size_t)s->n ? (size_t)s->n : 1, ps = s->wl->block_size;
 
 	s->ids = malloc(n * sizeof(*s->ids));
 	s->page = malloc(n * sizeof(*s->page));
 	s->order = malloc(n * sizeof(*s->order));
 	s->buf = malloc(ps);
 	s->plain = malloc(ps);
-	s->hist = calloc(ps + 1, sizeof(*s->hist));
+	s->hist = calloc(s->wl->page_size + 1, sizeof(*s->hist));
 	if (!s->ids || !s->page || !s->order || !s->buf || !s->plain || !s->hist)
 		return -1;
 	memset(s->ids, 0, n * sizeof(*s->ids));

@@ -46,6 +46,9 @@ extern "C" {
 			   resident memory grown in a process of its own
 			   (density forks), beside usage() */
 
+/* The largest object a driver is asked to store: a 64 KiB block. */
+#define ZPOOL_MAX_OBJECT 65536u
+
 /* zpool_usage.bytes_used of an allocator that keeps no account of its own. */
 #define ZPOOL_NO_ACCOUNT UINT64_MAX
 
@@ -83,9 +86,10 @@ struct zpool_driver {
 	 * malloc driver does not track its objects (a list of them would add
 	 * to what it measures) and leaks them. */
 	void (*destroy)(void *pool);
-	/* Store a copy of @len bytes (1 .. page size) of @src; the object's id
-	 * goes to *@id. Returns 0, -EINVAL (len 0 or above the page size),
-	 * -ENOMEM. */
+	/* Store a copy of @len bytes (1 .. ZPOOL_MAX_OBJECT) of @src; the
+	 * object's id goes to *@id. Returns 0, -EINVAL (len 0 or above
+	 * ZPOOL_MAX_OBJECT), -ENOSPC (larger than this allocator holds: an
+	 * allocator of single-page objects, above a page), -ENOMEM. */
 	int (*store)(void *pool, const void *src, size_t len, uint64_t *id);
 	/* Copy the @len bytes stored under @id (len as stored) to @dst.
 	 * Returns 0 or -EINVAL (not a live id, where the driver can tell). */
@@ -116,6 +120,15 @@ const struct zpool_driver *zpool_find_driver(const char *name);
 
 /* The name to show for @d: its label() or its name. */
 const char *zpool_label(const struct zpool_driver *d);
+
+/*
+ * zpool_holds - whether @d stores objects of @len bytes: one is stored and
+ * released in a pool made for it, in a forked child (so that this
+ * process's heap keeps nothing of it). Returns 0, the store's error
+ * (-ENOSPC: larger than the allocator holds; -EINVAL: above
+ * ZPOOL_MAX_OBJECT), -ENOMEM, or the errno of fork().
+ */
+int zpool_holds(const struct zpool_driver *d, size_t len);
 
 /* The drivers, one by one (also reached through zpool_drivers()). */
 extern const struct zpool_driver zpool_zsmalloc_driver;       /* copy */

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tools/resident.h"
 #include "tools/zpool.h"
@@ -123,7 +122,7 @@ static int malloc_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	struct malloc_pool *p = pool;
 	void *obj;
 
-	if (!len || len > (size_t)sysconf(_SC_PAGESIZE))
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
 	obj = malloc(len);
 	if (!obj)

@@ -17,8 +17,9 @@
  *     free block:  u16 units | u16 unit index of the next free block
  *
  * An object takes round_up(size + 2, 4) bytes; the largest is page size - 6
- * (4090 bytes); larger ones go one per page, as kmalloc on SLOB sends them to
- * the page allocator.
+ * (4090 bytes); larger ones go to the page allocator, as kmalloc on SLOB
+ * sends them (slob_new_pages of get_order(size): the smallest 2^order block
+ * of pages that holds them), alone in a run of that many pages.
  *
  * The page list is searched in pfn order (address-ordered first fit). SLOB
  * walks its list, O(pages) per allocation, and starts the next walk where the
@@ -57,7 +58,7 @@ struct slob_pool {
 				    two children */
 	size_t leaves;           /* power of two >= nr_pages */
 	uint32_t page_units;     /* units per page: (page size - 2) / 4 */
-	uint64_t whole_pages;    /* objects above the largest block */
+	struct page_runs large;  /* objects above the largest block */
 };
 
 /* A free block's two fields, at unit @u of page @pfn. */
@@ -153,6 +154,7 @@ static void *slob_create(void)
 		return NULL;
 	}
 	p->page_units = (uint32_t)((mp_page_size() - SLOB_START) / SLOB_UNIT);
+	p->large.src = p->src;
 	return p;
 }
 
@@ -198,13 +200,10 @@ static int slob_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	int64_t found;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (len > max_object(p)) {
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (len > max_object(p))
+		return page_runs_store(&p->large, buf, len, page_run_pages(len), id);
 	units = (uint16_t)((len + SLOB_HDR + SLOB_UNIT - 1) / SLOB_UNIT);
 	found = tree_first_fit(p, units);
 	if (found < 0) {
@@ -262,7 +261,7 @@ static int slob_load(void *pool, uint64_t id, void *dst, size_t len)
 	int64_t u;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->large, id, dst, len);
 	u = id_unit(p, id);
 	if (u < 0 ||
 	    len + SLOB_HDR > *unit_ptr(p, page_id_pfn(id), (uint32_t)u) * SLOB_UNIT)
@@ -279,13 +278,9 @@ static int slob_release(void *pool, uint64_t id)
 	struct slob_page *pg;
 	uint16_t *b;
 	int64_t found;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->large, id);
 	found = id_unit(p, id);
 	if (found < 0)
 		return -EINVAL;
@@ -338,9 +333,9 @@ static void slob_usage(void *pool, struct zpool_usage *u)
 	mp_get_stats(p->src, &st);
 	u->pages = st.pages_used;
 	u->metadata_bytes = sizeof(*p) + p->nr_pages * sizeof(*p->pages) +
-			    2 * p->leaves * sizeof(*p->tree);
+			    2 * p->leaves * sizeof(*p->tree) + p->large.record_bytes;
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	u->oversize_objects = p->large.objects;
 }
 
 const struct zpool_driver zpool_slob_driver = {

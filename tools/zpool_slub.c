@@ -10,6 +10,11 @@
  * Allocation takes the first slab of the cache's partial list, or a new one;
  * a slab whose last object is freed goes back to the page allocator.
  *
+ * Objects above the largest cache go to the page allocator, as kmalloc sends
+ * them (kmalloc_large: a 2^order block of pages, the smallest that holds
+ * them; SLUB's kmalloc-8k cache wastes the same on 4097..8192 bytes), alone
+ * in a run of that many pages.
+ *
  * Simplifications, each in SLUB's favour or neutral:
  *   - Slabs are one page (order 0). Real SLUB uses order-1..3 slabs for the
  *     larger caches; for the power-of-two caches that changes nothing (they
@@ -53,7 +58,7 @@ struct slub_pool {
 	struct mp_source *src;
 	struct slab *slabs;      /* indexed by pfn */
 	size_t nr_slabs;         /* capacity of slabs[] */
-	uint64_t whole_pages;    /* objects above the largest cache */
+	struct page_runs large;  /* objects above the largest cache */
 	struct cache caches[NR_CACHES];
 };
 
@@ -138,6 +143,7 @@ static void *slub_create(void)
 		p->caches[i] = (struct cache){ .size = slub_sizes[i],
 					       .objects = page / slub_sizes[i],
 					       .partial = NO_PFN };
+	p->large.src = p->src;
 	return p;
 }
 
@@ -161,13 +167,10 @@ static int slub_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	uint32_t pfn, off;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (ci < 0) { /* pages above 4 KiB: kmalloc goes to the page allocator */
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (ci < 0) /* above 4 KiB: kmalloc goes to the page allocator */
+		return page_runs_store(&p->large, buf, len, page_run_pages(len), id);
 	c = &p->caches[ci];
 	if (c->partial == NO_PFN) {
 		err = slab_new(p, c, &pfn);
@@ -206,7 +209,7 @@ static int slub_load(void *pool, uint64_t id, void *dst, size_t len)
 	struct slab *s;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->large, id, dst, len);
 	s = id_slab(p, id);
 	if (!s || len > p->caches[s->cache].size)
 		return -EINVAL;
@@ -221,13 +224,9 @@ static int slub_release(void *pool, uint64_t id)
 	uint32_t pfn = page_id_pfn(id), off = page_id_offset(id);
 	struct slab *s;
 	struct cache *c;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->large, id);
 	s = id_slab(p, id);
 	if (!s || !s->inuse)
 		return -EINVAL;
@@ -252,9 +251,10 @@ static void slub_usage(void *pool, struct zpool_usage *u)
 
 	mp_get_stats(p->src, &st);
 	u->pages = st.pages_used;
-	u->metadata_bytes = sizeof(*p) + p->nr_slabs * sizeof(*p->slabs);
+	u->metadata_bytes = sizeof(*p) + p->nr_slabs * sizeof(*p->slabs) +
+			    p->large.record_bytes;
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	u->oversize_objects = p->large.objects;
 }
 
 const struct zpool_driver zpool_slub_driver = {

@@ -14,8 +14,10 @@
  * first page of the first non-empty list with >= n free chunks, else a new
  * page. Freeing the last buddy of a page frees the page. zbud refuses objects
  * above page size - 2 chunks (3968 bytes: -ENOSPC, and zswap then keeps the
- * page out); this model stores those one per page and counts them
- * (oversize_objects), so that every allocator holds the same workload.
+ * page out); this model stores those up to a page one per page and counts
+ * them (oversize_objects), so that every allocator holds the same workload,
+ * and refuses larger ones (-ENOSPC) as zbud does: a zbud page holds at most
+ * a page.
  * Counted as metadata: the per-page records (what zbud keeps in its in-page
  * header, which the reserved chunk already pays for) and the pool.
  */
@@ -46,7 +48,7 @@ struct zbud_pool {
 	struct zbud_page *pages; /* indexed by pfn */
 	size_t nr_pages;         /* capacity of pages[] */
 	uint32_t nchunks;        /* chunks per page after the header: 63 */
-	uint64_t whole_pages;    /* objects above zbud's largest */
+	struct page_runs whole;  /* objects above zbud's largest */
 	uint32_t unbuddied[MAX_CHUNKS]; /* [free chunks] -> first pfn */
 };
 
@@ -106,6 +108,7 @@ static void *zbud_create(void)
 	}
 	for (unsigned i = 0; i < MAX_CHUNKS; i++)
 		p->unbuddied[i] = NO_PFN;
+	p->whole.src = p->src;
 	return p;
 }
 
@@ -127,13 +130,12 @@ static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	struct zbud_page *z;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (len > max_object(p)) {
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (len > mp_page_size())
+		return -ENOSPC;
+	if (len > max_object(p))
+		return page_runs_store(&p->whole, buf, len, 1, id);
 	chunks = (uint32_t)((len + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
 	for (uint32_t i = chunks; i < p->nchunks && pfn == NO_PFN; i++)
 		pfn = p->unbuddied[i];
@@ -187,7 +189,7 @@ static int zbud_load(void *pool, uint64_t id, void *dst, size_t len)
 	uint16_t *bud;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->whole, id, dst, len);
 	bud = id_buddy(p, id);
 	if (!bud || len > (size_t)*bud << CHUNK_SHIFT)
 		return -EINVAL;
@@ -202,13 +204,9 @@ static int zbud_release(void *pool, uint64_t id)
 	uint32_t pfn = page_id_pfn(id);
 	struct zbud_page *z;
 	uint16_t *bud;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->whole, id);
 	bud = id_buddy(p, id);
 	if (!bud)
 		return -EINVAL;
@@ -233,7 +231,7 @@ static void zbud_usage(void *pool, struct zpool_usage *u)
 	u->pages = st.pages_used;
 	u->metadata_bytes = sizeof(*p) + p->nr_pages * sizeof(*p->pages);
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	u->oversize_objects = p->whole.objects;
 }
 
 const struct zpool_driver zpool_zbud_driver = {

@@ -39,9 +39,11 @@ static void zsm_destroy(void *pool)
 
 static int zsm_alloc(void *pool, size_t len, zs_handle *h)
 {
+	if (!len || len > ZPOOL_MAX_OBJECT)
+		return -EINVAL;
 	*h = zs_malloc(pool, len, 0);
 	if (!*h)
-		return errno == ENOSPC ? -EINVAL : -(errno ? errno : ENOMEM);
+		return -(errno ? errno : ENOMEM); /* ENOSPC: larger than it holds */
 	return 0;
 }
 

@@ -3,7 +3,7 @@
 # end on a small population: one row per operation and allocator, every
 # count positive, and what cachegrind counts is what the code does: a
 # zs_map_object + zs_unmap_object takes more instructions than dereferencing
-# a malloc pointer, and the same run twice gives the same counts.
+# a malloc pointer, and the same run twice gives the same counts (within 1 %).
 set -u
 script=$1
 bench=$2
@@ -32,10 +32,12 @@ awk '/^  (map|read) / { if (!($3 > 0 && $5 >= 0)) bad = 1 } END { exit bad }' "$
 awk '$1 == "map" && $2 == "malloc" { m = $3 } $1 == "map" && $2 == "zsmalloc" { z = $3 }
 	END { exit !(m > 0 && z > m) }' "$tmp/one" ||
 	{ echo "FAIL: zs_map_object + zs_unmap_object not above a pointer dereference"; exit 1; }
-# Instruction counts do not depend on where the kernel put the mappings
-# (cache misses may, by a hair: addresses pick the cache sets).
-awk '/^  (map|read) / { print $1, $2, $3 }' "$tmp/one" >"$tmp/one.ir"
-awk '/^  (map|read) / { print $1, $2, $3 }' "$tmp/two" >"$tmp/two.ir"
-cmp -s "$tmp/one.ir" "$tmp/two.ir" || { echo "FAIL: two runs differ:"; diff "$tmp/one" "$tmp/two"; exit 1; }
+# Instruction counts are the same from run to run within a hair (where the
+# kernel puts the mappings changes the odd branch of a memcpy; addresses
+# also pick the cache sets of the misses): within 1 %.
+awk 'NR == FNR && /^  (map|read) / { ir[$1 " " $2] = $3; next }
+	/^  (map|read) / { d = $3 - ir[$1 " " $2]; if (d < 0) d = -d; if (d > $3 / 100) bad = 1 }
+	END { exit bad }' "$tmp/one" "$tmp/two" ||
+	{ echo "FAIL: two runs differ by more than 1 %:"; diff "$tmp/one" "$tmp/two"; exit 1; }
 rm -rf "$tmp"
 echo "cachegrind.sh checks passed"
