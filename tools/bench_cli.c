@@ -1,7 +1,6 @@
 /* bench_cli.c - tools/bench's command line (see bench_parse_args()). */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,19 +40,8 @@ static void help(void)
 	      stdout);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int bad(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	usage(stderr);
-	return 2;
-}
+/* A usage error, told: the exit status 2. */
+#define bad(...) cli_fail(2, "bench", usage, __VA_ARGS__)
 
 /* A count in [min, max] into *@v; else the usage error's status. */
 static int count_arg(const char *opt, const char *val, uint64_t min,

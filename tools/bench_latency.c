@@ -27,6 +27,7 @@
 
 #include "tools/bench.h"
 #include "tools/bench_pop.h"
+#include "tools/progress.h"
 #include "zsmalloc/zsmalloc.h"
 
 #define QUIET_SECONDS 1.0
@@ -171,19 +172,6 @@ static void add_rows(struct bench_table *t, struct lat_run *l)
 	}
 }
 
-static double clock_pair_ns(void)
-{
-	uint64_t best = UINT64_MAX;
-
-	for (int i = 0; i < 10000; i++) {
-		uint64_t t0 = bench_now_ns(), t1 = bench_now_ns();
-
-		if (t1 - t0 < best)
-			best = t1 - t0;
-	}
-	return (double)best;
-}
-
 static int lat_init(struct lat_run *l, const struct mix *mix, const uint8_t *src,
 		    uint32_t n)
 {
@@ -237,7 +225,7 @@ int bench_latency(const struct bench_options *o, struct bench_report *r,
 		goto out;
 	snprintf(title, sizeof(title), "latency, zsmalloc pool of %u objects after "
 		 "freeing a random half, quiet (a clock_gettime pair, in every "
-		 "figure: %.0f ns)", n, clock_pair_ns());
+		 "figure: %llu ns)", n, (unsigned long long)now_ns_pair_cost());
 	t = bench_table_new(r, title, "");
 	lat_loop(l, quiet_done, bench_now_ns());
 	add_rows(t, l);

@@ -1,6 +1,7 @@
 /* cli.c - counts and getopt_long's failures for the tools (see cli.h). */
 #include "tools/cli.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +31,20 @@ int cli_parse_count(const char *s, uint64_t *v)
 		return -1;
 	*v = x * mul;
 	return 0;
+}
+
+int cli_fail(int status, const char *prog, void (*usage)(FILE *f),
+	     const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	return status;
 }
 
 /* The long options whose names start with the @len bytes of @name. */

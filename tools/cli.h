@@ -13,6 +13,7 @@
 
 #include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * cli_parse_count - a count: decimal digits, then at most one suffix:
@@ -20,6 +21,14 @@
  * Returns 0 with *@v set, or -1 (empty, other characters, overflow).
  */
 int cli_parse_count(const char *s, uint64_t *v);
+
+/*
+ * cli_fail - a usage error: "@prog: ", the message and a newline, then
+ * @usage's text, on stderr. Returns @status.
+ */
+__attribute__((format(printf, 4, 5)))
+int cli_fail(int status, const char *prog, void (*usage)(FILE *f),
+	     const char *fmt, ...);
 
 /*
  * cli_getopt_error - after getopt_long() returned '?' or ':', print

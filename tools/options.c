@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,19 +79,8 @@ void options_help(FILE *f)
 	      f);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int bad(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("density: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	options_usage(stderr);
-	return -1;
-}
+/* A usage error, told: -1. */
+#define bad(...) cli_fail(-1, "density", options_usage, __VA_ARGS__)
 
 char *resolve_path(const char *path)
 {

@@ -59,19 +59,6 @@ static void fail(struct run_state *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t timer_cost(void)
-{
-	uint64_t best = UINT64_MAX;
-
-	for (int i = 0; i < 1000; i++) {
-		uint64_t t0 = now_ns(), t1 = now_ns();
-
-		if (t1 - t0 < best)
-			best = t1 - t0;
-	}
-	return best;
-}
-
 static uint64_t elapsed(const struct run_state *s, uint64_t t0)
 {
 	uint64_t t = now_ns() - t0;
@@ -363,7 +350,7 @@ static void run_measured(const struct zpool_driver *d, const struct run_plan *pl
 		     (unsigned long long)s.n);
 		goto out;
 	}
-	s.timer_ns = timer_cost();
+	s.timer_ns = now_ns_pair_cost();
 	if (resident) { /* free memory now resident would hide a growth */
 		resident_give_back();
 		s.resident_base = resident_bytes();

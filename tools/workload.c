@@ -104,17 +104,28 @@ int page_compress(const void *page, size_t len, void *dst, int cap, int hc)
 	return LZ4_compress_default(page, dst, (int)len, cap);
 }
 
+/* Room in *@array (*@cap elements of @elem bytes) for element @used: the
+ * capacity doubles (from 4096). Returns 0 or -ENOMEM. */
+static int array_reserve(void *array, size_t *cap, size_t used, size_t elem)
+{
+	void **a = array, *grown;
+	size_t want = *cap ? 2 * *cap : 4096;
+
+	if (used < *cap)
+		return 0;
+	grown = realloc(*a, want * elem);
+	if (!grown)
+		return -ENOMEM;
+	*a = grown;
+	*cap = want;
+	return 0;
+}
+
 static int trace_push(struct workload *wl, uint32_t size)
 {
-	if (wl->trace_len == wl->trace_cap) {
-		size_t cap = wl->trace_cap ? 2 * wl->trace_cap : 4096;
-		uint32_t *t = realloc(wl->trace, cap * sizeof(*t));
-
-		if (!t)
-			return -ENOMEM;
-		wl->trace = t;
-		wl->trace_cap = cap;
-	}
+	if (array_reserve(&wl->trace, &wl->trace_cap, wl->trace_len,
+			  sizeof(*wl->trace)))
+		return -ENOMEM;
 	wl->trace[wl->trace_len++] = size;
 	return 0;
 }
@@ -122,32 +133,17 @@ static int trace_push(struct workload *wl, uint32_t size)
 /* Keep the word of a same-filled page (block), in order. */
 static int fill_push(struct workload *wl, const void *page)
 {
-	if (wl->same_filled == wl->fills_cap) {
-		size_t cap = wl->fills_cap ? 2 * wl->fills_cap : 1024;
-		uint64_t *f = realloc(wl->fills, cap * sizeof(*f));
-
-		if (!f)
-			return -ENOMEM;
-		wl->fills = f;
-		wl->fills_cap = cap;
-	}
+	if (array_reserve(&wl->fills, &wl->fills_cap, wl->same_filled,
+			  sizeof(*wl->fills)))
+		return -ENOMEM;
 	memcpy(&wl->fills[wl->same_filled++], page, 8);
 	return trace_push(wl, 0);
 }
 
 static int pages_reserve(struct workload *wl)
 {
-	size_t cap = wl->pages_cap ? 2 * wl->pages_cap : 4096;
-	struct wl_page *p;
-
-	if (wl->nr_pages < wl->pages_cap)
-		return 0;
-	p = realloc(wl->pages, cap * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	wl->pages = p;
-	wl->pages_cap = cap;
-	return 0;
+	return array_reserve(&wl->pages, &wl->pages_cap, wl->nr_pages,
+			     sizeof(*wl->pages));
 }
 
 int workload_add_page(struct workload *wl, const void *page, uint32_t target)

@@ -1,6 +1,8 @@
 /* zpool_pages.c - helpers of the page-based model drivers (see zpool_pages.h). */
 #include "tools/zpool_pages.h"
 
+#include "tools/zpool.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +146,56 @@ int page_runs_release(struct page_runs *runs, uint64_t id)
 	runs->objects--;
 	free(r);
 	return err;
+}
+
+void *model_pool_new(size_t size, const char *name)
+{
+	struct page_runs *runs = calloc(1, size);
+
+	if (!runs)
+		return NULL;
+	runs->src = model_source_create(name);
+	if (!runs->src) {
+		free(runs);
+		return NULL;
+	}
+	return runs;
+}
+
+void model_pool_free(void *pool)
+{
+	struct page_runs *runs = pool;
+
+	if (!runs)
+		return;
+	mp_destroy(runs->src);
+	free(runs);
+}
+
+int model_page_new(struct page_runs *runs, void **table, size_t *cap,
+		   size_t elem, uint32_t *pfn)
+{
+	int err = mp_alloc_page(runs->src, pfn);
+
+	if (err)
+		return err;
+	if (pfn_table_reserve(table, cap, elem, *pfn)) {
+		mp_free_page(runs->src, *pfn);
+		return -ENOMEM;
+	}
+	memset((char *)*table + (size_t)*pfn * elem, 0, elem);
+	return 0;
+}
+
+void model_usage(const struct page_runs *runs, uint64_t metadata,
+		 struct zpool_usage *u)
+{
+	struct mp_stats st;
+
+	mp_get_stats(runs->src, &st);
+	memset(u, 0, sizeof(*u));
+	u->pages = st.pages_used;
+	u->metadata_bytes = metadata + runs->record_bytes;
+	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
+	u->oversize_objects = runs->objects;
 }

@@ -76,4 +76,29 @@ int page_runs_load(const struct page_runs *r, uint64_t id, void *dst,
 		   size_t len);
 int page_runs_release(struct page_runs *r, uint64_t id);
 
+/*
+ * A model's pool begins with a struct page_runs: its page source (runs.src,
+ * the pages of everything it stores) and the objects it stores alone in
+ * runs of pages. model_pool_new - @size zeroed bytes so begun, the source
+ * made and named @name; NULL with errno set. model_pool_free - destroy the
+ * source (its pages) and free the pool; NULL is ignored.
+ */
+void *model_pool_new(size_t size, const char *name);
+void model_pool_free(void *pool);
+
+/*
+ * model_page_new - a page for a model: taken from @runs->src, with its
+ * record of @elem bytes at index *@pfn of *@table (capacity *@cap) made to
+ * exist, zeroed. Returns 0, or -ENOMEM with nothing kept.
+ */
+int model_page_new(struct page_runs *runs, void **table, size_t *cap,
+		   size_t elem, uint32_t *pfn);
+
+struct zpool_usage;
+
+/* A model's usage: the pages its source holds, @metadata bytes outside them
+ * plus its runs' records, the objects stored alone in runs. */
+void model_usage(const struct page_runs *runs, uint64_t metadata,
+		 struct zpool_usage *u);
+
 #endif /* ZSALLOC_TOOLS_ZPOOL_PAGES_H */

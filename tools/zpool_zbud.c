@@ -44,11 +44,11 @@ struct zbud_page {     /* one per pfn: zbud's struct zbud_header */
 };
 
 struct zbud_pool {
-	struct mp_source *src;
+	struct page_runs runs;   /* first: the pages; objects above zbud's
+				    largest, alone in a page each */
 	struct zbud_page *pages; /* indexed by pfn */
 	size_t nr_pages;         /* capacity of pages[] */
 	uint32_t nchunks;        /* chunks per page after the header: 63 */
-	struct page_runs whole;  /* objects above zbud's largest */
 	uint32_t unbuddied[MAX_CHUNKS]; /* [free chunks] -> first pfn */
 };
 
@@ -91,24 +91,19 @@ static uint32_t max_object(const struct zbud_pool *p)
 
 static void *zbud_create(void)
 {
-	struct zbud_pool *p = calloc(1, sizeof(*p));
+	uint32_t nchunks = (uint32_t)((mp_page_size() - ZHDR_SIZE) >> CHUNK_SHIFT);
+	struct zbud_pool *p;
 
-	if (!p)
-		return NULL;
-	p->nchunks = (uint32_t)((mp_page_size() - ZHDR_SIZE) >> CHUNK_SHIFT);
-	if (p->nchunks >= MAX_CHUNKS) {
-		free(p);
+	if (nchunks >= MAX_CHUNKS) {
 		errno = EINVAL;
 		return NULL;
 	}
-	p->src = model_source_create("density-zbud");
-	if (!p->src) {
-		free(p);
+	p = model_pool_new(sizeof(*p), "density-zbud");
+	if (!p)
 		return NULL;
-	}
+	p->nchunks = nchunks;
 	for (unsigned i = 0; i < MAX_CHUNKS; i++)
 		p->unbuddied[i] = NO_PFN;
-	p->whole.src = p->src;
 	return p;
 }
 
@@ -118,9 +113,8 @@ static void zbud_destroy(void *pool)
 
 	if (!p)
 		return;
-	mp_destroy(p->src);
 	free(p->pages);
-	free(p);
+	model_pool_free(p);
 }
 
 static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
@@ -135,22 +129,18 @@ static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	if (len > mp_page_size())
 		return -ENOSPC;
 	if (len > max_object(p))
-		return page_runs_store(&p->whole, buf, len, 1, id);
+		return page_runs_store(&p->runs, buf, len, 1, id);
 	chunks = (uint32_t)((len + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
 	for (uint32_t i = chunks; i < p->nchunks && pfn == NO_PFN; i++)
 		pfn = p->unbuddied[i];
 	if (pfn != NO_PFN) {
 		unbuddied_del(p, pfn);
 	} else {
-		err = mp_alloc_page(p->src, &pfn);
+		err = model_page_new(&p->runs, (void **)&p->pages, &p->nr_pages,
+				     sizeof(*p->pages), &pfn);
 		if (err)
 			return err;
-		if (pfn_table_reserve((void **)&p->pages, &p->nr_pages,
-				      sizeof(*p->pages), pfn)) {
-			mp_free_page(p->src, pfn);
-			return -ENOMEM;
-		}
-		p->pages[pfn] = (struct zbud_page){ .live = 1 };
+		p->pages[pfn].live = 1;
 	}
 	z = &p->pages[pfn];
 	if (!z->first) {
@@ -162,7 +152,7 @@ static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	}
 	if (!z->first || !z->last)
 		unbuddied_add(p, pfn);
-	memcpy((char *)mp_kmap(p->src, pfn) + off, buf, len);
+	memcpy((char *)mp_kmap(p->runs.src, pfn) + off, buf, len);
 	*id = page_id(pfn, off);
 	return 0;
 }
@@ -189,11 +179,11 @@ static int zbud_load(void *pool, uint64_t id, void *dst, size_t len)
 	uint16_t *bud;
 
 	if (id & PAGE_ID_WHOLE)
-		return page_runs_load(&p->whole, id, dst, len);
+		return page_runs_load(&p->runs, id, dst, len);
 	bud = id_buddy(p, id);
 	if (!bud || len > (size_t)*bud << CHUNK_SHIFT)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->src, page_id_pfn(id)) + page_id_offset(id),
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
 	       len);
 	return 0;
 }
@@ -206,7 +196,7 @@ static int zbud_release(void *pool, uint64_t id)
 	uint16_t *bud;
 
 	if (id & PAGE_ID_WHOLE)
-		return page_runs_release(&p->whole, id);
+		return page_runs_release(&p->runs, id);
 	bud = id_buddy(p, id);
 	if (!bud)
 		return -EINVAL;
@@ -216,7 +206,7 @@ static int zbud_release(void *pool, uint64_t id)
 	*bud = 0;
 	if (!z->first && !z->last) {
 		z->live = 0;
-		return mp_free_page(p->src, pfn);
+		return mp_free_page(p->runs.src, pfn);
 	}
 	unbuddied_add(p, pfn);
 	return 0;
@@ -225,13 +215,8 @@ static int zbud_release(void *pool, uint64_t id)
 static void zbud_usage(void *pool, struct zpool_usage *u)
 {
 	struct zbud_pool *p = pool;
-	struct mp_stats st;
 
-	mp_get_stats(p->src, &st);
-	u->pages = st.pages_used;
-	u->metadata_bytes = sizeof(*p) + p->nr_pages * sizeof(*p->pages);
-	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole.objects;
+	model_usage(&p->runs, sizeof(*p) + p->nr_pages * sizeof(*p->pages), u);
 }
 
 const struct zpool_driver zpool_zbud_driver = {
