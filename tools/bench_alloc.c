@@ -470,7 +470,8 @@ static int tables_alloc(const struct bench_options *o, struct bench_report *r,
 	int err = 0;
 
 	for (int k = 0; k < o->nr_pops && !err; k++)
-		err = tables_population(o, r, mix, src, (uint32_t)o->pops[k]);
+		err = tables_population(o, r, mix, src,
+					(uint32_t)bench_iters(o, o->pops[k]));
 	if (!err)
 		err = table_map(o, r, mix, src);
 	if (!err)

@@ -135,9 +135,9 @@ static void probe(struct report_row *row, const struct workload *wl)
 		return;
 	row->left_out = 1;
 	snprintf(row->why, sizeof(row->why),
-		 "refuses a %s-byte object, the largest of these %zu KiB blocks "
-		 "compressed (%s)",
-		 fmt_count(a, sizeof(a), wl->max_size), wl->block_size / 1024,
+		 "refuses the largest object of these %zu KiB blocks, %s bytes "
+		 "(%s)",
+		 wl->block_size / 1024, fmt_count(a, sizeof(a), wl->max_size),
 		 err == -ENOSPC ? "ENOSPC: larger than it holds" : strerror(-err));
 }
 

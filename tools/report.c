@@ -212,7 +212,7 @@ static void bound_note(const struct report *r, FILE *f)
 	      "  4-byte header and alignment (xvmalloc's rules): what an "
 	      "allocator that keeps each\n"
 	      "  object within a page (xvmalloc, slob, zbud) can reach; the "
-	      "volume floor below it:",
+	      "volume floor below it:\n ",
 	      f);
 	for (int ph = 0; ph < NR_PHASES; ph++) {
 		const struct phase_result *p = phase_ref(r, (enum phase)ph);
@@ -300,8 +300,9 @@ void report_table(const struct report *r, FILE *f)
 			fprintf(f, "  %s: FAILED: %s\n", row->label, row->res->error);
 	}
 	fputs("  seconds per allocator (phases and verification):", f);
-	for (size_t i = 0; i < r->nr_rows; i++)
-		fprintf(f, "%s %s %.1f", i ? "," : "", r->rows[i].driver->name,
-			r->rows[i].seconds);
+	for (size_t i = 0, n = 0; i < r->nr_rows; i++)
+		if (!r->rows[i].left_out)
+			fprintf(f, "%s %s %.1f", n++ ? "," : "", r->rows[i].driver->name,
+				r->rows[i].seconds);
 	fprintf(f, "; in all %.1f s\n", r->seconds);
 }

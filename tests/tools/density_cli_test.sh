@@ -114,7 +114,7 @@ expect_status 0 --trace "$trace" --block 16K --quiet
 grep -q "^  blocks of 16 KiB: 4 consecutive pages" "$tmp/out" || fail "--block 16K: no block line"
 grep -q "^  LZ4: [0-9,]* blocks stored, mean [0-9,]* B, ratio" "$tmp/out" || fail "--block 16K: no ratio"
 for a in xvmalloc zbud; do
-	grep -q "^  $a: left out: refuses a [0-9,]*-byte object.*ENOSPC" "$tmp/out" ||
+	grep -q "^  $a: left out: refuses the largest object of these 16 KiB blocks, [0-9,]* bytes (ENOSPC" "$tmp/out" ||
 		fail "--block 16K: $a not left out with a note"
 done
 v=$(grep "^  verified" "$tmp/out" | sed -n 1p | sed 's/.*each of \([0-9]*\) allocators/\1/')
