@@ -224,36 +224,74 @@ static void bound_note(const struct report *r, FILE *f)
 	fputs("\n", f);
 }
 
+/* One phase's table: title, head, a row per allocator, the verified line. */
+static void phase_table(const struct report *r, enum phase ph,
+			const struct phase_result *ref, FILE *f)
+{
+	uint64_t verified = UINT64_MAX;
+	char a[32], b[32];
+	size_t nr = 0;
+
+	fprintf(f, "\n%s: %s objects, %s live\n", phase_titles[ph],
+		fmt_count(a, sizeof(a), ref->objects),
+		fmt_bytes(b, sizeof(b), ref->live_bytes));
+	table_head(f, r, ref);
+	for (size_t i = 0; i < r->nr_rows; i++) {
+		const struct report_row *row = &r->rows[i];
+
+		if (row->res->phases <= (int)ph)
+			continue;
+		table_row(f, row->label, row->res, &row->res->phase[ph]);
+		if (row->res->phase[ph].verified < verified)
+			verified = row->res->phase[ph].verified;
+		nr++;
+	}
+	if (nr)
+		fprintf(f, "  verified %s objects in each of %zu allocators\n",
+			fmt_count(a, sizeof(a), verified), nr);
+}
+
+/* The notes of one allocator's row. */
+static void row_notes(const struct report *r, const struct report_row *row,
+		      FILE *f)
+{
+	const struct phase_result *fill = &row->res->phase[PHASE_FILL];
+	const struct phase_result *cmp = &row->res->phase[PHASE_COMPACT];
+	char a[32];
+
+	if (row->driver == &zpool_malloc_driver)
+		fprintf(f, "  %s: compaction = giving free memory back to the OS; "
+			   "account = %s\n",
+			row->label,
+			fill->usage.bytes_used == ZPOOL_NO_ACCOUNT ?
+				"none kept" : "its own count of what it took from the OS");
+	if (row->res->phases > 0 && fill->usage.oversize_objects)
+		fprintf(f, "  %s: %s objects after fill too large for its layout, "
+			   "stored alone in %s\n",
+			row->label, fmt_count(a, sizeof(a), fill->usage.oversize_objects),
+			r->wl->block_size > r->wl->page_size ?
+				"the smallest power of two of whole pages that "
+				"holds them (kmalloc's page allocator path)" :
+				"a page each");
+	if (row->res->phases > PHASE_COMPACT && row->driver->compact &&
+	    row->driver != &zpool_malloc_driver)
+		fprintf(f, "  %s: compaction freed %s pages in %.3f s\n", row->label,
+			fmt_count(a, sizeof(a), cmp->pages_freed), cmp->seconds);
+	if (row->left_out)
+		fprintf(f, "  %s: left out: %s\n", row->label, row->why);
+	if (row->res->failed)
+		fprintf(f, "  %s: FAILED: %s\n", row->label, row->res->error);
+}
+
 void report_table(const struct report *r, FILE *f)
 {
-	char a[32], b[32];
-
 	workload_lines(r, f);
 	for (int ph = 0; ph < NR_PHASES; ph++) {
 		const struct phase_result *ref = phase_ref(r, (enum phase)ph);
-		uint64_t verified = UINT64_MAX;
-		size_t nr = 0;
 
 		if (!ref)
 			break;
-		fprintf(f, "\n%s: %s objects, %s live\n", phase_titles[ph],
-			fmt_count(a, sizeof(a), ref->objects),
-			fmt_bytes(b, sizeof(b), ref->live_bytes));
-		table_head(f, r, ref);
-		for (size_t i = 0; i < r->nr_rows; i++) {
-			const struct report_row *row = &r->rows[i];
-
-			if (row->res->phases <= ph)
-				continue;
-			table_row(f, row->label, row->res, &row->res->phase[ph]);
-			if (row->res->phase[ph].verified < verified)
-				verified = row->res->phase[ph].verified;
-			nr++;
-		}
-		if (nr)
-			fprintf(f, "  verified %s objects in each of %zu "
-				   "allocators\n",
-				fmt_count(a, sizeof(a), verified), nr);
+		phase_table(r, (enum phase)ph, ref, f);
 	}
 	fputs("\nnotes:\n", f);
 	fputs("  % ideal = used / live bytes. used, measured as resident: the "
@@ -268,37 +306,8 @@ void report_table(const struct report *r, FILE *f)
 	      "account.\n",
 	      f);
 	bound_note(r, f);
-	for (size_t i = 0; i < r->nr_rows; i++) {
-		const struct report_row *row = &r->rows[i];
-		const struct phase_result *fill = &row->res->phase[PHASE_FILL];
-		const struct phase_result *cmp = &row->res->phase[PHASE_COMPACT];
-
-		if (row->driver == &zpool_malloc_driver)
-			fprintf(f, "  %s: compaction = giving free memory back to "
-				   "the OS; account = %s\n",
-				row->label,
-				fill->usage.bytes_used == ZPOOL_NO_ACCOUNT ?
-					"none kept" : "its own count of what it took "
-						      "from the OS");
-		if (row->res->phases > 0 && fill->usage.oversize_objects)
-			fprintf(f, "  %s: %s objects after fill too large for its "
-				   "layout, stored alone in %s\n",
-				row->label,
-				fmt_count(a, sizeof(a), fill->usage.oversize_objects),
-				r->wl->block_size > r->wl->page_size ?
-					"the smallest power of two of whole pages "
-					"that holds them (kmalloc's page allocator path)" :
-					"a page each");
-		if (row->res->phases > PHASE_COMPACT && row->driver->compact &&
-		    row->driver != &zpool_malloc_driver)
-			fprintf(f, "  %s: compaction freed %s pages in %.3f s\n",
-				row->label, fmt_count(a, sizeof(a), cmp->pages_freed),
-				cmp->seconds);
-		if (row->left_out)
-			fprintf(f, "  %s: left out: %s\n", row->label, row->why);
-		if (row->res->failed)
-			fprintf(f, "  %s: FAILED: %s\n", row->label, row->res->error);
-	}
+	for (size_t i = 0; i < r->nr_rows; i++)
+		row_notes(r, &r->rows[i], f);
 	fputs("  seconds per allocator (phases and verification):", f);
 	for (size_t i = 0, n = 0; i < r->nr_rows; i++)
 		if (!r->rows[i].left_out)

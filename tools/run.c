@@ -141,13 +141,10 @@ static void measure_bound(struct run_state *s, struct phase_result *r)
 	}
 }
 
-/* Measure the pool after @ph, time a load of every live object, verify it. */
-static void measure(struct run_state *s, enum phase ph)
+/* What the pool holds now: its account, resident growth, classes; and the
+ * live objects' bound. */
+static void measure_memory(struct run_state *s, struct phase_result *r)
 {
-	struct phase_result *r = &s->res->phase[ph];
-	uint64_t ns = 0, done = 0;
-	char label[64];
-
 	r->objects = s->live;
 	r->live_bytes = s->live_bytes;
 	s->d->usage(s->pool, &r->usage);
@@ -164,6 +161,16 @@ static void measure(struct run_state *s, enum phase ph)
 		r->nr_classes = nr < 0 ? 0 :
 				nr > RUN_MAX_CLASSES ? RUN_MAX_CLASSES : nr;
 	}
+}
+
+/* Measure the pool after @ph, time a load of every live object, verify it. */
+static void measure(struct run_state *s, enum phase ph)
+{
+	struct phase_result *r = &s->res->phase[ph];
+	uint64_t ns = 0, done = 0;
+	char label[64];
+
+	measure_memory(s, r);
 	snprintf(label, sizeof(label), "%s: verify %s", s->d->name,
 		 phase_names[ph]);
 	progress_start(&s->pg, s->plan->progress, label);
