@@ -77,6 +77,16 @@ double bench_best(const struct bench_options *o, uint64_t iters,
 	return best;
 }
 
+void bench_table_run(const struct bench_options *o, struct bench_table *t,
+		     const struct bench_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bench_table_add(t, cases[i].name,
+				bench_best(o, bench_iters(o, cases[i].iters),
+					   cases[i].fn, cases[i].arg),
+				cases[i].note);
+}
+
 static double table_reference_ns(const struct bench_table *t)
 {
 	int i;
@@ -98,152 +108,138 @@ static void print_json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+void bench_table_add_latency(struct bench_table *t, const char *name,
+			     const double pct[BENCH_NR_PCT], uint64_t count,
+			     const char *note)
+{
+	struct bench_row *row;
+
+	if (!t || t->nr_rows >= BENCH_MAX_ROWS)
+		return;
+	bench_table_add(t, name, pct[0], note);
+	row = &t->rows[t->nr_rows - 1];
+	memcpy(row->pct, pct, sizeof(row->pct));
+	row->count = count;
+}
+
+static const char *const pct_keys[BENCH_NR_PCT] = { "p50_ns", "p99_ns",
+						    "p999_ns", "max_ns" };
+
+static void json_row(const struct bench_table *t, const struct bench_row *row,
+		     double ref, FILE *out)
+{
+	fprintf(out, "\n  {\"name\": ");
+	print_json_string(out, row->name);
+	if (t->latency) {
+		for (int k = 0; k < BENCH_NR_PCT; k++)
+			fprintf(out, ", \"%s\": %.0f", pct_keys[k], row->pct[k]);
+		fprintf(out, ", \"count\": %llu", (unsigned long long)row->count);
+	} else if (row->ns >= 0) {
+		fprintf(out, ", \"ns_per_op\": %.2f, \"ratio\": %.3f", row->ns,
+			ref > 0 ? row->ns / ref : 0.0);
+	} else {
+		fprintf(out, ", \"ns_per_op\": null, \"ratio\": null");
+	}
+	fprintf(out, ", \"note\": ");
+	print_json_string(out, row->note);
+	fprintf(out, "}");
+}
+
+static void json_table(const struct bench_table *t, int first, FILE *out)
+{
+	double ref = table_reference_ns(t);
+
+	fprintf(out, "%s\n {\"title\": ", first ? "" : ",");
+	print_json_string(out, t->title);
+	fprintf(out, ", \"reference\": ");
+	print_json_string(out, t->reference);
+	fprintf(out, ", \"rows\": [");
+	for (int j = 0; j < t->nr_rows; j++) {
+		fputs(j ? "," : "", out);
+		json_row(t, &t->rows[j], ref, out);
+	}
+	fprintf(out, "]}");
+}
+
+static void text_latency_table(const struct bench_table *t, FILE *out)
+{
+	fprintf(out, "%s (ns, each operation timed alone)\n", t->title);
+	fprintf(out, "  %-36s %9s %9s %9s %9s %10s  %s\n", "operation", "p50", "p99",
+		"p99.9", "max", "count", "");
+	for (int j = 0; j < t->nr_rows; j++) {
+		const struct bench_row *row = &t->rows[j];
+
+		fprintf(out, "  %-36s %9.0f %9.0f %9.0f %9.0f %10llu  %s\n", row->name,
+			row->pct[0], row->pct[1], row->pct[2], row->pct[3],
+			(unsigned long long)row->count, row->note);
+	}
+}
+
+static void text_table(const struct bench_table *t, FILE *out)
+{
+	double ref = table_reference_ns(t);
+
+	if (t->latency) {
+		text_latency_table(t, out);
+		return;
+	}
+	fprintf(out, "%s (ratio: to %s, same run)\n", t->title, t->reference);
+	fprintf(out, "  %-44s %12s %9s  %s\n", "operation", "ns/op", "ratio", "");
+	for (int j = 0; j < t->nr_rows; j++) {
+		const struct bench_row *row = &t->rows[j];
+
+		if (row->ns < 0)
+			fprintf(out, "  %-44s %12s %9s  %s\n", row->name, "-", "-",
+				row->note);
+		else
+			fprintf(out, "  %-44s %12.1f %8.2fx  %s\n", row->name, row->ns,
+				ref > 0 ? row->ns / ref : 0.0, row->note);
+	}
+}
+
 void bench_report_print(const struct bench_report *r,
 			const struct bench_options *o, FILE *out)
 {
-	int i, j;
-
 	if (o->json)
 		fprintf(out, "{\"tables\": [");
-	for (i = 0; i < r->nr_tables; i++) {
-		const struct bench_table *t = &r->tables[i];
-		double ref = table_reference_ns(t);
-
+	for (int i = 0; i < r->nr_tables; i++) {
 		if (o->json) {
-			fprintf(out, "%s\n {\"title\": ", i ? "," : "");
-			print_json_string(out, t->title);
-			fprintf(out, ", \"reference\": ");
-			print_json_string(out, t->reference);
-			fprintf(out, ", \"rows\": [");
-			for (j = 0; j < t->nr_rows; j++) {
-				const struct bench_row *row = &t->rows[j];
-
-				fprintf(out, "%s\n  {\"name\": ", j ? "," : "");
-				print_json_string(out, row->name);
-				if (row->ns >= 0)
-					fprintf(out, ", \"ns_per_op\": %.2f, \"ratio\": %.3f",
-						row->ns, ref > 0 ? row->ns / ref : 0.0);
-				else
-					fprintf(out, ", \"ns_per_op\": null, \"ratio\": null");
-				fprintf(out, ", \"note\": ");
-				print_json_string(out, row->note);
-				fprintf(out, "}");
-			}
-			fprintf(out, "]}");
-			continue;
-		}
-		fprintf(out, "%s%s (ratio: to %s, same run)\n", i ? "\n" : "",
-			t->title, t->reference);
-		fprintf(out, "  %-44s %12s %9s  %s\n", "operation", "ns/op",
-			"ratio", "");
-		for (j = 0; j < t->nr_rows; j++) {
-			const struct bench_row *row = &t->rows[j];
-
-			if (row->ns < 0)
-				fprintf(out, "  %-44s %12s %9s  %s\n", row->name,
-					"-", "-", row->note);
-			else
-				fprintf(out, "  %-44s %12.1f %8.2fx  %s\n",
-					row->name, row->ns,
-					ref > 0 ? row->ns / ref : 0.0, row->note);
+			json_table(&r->tables[i], !i, out);
+		} else {
+			fputs(i ? "\n" : "", out);
+			text_table(&r->tables[i], out);
 		}
 	}
 	if (o->json)
 		fprintf(out, "\n]}\n");
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: bench [--json] [--quick] [--repeat N] [--threads N]\n"
-		   "             [--only mapping|alloc] [--trace FILE]...\n");
-}
-
-/* A positive integer argument in [1, max], or -1 after an error message. */
-static int int_arg(const char *opt, const char *val, long max)
-{
-	char *end;
-	long n = val ? strtol(val, &end, 10) : 0;
-
-	if (!val || *end || n < 1 || n > max) {
-		fprintf(stderr, "bench: %s wants 1..%ld, got '%s'\n", opt, max,
-			val ? val : "");
-		usage(stderr);
-		return -1;
-	}
-	return (int)n;
-}
-
-/* Parse the command line into @o and *@only. Returns -1 to go on, else
- * the exit status (0 after --help, 2 after a usage error, told on stderr). */
-static int parse_args(int argc, char **argv, struct bench_options *o,
-		      const char **only)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			o->json = 1;
-		} else if (!strcmp(argv[i], "--quick")) {
-			o->scale = 0.1;
-			o->repeat = 3;
-		} else if (!strcmp(argv[i], "--repeat")) {
-			o->repeat = int_arg("--repeat", i + 1 < argc ? argv[++i] : NULL, 1000);
-			if (o->repeat < 0)
-				return 2;
-		} else if (!strcmp(argv[i], "--threads")) {
-			o->threads = int_arg("--threads", i + 1 < argc ? argv[++i] : NULL, 64);
-			if (o->threads < 0)
-				return 2;
-		} else if (!strcmp(argv[i], "--trace")) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "bench: --trace wants a file\n");
-				usage(stderr);
-				return 2;
-			}
-			o->traces[o->nr_traces++] = argv[++i];
-		} else if (!strcmp(argv[i], "--only")) {
-			*only = i + 1 < argc ? argv[++i] : "";
-			if (strcmp(*only, "mapping") && strcmp(*only, "alloc")) {
-				fprintf(stderr, "bench: --only wants mapping or alloc, got '%s'\n",
-					*only);
-				usage(stderr);
-				return 2;
-			}
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else {
-			fprintf(stderr, "bench: unknown argument '%s'\n", argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
-	struct bench_options o = { .json = 0, .repeat = 5, .scale = 1.0,
-				   .threads = 2, .argv0 = argv[0] };
+	struct bench_options o;
 	static struct bench_report report;
-	const char *only = NULL;
-	int status, err;
+	int status, err = 0;
 
-	o.traces = calloc((size_t)argc, sizeof(*o.traces));
-	if (!o.traces)
-		return 1;
-	status = parse_args(argc, argv, &o, &only);
+	status = bench_parse_args(&o, argc, argv);
 	if (status >= 0)
 		goto out;
 	status = 1;
-	if (!only || !strcmp(only, "mapping")) {
+	if (o.op) {
+		err = bench_op(&o);
+		if (err)
+			fprintf(stderr, "bench: --op %s --allocator %s: %s\n", o.op,
+				o.allocator, strerror(err));
+		status = err ? 1 : 0;
+		goto out;
+	}
+	if (o.groups & BENCH_MAPPING) {
 		err = bench_mapping(&o, &report);
 		if (err) {
 			fprintf(stderr, "bench: mapping: %s\n", strerror(err));
 			goto out;
 		}
 	}
-	if (!only || !strcmp(only, "alloc")) {
+	if (o.groups & ~BENCH_MAPPING) {
 		err = bench_alloc(&o, &report);
 		if (err) {
 			fprintf(stderr, "bench: allocators: %s\n", strerror(err));

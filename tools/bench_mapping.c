@@ -101,13 +101,6 @@ static void run_copy_rw(void *arg, uint64_t i)
 	map_one(c, c->a[i % NR_PAIRS], c->b[i % NR_PAIRS], MP_RW, MP_COPY);
 }
 
-static uint64_t iters(const struct bench_options *o, uint64_t n)
-{
-	uint64_t k = (uint64_t)((double)n * o->scale);
-
-	return k ? k : 1;
-}
-
 int bench_mapping(const struct bench_options *o, struct bench_report *r)
 {
 	struct mp_config shared = { .backing = MP_BACKING_SHARED }; /* remap windows */
@@ -150,27 +143,31 @@ int bench_mapping(const struct bench_options *o, struct bench_report *r)
 		goto out;
 	}
 
-	t = bench_table_new(r, "mapping: reach a 2 KiB object straddling two non-adjacent pages",
-			    "memcpy 2 KiB (reference)");
-	bench_table_add(t, "memcpy 2 KiB (reference)",
-			bench_best(o, iters(o, 2000000), run_memcpy, c),
-			"the two 1 KiB parts into a buffer");
-	bench_table_add(t, "page map (mp_kmap)",
-			bench_best(o, iters(o, 20000000), run_kmap, c),
-			"one page, direct map: arithmetic + check");
-	bench_table_add(t, "copy map+unmap RO", bench_best(o, iters(o, 2000000), run_copy_ro, c),
-			"copy in");
-	bench_table_add(t, "copy map+unmap RW", bench_best(o, iters(o, 2000000), run_copy_rw, c),
-			"copy in and back");
-	bench_table_add(t, "remap map+unmap, window reused",
-			bench_best(o, iters(o, 2000000), run_remap_reused, c),
-			"same pair every time");
-	bench_table_add(t, "remap map+unmap, window not reused",
-			bench_best(o, iters(o, 20000), run_remap_cold, c),
-			"64 pairs > 8 windows: 2 mmap + 2 faults");
-	bench_table_add(t, "remap map+unmap, adjacent pfns",
-			bench_best(o, iters(o, 2000000), run_remap_adjacent, c),
-			"B == A + 1: the direct map, no window");
+	t = bench_table_new(r, "mapping: reach a 2 KiB object straddling two "
+			    "non-adjacent pages", "memcpy 2 KiB (reference)");
+	if (!t) {
+		err = ENOMEM;
+		goto out;
+	}
+	{
+		const struct bench_case cases[] = {
+			{ "memcpy 2 KiB (reference)", 2000000, run_memcpy, c,
+			  "the two 1 KiB parts into a buffer" },
+			{ "page map (mp_kmap)", 20000000, run_kmap, c,
+			  "one page, direct map: arithmetic + check" },
+			{ "copy map+unmap RO", 2000000, run_copy_ro, c, "copy in" },
+			{ "copy map+unmap RW", 2000000, run_copy_rw, c,
+			  "copy in and back" },
+			{ "remap map+unmap, window reused", 2000000,
+			  run_remap_reused, c, "same pair every time" },
+			{ "remap map+unmap, window not reused", 20000,
+			  run_remap_cold, c, "64 pairs > 8 windows: 2 mmap + 2 faults" },
+			{ "remap map+unmap, adjacent pfns", 2000000,
+			  run_remap_adjacent, c, "B == A + 1: the direct map, no window" },
+		};
+
+		bench_table_run(o, t, cases, sizeof(cases) / sizeof(cases[0]));
+	}
 out:
 	if (c->src)
 		mp_destroy(c->src);

@@ -12,6 +12,7 @@
 
 #define MAX_INPUTS 64
 #define MAX_DRIVERS 16
+#define MAX_BLOCKS 5 /* block sizes of one run: 4K, 8K, 16K, 32K, 64K */
 
 struct options {
 	int pids[MAX_INPUTS];        /* --pid */
@@ -30,6 +31,9 @@ struct options {
 	uint64_t max_pages;          /* --max-pages N; 0: no limit */
 	const struct zpool_driver *drivers[MAX_DRIVERS]; /* --allocators */
 	size_t nr_drivers;
+	size_t blocks[MAX_BLOCKS];   /* --block: bytes compressed as one
+					object, ascending; default the page */
+	size_t nr_blocks;
 	int csv, json, quiet, help;
 };
 

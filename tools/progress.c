@@ -15,6 +15,19 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t now_ns_pair_cost(void)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t t0 = now_ns(), t1 = now_ns();
+
+		if (t1 - t0 < best)
+			best = t1 - t0;
+	}
+	return best;
+}
+
 void progress_start(struct progress *p, int enabled, const char *label)
 {
 	memset(p, 0, sizeof(*p));

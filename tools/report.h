@@ -17,7 +17,9 @@ struct trace_synth;
 struct report_row {
 	const struct zpool_driver *driver;
 	char label[64];          /* zpool_label(), taken where it ran */
-	struct run_result *res;
+	int left_out;            /* not run: cannot hold these objects */
+	char why[160];           /* when left out: why, a phrase */
+	struct run_result *res;  /* phases 0 when left out */
 	double seconds;          /* the allocator's whole run, verification
 				    included */
 };
@@ -37,18 +39,37 @@ struct report {
 
 /* The tables, one per phase, with the workload line above and notes below. */
 void report_table(const struct report *r, FILE *f);
-/* One header line, then one line per phase and row (ideal first). */
-void report_csv(const struct report *r, FILE *f);
+/* One line per phase and row (ideal first), after a header line if
+ * @header. */
+void report_csv(const struct report *r, FILE *f, int header);
 /* One JSON object; keys are stable (see tools/README.md). */
 void report_json(const struct report *r, FILE *f);
+/* The block sizes of one input side by side (@n runs of one input, each
+ * with its own block size): objects, compression, each allocator's % of
+ * ideal after the fill and after compaction. */
+void report_blocks(const struct report *const *r, size_t n, FILE *f);
 /* The charts; returns 0 or a negative errno. */
 int report_svg(const struct report *r, const char *path);
+
+/* The compression ratio of the stored objects: their bytes before over
+ * after. */
+double wl_ratio(const struct workload *wl);
 
 /* Bytes as "93.1 MiB"; counts as "61,024". Return @buf. */
 char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
 char *fmt_count(char *buf, size_t len, uint64_t n);
 
-/* bytes_used as a percentage of the phase's live bytes. */
+/* used (the figure compared) as a percentage of the phase's live bytes;
+ * the allocator's own account likewise (-1: it keeps none). */
 double pct_ideal(const struct phase_result *p);
+double pct_account(const struct phase_result *p);
+
+/* The single-page packing bound of @p's live objects (@floor: its volume
+ * floor) as a percentage of its live bytes. */
+double pct_bound(const struct report *r, const struct phase_result *p,
+		 int floor);
+
+/* The first row that completed @ph, for the phase's objects and bytes. */
+const struct phase_result *phase_ref(const struct report *r, enum phase ph);
 
 #endif /* ZSALLOC_TOOLS_REPORT_H */

@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/bound.h"
 #include "tools/progress.h"
+#include "tools/resident.h"
 #include "tools/rng.h"
 #include "tools/workload.h"
 
@@ -34,10 +36,13 @@ struct run_state {
 	uint32_t *page;         /* per slot: its page in wl->pages */
 	uint32_t *order;        /* scratch: slots in random order */
 	unsigned char *buf;     /* one object read back */
-	unsigned char *plain;   /* one page decompressed */
+	unsigned char *plain;   /* one page (block) decompressed */
+	uint64_t *hist;         /* [page size + 1]: live objects by size */
 	uint64_t rng;
 	uint64_t live, live_bytes;
 	uint64_t timer_ns;      /* cost of one now_ns() pair, subtracted */
+	uint64_t resident_base; /* resident_bytes() before create(), when
+				   res->resident */
 	struct progress pg;
 };
 
@@ -52,19 +57,6 @@ static void fail(struct run_state *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->res->error, sizeof(s->res->error), fmt, ap);
 	va_end(ap);
-}
-
-static uint64_t timer_cost(void)
-{
-	uint64_t best = UINT64_MAX;
-
-	for (int i = 0; i < 1000; i++) {
-		uint64_t t0 = now_ns(), t1 = now_ns();
-
-		if (t1 - t0 < best)
-			best = t1 - t0;
-	}
-	return best;
 }
 
 static uint64_t elapsed(const struct run_state *s, uint64_t t0)
@@ -115,7 +107,7 @@ static int release(struct run_state *s, uint64_t i, uint64_t id, uint64_t *ns)
 static int intact(struct run_state *s, uint64_t i)
 {
 	const struct wl_page *p = slot_page(s, i);
-	size_t ps = s->wl->page_size;
+	size_t ps = s->wl->block_size;
 
 	if (memcmp(s->buf, s->wl->arena + p->offset, p->size))
 		return 0;
@@ -127,6 +119,50 @@ static int intact(struct run_state *s, uint64_t i)
 	return page_hash(s->plain, ps) == p->hash;
 }
 
+/* The single-page packing bound of the live objects, into @r. */
+static void measure_bound(struct run_state *s, struct phase_result *r)
+{
+	size_t ps = s->wl->page_size;
+	struct bound b;
+
+	memset(s->hist, 0, (ps + 1) * sizeof(*s->hist));
+	for (uint64_t i = 0; i < s->n; i++) {
+		uint32_t size = slot_page(s, i)->size;
+
+		if (!s->ids[i])
+			continue;
+		if (size > ps)
+			return; /* no single-page bound */
+		s->hist[size]++;
+	}
+	if (!bound_pack(s->hist, ps, &b)) {
+		r->bound_pages = b.pages;
+		r->floor_pages = b.floor_pages;
+	}
+}
+
+/* What the pool holds now: its account, resident growth, classes; and the
+ * live objects' bound. */
+static void measure_memory(struct run_state *s, struct phase_result *r)
+{
+	r->objects = s->live;
+	r->live_bytes = s->live_bytes;
+	s->d->usage(s->pool, &r->usage);
+	if (s->res->resident) {
+		uint64_t now = resident_bytes();
+
+		r->resident_bytes = now > s->resident_base ? now - s->resident_base : 0;
+	}
+	r->used = s->res->resident ? r->resident_bytes : r->usage.bytes_used;
+	measure_bound(s, r);
+	if (s->d->class_stats) {
+		int nr = s->d->class_stats(s->pool, r->classes, RUN_MAX_CLASSES);
+
+		r->nr_classes = nr < 0 ? 0 :
+				nr > RUN_MAX_CLASSES ? RUN_MAX_CLASSES : nr;
+	}
+}
+
 /* Measure the pool after @ph, time a load of every live object, verify it. */
 static void measure(struct run_state *s, enum phase ph)
 {
@@ -134,15 +170,7 @@ static void measure(struct run_state *s, enum phase ph)
 	uint64_t ns = 0, done = 0;
 	char label[64];
 
-	r->objects = s->live;
-	r->live_bytes = s->live_bytes;
-	s->d->usage(s->pool, &r->usage);
-	if (s->d->class_stats) {
-		int nr = s->d->class_stats(s->pool, r->classes, RUN_MAX_CLASSES);
-
-		r->nr_classes = nr < 0 ? 0 :
-				nr > RUN_MAX_CLASSES ? RUN_MAX_CLASSES : nr;
-	}
+	measure_memory(s, r);
 	snprintf(label, sizeof(label), "%s: verify %s", s->d->name,
 		 phase_names[ph]);
 	progress_start(&s->pg, s->plan->progress, label);
@@ -281,17 +309,18 @@ static void phase_compact(struct run_state *s)
 }
 
 /* Allocate and touch everything the run needs before the pool exists, so
- * that a ZPOOL_RSS driver's figure does not include it. */
+ * that a resident figure does not include it. */
 static int state_init(struct run_state *s)
 {
-	size_t n = (size_t)s->n ? (size_t)s->n : 1, ps = s->wl->page_size;
+	size_t n = (size_t)s->n ? (size_t)s->n : 1, ps = s->wl->block_size;
 
 	s->ids = malloc(n * sizeof(*s->ids));
 	s->page = malloc(n * sizeof(*s->page));
 	s->order = malloc(n * sizeof(*s->order));
 	s->buf = malloc(ps);
 	s->plain = malloc(ps);
-	if (!s->ids || !s->page || !s->order || !s->buf || !s->plain)
+	s->hist = calloc(s->wl->page_size + 1, sizeof(*s->hist));
+	if (!s->ids || !s->page || !s->order || !s->buf || !s->plain || !s->hist)
 		return -1;
 	memset(s->ids, 0, n * sizeof(*s->ids));
 	memset(s->page, 0, n * sizeof(*s->page));
@@ -308,16 +337,19 @@ static void state_free(struct run_state *s)
 	free(s->order);
 	free(s->buf);
 	free(s->plain);
+	free(s->hist);
 }
 
-void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
-		struct run_result *res)
+/* run_driver(), measuring resident memory too when @resident. */
+static void run_measured(const struct zpool_driver *d, const struct run_plan *plan,
+			 struct run_result *res, int resident)
 {
 	struct run_state s = { .d = d, .plan = plan, .wl = plan->wl,
 			       .res = res, .n = plan->objects,
 			       .rng = plan->seed };
 
 	memset(res, 0, sizeof(*res));
+	res->resident = resident;
 	if (!plan->wl->nr_pages)
 		s.n = 0;
 	if (state_init(&s)) {
@@ -325,7 +357,11 @@ void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
 		     (unsigned long long)s.n);
 		goto out;
 	}
-	s.timer_ns = timer_cost();
+	s.timer_ns = now_ns_pair_cost();
+	if (resident) { /* free memory now resident would hide a growth */
+		resident_give_back();
+		s.resident_base = resident_bytes();
+	}
 	s.pool = d->create();
 	if (!s.pool) {
 		fail(&s, "%s: cannot create a pool: %s", d->name, strerror(errno));
@@ -352,6 +388,12 @@ out:
 		d->destroy(s.pool);
 	}
 	state_free(&s);
+}
+
+void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
+		struct run_result *res)
+{
+	run_measured(d, plan, res, 0);
 }
 
 int run_driver_isolated(const struct zpool_driver *d,
@@ -384,7 +426,7 @@ int run_driver_isolated(const struct zpool_driver *d,
 		size_t left = sizeof(*res);
 
 		close(fds[0]);
-		run_driver(d, plan, res);
+		run_measured(d, plan, res, !!(d->flags & ZPOOL_REAL));
 		while (left) {
 			ssize_t w = write(fds[1], p, left);
 

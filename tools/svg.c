@@ -115,13 +115,17 @@ static void chart_classes(const struct report *r, FILE *f)
 {
 	const struct report_row *row = class_row(r);
 	double top = CHART2_TOP, h = CHART2_H, w = WIDTH - LEFT - RIGHT;
-	double ps = (double)r->wl->page_size;
+	double ps = (double)r->wl->page_size; /* the x axis: up to the largest class */
 	static const enum phase shown[] = { PHASE_DISCARD, PHASE_COMPACT };
 	static const char *const colors[] = { "#f4a5a5", "#4e79a7" };
 	char buf[160];
 
 	if (!row)
 		return;
+	for (int s = 0; s < 2; s++)
+		for (int c = 0; c < row->res->phase[shown[s]].nr_classes; c++)
+			if (row->res->phase[shown[s]].classes[c].size > ps)
+				ps = row->res->phase[shown[s]].classes[c].size;
 	snprintf(buf, sizeof(buf),
 		 "%s: fill of each size class (objects used / object places)",
 		 row->label);

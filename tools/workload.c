@@ -33,6 +33,7 @@ int workload_init(struct workload *wl, size_t page_size, int hc)
 {
 	memset(wl, 0, sizeof(*wl));
 	wl->page_size = page_size;
+	wl->block_size = page_size;
 	wl->hc = hc;
 	wl->arena = mmap(NULL, ARENA_RESERVE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -50,6 +51,7 @@ void workload_free(struct workload *wl)
 		munmap(wl->arena, wl->arena_cap);
 	free(wl->pages);
 	free(wl->trace);
+	free(wl->fills);
 	memset(wl, 0, sizeof(*wl));
 }
 
@@ -102,60 +104,78 @@ int page_compress(const void *page, size_t len, void *dst, int cap, int hc)
 	return LZ4_compress_default(page, dst, (int)len, cap);
 }
 
+/* Room in *@array (*@cap elements of @elem bytes) for element @used: the
+ * capacity doubles (from 4096). Returns 0 or -ENOMEM. */
+static int array_reserve(void *array, size_t *cap, size_t used, size_t elem)
+{
+	void **a = array, *grown;
+	size_t want = *cap ? 2 * *cap : 4096;
+
+	if (used < *cap)
+		return 0;
+	grown = realloc(*a, want * elem);
+	if (!grown)
+		return -ENOMEM;
+	*a = grown;
+	*cap = want;
+	return 0;
+}
+
 static int trace_push(struct workload *wl, uint32_t size)
 {
-	if (wl->trace_len == wl->trace_cap) {
-		size_t cap = wl->trace_cap ? 2 * wl->trace_cap : 4096;
-		uint32_t *t = realloc(wl->trace, cap * sizeof(*t));
-
-		if (!t)
-			return -ENOMEM;
-		wl->trace = t;
-		wl->trace_cap = cap;
-	}
+	if (array_reserve(&wl->trace, &wl->trace_cap, wl->trace_len,
+			  sizeof(*wl->trace)))
+		return -ENOMEM;
 	wl->trace[wl->trace_len++] = size;
 	return 0;
 }
 
+/* Keep the word of a same-filled page (block), in order. */
+static int fill_push(struct workload *wl, const void *page)
+{
+	if (array_reserve(&wl->fills, &wl->fills_cap, wl->same_filled,
+			  sizeof(*wl->fills)))
+		return -ENOMEM;
+	memcpy(&wl->fills[wl->same_filled++], page, 8);
+	return trace_push(wl, 0);
+}
+
+static int pages_reserve(struct workload *wl)
+{
+	return array_reserve(&wl->pages, &wl->pages_cap, wl->nr_pages,
+			     sizeof(*wl->pages));
+}
+
 int workload_add_page(struct workload *wl, const void *page, uint32_t target)
 {
+	const size_t bs = wl->block_size;
+	const int cap = LZ4_compressBound((int)bs);
 	unsigned char *dst;
 	struct wl_page *rec;
 	int size;
 
 	if (wl->trace_len % 4096 == 0)
 		progress_update(&wl->reading, wl->trace_len, wl->max_pages);
-	if (page_same_filled(page, wl->page_size)) {
-		wl->same_filled++;
-		return trace_push(wl, 0);
-	}
-	if (wl->nr_pages == wl->pages_cap) {
-		size_t cap = wl->pages_cap ? 2 * wl->pages_cap : 4096;
-		struct wl_page *p = realloc(wl->pages, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		wl->pages = p;
-		wl->pages_cap = cap;
-	}
-	if (wl->arena_len + LZ4_compressBound((int)wl->page_size) >
-	    wl->arena_cap)
+	if (page_same_filled(page, bs))
+		return fill_push(wl, page);
+	if (pages_reserve(wl) || wl->arena_len + (size_t)cap > wl->arena_cap)
 		return -ENOMEM;
 	dst = wl->arena + wl->arena_len;
-	size = page_compress(page, wl->page_size, dst,
-			     LZ4_compressBound((int)wl->page_size), wl->hc);
-	if (size <= 0 || (size_t)size >= wl->page_size) {
-		memcpy(dst, page, wl->page_size); /* stored raw */
-		size = (int)wl->page_size;
+	size = page_compress(page, bs, dst, cap, wl->hc);
+	if (size <= 0 || (size_t)size >= bs) {
+		memcpy(dst, page, bs); /* stored raw */
+		size = (int)bs;
 		wl->raw++;
 	}
 	rec = &wl->pages[wl->nr_pages++];
 	rec->offset = wl->arena_len;
-	rec->hash = page_hash(page, wl->page_size);
+	rec->hash = page_hash(page, bs);
 	rec->size = (uint32_t)size;
 	rec->target = target;
 	wl->arena_len += (size_t)size;
 	wl->stored_bytes += (uint64_t)size;
+	if ((uint32_t)size > wl->max_size)
+		wl->max_size = (uint32_t)size;
 	return trace_push(wl, (uint32_t)size);
 }
 

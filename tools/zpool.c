@@ -1,7 +1,12 @@
 /* zpool.c - the table of drivers (see zpool.h). */
 #include "tools/zpool.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const struct zpool_driver *const drivers[] = {
 	&zpool_zsmalloc_driver,
@@ -31,4 +36,35 @@ const struct zpool_driver *zpool_find_driver(const char *name)
 const char *zpool_label(const struct zpool_driver *d)
 {
 	return d->label ? d->label() : d->name;
+}
+
+static int holds_here(const struct zpool_driver *d, size_t len)
+{
+	void *buf = calloc(1, len ? len : 1), *pool = d->create();
+	uint64_t id = 0;
+	int err = !buf || !pool ? -ENOMEM : d->store(pool, buf, len, &id);
+
+	if (!err)
+		err = d->release(pool, id);
+	if (pool)
+		d->destroy(pool);
+	free(buf);
+	return err;
+}
+
+int zpool_holds(const struct zpool_driver *d, size_t len)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		_exit(-holds_here(d, len) & 0xff); /* errnos are below 256 */
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? -WEXITSTATUS(status) : -ECHILD;
 }

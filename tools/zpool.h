@@ -19,12 +19,13 @@
  * keeps each object's length, as zram keeps it in its slot table, and passes
  * it back to load().
  *
- * Byte accounting (struct zpool_usage): what a pool holds is the pages it
- * took from its page source times the page size, plus the memory its driver
- * or library allocated outside those pages (metadata: handle tables, lists,
- * per-page records). A driver whose memory is not page-based (malloc) reports
- * the growth of the process's private memory instead, and says that its
- * metadata cannot be told apart (ZPOOL_RSS).
+ * Byte accounting (struct zpool_usage) is the allocator's own account: the
+ * pages it took from its page source times the page size, plus the memory
+ * its driver or library allocated outside those pages (metadata: handle
+ * tables, lists, per-page records). A malloc counts what it took from the OS
+ * (where it says). The real allocators (ZPOOL_REAL: zsmalloc, xvmalloc, the
+ * malloc) are also measured from outside, as a process's resident memory
+ * (resident.h): density does that, in a process of its own per allocator.
  *
  * Threads: a pool is used by one thread at a time. Errors: int functions
  * return 0 or a negative errno; create() returns NULL and sets errno. Nothing
@@ -41,16 +42,24 @@ extern "C" {
 #endif
 
 /* zpool_driver.flags */
-#define ZPOOL_RSS 0x1u /* usage is the process's private memory growth since
-			  create(): measure in a fresh process (density forks) */
+#define ZPOOL_REAL 0x1u /* a real allocator, not a model: measure it as the
+			   resident memory grown in a process of its own
+			   (density forks), beside usage() */
+
+/* The largest object a driver is asked to store: a 64 KiB block. */
+#define ZPOOL_MAX_OBJECT 65536u
+
+/* zpool_usage.bytes_used of an allocator that keeps no account of its own. */
+#define ZPOOL_NO_ACCOUNT UINT64_MAX
 
 struct zpool_usage {
-	uint64_t pages;            /* pages held from the page source (0: not
-				      page-based) */
-	uint64_t bytes_used;       /* pages * page size + metadata_bytes; for
-				      ZPOOL_RSS drivers the private memory growth */
+	uint64_t pages;            /* pages held from the page source, cached
+				      ones included (0: not page-based) */
+	uint64_t bytes_used;       /* pages * page size + metadata_bytes; a
+				      malloc's count of what it holds, or
+				      ZPOOL_NO_ACCOUNT */
 	uint64_t metadata_bytes;   /* outside the pages, included in bytes_used;
-				      0 for ZPOOL_RSS drivers (not separable) */
+				      0 where not separable (malloc) */
 	uint64_t oversize_objects; /* live objects the allocator's own layout
 				      cannot hold, stored one per page by the
 				      driver (e.g. above zbud's 3968 bytes) */
@@ -77,9 +86,10 @@ struct zpool_driver {
 	 * malloc driver does not track its objects (a list of them would add
 	 * to what it measures) and leaks them. */
 	void (*destroy)(void *pool);
-	/* Store a copy of @len bytes (1 .. page size) of @src; the object's id
-	 * goes to *@id. Returns 0, -EINVAL (len 0 or above the page size),
-	 * -ENOMEM. */
+	/* Store a copy of @len bytes (1 .. ZPOOL_MAX_OBJECT) of @src; the
+	 * object's id goes to *@id. Returns 0, -EINVAL (len 0 or above
+	 * ZPOOL_MAX_OBJECT), -ENOSPC (larger than this allocator holds: an
+	 * allocator of single-page objects, above a page), -ENOMEM. */
 	int (*store)(void *pool, const void *src, size_t len, uint64_t *id);
 	/* Copy the @len bytes stored under @id (len as stored) to @dst.
 	 * Returns 0 or -EINVAL (not a live id, where the driver can tell). */
@@ -110,6 +120,15 @@ const struct zpool_driver *zpool_find_driver(const char *name);
 
 /* The name to show for @d: its label() or its name. */
 const char *zpool_label(const struct zpool_driver *d);
+
+/*
+ * zpool_holds - whether @d stores objects of @len bytes: one is stored and
+ * released in a pool made for it, in a forked child (so that this
+ * process's heap keeps nothing of it). Returns 0, the store's error
+ * (-ENOSPC: larger than the allocator holds; -EINVAL: above
+ * ZPOOL_MAX_OBJECT), -ENOMEM, or the errno of fork().
+ */
+int zpool_holds(const struct zpool_driver *d, size_t len);
 
 /* The drivers, one by one (also reached through zpool_drivers()). */
 extern const struct zpool_driver zpool_zsmalloc_driver;       /* copy */

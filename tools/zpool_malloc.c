@@ -2,73 +2,66 @@
  * zpool_malloc.c - the malloc the program is linked with (or LD_PRELOADed).
  *
  * store = malloc + memcpy, id = the pointer; release = free. malloc's memory
- * is not pages of a page source, so the pool's size is measured the way a
- * person would: the growth of the process's private memory (Private_Clean +
- * Private_Dirty of /proc/self/smaps_rollup) since create(). That takes in the
- * malloc's own headers, free lists and holes, and nothing else the process
- * allocated before create(). In a process forked just before create() (what
- * density does), memory inherited from the parent is shared and not counted
- * until written, so the figure is the malloc's own.
+ * is not pages of a page source: density measures it, as every real
+ * allocator, by the growth of a process's resident memory (resident.h), in
+ * a process forked for it. usage() is the malloc's own account beside it,
+ * where the malloc keeps one: what it holds from the OS now less what was in
+ * use at create(): glibc's mallinfo2() (held: arena + hblkhd, the heap and
+ * the mmapped chunks, where what malloc_trim() gives back inside the heap
+ * stays counted; in use: uordblks + hblkhd), jemalloc's "stats.resident"
+ * and "stats.allocated"; others: ZPOOL_NO_ACCOUNT.
  *
  * compact() cannot move objects; it asks the malloc to give free memory back
- * to the OS, the most a malloc can do after a churn: glibc malloc_trim(0),
- * jemalloc "arena.<all>.purge", mimalloc mi_collect(true), tcmalloc
- * MallocExtension_ReleaseFreeMemory(). The malloc is identified by the
- * symbols these allocators export (looked up with dlsym).
+ * to the OS, the most a malloc can do after a churn (resident_give_back()).
+ * The malloc is identified by the symbols these allocators export (looked up
+ * with dlsym).
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <gnu/libc-version.h>
-#include <inttypes.h>
 #include <malloc.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "tools/resident.h"
 #include "tools/zpool.h"
 
 struct malloc_pool {
-	uint64_t base;    /* private bytes at create() */
+	uint64_t base;    /* bytes in use at create(), by the malloc's count */
 	uint64_t objects; /* live */
 };
 
 typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
 typedef int (*mi_version_fn)(void);
-typedef void (*mi_collect_fn)(bool);
 typedef const char *(*tc_version_fn)(int *, int *, const char **);
-typedef void (*tc_release_fn)(void);
 
 static void *symbol(const char *name)
 {
 	return dlsym(RTLD_DEFAULT, name);
 }
 
-/* Private resident bytes of this process; statm's resident - shared when
- * smaps_rollup is missing (kernels before 4.14). */
-static uint64_t private_bytes(void)
+/* The malloc's own count of the bytes it holds from the OS (@held) or of
+ * those its live blocks take (!@held), or ZPOOL_NO_ACCOUNT. */
+static uint64_t malloc_account(int held)
 {
-	char line[256];
-	uint64_t kb, total = 0;
-	unsigned long resident, shared;
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	mallctl_fn mallctl = (mallctl_fn)symbol("mallctl");
+	struct mallinfo2 mi;
 
-	if (f) {
-		while (fgets(line, sizeof(line), f))
-			if ((sscanf(line, "Private_Clean: %" SCNu64, &kb) == 1) ||
-			    (sscanf(line, "Private_Dirty: %" SCNu64, &kb) == 1))
-				total += kb * 1024;
-		fclose(f);
-		return total;
+	if (mallctl) {
+		uint64_t epoch = 1;
+		size_t v = 0, len = sizeof(v);
+
+		mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+		if (mallctl(held ? "stats.resident" : "stats.allocated", &v, &len,
+			    NULL, 0))
+			return ZPOOL_NO_ACCOUNT;
+		return v;
 	}
-	f = fopen("/proc/self/statm", "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%*u %lu %lu", &resident, &shared) != 2)
-		resident = shared = 0;
-	fclose(f);
-	return (uint64_t)(resident - shared) * (uint64_t)sysconf(_SC_PAGESIZE);
+	if (symbol("mi_version") || symbol("tc_version"))
+		return ZPOOL_NO_ACCOUNT;
+	mi = mallinfo2();
+	return (uint64_t)(held ? mi.arena : mi.uordblks) + (uint64_t)mi.hblkhd;
 }
 
 static const char *malloc_label(void)
@@ -106,36 +99,16 @@ static const char *malloc_label(void)
 	return label;
 }
 
-/* Give the malloc's free memory back to the OS: what it can do without
- * moving objects. */
-static void release_free_memory(void)
-{
-	mallctl_fn mallctl = (mallctl_fn)symbol("mallctl");
-	mi_collect_fn mi_collect = (mi_collect_fn)symbol("mi_collect");
-	tc_release_fn tc_release =
-		(tc_release_fn)symbol("MallocExtension_ReleaseFreeMemory");
-
-	if (mallctl)
-		mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* all */
-	else if (mi_collect)
-		mi_collect(true);
-	else if (tc_release)
-		tc_release();
-	else
-		malloc_trim(0);
-}
-
 static void *malloc_create(void)
 {
 	struct malloc_pool *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return NULL;
-	/* Free memory that is resident now (in a forked child: touched by the
-	 * malloc's own bookkeeping since the fork) would take objects without
-	 * growing the figure: give it back first, then take the baseline. */
-	release_free_memory();
-	p->base = private_bytes();
+	/* What is in use now: the free space the heap holds already (in a
+	 * forked child, the parent's) will take objects without the heap
+	 * growing, so the account is what it holds less what was in use. */
+	p->base = malloc_account(0);
 	return p;
 }
 
@@ -149,7 +122,7 @@ static int malloc_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	struct malloc_pool *p = pool;
 	void *obj;
 
-	if (!len || len > (size_t)sysconf(_SC_PAGESIZE))
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
 	obj = malloc(len);
 	if (!obj)
@@ -183,24 +156,26 @@ static int malloc_release(void *pool, uint64_t id)
 static size_t malloc_compact(void *pool)
 {
 	(void)pool;
-	release_free_memory();
+	resident_give_back();
 	return 0;
 }
 
 static void malloc_usage(void *pool, struct zpool_usage *u)
 {
 	struct malloc_pool *p = pool;
-	uint64_t now = private_bytes();
+	uint64_t now = malloc_account(1);
 
 	memset(u, 0, sizeof(*u));
-	u->bytes_used = now > p->base ? now - p->base : 0;
+	if (now == ZPOOL_NO_ACCOUNT || p->base == ZPOOL_NO_ACCOUNT)
+		u->bytes_used = ZPOOL_NO_ACCOUNT;
+	else
+		u->bytes_used = now > p->base ? now - p->base : 0;
 }
 
 const struct zpool_driver zpool_malloc_driver = {
 	.name = "malloc",
-	.summary = "the linked malloc (LD_PRELOAD works), measured by private "
-		   "resident memory",
-	.flags = ZPOOL_RSS,
+	.summary = "the linked malloc (LD_PRELOAD works)",
+	.flags = ZPOOL_REAL,
 	.create = malloc_create,
 	.destroy = malloc_destroy,
 	.store = malloc_store,

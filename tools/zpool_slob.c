@@ -17,8 +17,9 @@
  *     free block:  u16 units | u16 unit index of the next free block
  *
  * An object takes round_up(size + 2, 4) bytes; the largest is page size - 6
- * (4090 bytes); larger ones go one per page, as kmalloc on SLOB sends them to
- * the page allocator.
+ * (4090 bytes); larger ones go to the page allocator, as kmalloc on SLOB
+ * sends them (slob_new_pages of get_order(size): the smallest 2^order block
+ * of pages that holds them), alone in a run of that many pages.
  *
  * The page list is searched in pfn order (address-ordered first fit). SLOB
  * walks its list, O(pages) per allocation, and starts the next walk where the
@@ -49,7 +50,8 @@ struct slob_page {      /* one per pfn: the model's struct page */
 };
 
 struct slob_pool {
-	struct mp_source *src;
+	struct page_runs runs;   /* first: the pages; objects above the
+				    largest block, alone in runs of pages */
 	struct slob_page *pages; /* indexed by pfn */
 	size_t nr_pages;         /* capacity of pages[] */
 	uint16_t *tree;          /* max-tree: tree[leaves + pfn] = largest free
@@ -57,13 +59,12 @@ struct slob_pool {
 				    two children */
 	size_t leaves;           /* power of two >= nr_pages */
 	uint32_t page_units;     /* units per page: (page size - 2) / 4 */
-	uint64_t whole_pages;    /* objects above the largest block */
 };
 
 /* A free block's two fields, at unit @u of page @pfn. */
 static uint16_t *unit_ptr(struct slob_pool *p, uint32_t pfn, uint32_t u)
 {
-	return (uint16_t *)((char *)mp_kmap(p->src, pfn) + SLOB_START +
+	return (uint16_t *)((char *)mp_kmap(p->runs.src, pfn) + SLOB_START +
 			    u * SLOB_UNIT);
 }
 
@@ -143,15 +144,10 @@ static void page_update(struct slob_pool *p, uint32_t pfn)
 
 static void *slob_create(void)
 {
-	struct slob_pool *p = calloc(1, sizeof(*p));
+	struct slob_pool *p = model_pool_new(sizeof(*p), "density-slob");
 
 	if (!p)
 		return NULL;
-	p->src = model_source_create("density-slob");
-	if (!p->src) {
-		free(p);
-		return NULL;
-	}
 	p->page_units = (uint32_t)((mp_page_size() - SLOB_START) / SLOB_UNIT);
 	return p;
 }
@@ -162,21 +158,20 @@ static void slob_destroy(void *pool)
 
 	if (!p)
 		return;
-	mp_destroy(p->src);
 	free(p->pages);
 	free(p->tree);
-	free(p);
+	model_pool_free(p);
 }
 
 static int page_new(struct slob_pool *p, uint32_t *pfn)
 {
 	uint16_t *b;
-	int err = mp_alloc_page(p->src, pfn);
+	int err = mp_alloc_page(p->runs.src, pfn);
 
 	if (err)
 		return err;
 	if (slob_reserve(p, *pfn)) {
-		mp_free_page(p->src, *pfn);
+		mp_free_page(p->runs.src, *pfn);
 		return -ENOMEM;
 	}
 	p->pages[*pfn] = (struct slob_page){ .free_units =
@@ -198,13 +193,10 @@ static int slob_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	int64_t found;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (len > max_object(p)) {
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (len > max_object(p))
+		return page_runs_store(&p->runs, buf, len, page_run_pages(len), id);
 	units = (uint16_t)((len + SLOB_HDR + SLOB_UNIT - 1) / SLOB_UNIT);
 	found = tree_first_fit(p, units);
 	if (found < 0) {
@@ -262,12 +254,12 @@ static int slob_load(void *pool, uint64_t id, void *dst, size_t len)
 	int64_t u;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->runs, id, dst, len);
 	u = id_unit(p, id);
 	if (u < 0 ||
 	    len + SLOB_HDR > *unit_ptr(p, page_id_pfn(id), (uint32_t)u) * SLOB_UNIT)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->src, page_id_pfn(id)) + page_id_offset(id),
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
 	       len);
 	return 0;
 }
@@ -279,13 +271,9 @@ static int slob_release(void *pool, uint64_t id)
 	struct slob_page *pg;
 	uint16_t *b;
 	int64_t found;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->runs, id);
 	found = id_unit(p, id);
 	if (found < 0)
 		return -EINVAL;
@@ -304,7 +292,7 @@ static int slob_release(void *pool, uint64_t id)
 	if (pg->free_units + b[0] == p->page_units) { /* the last object */
 		pg->live = 0;
 		tree_set(p, pfn, 0);
-		return mp_free_page(p->src, pfn);
+		return mp_free_page(p->runs.src, pfn);
 	}
 	pg->free_units = (uint16_t)(pg->free_units + b[0]);
 	b[1] = (uint16_t)next; /* merge with the neighbours that touch */
@@ -333,14 +321,10 @@ static int slob_release(void *pool, uint64_t id)
 static void slob_usage(void *pool, struct zpool_usage *u)
 {
 	struct slob_pool *p = pool;
-	struct mp_stats st;
 
-	mp_get_stats(p->src, &st);
-	u->pages = st.pages_used;
-	u->metadata_bytes = sizeof(*p) + p->nr_pages * sizeof(*p->pages) +
-			    2 * p->leaves * sizeof(*p->tree);
-	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	model_usage(&p->runs, sizeof(*p) + p->nr_pages * sizeof(*p->pages) +
+				      2 * p->leaves * sizeof(*p->tree),
+		    u);
 }
 
 const struct zpool_driver zpool_slob_driver = {

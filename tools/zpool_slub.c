@@ -10,6 +10,11 @@
  * Allocation takes the first slab of the cache's partial list, or a new one;
  * a slab whose last object is freed goes back to the page allocator.
  *
+ * Objects above the largest cache go to the page allocator, as kmalloc sends
+ * them (kmalloc_large: a 2^order block of pages, the smallest that holds
+ * them; SLUB's kmalloc-8k cache wastes the same on 4097..8192 bytes), alone
+ * in a run of that many pages.
+ *
  * Simplifications, each in SLUB's favour or neutral:
  *   - Slabs are one page (order 0). Real SLUB uses order-1..3 slabs for the
  *     larger caches; for the power-of-two caches that changes nothing (they
@@ -50,17 +55,17 @@ struct cache {
 };
 
 struct slub_pool {
-	struct mp_source *src;
+	struct page_runs runs;   /* first: the pages; objects above the
+				    largest cache, alone in runs of pages */
 	struct slab *slabs;      /* indexed by pfn */
 	size_t nr_slabs;         /* capacity of slabs[] */
-	uint64_t whole_pages;    /* objects above the largest cache */
 	struct cache caches[NR_CACHES];
 };
 
 /* The object's freelist link: the offset + 1 of the next free object. */
 static uint16_t *object_link(struct slub_pool *p, uint32_t pfn, uint32_t off)
 {
-	return (uint16_t *)((char *)mp_kmap(p->src, pfn) + off);
+	return (uint16_t *)((char *)mp_kmap(p->runs.src, pfn) + off);
 }
 
 static void partial_add(struct slub_pool *p, struct cache *c, uint32_t pfn)
@@ -100,15 +105,11 @@ static int cache_index(size_t len)
 static int slab_new(struct slub_pool *p, struct cache *c, uint32_t *pfn)
 {
 	uint32_t off;
-	int err = mp_alloc_page(p->src, pfn);
+	int err = model_page_new(&p->runs, (void **)&p->slabs, &p->nr_slabs,
+				 sizeof(*p->slabs), pfn);
 
 	if (err)
 		return err;
-	if (pfn_table_reserve((void **)&p->slabs, &p->nr_slabs,
-			      sizeof(*p->slabs), *pfn)) {
-		mp_free_page(p->src, *pfn);
-		return -ENOMEM;
-	}
 	for (off = 0; off < c->objects * c->size; off += c->size) {
 		uint32_t next = off + c->size;
 
@@ -124,16 +125,11 @@ static int slab_new(struct slub_pool *p, struct cache *c, uint32_t *pfn)
 
 static void *slub_create(void)
 {
-	struct slub_pool *p = calloc(1, sizeof(*p));
+	struct slub_pool *p = model_pool_new(sizeof(*p), "density-slub");
 	uint32_t page = (uint32_t)mp_page_size();
 
 	if (!p)
 		return NULL;
-	p->src = model_source_create("density-slub");
-	if (!p->src) {
-		free(p);
-		return NULL;
-	}
 	for (unsigned i = 0; i < NR_CACHES; i++)
 		p->caches[i] = (struct cache){ .size = slub_sizes[i],
 					       .objects = page / slub_sizes[i],
@@ -147,9 +143,8 @@ static void slub_destroy(void *pool)
 
 	if (!p)
 		return;
-	mp_destroy(p->src);
 	free(p->slabs);
-	free(p);
+	model_pool_free(p);
 }
 
 static int slub_store(void *pool, const void *buf, size_t len, uint64_t *id)
@@ -161,13 +156,10 @@ static int slub_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	uint32_t pfn, off;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (ci < 0) { /* pages above 4 KiB: kmalloc goes to the page allocator */
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (ci < 0) /* above 4 KiB: kmalloc goes to the page allocator */
+		return page_runs_store(&p->runs, buf, len, page_run_pages(len), id);
 	c = &p->caches[ci];
 	if (c->partial == NO_PFN) {
 		err = slab_new(p, c, &pfn);
@@ -180,7 +172,7 @@ static int slub_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	s->freelist = *object_link(p, pfn, off);
 	if (++s->inuse == c->objects)
 		partial_del(p, c, pfn);
-	memcpy((char *)mp_kmap(p->src, pfn) + off, buf, len);
+	memcpy((char *)mp_kmap(p->runs.src, pfn) + off, buf, len);
 	*id = page_id(pfn, off);
 	return 0;
 }
@@ -206,11 +198,11 @@ static int slub_load(void *pool, uint64_t id, void *dst, size_t len)
 	struct slab *s;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->runs, id, dst, len);
 	s = id_slab(p, id);
 	if (!s || len > p->caches[s->cache].size)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->src, page_id_pfn(id)) + page_id_offset(id),
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
 	       len);
 	return 0;
 }
@@ -221,13 +213,9 @@ static int slub_release(void *pool, uint64_t id)
 	uint32_t pfn = page_id_pfn(id), off = page_id_offset(id);
 	struct slab *s;
 	struct cache *c;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->runs, id);
 	s = id_slab(p, id);
 	if (!s || !s->inuse)
 		return -EINVAL;
@@ -238,7 +226,7 @@ static int slub_release(void *pool, uint64_t id)
 		if (s->partial)
 			partial_del(p, c, pfn);
 		s->live = 0;
-		return mp_free_page(p->src, pfn);
+		return mp_free_page(p->runs.src, pfn);
 	}
 	if (!s->partial)
 		partial_add(p, c, pfn);
@@ -248,13 +236,8 @@ static int slub_release(void *pool, uint64_t id)
 static void slub_usage(void *pool, struct zpool_usage *u)
 {
 	struct slub_pool *p = pool;
-	struct mp_stats st;
 
-	mp_get_stats(p->src, &st);
-	u->pages = st.pages_used;
-	u->metadata_bytes = sizeof(*p) + p->nr_slabs * sizeof(*p->slabs);
-	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	model_usage(&p->runs, sizeof(*p) + p->nr_slabs * sizeof(*p->slabs), u);
 }
 
 const struct zpool_driver zpool_slub_driver = {

@@ -2,8 +2,9 @@
  * zpool_xvmalloc.c - xvmalloc. id = pfn + 1 << 32 | offset (offset >= 4, so
  * never 0). Objects above xv_max_size() (page size - 4: pages stored raw)
  * cannot be held by xvmalloc; compcache stored such pages alone in a page of
- * their own, and so does this driver (counted in oversize_objects). Usage =
- * xvmalloc's pages plus its metadata outside them.
+ * their own, and so does this driver (counted in oversize_objects). Objects
+ * above a page it refuses (-ENOSPC): xvmalloc keeps the seed's single-page
+ * objects. Usage = xvmalloc's pages plus its metadata outside them.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,8 +17,7 @@
 
 struct xvm_pool {
 	struct xv_pool *xv;
-	struct mp_source *src; /* pages for objects above xv_max_size() */
-	uint64_t whole_pages;
+	struct page_runs raw; /* objects above xv_max_size(), a page each */
 };
 
 static void *xvm_create(void)
@@ -28,10 +28,10 @@ static void *xvm_create(void)
 	if (!p)
 		return NULL;
 	p->xv = xv_create_pool_config(&cfg);
-	p->src = model_source_create("density-xv-raw");
-	if (!p->xv || !p->src) {
+	p->raw.src = model_source_create("density-xv-raw");
+	if (!p->xv || !p->raw.src) {
 		xv_destroy_pool(p->xv);
-		mp_destroy(p->src);
+		mp_destroy(p->raw.src);
 		free(p);
 		return NULL;
 	}
@@ -45,7 +45,7 @@ static void xvm_destroy(void *pool)
 	if (!p)
 		return;
 	xv_destroy_pool(p->xv);
-	mp_destroy(p->src);
+	mp_destroy(p->raw.src);
 	free(p);
 }
 
@@ -56,13 +56,12 @@ static int xvm_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	void *mem;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (len > xv_max_size()) {
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (len > mp_page_size())
+		return -ENOSPC;
+	if (len > xv_max_size())
+		return page_runs_store(&p->raw, buf, len, 1, id);
 	err = xv_malloc(p->xv, (uint32_t)len, &pfn, &off, 0);
 	if (err)
 		return err;
@@ -84,7 +83,7 @@ static int xvm_load(void *pool, uint64_t id, void *dst, size_t len)
 	const void *mem;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->raw, id, dst, len);
 	mem = xv_map(p->xv, pfn, off);
 	if (!mem)
 		return -EINVAL;
@@ -96,13 +95,9 @@ static int xvm_load(void *pool, uint64_t id, void *dst, size_t len)
 static int xvm_release(void *pool, uint64_t id)
 {
 	struct xvm_pool *p = pool;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->raw, id);
 	return xv_free(p->xv, page_id_pfn(id), page_id_offset(id));
 }
 
@@ -113,10 +108,10 @@ static void xvm_usage(void *pool, struct zpool_usage *u)
 
 	xv_get_stats(p->xv, &st);
 	/* The page source's resident cache of emptied pages is the pool's. */
-	u->pages = st.pages + st.pages_cached + p->whole_pages;
+	u->pages = st.pages + st.pages_cached + p->raw.objects;
 	u->metadata_bytes = st.metadata_bytes + sizeof(*p);
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	u->oversize_objects = p->raw.objects;
 }
 
 static size_t xvm_check(void *pool)
@@ -130,6 +125,7 @@ const struct zpool_driver zpool_xvmalloc_driver = {
 	.name = "xvmalloc",
 	.summary = "xvmalloc (compcache, 2009): TLSF lists, 4-byte header, "
 		   "objects within a page",
+	.flags = ZPOOL_REAL,
 	.create = xvm_create,
 	.destroy = xvm_destroy,
 	.store = xvm_store,

@@ -14,8 +14,10 @@
  * first page of the first non-empty list with >= n free chunks, else a new
  * page. Freeing the last buddy of a page frees the page. zbud refuses objects
  * above page size - 2 chunks (3968 bytes: -ENOSPC, and zswap then keeps the
- * page out); this model stores those one per page and counts them
- * (oversize_objects), so that every allocator holds the same workload.
+ * page out); this model stores those up to a page one per page and counts
+ * them (oversize_objects), so that every allocator holds the same workload,
+ * and refuses larger ones (-ENOSPC) as zbud does: a zbud page holds at most
+ * a page.
  * Counted as metadata: the per-page records (what zbud keeps in its in-page
  * header, which the reserved chunk already pays for) and the pool.
  */
@@ -42,11 +44,11 @@ struct zbud_page {     /* one per pfn: zbud's struct zbud_header */
 };
 
 struct zbud_pool {
-	struct mp_source *src;
+	struct page_runs runs;   /* first: the pages; objects above zbud's
+				    largest, alone in a page each */
 	struct zbud_page *pages; /* indexed by pfn */
 	size_t nr_pages;         /* capacity of pages[] */
 	uint32_t nchunks;        /* chunks per page after the header: 63 */
-	uint64_t whole_pages;    /* objects above zbud's largest */
 	uint32_t unbuddied[MAX_CHUNKS]; /* [free chunks] -> first pfn */
 };
 
@@ -89,21 +91,17 @@ static uint32_t max_object(const struct zbud_pool *p)
 
 static void *zbud_create(void)
 {
-	struct zbud_pool *p = calloc(1, sizeof(*p));
+	uint32_t nchunks = (uint32_t)((mp_page_size() - ZHDR_SIZE) >> CHUNK_SHIFT);
+	struct zbud_pool *p;
 
-	if (!p)
-		return NULL;
-	p->nchunks = (uint32_t)((mp_page_size() - ZHDR_SIZE) >> CHUNK_SHIFT);
-	if (p->nchunks >= MAX_CHUNKS) {
-		free(p);
+	if (nchunks >= MAX_CHUNKS) {
 		errno = EINVAL;
 		return NULL;
 	}
-	p->src = model_source_create("density-zbud");
-	if (!p->src) {
-		free(p);
+	p = model_pool_new(sizeof(*p), "density-zbud");
+	if (!p)
 		return NULL;
-	}
+	p->nchunks = nchunks;
 	for (unsigned i = 0; i < MAX_CHUNKS; i++)
 		p->unbuddied[i] = NO_PFN;
 	return p;
@@ -115,9 +113,8 @@ static void zbud_destroy(void *pool)
 
 	if (!p)
 		return;
-	mp_destroy(p->src);
 	free(p->pages);
-	free(p);
+	model_pool_free(p);
 }
 
 static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
@@ -127,28 +124,23 @@ static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	struct zbud_page *z;
 	int err;
 
-	if (!len || len > mp_page_size())
+	if (!len || len > ZPOOL_MAX_OBJECT)
 		return -EINVAL;
-	if (len > max_object(p)) {
-		err = whole_page_store(p->src, buf, len, id);
-		p->whole_pages += !err;
-		return err;
-	}
+	if (len > mp_page_size())
+		return -ENOSPC;
+	if (len > max_object(p))
+		return page_runs_store(&p->runs, buf, len, 1, id);
 	chunks = (uint32_t)((len + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
 	for (uint32_t i = chunks; i < p->nchunks && pfn == NO_PFN; i++)
 		pfn = p->unbuddied[i];
 	if (pfn != NO_PFN) {
 		unbuddied_del(p, pfn);
 	} else {
-		err = mp_alloc_page(p->src, &pfn);
+		err = model_page_new(&p->runs, (void **)&p->pages, &p->nr_pages,
+				     sizeof(*p->pages), &pfn);
 		if (err)
 			return err;
-		if (pfn_table_reserve((void **)&p->pages, &p->nr_pages,
-				      sizeof(*p->pages), pfn)) {
-			mp_free_page(p->src, pfn);
-			return -ENOMEM;
-		}
-		p->pages[pfn] = (struct zbud_page){ .live = 1 };
+		p->pages[pfn].live = 1;
 	}
 	z = &p->pages[pfn];
 	if (!z->first) {
@@ -160,7 +152,7 @@ static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	}
 	if (!z->first || !z->last)
 		unbuddied_add(p, pfn);
-	memcpy((char *)mp_kmap(p->src, pfn) + off, buf, len);
+	memcpy((char *)mp_kmap(p->runs.src, pfn) + off, buf, len);
 	*id = page_id(pfn, off);
 	return 0;
 }
@@ -187,11 +179,11 @@ static int zbud_load(void *pool, uint64_t id, void *dst, size_t len)
 	uint16_t *bud;
 
 	if (id & PAGE_ID_WHOLE)
-		return whole_page_load(p->src, id, dst, len);
+		return page_runs_load(&p->runs, id, dst, len);
 	bud = id_buddy(p, id);
 	if (!bud || len > (size_t)*bud << CHUNK_SHIFT)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->src, page_id_pfn(id)) + page_id_offset(id),
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
 	       len);
 	return 0;
 }
@@ -202,13 +194,9 @@ static int zbud_release(void *pool, uint64_t id)
 	uint32_t pfn = page_id_pfn(id);
 	struct zbud_page *z;
 	uint16_t *bud;
-	int err;
 
-	if (id & PAGE_ID_WHOLE) {
-		err = whole_page_release(p->src, id);
-		p->whole_pages -= !err;
-		return err;
-	}
+	if (id & PAGE_ID_WHOLE)
+		return page_runs_release(&p->runs, id);
 	bud = id_buddy(p, id);
 	if (!bud)
 		return -EINVAL;
@@ -218,7 +206,7 @@ static int zbud_release(void *pool, uint64_t id)
 	*bud = 0;
 	if (!z->first && !z->last) {
 		z->live = 0;
-		return mp_free_page(p->src, pfn);
+		return mp_free_page(p->runs.src, pfn);
 	}
 	unbuddied_add(p, pfn);
 	return 0;
@@ -227,13 +215,8 @@ static int zbud_release(void *pool, uint64_t id)
 static void zbud_usage(void *pool, struct zpool_usage *u)
 {
 	struct zbud_pool *p = pool;
-	struct mp_stats st;
 
-	mp_get_stats(p->src, &st);
-	u->pages = st.pages_used;
-	u->metadata_bytes = sizeof(*p) + p->nr_pages * sizeof(*p->pages);
-	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
-	u->oversize_objects = p->whole_pages;
+	model_usage(&p->runs, sizeof(*p) + p->nr_pages * sizeof(*p->pages), u);
 }
 
 const struct zpool_driver zpool_zbud_driver = {

@@ -5,8 +5,9 @@
  * zs_obj_read_begin/end: the kernel's path since 2025), "zsmalloc-remap"
  * by zs_map_object/zs_unmap_object on a scattered pool whose straddling
  * objects are shown through remapped two-page windows.
- * id = the zsmalloc handle. Usage = zs_get_total_pages() pages plus the
- * pool's metadata_bytes (handle tables, zspage and class records).
+ * id = the zsmalloc handle. Usage (the pool's own account) = its pages,
+ * those its cache of emptied zspages keeps included (zs_stats.pages_cached),
+ * plus its metadata_bytes (slots, extent records, class records).
  */
 #include <errno.h>
 #include <string.h>
@@ -45,9 +46,11 @@ static void zsm_destroy(void *pool)
 
 static int zsm_alloc(void *pool, size_t len, zs_handle *h)
 {
+	if (!len || len > ZPOOL_MAX_OBJECT)
+		return -EINVAL;
 	*h = zs_malloc(pool, len, 0);
 	if (!*h)
-		return errno == ENOSPC ? -EINVAL : -(errno ? errno : ENOMEM);
+		return -(errno ? errno : ENOMEM); /* ENOSPC: larger than it holds */
 	return 0;
 }
 
@@ -125,12 +128,12 @@ static void zsm_usage(void *pool, struct zpool_usage *u)
 
 	zs_pool_stats(pool, &st);
 	memset(u, 0, sizeof(*u));
-	u->pages = zs_get_total_pages(pool);
+	u->pages = zs_get_total_pages(pool); /* cached pages included */
 	u->metadata_bytes = st.metadata_bytes;
 	u->bytes_used = u->pages * mp_page_size() + u->metadata_bytes;
 }
 
-#define MAX_CLASSES 4096
+#define MAX_CLASSES 8192
 
 static int zsm_class_stats(void *pool, struct zpool_class_stat *out, size_t n)
 {
@@ -160,6 +163,7 @@ static size_t zsm_check(void *pool)
 const struct zpool_driver zpool_zsmalloc_driver = {
 	.name = "zsmalloc",
 	.summary = "zsmalloc, contiguous zspages, copy calls (zs_obj_write, zs_obj_read_begin)",
+	.flags = ZPOOL_REAL,
 	.create = zsm_create_copy,
 	.destroy = zsm_destroy,
 	.store = zsm_store_copy,
@@ -174,6 +178,7 @@ const struct zpool_driver zpool_zsmalloc_driver = {
 const struct zpool_driver zpool_zsmalloc_scattered_driver = {
 	.name = "zsmalloc-scattered",
 	.summary = "zsmalloc, the kernel's scattered zspages, straddlers copied",
+	.flags = ZPOOL_REAL,
 	.create = zsm_create_scattered,
 	.destroy = zsm_destroy,
 	.store = zsm_store_copy,
@@ -188,6 +193,7 @@ const struct zpool_driver zpool_zsmalloc_scattered_driver = {
 const struct zpool_driver zpool_zsmalloc_remap_driver = {
 	.name = "zsmalloc-remap",
 	.summary = "zsmalloc, zs_map_object through remapped two-page windows",
+	.flags = ZPOOL_REAL,
 	.create = zsm_create_remap,
 	.destroy = zsm_destroy,
 	.store = zsm_store_map,

@@ -16,12 +16,31 @@ expect_bad "--repeat" --repeat
 expect_bad "--repeat" --repeat 0
 expect_bad "--threads" --threads 0
 expect_bad "--threads" --threads 65
-expect_bad "--only" --only foo
+expect_bad "--only wants mapping, alloc, latency or large, got 'foo'" --only foo
+expect_bad "--only .*got 'foo'" --only alloc,foo
+expect_bad "--objects wants 1024..4294967295, got '1x'" --objects 1x
+expect_bad "--objects wants 1024..4294967295, got '10'" --objects=10
+expect_bad "--op wants pair, read, write or map, got 'frob'" --op frob --allocator malloc
+expect_bad "--allocator wants zsmalloc, xvmalloc or malloc, got 'tlsf'" --op read --allocator tlsf
+expect_bad "--op and --allocator" --op read
+expect_bad "'--o' is ambiguous: it could be --only, --objects, --op" --o 5
+expect_bad "--json takes no value, got 'yes'" --json=yes
+expect_bad "unknown option '--bogus'" --bogus=1
+expect_bad "unexpected argument" stray
+
+# getopt_long: --opt=VALUE and unambiguous abbreviations.
+expect_status 0 --quick --rep=1 --only=mapping --js
+python3 -m json.tool "$tmp/out" >/dev/null || fail "--js (--json) output does not parse"
 
 expect_status 1 --quick --only alloc --trace "$tmp/does-not-exist.trace"
 grep -q "does-not-exist" "$tmp/err" || fail "missing trace not named: $(cat "$tmp/err")"
 
-expect_status 0 --quick --repeat 1 --json --trace "$trace"
+# --op: one kind of operation after a fill, and one line saying so.
+expect_status 0 --op read --allocator zsmalloc --objects 1024 --count 500 --trace "$trace"
+grep -q "^bench --op read --allocator zsmalloc: 1024 objects, 500 operations" "$tmp/out" ||
+	fail "--op line: $(cat "$tmp/out")"
+
+expect_status 0 --quick --repeat 1 --json --only mapping,alloc --objects 4096 --trace "$trace"
 python3 - "$tmp/out" <<'PY' || fail "--json content: $(head -c 300 "$tmp/out")"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -40,5 +59,44 @@ for a in ["zsmalloc", "xvmalloc"]:
     assert any(n.startswith(a) for n in rows), (a, rows)
 PY
 [ -s "$tmp/err" ] && fail "stderr not empty: $(head -3 "$tmp/err")"
+
+# The latency tables: every operation's percentiles, in order, while
+# another thread compacted (and it did: the title counts its calls).
+expect_status 0 --quick --only latency --json --trace "$trace"
+python3 - "$tmp/out" <<'PY' || fail "latency --json content: $(head -c 400 "$tmp/out")"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["tables"]) == 2, [t["title"] for t in d["tables"]]
+quiet, busy = d["tables"]
+assert quiet["title"].startswith("latency, zsmalloc pool of"), quiet["title"]
+m = re.search(r"zs_compact ran (\d+) times", busy["title"])
+assert m and int(m.group(1)) >= 1, busy["title"]
+for t in d["tables"]:
+    names = [r["name"].split(" ")[0] for r in t["rows"]]
+    assert names == ["map", "read", "write", "alloc", "free"], names
+    for r in t["rows"]:
+        assert r["count"] > 0, r
+        assert 0 < r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"] <= r["max_ns"], r
+PY
+
+# The large objects: a read and a write table per size, a row per
+# allocator, malloc's figure measured; zsmalloc's measured or left out
+# with the reason (zs_malloc refusing the size).
+expect_status 0 --quick --repeat 1 --only large --objects 4096 --json --trace "$trace"
+python3 - "$tmp/out" <<'PY' || fail "large --json content: $(head -c 400 "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+titles = [t["title"] for t in d["tables"]]
+assert [t.split(",")[0] for t in titles] == ["read a random 16 KiB object",
+    "write a random 16 KiB object", "read a random 64 KiB object",
+    "write a random 64 KiB object"], titles
+for t in d["tables"]:
+    rows = {r["name"].split(" ")[0]: r for r in t["rows"]}
+    assert set(rows) == {"glibc", "zsmalloc", "xvmalloc"} or len(rows) == 3, rows
+    ref = t["rows"][0]
+    assert ref["ns_per_op"] > 0, ref
+    zs = rows["zsmalloc"]
+    assert zs["ns_per_op"] is not None and zs["ns_per_op"] > 0 or "refuses" in zs["note"], zs
+PY
 
 cli_finish

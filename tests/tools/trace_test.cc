@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -183,6 +186,107 @@ TEST(Workload, MaxPagesStopsReading)
 		ASSERT_EQ(0, workload_add_page(&wl, page.data(), 0));
 	EXPECT_TRUE(workload_full(&wl));
 	workload_free(&wl);
+}
+
+// The bytes workload @wl keeps for object @i, decompressed (or raw).
+std::vector<unsigned char> Kept(const workload &wl, size_t i)
+{
+	std::vector<unsigned char> out(wl.block_size);
+	const wl_page &p = wl.pages[i];
+
+	if (p.size == wl.block_size) {
+		memcpy(out.data(), wl.arena + p.offset, p.size);
+	} else {
+		EXPECT_EQ((int)wl.block_size,
+			  LZ4_decompress_safe((const char *)wl.arena + p.offset,
+					      (char *)out.data(), (int)p.size,
+					      (int)wl.block_size));
+	}
+	EXPECT_EQ(p.hash, page_hash(out.data(), wl.block_size));
+	return out;
+}
+
+// Pages regrouped into 8 KiB blocks: each block is two consecutive pages
+// rebuilt from what was kept (compressed, raw, same-filled), compressed as
+// one object; a block of two same-filled pages of one word is same-filled,
+// of two words it is stored; the last block is filled up with a zero page.
+TEST(Blocks, ConsecutivePagesAsOneObject)
+{
+	std::mt19937_64 rng(7);
+	auto random_page = [&](size_t random_bytes) {
+		std::vector<unsigned char> p(4096, 0);
+		for (size_t i = 0; i < random_bytes; i++)
+			p[i] = (unsigned char)rng();
+		return p;
+	};
+	auto word_page = [](uint64_t w) {
+		std::vector<unsigned char> p(4096);
+		for (size_t i = 0; i < 4096; i += 8)
+			memcpy(&p[i], &w, 8);
+		return p;
+	};
+	std::vector<std::vector<unsigned char>> in = {
+		random_page(1000), word_page(0),      // block 0: compressed
+		random_page(4096), random_page(3000), // block 1: raw + compressed
+		word_page(5), word_page(5),           // block 2: same-filled
+		word_page(5), word_page(6),           // block 3: two words: stored
+		random_page(20),                      // block 4: + a zero page
+	};
+	workload pages, blocks;
+	ASSERT_EQ(0, workload_init(&pages, 4096, 0));
+	for (const auto &p : in)
+		ASSERT_EQ(0, workload_add_page(&pages, p.data(), 0));
+	ASSERT_EQ(0, workload_blocks(&pages, 8192, &blocks));
+	EXPECT_EQ(8192u, blocks.block_size);
+	EXPECT_EQ(5u, blocks.trace_len);
+	EXPECT_EQ(1u, blocks.same_filled);
+	EXPECT_EQ(4u, blocks.nr_pages);
+	EXPECT_EQ(0u, blocks.raw); // half a page of random bytes compresses
+	size_t want[] = { 0, 2, 6, 8 };
+	for (size_t k = 0; k < 4; k++) {
+		std::vector<unsigned char> expect = in[want[k]];
+		if (want[k] + 1 < in.size())
+			expect.insert(expect.end(), in[want[k] + 1].begin(),
+				      in[want[k] + 1].end());
+		else
+			expect.resize(8192, 0);
+		EXPECT_EQ(expect, Kept(blocks, k)) << "block of pages " << want[k];
+	}
+	EXPECT_LT(blocks.pages[3].size, 200u);
+	EXPECT_EQ(blocks.max_size, std::max({blocks.pages[0].size, blocks.pages[1].size,
+					     blocks.pages[2].size, blocks.pages[3].size}));
+	workload_free(&blocks);
+	// 12 KiB blocks: 9 pages make 3 blocks.
+	ASSERT_EQ(0, workload_blocks(&pages, 4096 * 3, &blocks));
+	EXPECT_EQ(3u, blocks.trace_len);
+	workload_free(&blocks);
+	// Not a multiple of the page, too large: refused.
+	EXPECT_EQ(-EINVAL, workload_blocks(&pages, 6000, &blocks));
+	workload_free(&blocks);
+	EXPECT_EQ(-EINVAL, workload_blocks(&pages, 128 * 1024, &blocks));
+	workload_free(&blocks);
+	workload_free(&pages);
+}
+
+TEST(Blocks, IncompressibleBlockIsStoredRaw)
+{
+	std::mt19937_64 rng(8);
+	std::vector<unsigned char> p(4096);
+	workload pages, blocks;
+	ASSERT_EQ(0, workload_init(&pages, 4096, 0));
+	for (int k = 0; k < 4; k++) {
+		for (auto &b : p)
+			b = (unsigned char)rng();
+		ASSERT_EQ(0, workload_add_page(&pages, p.data(), 0));
+	}
+	ASSERT_EQ(0, workload_blocks(&pages, 16384, &blocks));
+	ASSERT_EQ(1u, blocks.nr_pages);
+	EXPECT_EQ(1u, blocks.raw);
+	EXPECT_EQ(16384u, blocks.pages[0].size);
+	EXPECT_EQ(16384u, blocks.max_size);
+	Kept(blocks, 0);
+	workload_free(&blocks);
+	workload_free(&pages);
 }
 
 } // namespace

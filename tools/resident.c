@@ -1,0 +1,110 @@
+/* resident.c - resident memory and the malloc's give-back (see resident.h). */
+#include "tools/resident.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+typedef void (*mi_collect_fn)(bool);
+typedef void (*tc_release_fn)(void);
+
+/* The sum of the "@key: N kB" lines of @path, in bytes; 0 if none. */
+static uint64_t sum_kb(const char *path, const char *const *keys, int nkeys)
+{
+	char line[256];
+	uint64_t kb, total = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		for (int k = 0; k < nkeys; k++) {
+			size_t len = strlen(keys[k]);
+
+			if (!strncmp(line, keys[k], len) && line[len] == ':' &&
+			    sscanf(line + len + 1, "%" SCNu64, &kb) == 1)
+				total += kb * 1024;
+		}
+	fclose(f);
+	return total;
+}
+
+static uint64_t statm_private(void)
+{
+	unsigned long resident, shared;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%*u %lu %lu", &resident, &shared) != 2)
+		resident = shared = 0;
+	fclose(f);
+	return (uint64_t)(resident - shared) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The bytes the memfds this process holds open have in memory (st_blocks:
+ * tmpfs counts the pages it holds, punched holes not). */
+static uint64_t memfd_bytes(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	uint64_t total = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char target[64];
+		struct stat st;
+		int fd = atoi(de->d_name);
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+
+		if (n <= 0 || fd == dirfd(d))
+			continue;
+		target[n] = 0;
+		if (!strncmp(target, "/memfd:", 7) && !fstat(fd, &st))
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return total;
+}
+
+uint64_t resident_bytes(void)
+{
+	static const char *const pss[] = { "Pss" };
+	static const char *const anon_file[] = { "Pss_Anon", "Pss_File" };
+	static const char *const pte[] = { "VmPTE" };
+	uint64_t bytes = sum_kb("/proc/self/smaps_rollup", anon_file, 2);
+
+	if (bytes) /* shared memory counted where it lives, mapped or not */
+		bytes += memfd_bytes();
+	else
+		bytes = sum_kb("/proc/self/smaps_rollup", pss, 1);
+	if (!bytes)
+		bytes = statm_private();
+	return bytes + sum_kb("/proc/self/status", pte, 1);
+}
+
+void resident_give_back(void)
+{
+	mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+	mi_collect_fn mi_collect = (mi_collect_fn)dlsym(RTLD_DEFAULT, "mi_collect");
+	tc_release_fn tc_release =
+		(tc_release_fn)dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory");
+
+	if (mallctl)
+		mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* all */
+	else if (mi_collect)
+		mi_collect(true);
+	else if (tc_release)
+		tc_release();
+	else
+		malloc_trim(0);
+}

@@ -1,0 +1,42 @@
+/*
+ * resident.h - the memory a process holds, as a person would measure it,
+ * and the linked malloc's way of giving free memory back.
+ *
+ * density measures every real allocator (zsmalloc, xvmalloc, malloc) the
+ * same way: in a process forked for it, as the growth of resident_bytes()
+ * from just before the pool is created. Memory inherited from the parent is
+ * in the baseline; everything the allocator and its library take is in the
+ * growth: pages, page caches, records from malloc, the malloc's own headers
+ * and holes, per-thread buffers and windows, page tables.
+ */
+#ifndef ZSALLOC_TOOLS_RESIDENT_H
+#define ZSALLOC_TOOLS_RESIDENT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * resident_bytes - the resident memory of this process: the proportional set
+ * size of its anonymous and file pages (Pss_Anon + Pss_File of
+ * /proc/self/smaps_rollup: each page divided by its number of mappings, so a
+ * page shared with the parent counts half), the pages of the memfds it holds
+ * open (their st_blocks: a memfd page is memory whether it is mapped now or
+ * not, and once however often it is mapped), and its page tables (VmPTE of
+ * /proc/self/status). Older kernels: Pss, or statm's resident - shared.
+ * 0 if unreadable.
+ */
+uint64_t resident_bytes(void);
+
+/* Ask the linked malloc to give its free memory back to the OS: glibc
+ * malloc_trim(0), jemalloc "arena.<all>.purge", mimalloc mi_collect(true),
+ * tcmalloc MallocExtension_ReleaseFreeMemory() (found with dlsym). */
+void resident_give_back(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZSALLOC_TOOLS_RESIDENT_H */
