@@ -11,6 +11,20 @@
 
 #include "mapping/mapping.h"
 
+/* MP_ASSERT(cond && "why"): checked with -DMP_DEBUG (--config=debug),
+ * compiled out otherwise. */
+#ifdef MP_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+#define MP_ASSERT(cond)                                                              \
+	((cond) ? (void)0                                                            \
+		: (fprintf(stderr, "mapping: %s:%d: assertion failed: %s\n", __FILE__, \
+			   __LINE__, #cond),                                         \
+		   abort()))
+#else
+#define MP_ASSERT(cond) ((void)0)
+#endif
+
 /*
  * Invariants (under lock):
  *   general sources: stats.pages_used + nr_cached + nr_free + in_flight == nr_pfns

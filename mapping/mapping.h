@@ -65,6 +65,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* zsalloc's version (the same in every module's header; version.bzl says
+ * how it moves). */
+#ifndef ZSALLOC_VERSION_MAJOR
+#define ZSALLOC_VERSION_MAJOR 2
+#define ZSALLOC_VERSION_MINOR 0
+#define ZSALLOC_VERSION_PATCH 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -218,11 +226,6 @@ unsigned mp_cpu_count(void);
  * resolution, cheap enough to read every few hundred operations). */
 uint64_t mp_clock_ms(void);
 
-/*
- * mp_fail_nth_alloc - fault injection for tests: the @n-th page allocation
- * from now on (1 = the next one) fails with -ENOMEM, once. 0 cancels.
- */
-void mp_fail_nth_alloc(struct mp_source *src, uint64_t n);
 
 /* mp_get_stats - a consistent snapshot of the counters. */
 void mp_get_stats(struct mp_source *src, struct mp_stats *stats);
@@ -278,6 +281,14 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
  * thread or another, before the unmap).
  */
 int mp_unmap_pair(struct mp_source *src, uintptr_t key);
+
+/* ---- For tests ------------------------------------------------------ */
+
+/*
+ * mp_fail_nth_alloc - fault injection for tests: the @n-th page allocation
+ * from now on (1 = the next one) fails with -ENOMEM, once. 0 cancels.
+ */
+void mp_fail_nth_alloc(struct mp_source *src, uint64_t n);
 
 #ifdef __cplusplus
 }

@@ -477,6 +477,7 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 	src->stats.allocs++;
 	pthread_mutex_unlock(&src->lock);
 
+	MP_ASSERT(p < src->span && "a pfn is inside the span");
 	if (stale)
 		memset(src->base + ((size_t)p << src->shift), 0,
 		       (size_t)1 << src->shift);
@@ -587,7 +588,12 @@ static void source_punch(struct mp_source *src, uint32_t *pfns, size_t n)
 		else
 			free_mark(src, pfns[i]);
 	}
+	MP_ASSERT(src->in_flight >= n && "only pages in flight land");
 	src->in_flight -= (uint32_t)n;
+	MP_ASSERT((src->placed ||
+		   src->stats.pages_used + src->nr_cached + src->nr_free + src->in_flight ==
+			   src->nr_pfns) &&
+		  "every pfn of a general source is used, cached, free or in flight");
 	pthread_cond_broadcast(&src->punched);
 	pthread_mutex_unlock(&src->lock);
 }

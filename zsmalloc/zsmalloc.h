@@ -87,6 +87,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* zsalloc's version (the same in every module's header; version.bzl says
+ * how it moves). */
+#ifndef ZSALLOC_VERSION_MAJOR
+#define ZSALLOC_VERSION_MAJOR 2
+#define ZSALLOC_VERSION_MINOR 0
+#define ZSALLOC_VERSION_PATCH 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
