@@ -82,6 +82,8 @@ struct uswap {
 	size_t hand;              /* the clock's next page */
 	void *lz4_state;          /* LZ4_sizeofState() bytes */
 	unsigned char *pack;      /* page_size bytes: LZ4 output or raw copy */
+	unsigned char *snap;      /* page_size bytes: a page's copy, compressed
+				     instead of the page under TSan */
 	struct reclaim_slot *slots; /* [batch] */
 
 	pthread_t handler;

@@ -26,16 +26,28 @@
 #include "zsmalloc/zsmalloc.h"
 
 /*
- * The two functions that read region pages outside LZ4 (a system library,
- * not instrumented). The kernel orders those reads after every write to the
+ * Reads of region pages. The kernel orders them after every write to the
  * page (the write-protection and its TLB flush come first), which
  * ThreadSanitizer cannot see: it would report each as a race with the
- * thread that last wrote the page.
+ * thread that last wrote the page. So the two functions below are not
+ * instrumented, and under ThreadSanitizer LZ4 compresses a copy of the
+ * page made by copy_raw() (LZ4 itself is not instrumented, but its memcpy
+ * calls are intercepted and checked).
  */
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
 #define NO_TSAN __attribute__((no_sanitize("thread")))
 #else
 #define NO_TSAN
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define COMPRESS_A_COPY 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define COMPRESS_A_COPY 1
+#endif
+#endif
+#ifndef COMPRESS_A_COPY
+#define COMPRESS_A_COPY 0
 #endif
 
 /* 1 with *@word set when every 8-byte word of @page equals the first. */
@@ -79,6 +91,10 @@ static int slot_encode(struct uswap *u, struct reclaim_slot *sl)
 		sl->len = 0;
 		sl->stored = 1;
 		return 0;
+	}
+	if (COMPRESS_A_COPY) {
+		copy_raw(u->snap, page, u->page_size);
+		page = u->snap;
 	}
 	n = LZ4_compress_fast_extState(u->lz4_state, (const char *)page,
 				       (char *)u->pack, (int)u->page_size,

@@ -104,9 +104,10 @@
  *
  * Sanitizers: the reclaimer reads pages that other threads wrote, ordered by
  * the kernel (step 2), and the handler's writes are the kernel's
- * (UFFDIO_COPY); ThreadSanitizer sees neither. LZ4 is a system library and
- * not instrumented; the two other readers of region pages (reclaim.c) are
- * excluded from instrumentation.
+ * (UFFDIO_COPY); ThreadSanitizer sees neither, and reports the reads as
+ * races with the writers. The two functions that read region pages are
+ * excluded from instrumentation, and under ThreadSanitizer LZ4 compresses a
+ * copy of the page (its memcpy calls are intercepted). See reclaim.c.
  */
 #include <errno.h>
 #include <lz4.h>
@@ -231,9 +232,10 @@ static int region_map(struct uswap *u, const struct uswap_config *c)
 	u->slots = calloc(u->batch, sizeof(*u->slots));
 	u->lz4_state = malloc((size_t)LZ4_sizeofState());
 	u->pack = malloc(u->page_size);
+	u->snap = malloc(u->page_size);
 	u->fault_buf = malloc(u->page_size);
 	u->fault_copy = malloc(u->page_size);
-	if (!u->table || !u->slots || !u->lz4_state || !u->pack ||
+	if (!u->table || !u->slots || !u->lz4_state || !u->pack || !u->snap ||
 	    !u->fault_buf || !u->fault_copy)
 		return -ENOMEM;
 	return 0;
@@ -322,6 +324,7 @@ void uswap_destroy(struct uswap *u)
 	free(u->slots);
 	free(u->lz4_state);
 	free(u->pack);
+	free(u->snap);
 	free(u->fault_buf);
 	free(u->fault_copy);
 	free(u);
