@@ -261,8 +261,12 @@ static void print_phase(const char *what, struct demo *d,
 	       fmt_count(b, sizeof(b), r->writes),
 	       fmt_count(c, sizeof(c), r->reclaims),
 	       fmt_count(e, sizeof(e), r->compactions));
+	if (r->reclaims)
+		printf("  the reclaimer: %.0f MB/s per core (%.1f us of CPU a "
+		       "page)\n",
+		       mb_per_s(r->reclaims * d->page_size, r->reclaim_cpu_ns),
+		       (double)r->reclaim_cpu_ns / 1e3 / (double)r->reclaims);
 	print_latency("faults timed by the touching threads", r->latency);
-	(void)d;
 }
 
 static void print_handler(struct demo *d)

@@ -100,6 +100,7 @@ uint64_t wall_ns(void);
 /* demo_touch.c */
 struct touch_result {
 	uint64_t touches, faults_timed, writes, reclaims, compactions;
+	uint64_t reclaim_cpu_ns; /* the reclaimer thread's CPU time */
 	struct hist *latency;    /* of the timed faults, ns (owned) */
 	double seconds;
 };

@@ -35,6 +35,7 @@ struct helpers {
 	struct demo *d;
 	atomic_int *stop;
 	atomic_ullong reclaimed, compacted;
+	uint64_t reclaim_cpu_ns; /* the reclaimer's thread CPU time */
 	int reclaim;             /* run the reclaimer too */
 };
 
@@ -145,6 +146,7 @@ static void *reclaimer(void *arg)
 {
 	struct helpers *h = arg;
 	size_t n = h->d->pages / 256 + 1;
+	uint64_t t0 = cpu_ns();
 
 	while (!atomic_load(h->stop)) {
 		long r = uswap_reclaim(h->d->u, n);
@@ -153,6 +155,7 @@ static void *reclaimer(void *arg)
 			atomic_fetch_add(&h->reclaimed, (uint64_t)r);
 		nap_ms(10);
 	}
+	h->reclaim_cpu_ns = cpu_ns() - t0;
 	return NULL;
 }
 
@@ -242,6 +245,7 @@ static int run_phase(struct demo *d, int churn, struct touch_result *r)
 	}
 	totals(w, T, &r->touches, &r->faults_timed, &r->writes);
 	r->reclaims = atomic_load(&h.reclaimed);
+	r->reclaim_cpu_ns = h.reclaim_cpu_ns;
 	r->compactions = atomic_load(&h.compacted);
 	for (unsigned t = 0; t < T; t++)
 		free(w[t].ws);

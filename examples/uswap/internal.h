@@ -13,6 +13,7 @@
 
 #include "examples/uswap/hist.h"
 #include "examples/uswap/uswap.h"
+#include "zsmalloc/zsmalloc.h"
 
 /*
  * Page states, the low byte of uswap_page.state. Each transition has one
@@ -61,6 +62,9 @@ struct uswap_counters {
 	_Atomic uint64_t read_errors, eexist;
 };
 
+/* Objects the handler frees when idle, at most (see handler.c). */
+#define USWAP_FREE_QUEUE 4096
+
 struct uswap {
 	unsigned char *base;      /* the region: pages * page_size bytes */
 	size_t pages;
@@ -73,7 +77,7 @@ struct uswap {
 	struct uswap_page *table; /* [pages] */
 	struct zs_pool *pool;
 	size_t huge_size;         /* objects this big or bigger: raw */
-	int uffd;                 /* blocking: the handler sleeps in read() */
+	int uffd;                 /* non-blocking; the handler polls it */
 	int user_mode_only;
 	int lz4_accel;
 	unsigned batch;           /* pages per reclaim batch */
@@ -88,7 +92,10 @@ struct uswap {
 
 	pthread_t handler;
 	int handler_started;
-	atomic_int handler_busy;  /* H is serving messages it has read */
+	atomic_int handler_busy;  /* H is not asleep in poll(): serving
+				     messages or freeing objects */
+	zs_handle to_free[USWAP_FREE_QUEUE]; /* H: objects of pages back in */
+	size_t nr_to_free;
 	unsigned char *fault_buf; /* H: a page to decompress into */
 	unsigned char *fault_copy; /* H: a straddling object's bytes */
 	struct hist fault_ns;     /* H: service time of store fault-ins */

@@ -34,13 +34,15 @@ static int transient(int err)
 
 int uffd_open(int kernel_faults, int *user_mode_only)
 {
-	long fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	/* Non-blocking: the handler looks for messages between other work. */
+	long fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
 	*user_mode_only = 0;
 	if (fd < 0 && errno == EPERM && !kernel_faults) {
 		/* vm.unprivileged_userfaultfd is 0 and we lack CAP_SYS_PTRACE:
 		 * user-mode faults alone are always allowed (Linux 5.11+). */
-		fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+		fd = syscall(SYS_userfaultfd,
+			     O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 		if (fd < 0 && errno == EINVAL)
 			errno = EPERM; /* older kernel: no such flag */
 		*user_mode_only = fd >= 0;

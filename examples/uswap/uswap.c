@@ -84,14 +84,17 @@
  *
  * The handler thread and its shutdown
  * -----------------------------------
- * The handler sleeps in a blocking read() of the userfaultfd: one system
- * call per wake-up (a poll() and a non-blocking read would be two). To stop
- * it, uswap_destroy() reads the doorbell page, one page past the region,
- * registered with it and touched by nothing else; its fault message wakes
- * the handler, which serves the rest of what it read, answers the doorbell
- * (UFFDIO_ZEROPAGE, which wakes uswap_destroy()) and returns.
- * uswap_destroy() joins it and only then unmaps the region. No signal, no
- * second descriptor, no polling.
+ * The handler reads the userfaultfd without blocking, serves what it read,
+ * and reads again; with nothing to read it frees the objects of the pages
+ * it put back (after the wake-up, so a free is never on a fault's path:
+ * one that empties a zspage punches a hole in the pool's memfd, 2 to 44 us
+ * here), one between two reads, and with nothing to free it sleeps in
+ * poll(). To stop it, uswap_destroy() reads the doorbell page, one page
+ * past the region, registered with it and touched by nothing else; its
+ * fault message wakes the handler, which serves the rest of what it read,
+ * frees what is queued, answers the doorbell (UFFDIO_ZEROPAGE, which wakes
+ * uswap_destroy()) and returns. uswap_destroy() joins it and only then
+ * unmaps the region. No signal, no second descriptor.
  *
  * Memory accounting
  * -----------------
@@ -247,6 +250,7 @@ static int pool_make(struct uswap *u, const struct uswap_config *c)
 		.name = "uswap",
 		.max_pages_per_zspage = c->max_pages_per_zspage,
 		.max_pages = c->max_pool_pages,
+		.cache_pages = c->pool_cache_pages,
 		.shards = 1, /* only reclaim allocates, one call at a time */
 	};
 

@@ -69,6 +69,9 @@ struct uswap_config {
 	uint64_t max_pool_pages;
 	/* zs_config.max_pages_per_zspage; 0: zsmalloc's default. */
 	unsigned max_pages_per_zspage;
+	/* Freed pool pages kept resident for the next reclaim instead of
+	 * going back to the OS at once (zs_config.cache_pages); 0: none. */
+	uint32_t pool_cache_pages;
 	/* Pages reclaimed per batch (write-protected and dropped with one
 	 * system call each), 1..USWAP_BATCH_MAX; 0: USWAP_BATCH_DEFAULT. */
 	unsigned batch_pages;
@@ -90,7 +93,10 @@ struct uswap_stats {
 				      pages count page_size each) */
 	uint64_t same_pages;       /* stored as their 8-byte word */
 	uint64_t huge_pages;       /* stored raw: did not compress enough */
-	uint64_t mem_used_total;   /* pool pages * page_size */
+	uint64_t mem_used_total;   /* pool pages * page_size (the objects of
+				      pages faulted back in are freed when
+				      the handler has no fault to serve, so
+				      this lags the faults a little) */
 	uint64_t mem_used_max;     /* the most mem_used_total seen after a
 				      reclaim batch */
 	uint64_t pool_metadata;    /* the pool's bytes outside its pages
