@@ -2,27 +2,27 @@
  * handler.c - the region's fault handler thread.
  *
  * It reads the userfaultfd (non-blocking) and serves each message it gets;
- * with nothing to read it frees the objects of the pages it put back
- * (free_later()), and with nothing to free it sleeps in poll():
+ * with nothing to read it wakes the freer thread (freer.c), which frees the
+ * objects of the pages it put back, and sleeps in poll():
  *
  *   missing-page fault, page STORED   LOADING; read the object
- *                                     (zs_obj_read_begin),
- *                                     LZ4-decompress it into a page buffer
- *                                     (a raw object is copied from where it
- *                                     lies), UFFDIO_COPY it into place, which
- *                                     wakes the thread; then mark the page
- *                                     RESIDENT and free the object (after
- *                                     the wake-up: off the thread's path)
+ *                                     (zs_obj_read_begin), LZ4-decompress
+ *                                     it into a page buffer (a raw object
+ *                                     is copied from where it lies),
+ *                                     UFFDIO_COPY it into place, which
+ *                                     wakes the thread; then RESIDENT, and
+ *                                     the object goes to the freer
  *   missing-page fault, page EMPTY    LOADING; zeros: UFFDIO_ZEROPAGE for a
- *                                     read (the
- *                                     shared zero page, no memory), a copy
- *                                     of a zero page for a write
+ *                                     read (the shared zero page, no
+ *                                     memory), a copy of a zero page for a
+ *                                     write
  *   write-protect fault, RECLAIMING   the write wins: DISARMING, clear the
  *                                     write-protection (which wakes the
  *                                     thread), RESIDENT; the reclaimer sees
  *                                     it lost and frees its object
  *   a page ARMING or ZAPPING          the reclaimer is inside a system call
- *                                     on it: wait for it to return
+ *                                     on it: wait for it to return (it
+ *                                     needs nothing from the handler)
  *   anything else                     stale (a message from before the page
  *                                     came back): UFFDIO_WAKE and go on
  *
@@ -118,33 +118,9 @@ static void fill_failed(struct uswap *u, const struct fault *f, uint32_t was)
 	uffd_wake(u->uffd, f->addr, u->page_size);
 }
 
-/* Freeing an object that empties its zspage gives the zspage's pages back
- * to the OS (a hole punched in the pool's memfd: 2 to 44 us on the VMs we
- * measure on, most of zs_free()'s cost and a fifth of the handler's time
- * when faults come back to back). So the handler frees objects when no
- * fault is waiting, one at a time between looks at the descriptor; only a
- * full queue frees at once. */
-static void free_later(struct uswap *u, zs_handle h)
-{
-	if (u->nr_to_free == USWAP_FREE_QUEUE) {
-		zs_free(u->pool, h);
-		return;
-	}
-	u->to_free[u->nr_to_free++] = h;
-}
-
-/* Free one queued object. 0 when none was queued. */
-static int free_one(struct uswap *u)
-{
-	if (!u->nr_to_free)
-		return 0;
-	zs_free(u->pool, u->to_free[--u->nr_to_free]);
-	return 1;
-}
-
 /* A missing-page fault on a STORED page. The counters move before the
  * page is put in place (which wakes the thread), so that the thread sees
- * them moved; the object is freed after, off the thread's path. */
+ * them moved; the object is freed by the freer, off the thread's path. */
 static void fault_in(struct uswap *u, const struct fault *f)
 {
 	/* Read before the page is marked: from then on a reclaim may
@@ -169,7 +145,7 @@ static void fault_in(struct uswap *u, const struct fault *f)
 	page_state_store(u, f->index, PG_RESIDENT | PG_REFERENCED);
 	hist_add(&u->fault_ns, uswap_now_ns() - f->t0_ns);
 	if (len)
-		free_later(u, (zs_handle)value);
+		freer_push(u, (zs_handle)value);
 }
 
 /* A first touch: zeros. */
@@ -248,9 +224,8 @@ static int serve(struct uswap *u, const struct uffd_msg *m, uint64_t t0)
 }
 
 /* Read what messages there are (the descriptor does not block); when
- * none, free a queued object and look again, and only with nothing left
- * to do sleep in poll(). Returns the bytes read, or -1 on an error that
- * ends the thread. */
+ * none, wake the freer and sleep in poll(). Returns the bytes read, or -1
+ * on an error that ends the thread. */
 static ssize_t next_messages(struct uswap *u, struct uffd_msg *m, size_t len)
 {
 	struct pollfd p = { .fd = u->uffd, .events = POLLIN };
@@ -264,8 +239,7 @@ static ssize_t next_messages(struct uswap *u, struct uffd_msg *m, size_t len)
 			continue;
 		if (r < 0 && errno != EAGAIN)
 			return -1; /* EBADF, EFAULT: a bug; nothing to serve */
-		if (free_one(u))
-			continue;
+		freer_kick(u);
 		atomic_store(&u->handler_busy, 0);
 		poll(&p, 1, -1);
 		atomic_store(&u->handler_busy, 1);
@@ -288,8 +262,6 @@ void *handler_main(void *arg)
 		for (size_t i = 0; i < (size_t)r / sizeof(msgs[0]); i++)
 			stop |= serve(u, &msgs[i], t0);
 	}
-	while (free_one(u))
-		;
 	atomic_store(&u->handler_busy, 0);
 	/* Answer the doorbell, which wakes uswap_destroy(). */
 	uffd_zeropage(u->uffd, u->doorbell, u->page_size);

@@ -62,8 +62,8 @@ struct uswap_counters {
 	_Atomic uint64_t read_errors, eexist;
 };
 
-/* Objects the handler frees when idle, at most (see handler.c). */
-#define USWAP_FREE_QUEUE 4096
+/* Objects waiting for the freer thread, at most (see freer.c): 128 KiB. */
+#define USWAP_FREE_RING 16384
 
 struct uswap {
 	unsigned char *base;      /* the region: pages * page_size bytes */
@@ -92,10 +92,19 @@ struct uswap {
 
 	pthread_t handler;
 	int handler_started;
-	atomic_int handler_busy;  /* H is not asleep in poll(): serving
-				     messages or freeing objects */
-	zs_handle to_free[USWAP_FREE_QUEUE]; /* H: objects of pages back in */
-	size_t nr_to_free;
+	atomic_int handler_busy;  /* H is not asleep in poll() */
+
+	/* The freer (freer.c): objects of pages back in, H -> F. */
+	zs_handle free_ring[USWAP_FREE_RING];
+	_Atomic size_t free_head; /* H's next slot; H alone writes it */
+	_Atomic size_t free_tail; /* F's next slot; F alone writes it;
+				     0 <= head - tail <= USWAP_FREE_RING */
+	pthread_mutex_t free_lock; /* guards the three below */
+	pthread_cond_t free_cond;
+	int freer_sleeping, freer_stop;
+	atomic_int freer_busy;    /* F is freeing (or about to look) */
+	pthread_t freer;
+	int freer_started;
 	unsigned char *fault_buf; /* H: a page to decompress into */
 	unsigned char *fault_copy; /* H: a straddling object's bytes */
 	struct hist fault_ns;     /* H: service time of store fault-ins */
@@ -167,5 +176,12 @@ long reclaim_range(struct uswap *u, size_t first, size_t count);
 
 /* handler.c */
 void *handler_main(void *arg);
+
+/* freer.c: push and kick by H; idle: nothing queued or being freed. */
+void freer_push(struct uswap *u, zs_handle h);
+void freer_kick(struct uswap *u);
+void *freer_main(void *arg);
+void freer_stop(struct uswap *u);
+int freer_idle(struct uswap *u);
 
 #endif /* ZSALLOC_EXAMPLES_USWAP_INTERNAL_H */

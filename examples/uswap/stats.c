@@ -120,8 +120,8 @@ size_t uswap_check(struct uswap *u)
 	if (!u)
 		return 1;
 	/* A thread whose fault was answered may be ahead of the handler's
-	 * bookkeeping (the object is freed after the wake-up). */
-	while (atomic_load(&u->handler_busy))
+	 * bookkeeping, and the object is freed later by the freer. */
+	while (atomic_load(&u->handler_busy) || !freer_idle(u))
 		sched_yield();
 	h = malloc((u->pages ? u->pages : 1) * sizeof(*h));
 	if (!h)

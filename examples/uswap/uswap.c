@@ -85,16 +85,17 @@
  * The handler thread and its shutdown
  * -----------------------------------
  * The handler reads the userfaultfd without blocking, serves what it read,
- * and reads again; with nothing to read it frees the objects of the pages
- * it put back (after the wake-up, so a free is never on a fault's path:
- * one that empties a zspage punches a hole in the pool's memfd, 2 to 44 us
- * here), one between two reads, and with nothing to free it sleeps in
- * poll(). To stop it, uswap_destroy() reads the doorbell page, one page
- * past the region, registered with it and touched by nothing else; its
- * fault message wakes the handler, which serves the rest of what it read,
- * frees what is queued, answers the doorbell (UFFDIO_ZEROPAGE, which wakes
- * uswap_destroy()) and returns. uswap_destroy() joins it and only then
- * unmaps the region. No signal, no second descriptor.
+ * and reads again; with nothing to read it sleeps in poll(). It frees no
+ * object itself: a free that empties a zspage punches a hole in the pool's
+ * memfd (2 to 44 us here, with a TLB flush on every CPU), which would land
+ * on the next fault. It hands them to the freer thread (freer.c, nice 19),
+ * woken when the handler goes idle. To stop the handler, uswap_destroy()
+ * reads the doorbell page, one page past the region, registered with it and
+ * touched by nothing else; its fault message wakes the handler, which
+ * serves the rest of what it read, answers the doorbell (UFFDIO_ZEROPAGE,
+ * which wakes uswap_destroy()) and returns. uswap_destroy() joins it, then
+ * stops the freer (which frees what is queued first), and only then unmaps
+ * the region. No signal, no second descriptor.
  *
  * Memory accounting
  * -----------------
@@ -261,20 +262,22 @@ static int pool_make(struct uswap *u, const struct uswap_config *c)
 	return 0;
 }
 
-/* The handler, with every signal blocked (they are the process's). */
-static int handler_start(struct uswap *u)
+/* The freer and the handler, with every signal blocked (they are the
+ * process's). */
+static int threads_start(struct uswap *u)
 {
 	sigset_t all, old;
 	int err;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&u->handler, NULL, handler_main, u);
+	err = pthread_create(&u->freer, NULL, freer_main, u);
+	u->freer_started = !err;
+	if (!err)
+		err = pthread_create(&u->handler, NULL, handler_main, u);
+	u->handler_started = u->freer_started && !err;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err)
-		return -err;
-	u->handler_started = 1;
-	return 0;
+	return -err;
 }
 
 struct uswap *uswap_create(const struct uswap_config *config)
@@ -292,6 +295,8 @@ struct uswap *uswap_create(const struct uswap_config *config)
 	u->uffd = -1;
 	hist_reset(&u->fault_ns);
 	pthread_mutex_init(&u->reclaim_lock, NULL);
+	pthread_mutex_init(&u->free_lock, NULL);
+	pthread_cond_init(&u->free_cond, NULL);
 	err = region_map(u, config);
 	if (!err) {
 		u->uffd = uffd_setup(config->kernel_faults, u->base,
@@ -301,7 +306,7 @@ struct uswap *uswap_create(const struct uswap_config *config)
 	if (!err)
 		err = pool_make(u, config);
 	if (!err)
-		err = handler_start(u);
+		err = threads_start(u);
 	if (err) {
 		uswap_destroy(u);
 		errno = -err;
@@ -318,12 +323,16 @@ void uswap_destroy(struct uswap *u)
 		(void)*(volatile unsigned char *)u->doorbell;
 		pthread_join(u->handler, NULL);
 	}
+	if (u->freer_started)
+		freer_stop(u);
 	if (u->base)
 		munmap(u->base, u->map_bytes);
 	if (u->uffd >= 0)
 		close(u->uffd);
 	zs_destroy_pool(u->pool);
 	pthread_mutex_destroy(&u->reclaim_lock);
+	pthread_mutex_destroy(&u->free_lock);
+	pthread_cond_destroy(&u->free_cond);
 	free(u->table);
 	free(u->slots);
 	free(u->lz4_state);

@@ -8,7 +8,8 @@
  * resident memory falls to what the pool holds. When a thread touches a
  * dropped page, the kernel stops it (a userfaultfd missing-page fault) and
  * the region's handler thread reads the object back, decompresses it into
- * the page (UFFDIO_COPY, which also wakes the thread) and frees it. The
+ * the page (UFFDIO_COPY, which also wakes the thread), and a second thread
+ * frees the object. The
  * thread never knows: it reads what it wrote. As zram does, a page whose
  * 8-byte words are all equal ("same-filled", zeros most often) is kept as
  * that word and nothing is stored, and a page that does not compress below
@@ -94,9 +95,9 @@ struct uswap_stats {
 	uint64_t same_pages;       /* stored as their 8-byte word */
 	uint64_t huge_pages;       /* stored raw: did not compress enough */
 	uint64_t mem_used_total;   /* pool pages * page_size (the objects of
-				      pages faulted back in are freed when
-				      the handler has no fault to serve, so
-				      this lags the faults a little) */
+				      pages faulted back in are freed by a
+				      low-priority thread, so this lags the
+				      faults a little) */
 	uint64_t mem_used_max;     /* the most mem_used_total seen after a
 				      reclaim batch */
 	uint64_t pool_metadata;    /* the pool's bytes outside its pages
@@ -156,7 +157,7 @@ const char *uswap_advice(int err);
 
 /*
  * uswap_create - a region of @config->size bytes (rounded up to pages),
- * every page EMPTY, its pool and its handler thread.
+ * every page EMPTY, its pool, its handler thread and its freer thread.
  * Returns the region, or NULL with errno: EINVAL (NULL @config, size 0,
  * acceleration, batch or zspage length out of range), EPERM, ENOSYS,
  * EOPNOTSUPP (see uswap_available()), ENOMEM, or the errno of mmap(),
@@ -165,8 +166,8 @@ const char *uswap_advice(int err);
 struct uswap *uswap_create(const struct uswap_config *config);
 
 /*
- * uswap_destroy - stop the handler thread, unmap the region, destroy the
- * pool. NULL is ignored. No thread may touch the region, or call another
+ * uswap_destroy - stop the handler and the freer, unmap the region,
+ * destroy the pool. NULL is ignored. No thread may touch the region, or call another
  * uswap function on it, once this has started.
  */
 void uswap_destroy(struct uswap *u);
