@@ -1,7 +1,7 @@
 /*
- * internal.h - what uswap.c, uffd.c, reclaim.c and handler.c share: the
- * region record, the per-page table and its states (the protocol is in the
- * comment at the top of uswap.c).
+ * internal.h - what uswap.c, uffd.c, reclaim.c, handler.c, freer.c and
+ * stats.c share: the region record, the per-page table and its states (the
+ * protocol is in the comment at the top of uswap.c).
  */
 #ifndef ZSALLOC_EXAMPLES_USWAP_INTERNAL_H
 #define ZSALLOC_EXAMPLES_USWAP_INTERNAL_H
@@ -52,7 +52,8 @@ struct uswap_page {
 
 /* Counters, updated with relaxed atomics by R and H, read by stats. */
 struct uswap_counters {
-	_Atomic uint64_t stored_pages;  /* == STORED or ZAPPING entries */
+	_Atomic uint64_t stored_pages;  /* == STORED or ZAPPING entries
+					   (moved before the transitions) */
 	_Atomic uint64_t compr_bytes;   /* == sum of their len */
 	_Atomic uint64_t same_pages;    /* those with len 0 */
 	_Atomic uint64_t huge_pages;    /* those with len page_size */

@@ -1,6 +1,6 @@
 /*
  * uswap.c - compressed swap for a process's own memory: the region, its
- * table, its pool and its handler thread.
+ * table, its pool, its handler and freer threads.
  *
  * Why
  * ---
@@ -56,11 +56,18 @@
  * then wakes the thread, which faults again, now on a missing page, and gets
  * the stored bytes back before its write lands. Reads during 2-5 are served
  * by the page as it is (its bytes are the stored ones). A missing-page fault
- * is only served for STORED pages, i.e. after the madvise() has returned, so
- * the handler never installs a page that the reclaimer's madvise() could
- * then drop (a zap passes over each entry once, but only a finished one is
- * a promise). The handler waits only for a reclaimer inside a system call
- * that needs nothing from it (ARMING, ZAPPING), so the wait ends.
+ * is only served for STORED (and EMPTY) pages, i.e. after the madvise() has
+ * returned, so the handler never installs a page that a madvise() still in
+ * flight could drop. The handler waits only for a reclaimer inside a
+ * system call that needs nothing from it (ARMING, ZAPPING), so the wait
+ * ends.
+ *
+ * The other way round, the handler marks a page LOADING while it puts it in
+ * place, and the reclaimer waits for that to end before it may pick the
+ * page: the thread woken by UFFDIO_COPY may be past its access already, so
+ * the page counts as resident (uswap_page_state() says so) and a reclaim
+ * right after that access takes it. The handler's LOADING step waits for
+ * nobody, so that wait ends too.
  *
  * Ordering of the rest: the handler clears the write-protection *before* it
  * sets RESIDENT, so a new reclaim cannot arm the page and then lose its
@@ -78,9 +85,9 @@
  * uswap sees no accesses to resident pages (no accessed bits in user space
  * without root), only its own faults. The hand sweeps the region in address
  * order; a page faulted in (or written during a reclaim) since the hand
- * last passed it is REFERENCED and gets a second chance. Same-filled and
- * never-touched pages cost nothing to keep out, so EMPTY pages are skipped
- * and zero pages go out first as the hand reaches them.
+ * last passed it is REFERENCED and gets a second chance. Never-touched
+ * (EMPTY) pages are skipped: they hold nothing. uswap_reclaim_range() is
+ * for callers who know better (their own ranges, cold first).
  *
  * The handler thread and its shutdown
  * -----------------------------------
