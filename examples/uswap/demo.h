@@ -61,6 +61,7 @@ struct demo {
 	int synthesized;         /* pages made from trace lines */
 	atomic_ullong wrong;     /* pages read that were not as recorded */
 	atomic_ullong reads;     /* pages read and checked */
+	uint64_t anon_base;      /* RssAnon before uswap_create() */
 };
 
 /* demo_source.c, demo_input.c */

@@ -2,7 +2,7 @@
  * freer.c - the thread that frees the objects of pages faulted back in.
  *
  * Freeing an object that empties its zspage gives the zspage's pages back
- * to the OS: a hole punched in the pool's memfd, whose TLB flush reaches
+ * to the OS (MADV_DONTNEED), whose TLB flush reaches
  * every CPU running the process (2 to 44 us on the VM we measure on). In
  * the fault handler that cost lands on the next fault whenever faults come
  * back to back. The demo's fault-in p50 (2 threads, 8 alternating runs

@@ -93,8 +93,8 @@
  * -----------------------------------
  * The handler reads the userfaultfd without blocking, serves what it read,
  * and reads again; with nothing to read it sleeps in poll(). It frees no
- * object itself: a free that empties a zspage punches a hole in the pool's
- * memfd (2 to 44 us here, with a TLB flush on every CPU), which would land
+ * object itself: a free that empties a zspage may give pages back to the
+ * OS (2 to 44 us here, with a TLB flush on every CPU), which would land
  * on the next fault. It hands them to the freer thread (freer.c, nice 19),
  * woken when the handler goes idle. To stop the handler, uswap_destroy()
  * reads the doorbell page, one page past the region, registered with it and
@@ -107,9 +107,9 @@
  * Memory accounting
  * -----------------
  * Resident memory of a region = its resident pages (smaps Rss of the
- * mapping) + the pool's pages (memfd shmem: RssShmem of the process) + the
- * pool's metadata (zs_stats.metadata_bytes, heap) + the table (16 bytes a
- * page). zram's figures (compr_data_size, mem_used_total) are kept the same
+ * mapping) + the pool's pages and metadata (zs_get_total_pages(),
+ * zs_stats.metadata_bytes: private memory of the process) + the table (16
+ * bytes a page); the demo reads it as the growth of RssAnon. zram's figures (compr_data_size, mem_used_total) are kept the same
  * way, so that the demo can compare what the OS reports with what the store
  * says.
  *

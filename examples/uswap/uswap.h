@@ -70,8 +70,9 @@ struct uswap_config {
 	uint64_t max_pool_pages;
 	/* zs_config.max_pages_per_zspage; 0: zsmalloc's default. */
 	unsigned max_pages_per_zspage;
-	/* Freed pool pages kept resident for the next reclaim instead of
-	 * going back to the OS at once (zs_config.cache_pages); 0: none. */
+	/* Pages of emptied zspages the pool keeps resident for the next
+	 * reclaim (zs_config.cache_pages); 0: zsmalloc's default,
+	 * UINT32_MAX: none. */
 	uint32_t pool_cache_pages;
 	/* Pages reclaimed per batch (write-protected and dropped with one
 	 * system call each), 1..USWAP_BATCH_MAX; 0: USWAP_BATCH_DEFAULT. */
