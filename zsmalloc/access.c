@@ -163,8 +163,10 @@ static struct mp_rec *copy_of(struct mp_thread *t, const struct zs_pool *pool, z
 }
 
 /* Pin @h and claim a record for it: this thread's block, with the record's
- * index in *@ip and the slot in *@vp; or NULL with *@ip = -errno. */
-ZS_INLINE struct mp_thread *use_begin(struct zs_pool *pool, zs_handle h, int *ip, zs_slotv *vp)
+ * index in *@ip and the slot in *@vp; or NULL with *@ip = -errno. A @len
+ * past the object's class size is EINVAL (0: none to check). */
+ZS_INLINE struct mp_thread *use_begin(struct zs_pool *pool, zs_handle h, size_t len, int *ip,
+				      zs_slotv *vp)
 {
 	struct mp_thread *t;
 	int err, i;
@@ -177,6 +179,11 @@ ZS_INLINE struct mp_thread *use_begin(struct zs_pool *pool, zs_handle h, int *ip
 	v = zs_pin(pool, h, &err); /* validates the handle first */
 	if (!v) {
 		*ip = err;
+		return NULL;
+	}
+	if (__builtin_expect(len > pinned_size(pool, zs_sv_loc(v)), 0)) {
+		zs_unpin(pool, h); /* then the length: both before any limit */
+		*ip = -EINVAL;
 		return NULL;
 	}
 	t = mp_thread_get();
@@ -247,7 +254,7 @@ void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm)
 		errno = EINVAL;
 		return NULL;
 	}
-	t = use_begin(pool, h, &i, &v);
+	t = use_begin(pool, h, 0, &i, &v);
 	if (!t) {
 		errno = -i;
 		return NULL;
@@ -313,14 +320,9 @@ void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len, void *loc
 		errno = EINVAL;
 		return NULL;
 	}
-	t = use_begin(pool, h, &i, &v);
+	t = use_begin(pool, h, len, &i, &v);
 	if (!t) {
 		errno = -i;
-		return NULL;
-	}
-	if (__builtin_expect(len > pinned_size(pool, zs_sv_loc(v)), 0)) {
-		use_end(t, (unsigned)i, 0);
-		errno = EINVAL;
 		return NULL;
 	}
 	t->rec[i].kind = REC_READ;
@@ -406,11 +408,10 @@ int zs_obj_read_sg_begin(struct zs_pool *pool, zs_handle h, size_t len,
 
 	if (!pool || !seg || !len)
 		return -EINVAL;
-	t = use_begin(pool, h, &i, &v);
+	t = use_begin(pool, h, len, &i, &v);
 	if (!t)
 		return i;
-	k = len > pinned_size(pool, zs_sv_loc(v)) ? -EINVAL
-						    : segments(pool, zs_sv_loc(v), (uint32_t)len, seg, n);
+	k = segments(pool, zs_sv_loc(v), (uint32_t)len, seg, n);
 	if (k < 0) {
 		use_end(t, (unsigned)i, 0);
 		return k;

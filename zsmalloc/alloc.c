@@ -167,7 +167,7 @@ static int free_locked(struct size_class *class, uint32_t slot, zs_slotv v)
 		return zs_sv_state(v) > ZS_STATE_LIVE && zs_sv_loc(v) == loc ? -EBUSY : -EAGAIN;
 	class->free_slot = slot;
 	zs_obj_clear(class, first, idx);
-	if (pool->ext[first].inuse == 0 && pool->ext[first].group != ZS_GROUP_ISOLATED)
+	if (pool->ext[first].inuse == 0 && zs_ext_group(&pool->ext[first]) != ZS_GROUP_ISOLATED)
 		zs_zspage_release(class, first);
 	else
 		zs_fix_fullness(class, first);

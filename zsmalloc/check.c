@@ -127,7 +127,7 @@ static void check_zspage(struct checker *ck, struct size_class *class, uint32_t 
 
 		FAIL(ck, atomic_load(&e->cls) == class->number);
 		FAIL(ck, atomic_load(&e->shard) == class->shard);
-		FAIL(ck, e->part == i);
+		FAIL(ck, zs_ext_part(e) == i);
 	}
 	for (i = 0; i < ZS_MAP_WORDS * 64u; i++) {
 		if (!zs_obj_test(pool, first, i))
@@ -160,7 +160,7 @@ static void check_lists(struct checker *ck, struct size_class *class)
 				ck->violations++; /* out of range, or a cycle */
 				break;
 			}
-			FAIL(ck, pool->ext[f].group == g);
+			FAIL(ck, zs_ext_group(&pool->ext[f]) == g);
 			FAIL(ck, g == zs_fullness_group(class, pool->ext[f].inuse));
 			FAIL(ck, g != ZS_GROUP_EMPTY); /* an empty zspage leaves */
 			FAIL(ck, pool->ext[f].prev == prev);

@@ -24,6 +24,7 @@
  * when an object of its size first comes (so a pool that never stores a
  * 40 KiB object never pays for that class's records).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,41 +63,51 @@ static struct choice best_geometry(uint32_t size, uint32_t page, uint32_t max_pp
 	return best;
 }
 
-int zs_geometry_init(struct zs_pool *pool, uint32_t max_ppz)
+/* The class table of one longest chain: the same for every pool of this
+ * process (the page size does not change), so it is made once. */
+struct class_table {
+	struct zs_geometry *geo;  /* [n] */
+	uint16_t *class_of;       /* size index -> class number */
+	uint32_t n, huge_size;
+	size_t bytes;
+};
+
+static struct class_table tables[ZS_MAX_PAGES_PER_ZSPAGE + 1];
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Build the table for @max_ppz (sizes of @delta bytes, up to @max_size, in
+ * pages of @page): 0 or -ENOMEM. */
+static int table_build(struct class_table *t, uint32_t page, uint32_t delta, uint32_t max_size,
+		       uint32_t max_ppz)
 {
-	uint32_t delta = pool->page_size >> ZS_CLASS_BITS;
-	uint32_t nr_sizes = pool->max_size / delta, i, n = 0, c;
+	uint32_t nr_sizes = max_size / delta, i, n = 0, c;
 	struct choice *geo = malloc(nr_sizes * sizeof(*geo));
 	uint32_t *owner = malloc(nr_sizes * sizeof(*owner));
+	uint16_t *class_of = malloc(nr_sizes * sizeof(*class_of));
+	struct zs_geometry *g;
 
-	pool->delta_shift = (unsigned)__builtin_ctz(delta);
-	pool->class_of = malloc(nr_sizes * sizeof(*pool->class_of));
-	if (!geo || !owner || !pool->class_of)
+	if (!geo || !owner || !class_of)
 		goto nomem;
 	/* From the largest size down: merge into the class above when equal. */
 	for (i = nr_sizes; i-- > 0;) {
 		uint32_t size = (i + 1) * delta;
-		uint32_t longest = size <= pool->page_size ? max_ppz : ZS_LARGE_MAX_PAGES;
 
-		geo[i] = best_geometry(size, pool->page_size, longest);
+		geo[i] = best_geometry(size, page, size <= page ? max_ppz : ZS_LARGE_MAX_PAGES);
 		if (i + 1 < nr_sizes && geo[i].pages == geo[i + 1].pages &&
 		    geo[i].opz == geo[i + 1].opz)
 			owner[i] = owner[i + 1];
 		else
 			owner[i] = n++;
 	}
-	pool->geo = calloc(n, sizeof(*pool->geo));
-	if (!pool->geo)
+	t->geo = calloc(n, sizeof(*t->geo));
+	if (!t->geo)
 		goto nomem;
-	pool->nr_classes = n;
-	pool->huge_size = pool->max_size + 1;
+	t->huge_size = max_size + 1;
 	/* Class numbers were handed out from the top; store smallest first. */
 	for (i = 0; i < nr_sizes; i++) {
-		struct zs_geometry *g;
-
 		c = n - 1 - owner[i];
-		g = &pool->geo[c];
-		pool->class_of[i] = (uint16_t)c;
+		g = &t->geo[c];
+		class_of[i] = (uint16_t)c;
 		if (!g->size)
 			g->merged_from = (i + 1) * delta;
 		g->size = (i + 1) * delta; /* the largest size wins */
@@ -104,20 +115,43 @@ int zs_geometry_init(struct zs_pool *pool, uint32_t max_ppz)
 		g->opz = (uint16_t)geo[i].opz;
 		g->nexts = (uint8_t)((geo[i].pages + ZS_EXT_PAGES - 1) / ZS_EXT_PAGES);
 		g->huge = geo[i].opz <= geo[i].pages;
-		if (g->huge && g->merged_from < pool->huge_size)
-			pool->huge_size = g->merged_from;
+		if (g->huge && g->merged_from < t->huge_size)
+			t->huge_size = g->merged_from;
 	}
-	atomic_fetch_add(&pool->malloc_bytes, n * sizeof(*pool->geo) +
-						      nr_sizes * sizeof(*pool->class_of));
+	t->n = n;
+	t->class_of = class_of;
+	t->bytes = n * sizeof(*t->geo) + nr_sizes * sizeof(*class_of);
 	free(geo);
 	free(owner);
 	return 0;
 nomem:
 	free(geo);
 	free(owner);
-	free(pool->class_of);
-	pool->class_of = NULL;
+	free(class_of);
 	return -ENOMEM;
+}
+
+int zs_geometry_init(struct zs_pool *pool, uint32_t max_ppz)
+{
+	uint32_t delta = pool->page_size >> ZS_CLASS_BITS;
+	struct class_table *t = &tables[max_ppz];
+	int err = 0;
+
+	pool->delta_shift = (unsigned)__builtin_ctz(delta);
+	pthread_mutex_lock(&tables_lock);
+	if (!t->geo)
+		err = table_build(t, pool->page_size, delta, pool->max_size, max_ppz);
+	pthread_mutex_unlock(&tables_lock);
+	if (err)
+		return err;
+	pool->geo = t->geo;
+	pool->class_of = t->class_of;
+	pool->nr_classes = t->n;
+	pool->huge_size = t->huge_size;
+	/* Shared by the pools of a process, counted in each: what one pool
+	 * alone would hold. */
+	atomic_fetch_add(&pool->malloc_bytes, t->bytes);
+	return 0;
 }
 
 /* Shard @s's table of classes, made if need be; shard_lock held. */
@@ -196,8 +230,6 @@ void zs_classes_destroy(struct zs_pool *pool)
 		free(sh);
 		atomic_store(&pool->shard[s], NULL);
 	}
-	free(pool->geo);
-	free(pool->class_of);
-	pool->geo = NULL;
+	pool->geo = NULL; /* the class tables stay for the next pool */
 	pool->class_of = NULL;
 }

@@ -49,6 +49,8 @@ struct cand {
 
 struct zs_compaction {
 	unsigned n;                       /* classes in the domain */
+	int automatic;                    /* taken by allocations and frees
+					     (else a zs_compact()'s own) */
 	struct size_class *cls[ZS_MAX_SHARDS]; /* by shard order */
 	uint32_t *src, nsrc;              /* sources, emptiest first */
 	struct src_ref *sorted;           /* sources and meet by first extent */
@@ -63,6 +65,8 @@ struct zs_compaction {
 	uint32_t scan_chunk;
 	int scanned;                      /* the scan is over */
 };
+
+static void pending_set(struct size_class *class, int on);
 
 struct src_ref {
 	uint32_t first;       /* a source's (or the meeting zspage's) extent */
@@ -340,7 +344,7 @@ static struct size_class *domain_class(const struct zs_compaction *cc, uint32_t 
 	const struct zs_ext *z = &cc->cls[0]->pool->ext[first];
 	unsigned i;
 
-	if (z->part != 0 || atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
+	if (zs_ext_part(z) != 0 || atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
 		return NULL;
 	for (i = 0; i < cc->n; i++)
 		if (cc->cls[i]->shard == atomic_load_explicit(&z->shard, memory_order_relaxed))
@@ -363,7 +367,7 @@ static int dest_next(struct zs_compaction *cc, int for_meet, uint32_t *first,
 			return -ENOMEM; /* no fuller destination has room */
 
 		/* Between steps a destination may have emptied and gone. */
-		if (!class || (pool->ext[d].group == ZS_GROUP_ISOLATED && d != cc->meet) ||
+		if (!class || (zs_ext_group(&pool->ext[d]) == ZS_GROUP_ISOLATED && d != cc->meet) ||
 		    pool->ext[d].inuse >= class->opz)
 			continue;
 		*idx = zs_zspage_first_free(class, d);
@@ -449,7 +453,7 @@ static void putback(struct zs_compaction *cc)
 		uint32_t f = cc->src[i];
 		struct size_class *class = domain_class(cc, f);
 
-		if (!class || pool->ext[f].group != ZS_GROUP_ISOLATED)
+		if (!class || zs_ext_group(&pool->ext[f]) != ZS_GROUP_ISOLATED)
 			continue; /* emptied and released during the moves */
 		if (pool->ext[f].inuse == 0) {
 			zs_zspage_release(class, f);
@@ -479,7 +483,7 @@ struct size_class *zs_compaction_source_class(const struct zs_compaction *cc, ui
 {
 	const struct zs_ext *z = &cc->cls[0]->pool->ext[first];
 
-	return z->group == ZS_GROUP_ISOLATED ? domain_class(cc, first) : NULL;
+	return zs_ext_group(z) == ZS_GROUP_ISOLATED ? domain_class(cc, first) : NULL;
 }
 
 /* ---- Steps --------------------------------------------------------------- */
@@ -495,6 +499,21 @@ static void cc_free(struct zs_compaction *cc)
 	free(cc->sorted);
 	free(cc->cand);
 	free(cc);
+}
+
+void zs_compaction_abort_auto(struct size_class **cls, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct zs_compaction *cc = cls[i]->cc;
+
+		if (cc && cc->automatic) {
+			putback(cc);
+			cc_free(cc);
+			pending_set(cls[i], 0);
+		}
+	}
 }
 
 void zs_compaction_free(struct size_class *class)
@@ -578,7 +597,7 @@ void zs_auto_compact(struct size_class *class, int may_begin)
 	struct size_class *one[1] = { class };
 
 	if (class->cc) {
-		if (class->cc->n == 1 && cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+		if (class->cc->automatic && cc_step(class->cc, ZS_AUTO_STEP_MOVES))
 			pending_set(class, 0);
 		return; /* (else a zs_compact() owns it) */
 	}
@@ -602,6 +621,7 @@ void zs_auto_compact(struct size_class *class, int may_begin)
 		class->auto_wait = (uint32_t)(places >> (ZS_AUTO_SHIFT + 1));
 	if (!cc_begin(one, 1))
 		return;
+	class->cc->automatic = 1;
 	atomic_fetch_add_explicit(&class->pool->auto_compactions, 1, memory_order_relaxed);
 	if (!cc_step(class->cc, ZS_AUTO_STEP_MOVES))
 		pending_set(class, 1);
@@ -623,7 +643,7 @@ void zs_auto_compact_pending(struct zs_pool *pool, unsigned s)
 		class = zs_class_get(pool, s, w * 64 + (uint32_t)__builtin_ctzll(bits));
 		if (!class || !zs_spin_trylock(&class->lock))
 			return;
-		if (!class->cc || class->cc->n != 1 || cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+		if (!class->cc || !class->cc->automatic || cc_step(class->cc, ZS_AUTO_STEP_MOVES))
 			pending_set(class, 0);
 		zs_class_unlock(class);
 		return;
@@ -657,8 +677,8 @@ static void trim_partials(struct size_class **cls, unsigned n)
 }
 
 /* Compact class number @c in every shard, step by step, releasing the
- * locks between steps: first whatever compaction is under way in the
- * domain (automatic ones, or another zs_compact()'s), then one of its own. */
+ * locks between steps: automatic compactions under way stop where they
+ * are, another zs_compact()'s goes on to its end, then one of its own. */
 static void compact_size(struct zs_pool *pool, uint32_t c)
 {
 	struct zs_compaction locks = { 0 };
@@ -672,6 +692,10 @@ static void compact_size(struct zs_pool *pool, uint32_t c)
 		struct zs_compaction *cc = NULL;
 
 		domain_lock(&locks);
+		/* An automatic compaction under way stops where it is (its
+		 * moves are whole); the plan below covers its zspages too, as
+		 * the freeable figure assumes. */
+		zs_compaction_abort_auto(locks.cls, locks.n);
 		for (i = 0; i < locks.n && !cc; i++)
 			cc = locks.cls[i]->cc;
 		if (cc) {

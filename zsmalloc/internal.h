@@ -190,8 +190,8 @@ static inline zs_slotv zs_sv_make(uint32_t state, uint32_t gen, uint64_t loc)
 struct zs_ext {
 	_Atomic uint16_t cls;     /* class number; ZS_EXT_FREE, ZS_EXT_CACHED */
 	_Atomic uint8_t shard;    /* the class's shard */
-	uint8_t part;             /* this extent's index in its zspage */
-	uint8_t group;            /* first: fullness group, ZS_GROUP_ISOLATED */
+	_Atomic uint8_t part;     /* this extent's index in its zspage */
+	_Atomic uint8_t group;    /* first: fullness group, ZS_GROUP_ISOLATED */
 	uint8_t nexts;            /* first: extents in the zspage */
 	uint16_t inuse;           /* first: objects allocated */
 	uint32_t next;            /* first: list link (first-extent number) */
@@ -302,6 +302,7 @@ struct zs_pool {
 	uint32_t nr_shards;
 	uint32_t huge_size;       /* zs_huge_class_size() */
 	uint32_t cache_max;       /* pages per shard's cache at most */
+	uint64_t max_pages;       /* the page limit */
 	uint32_t decay_ms;
 	struct mp_source *src;    /* the objects' pages */
 	uint8_t *base;            /* src's direct map */
@@ -314,8 +315,8 @@ struct zs_pool {
 	_Atomic uint32_t *vpfn;   /* scattered: span page -> pfn of src */
 	_Atomic uint32_t nr_slots; /* slots [0, nr_slots) exist */
 	uint32_t span_exts;       /* extents in the span */
-	struct zs_geometry *geo;  /* [nr_classes] */
-	uint16_t *class_of;       /* size index -> class number */
+	const struct zs_geometry *geo; /* [nr_classes], shared by all pools */
+	const uint16_t *class_of; /* size index -> class number, shared */
 	_Atomic(struct zs_shard *) shard[ZS_MAX_SHARDS]; /* made on first use */
 
 	/* changed under the locks below */
@@ -342,10 +343,28 @@ static inline uint32_t zs_ext_of_loc(const struct zs_pool *pool, uint64_t loc)
 	return (uint32_t)(loc >> pool->ext_unit_shift);
 }
 
+/* Part and group are written under the owning class's lock, and read by
+ * compaction of the same size in another shard to tell whether a record is
+ * its own: relaxed atomics, so that such a look is not a data race. */
+static inline uint32_t zs_ext_part(const struct zs_ext *e)
+{
+	return atomic_load_explicit(&e->part, memory_order_relaxed);
+}
+
+static inline int zs_ext_group(const struct zs_ext *e)
+{
+	return atomic_load_explicit(&e->group, memory_order_relaxed);
+}
+
+static inline void zs_ext_set_group(struct zs_ext *e, int group)
+{
+	atomic_store_explicit(&e->group, (uint8_t)group, memory_order_relaxed);
+}
+
 /* First extent of the zspage that holds extent @e. */
 static inline uint32_t zs_zspage_first(const struct zs_pool *pool, uint32_t e)
 {
-	return e - pool->ext[e].part;
+	return e - zs_ext_part(&pool->ext[e]);
 }
 
 /* Location of object @idx of the zspage whose first extent is @first. */
@@ -638,6 +657,9 @@ void zs_auto_compact(struct size_class *class, int may_begin);
  * shard's pending compaction, if its class lock is free. */
 void zs_auto_compact_pending(struct zs_pool *pool, unsigned s);
 void zs_compaction_free(struct size_class *class);
+/* Stop the automatic compactions of the classes @cls[0..n) (their locks
+ * held) where they are, their isolated zspages put back. */
+void zs_compaction_abort_auto(struct size_class **cls, unsigned n);
 /* For zs_check(), every lock held: the class that leads @cc's domain; its
  * sources (first extents, some released: see source_class); the class of
  * source @first while it is isolated, else NULL. */

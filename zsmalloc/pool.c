@@ -256,6 +256,7 @@ static int pool_sources(struct zs_pool *pool, const struct zs_config *config)
 	if (max > span)
 		max = span; /* a limit beyond what 2^32 pfns can hold */
 	mpc.max_pages = max;
+	pool->max_pages = max;
 	mpc.name = pool->name;
 	mpc.backing = pool->shared ? MP_BACKING_SHARED : MP_BACKING_PRIVATE;
 	mpc.placed = !pool->scattered;

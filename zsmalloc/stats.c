@@ -55,6 +55,9 @@ static void class_stat(struct zs_pool *pool, uint32_t c, struct zs_class_stat *s
 			n++;
 	for (i = 0; i < n; i++)
 		zs_class_lock(cls[i]);
+	/* What zs_compact() would free: it stops an automatic compaction
+	 * under way and plans over its zspages too; so does this. */
+	zs_compaction_abort_auto(cls, n);
 	for (i = 0; i < n; i++)
 		class_stat_locked(cls[i], st);
 	if (n)

@@ -153,9 +153,9 @@ struct zs_config {
 	unsigned max_pages_per_zspage;
 	enum zs_layout layout;
 	enum zs_map_method map_method; /* ZS_LAYOUT_SCATTERED only */
-	/* Most pages the pool's objects may hold (cached pages included);
-	 * past it zs_malloc() fails with ENOMEM. 0: the machine's physical
-	 * memory in pages. */
+	/* Most pages the pool's objects may hold; past it zs_malloc() fails
+	 * with ENOMEM. Cached pages count, but go back to the OS first when
+	 * an object needs them. 0: the machine's physical memory in pages. */
 	uint64_t max_pages;
 	/* Pages of emptied zspages each shard keeps resident for reuse, so
 	 * that a class that empties and refills a zspage does not pay the OS
@@ -213,7 +213,10 @@ struct zs_class_stat {
 	uint64_t obj_used;          /* live objects */
 	uint64_t pages_used;        /* pages held by the class's zspages */
 	uint64_t freeable;          /* pages zs_compact() would free now if no
-				       object of the class were mapped */
+				       object of the class were mapped (reading
+				       it stops the class's automatic
+				       compaction where it is, as zs_compact()
+				       would) */
 };
 
 /* One contiguous run of an object's bytes (zs_obj_read_sg_begin()). */

@@ -40,13 +40,13 @@ void zs_list_insert(struct size_class *class, uint32_t first, int group)
 		ext[head].prev = first;
 	class->head[group] = first;
 	class->nonempty |= (uint16_t)(1u << group);
-	z->group = (uint8_t)group;
+	zs_ext_set_group(z, group);
 }
 
 void zs_list_remove(struct size_class *class, uint32_t first)
 {
 	struct zs_ext *ext = class->pool->ext, *z = &ext[first];
-	int group = z->group;
+	int group = zs_ext_group(z);
 
 	ZS_ASSERT(group < ZS_NR_FULLNESS && "only a listed zspage leaves a list");
 	if (z->prev != ZS_EXT_NONE)
@@ -58,7 +58,7 @@ void zs_list_remove(struct size_class *class, uint32_t first)
 	if (class->head[group] == ZS_EXT_NONE)
 		class->nonempty &= (uint16_t)~(1u << group);
 	z->next = z->prev = ZS_EXT_NONE;
-	z->group = ZS_GROUP_ISOLATED;
+	zs_ext_set_group(z, ZS_GROUP_ISOLATED);
 }
 
 void zs_fix_fullness(struct size_class *class, uint32_t first)
@@ -66,7 +66,7 @@ void zs_fix_fullness(struct size_class *class, uint32_t first)
 	struct zs_ext *z = &class->pool->ext[first];
 	int group = zs_fullness_group(class, z->inuse);
 
-	if (z->group == ZS_GROUP_ISOLATED || group == z->group)
+	if (zs_ext_group(z) == ZS_GROUP_ISOLATED || group == zs_ext_group(z))
 		return; /* compaction puts an isolated zspage back itself */
 	zs_list_remove(class, first);
 	zs_list_insert(class, first, group);
@@ -81,7 +81,7 @@ static void zspage_claim(struct size_class *class, uint32_t first)
 	for (i = 0; i < class->nexts; i++) {
 		struct zs_ext *e = &pool->ext[first + i];
 
-		e->part = (uint8_t)i;
+		atomic_store_explicit(&e->part, (uint8_t)i, memory_order_relaxed);
 		atomic_store_explicit(&pool->ext_cls[first + i], (uint16_t)class->number,
 				      memory_order_relaxed);
 		atomic_store_explicit(&e->shard, class->shard, memory_order_relaxed);
@@ -91,7 +91,7 @@ static void zspage_claim(struct size_class *class, uint32_t first)
 	pool->ext[first].inuse = 0;
 	pool->ext[first].hiwat = 0;
 	pool->ext[first].next = pool->ext[first].prev = ZS_EXT_NONE;
-	pool->ext[first].group = ZS_GROUP_ISOLATED;
+	zs_ext_set_group(&pool->ext[first], ZS_GROUP_ISOLATED);
 	memset(pool->ext[first].map, 0, sizeof(pool->ext[first].map));
 }
 
@@ -144,7 +144,7 @@ void zs_zspage_release(struct size_class *class, uint32_t first)
 	struct zs_pool *pool = class->pool;
 
 	ZS_ASSERT(pool->ext[first].inuse == 0 && "only an empty zspage is released");
-	if (pool->ext[first].group != ZS_GROUP_ISOLATED)
+	if (zs_ext_group(&pool->ext[first]) != ZS_GROUP_ISOLATED)
 		zs_list_remove(class, first);
 	/* Pages no object touched since the zspage left the cache have been
 	 * unused since it went in: past the decay they go, not back in. */
@@ -242,6 +242,19 @@ static int pages_alloc(struct zs_pool *pool, uint32_t first, uint32_t p, uint32_
 	return 0;
 }
 
+/* pages_alloc(); at the page limit, with pages in the shards' caches, the
+ * caches go back to the OS first (cached pages count against the limit,
+ * but only as long as nothing needs them). */
+static int pages_alloc_or_drain(struct zs_pool *pool, uint32_t first, uint32_t p, uint32_t n)
+{
+	if (!pages_alloc(pool, first, p, n))
+		return 0;
+	if (atomic_load_explicit(&pool->pages_total, memory_order_relaxed) + n <= pool->max_pages ||
+	    !zs_cache_drain(pool))
+		return -ENOMEM; /* not the limit (the OS, an injected fault) */
+	return pages_alloc(pool, first, p, n);
+}
+
 int zs_zspage_populate(struct size_class *class, uint32_t first, uint32_t idx, int grow)
 {
 	struct zs_pool *pool = class->pool;
@@ -255,7 +268,7 @@ int zs_zspage_populate(struct size_class *class, uint32_t first, uint32_t idx, i
 			continue;
 		while (p + run <= hi && !page_present(pool, first, p + run))
 			run++;
-		if (!grow || pages_alloc(pool, first, p, run)) {
+		if (!grow || pages_alloc_or_drain(pool, first, p, run)) {
 			/* Leave the zspage exactly as it was. */
 			zs_pages_free(pool, first, class->nexts, added);
 			return -ENOMEM;
