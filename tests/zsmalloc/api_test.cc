@@ -1,7 +1,10 @@
 // API tests of zsmalloc/zsmalloc.h: pool creation and its errors, zs_malloc's
-// errors, every object size from 1 to the page size (class choice, contents
-// through every access path), the class table, zs_huge_class_size(), the
-// statistics and zs_dump_classes(), ZS_NOGROW and the page limit.
+// errors, every object size from 1 to the page size and sizes from there to
+// ZS_MAX_OBJECT_SIZE (class choice, contents through every access path, in
+// every layout), the class table, zs_huge_class_size(), the statistics and
+// zs_dump_classes(), ZS_NOGROW and the page limit. A pool keeps the pages
+// of emptied zspages in its cache: "empty" below means every page it holds
+// is a cached one, and none after zs_trim() (zstest::emptied()).
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +32,22 @@ using zstest::Pool;
 using zstest::write_object;
 
 const size_t kPage = zstest::page_size();
+// The largest object (the header: 64 KiB, or the page size if larger).
+const size_t kMaxObj = kPage > ZS_MAX_OBJECT_SIZE ? kPage : ZS_MAX_OBJECT_SIZE;
+// The longest zspage of objects above a page (the header: 128 pages).
+const unsigned kLargeChain = 128;
+// The most objects a zspage holds (the design: its bitmap is 5 words).
+const unsigned kMaxObjsPerZspage = 320;
+
+// Sizes above a page, every @step-th from a page + 1, and the largest.
+std::vector<size_t> large_sizes(size_t step)
+{
+	std::vector<size_t> v;
+	for (size_t size = kPage + 1; size < kMaxObj; size += step)
+		v.push_back(size);
+	v.push_back(kMaxObj);
+	return v;
+}
 
 // ---- Creation -------------------------------------------------------------
 
@@ -52,6 +71,8 @@ TEST(Create, Defaults)
 		EXPECT_EQ(st.pages_used, 0u);
 		EXPECT_EQ(st.pages_compacted, 0u);
 		EXPECT_EQ(st.objects_moved, 0u);
+		EXPECT_EQ(st.pages_cached, 0u);
+		EXPECT_EQ(st.auto_compactions, 0u);
 		EXPECT_GT(zs_huge_class_size(p), kPage / 2);
 		EXPECT_LE(zs_huge_class_size(p), kPage);
 		EXPECT_GT(zs_class_stats(p, nullptr, 0), 0);
@@ -79,10 +100,11 @@ TEST(Create, Defaults)
 	zs_destroy_pool(nullptr); // ignored
 }
 
-zs_pool *create_with(unsigned chain, int method, uint64_t max_pages)
+zs_pool *create_with(unsigned chain, int method, uint64_t max_pages, int layout = 0)
 {
 	zs_config cfg = {};
 	cfg.max_pages_per_zspage = chain;
+	cfg.layout = (zs_layout)layout;
 	cfg.map_method = (zs_map_method)method;
 	cfg.max_pages = max_pages;
 	errno = 0;
@@ -99,6 +121,17 @@ TEST(Create, ConfigErrors)
 		EXPECT_EQ(create_with(0, method, 0), nullptr) << "method " << method;
 		EXPECT_EQ(errno, EINVAL) << "method " << method;
 	}
+	for (int layout : {3, 4, 100, -1}) {
+		EXPECT_EQ(create_with(0, 0, 0, layout), nullptr) << "layout " << layout;
+		EXPECT_EQ(errno, EINVAL) << "layout " << layout;
+	}
+	// A map method says how straddlers of the scattered layout are shown:
+	// with the contiguous layout asked for explicitly, it is an error.
+	for (int method : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
+		EXPECT_EQ(create_with(0, method, 0, ZS_LAYOUT_CONTIGUOUS), nullptr)
+			<< "method " << method;
+		EXPECT_EQ(errno, EINVAL) << "method " << method;
+	}
 	for (uint64_t mp : {(uint64_t)UINT32_MAX + 1, (uint64_t)1 << 40, ~(uint64_t)0}) {
 		EXPECT_EQ(create_with(0, 0, mp), nullptr) << "max_pages " << mp;
 		EXPECT_EQ(errno, EINVAL) << "max_pages " << mp;
@@ -113,26 +146,39 @@ TEST(Create, ConfigErrors)
 	}
 }
 
+// Every chain length with every layout and map method: the explicit
+// layouts, and a map method alone (which selects the scattered layout).
 TEST(Create, EveryChainLengthAndMethod)
 {
+	const int configs[][2] = {
+		{ZS_LAYOUT_DEFAULT, ZS_MAP_DEFAULT},    {ZS_LAYOUT_DEFAULT, ZS_MAP_COPY},
+		{ZS_LAYOUT_DEFAULT, ZS_MAP_REMAP},      {ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT},
+		{ZS_LAYOUT_SCATTERED, ZS_MAP_DEFAULT},  {ZS_LAYOUT_SCATTERED, ZS_MAP_COPY},
+		{ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP},
+	};
 	for (unsigned chain = 1; chain <= ZS_MAX_PAGES_PER_ZSPAGE; chain++)
-		for (int method : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
-			zs_pool *p = create_with(chain, method, 0);
-			ASSERT_NE(p, nullptr) << "chain " << chain << " method " << method;
+		for (const auto &lm : configs) {
+			SCOPED_TRACE("chain " + std::to_string(chain) + " layout " +
+				     std::to_string(lm[0]) + " method " + std::to_string(lm[1]));
+			zs_pool *p = create_with(chain, lm[1], 0, lm[0]);
+			ASSERT_NE(p, nullptr);
 			for (const zs_class_stat &c : class_stats(p)) {
 				EXPECT_GE(c.pages_per_zspage, 1u);
-				EXPECT_LE(c.pages_per_zspage, chain)
-					<< "class " << c.size << " chain " << chain;
+				// The chain bounds the classes up to a page; larger
+				// objects take the chains their sizes need.
+				EXPECT_LE(c.pages_per_zspage, c.size <= kPage ? chain : kLargeChain)
+					<< "class " << c.size;
 			}
 			// One object of each of a few sizes works in every pool.
-			for (size_t size : {(size_t)1, (size_t)1000, kPage - 1, kPage}) {
+			for (size_t size : {(size_t)1, (size_t)1000, kPage - 1, kPage, kPage + 1,
+					    3 * kPage + 100, kMaxObj}) {
 				zs_handle h = zs_malloc(p, size, 0);
-				ASSERT_NE(h, 0u);
+				ASSERT_NE(h, 0u) << "size " << size;
 				ASSERT_TRUE(write_object(p, h, size, size, 0));
-				ASSERT_TRUE(check_object_all(p, h, size, size));
+				ASSERT_TRUE(check_object_all(p, h, size, size)) << "size " << size;
 				ASSERT_EQ(zs_free(p, h), 0);
 			}
-			EXPECT_EQ(zs_get_total_pages(p), 0u);
+			EXPECT_EQ(zstest::emptied(p), "");
 			EXPECT_EQ(zs_check(p), 0u);
 			zs_destroy_pool(p);
 		}
@@ -158,9 +204,10 @@ TEST(Malloc, Errors)
 	} cases[] = {
 		{p, 0, 0, EINVAL},
 		{p, 0, ZS_NOGROW, EINVAL},
-		{p, kPage + 1, 0, ENOSPC},
-		{p, kPage + 1, ZS_NOGROW, ENOSPC},
-		{p, 2 * kPage, 0, ENOSPC},
+		{p, kMaxObj + 1, 0, ENOSPC},
+		{p, kMaxObj + 1, ZS_NOGROW, ENOSPC},
+		{p, kMaxObj + 16, 0, ENOSPC},
+		{p, 2 * kMaxObj, 0, ENOSPC},
 		{p, SIZE_MAX, 0, ENOSPC},
 		{p, (size_t)UINT32_MAX + 100, 0, ENOSPC},
 		{p, 100, 0x2, EINVAL},
@@ -182,12 +229,19 @@ TEST(Malloc, Errors)
 	EXPECT_TRUE(check_object_all(p, keep, 7, 100));
 	// The extremes that are legal.
 	zs_handle one = zs_malloc(p, 1, 0), page = zs_malloc(p, kPage, 0);
+	zs_handle above = zs_malloc(p, kPage + 1, 0), max = zs_malloc(p, kMaxObj, 0);
 	ASSERT_NE(one, 0u);
 	ASSERT_NE(page, 0u);
+	ASSERT_NE(above, 0u);
+	ASSERT_NE(max, 0u);
+	ASSERT_TRUE(write_object(p, max, 8, kMaxObj, 2));
+	EXPECT_TRUE(check_object_all(p, max, 8, kMaxObj));
 	EXPECT_EQ(zs_free(p, one), 0);
 	EXPECT_EQ(zs_free(p, page), 0);
+	EXPECT_EQ(zs_free(p, above), 0);
+	EXPECT_EQ(zs_free(p, max), 0);
 	EXPECT_EQ(zs_free(p, keep), 0);
-	EXPECT_EQ(zs_get_total_pages(p), 0u);
+	EXPECT_EQ(zstest::emptied(p), "");
 }
 
 // Every call takes a NULL pool (or other NULL argument) without crashing.
@@ -217,6 +271,11 @@ TEST(Api, NullArguments)
 	EXPECT_EQ(zs_obj_write(nullptr, h, buf, 8), -EINVAL);
 	EXPECT_EQ(zs_obj_write(pool.get(), h, nullptr, 8), -EINVAL);
 	EXPECT_EQ(zs_compact(nullptr), 0u);
+	EXPECT_EQ(zs_trim(nullptr), 0u);
+	zs_segment seg[ZS_MAX_SEGMENTS];
+	EXPECT_EQ(zs_obj_read_sg_begin(nullptr, h, 8, seg, ZS_MAX_SEGMENTS), -EINVAL);
+	EXPECT_EQ(zs_obj_read_sg_begin(pool.get(), h, 8, nullptr, ZS_MAX_SEGMENTS), -EINVAL);
+	EXPECT_EQ(zs_obj_read_sg_end(nullptr, h), -EINVAL);
 	EXPECT_EQ(zs_get_total_pages(nullptr), 0u);
 	EXPECT_EQ(zs_huge_class_size(nullptr), 0u);
 	zs_stats st;
@@ -235,23 +294,30 @@ TEST(Api, NullArguments)
 	}
 	EXPECT_EQ(zs_free(pool.get(), h), 0) << "a refused call left a mapping behind";
 	EXPECT_EQ(zs_check(pool.get()), 0u);
-	EXPECT_EQ(zs_get_total_pages(pool.get()), 0u);
+	EXPECT_EQ(zstest::emptied(pool.get()), "");
 }
 
 // ---- Every size -------------------------------------------------------------
 
-// Every size from 1 to the page size: allocated next to the others (so that
-// neighbours would show any overrun), written through one path, read back
-// through all three; it lands in the smallest class that holds it.
+// Every size from 1 to the page size, and every 61st from there to the
+// largest: allocated next to the others (so that neighbours would show any
+// overrun), written through one path, read back through all three; it
+// lands in the smallest class that holds it. In every layout.
 TEST(Malloc, EverySize)
 {
-	for (zs_map_method method : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
-		Pool pool = make_pool(0, method);
+	std::vector<size_t> sizes;
+	for (size_t size = 1; size <= kPage; size++)
+		sizes.push_back(size);
+	for (size_t size : large_sizes(61))
+		sizes.push_back(size);
+	for (const zstest::Access &a : zstest::accesses()) {
+		SCOPED_TRACE(a.name);
+		Pool pool = make_pool(0, a.method);
 		ASSERT_NE(pool, nullptr);
 		zs_pool *p = pool.get();
 		std::vector<zs_class_stat> before = class_stats(p);
 		std::vector<Obj> objs;
-		for (size_t size = 1; size <= kPage; size++) {
+		for (size_t size : sizes) {
 			zs_handle h = zs_malloc(p, size, 0);
 			ASSERT_NE(h, 0u) << "size " << size << ": " << strerror(errno);
 			std::vector<zs_class_stat> after = class_stats(p);
@@ -285,7 +351,7 @@ TEST(Malloc, EverySize)
 		ASSERT_EQ(zs_check(p), 0u);
 		zs_stats st;
 		zs_pool_stats(p, &st);
-		EXPECT_EQ(st.objects, kPage);
+		EXPECT_EQ(st.objects, sizes.size());
 		// Everything is still there, through every path.
 		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
 		// Free in a scattered order, checking the rest as we go.
@@ -300,28 +366,56 @@ TEST(Malloc, EverySize)
 				ASSERT_EQ(zs_check(p), 0u);
 			}
 		}
-		EXPECT_EQ(zs_get_total_pages(p), 0u);
+		EXPECT_EQ(zs_check(p), 0u);
+		EXPECT_EQ(zstest::emptied(p), "");
 		EXPECT_EQ(zs_check(p), 0u);
 	}
 }
 
-// Each size alone in a fresh pool: alloc, write, read back, free, and the
-// pool is empty again; zs_check after every step.
+// Each size alone in a pool: alloc, write, read back, free, and the pool is
+// empty again; zs_check after every step. The object holds exactly the
+// pages it touches: at once in a pool without a cache; in a pool with one
+// (a zspage taken back from the cache brings its pages along) once
+// zs_compact() gave back what no object touches, cache included.
 TEST(Malloc, EverySizeAlone)
 {
-	Pool pool = make_pool();
-	ASSERT_NE(pool, nullptr);
-	zs_pool *p = pool.get();
-	for (size_t size = 1; size <= kPage; size++) {
-		zs_handle h = zs_malloc(p, size, 0);
-		ASSERT_NE(h, 0u) << size;
-		ASSERT_EQ(zs_get_total_pages(p), 1u) << "size " << size;
-		ASSERT_EQ(zs_check(p), 0u);
-		ASSERT_TRUE(write_object(p, h, size, size, (int)(size % 3)));
-		ASSERT_TRUE(check_object_all(p, h, size, size)) << size;
-		ASSERT_EQ(zs_free(p, h), 0);
-		ASSERT_EQ(zs_get_total_pages(p), 0u) << "size " << size;
-		ASSERT_EQ(zs_check(p), 0u);
+	std::vector<size_t> sizes;
+	for (size_t size = 1; size <= kPage; size++)
+		sizes.push_back(size);
+	for (size_t size : large_sizes(97))
+		sizes.push_back(size);
+	for (bool cache : {false, true}) {
+		SCOPED_TRACE(cache ? "cache" : "no cache");
+		zs_config cfg = zstest::pool_config();
+		cfg.cache_pages = cache ? 0 : UINT32_MAX;
+		Pool pool = make_pool(cfg);
+		ASSERT_NE(pool, nullptr);
+		zs_pool *p = pool.get();
+		for (size_t size : sizes) {
+			const uint64_t pages = zstest::pages_for(0, size, kPage);
+			zs_handle h = zs_malloc(p, size, 0);
+			ASSERT_NE(h, 0u) << size;
+			if (!cache) {
+				ASSERT_EQ(zs_get_total_pages(p), pages) << "size " << size;
+			} else {
+				ASSERT_GE(zstest::class_pages(p), pages) << "size " << size;
+				ASSERT_EQ(zs_compact(p), zs_get_total_pages(p) - pages)
+					<< "size " << size;
+				ASSERT_EQ(zs_get_total_pages(p), pages) << "size " << size;
+			}
+			ASSERT_EQ(zstest::class_pages(p), pages) << "size " << size;
+			ASSERT_EQ(zs_check(p), 0u);
+			ASSERT_TRUE(write_object(p, h, size, size, (int)(size % 3)));
+			ASSERT_TRUE(check_object_all(p, h, size, size)) << size;
+			ASSERT_EQ(zs_free(p, h), 0);
+			if (!cache) {
+				ASSERT_EQ(zs_get_total_pages(p), 0u) << "size " << size;
+			} else {
+				ASSERT_EQ(zstest::pool_stats(p).pages_cached, pages) << "size " << size;
+			}
+			ASSERT_EQ(zs_check(p), 0u);
+		}
+		EXPECT_EQ(zstest::emptied(p), "");
 	}
 }
 
@@ -335,7 +429,7 @@ void check_class_table(zs_pool *p, unsigned chain)
 	ASSERT_EQ(cs.size(), (size_t)n);
 	const uint32_t delta = (uint32_t)kPage / 256;
 	EXPECT_EQ(cs.front().merged_from, delta);
-	EXPECT_EQ(cs.back().size, kPage);
+	EXPECT_EQ(cs.back().size, kMaxObj);
 	for (size_t i = 0; i < cs.size(); i++) {
 		const zs_class_stat &c = cs[i];
 		SCOPED_TRACE("chain " + std::to_string(chain) + " class " + std::to_string(c.size));
@@ -352,16 +446,30 @@ void check_class_table(zs_pool *p, unsigned chain)
 				     c.objs_per_zspage == cs[i - 1].objs_per_zspage);
 		}
 		EXPECT_GE(c.pages_per_zspage, 1u);
-		EXPECT_LE(c.pages_per_zspage, chain ? chain : 16u);
+		// The chain bounds the classes up to a page; larger objects
+		// take chains of up to 128 pages whatever the configuration.
+		EXPECT_LE(c.pages_per_zspage,
+			  c.size <= kPage ? (chain ? chain : 16u) : kLargeChain);
 		EXPECT_GE(c.objs_per_zspage, 1u);
+		EXPECT_LE(c.objs_per_zspage, kMaxObjsPerZspage);
 		uint64_t bytes = (uint64_t)c.pages_per_zspage * kPage;
 		EXPECT_LE((uint64_t)c.objs_per_zspage * c.size, bytes);
-		// Objects are packed: not one more fits.
-		EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.size, bytes);
+		// Objects are packed: not one more fits (unless the zspage
+		// holds the most objects a zspage may), and the chain has no
+		// page its objects do not reach.
+		if (c.objs_per_zspage < kMaxObjsPerZspage) {
+			EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.size, bytes);
+		}
+		EXPECT_EQ(zstest::pages_for(c.objs_per_zspage - 1, c.size, kPage),
+			  c.pages_per_zspage);
 		// Every merged size has the same geometry as the class: the
 		// same object count fits in the same chain.
 		EXPECT_LE((uint64_t)c.objs_per_zspage * c.merged_from, bytes);
-		EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.merged_from, bytes);
+		if (c.objs_per_zspage < kMaxObjsPerZspage) {
+			EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.merged_from, bytes);
+		}
+		EXPECT_EQ(zstest::pages_for(c.objs_per_zspage - 1, c.merged_from, kPage),
+			  c.pages_per_zspage);
 		// A fresh pool holds nothing.
 		EXPECT_EQ(c.obj_allocated, 0u);
 		EXPECT_EQ(c.obj_used, 0u);
@@ -390,13 +498,14 @@ TEST(Classes, TableSanity)
 	}
 }
 
-// Power-of-two sizes waste nothing (they divide the page).
+// Power-of-two sizes waste nothing (they divide the page, or a page
+// divides them).
 TEST(Classes, PowerOfTwoSizesWasteNothing)
 {
 	Pool pool = make_pool();
 	ASSERT_NE(pool, nullptr);
 	auto cs = class_stats(pool.get());
-	for (size_t size = 16; size <= kPage; size *= 2) {
+	for (size_t size = 16; size <= kMaxObj; size *= 2) {
 		int c = class_for(cs, size);
 		ASSERT_GE(c, 0);
 		if (cs[(size_t)c].size != size)
@@ -461,83 +570,109 @@ TEST(Classes, HugeClassSize)
 		for (zs_handle h : hs) {
 			ASSERT_EQ(zs_free(p, h), 0);
 		}
-		EXPECT_EQ(zs_get_total_pages(p), 0u);
+		EXPECT_EQ(zstest::emptied(p), "");
 	}
 }
 
 // ---- Statistics and the class dump ------------------------------------------
 
+// With automatic compaction and without: the counters are the same
+// either way, and zs_compact() frees exactly what the class table called
+// freeable (in a pool nobody touches, after zs_trim()).
 TEST(Stats, PoolCounters)
 {
-	Pool pool = make_pool();
-	ASSERT_NE(pool, nullptr);
-	zs_pool *p = pool.get();
-	zs_stats st;
-	zs_pool_stats(p, &st);
-	uint64_t meta0 = st.metadata_bytes;
-	EXPECT_GT(meta0, 0u);
-	EXPECT_EQ(st.handles_reserved, 0u);
+	for (int no_auto : {0, 1}) {
+		SCOPED_TRACE(no_auto ? "no automatic compaction" : "automatic compaction");
+		zs_config cfg = zstest::pool_config();
+		cfg.no_auto_compact = no_auto;
+		Pool pool = make_pool(cfg);
+		ASSERT_NE(pool, nullptr);
+		zs_pool *p = pool.get();
+		zs_stats st;
+		zs_pool_stats(p, &st);
+		uint64_t meta0 = st.metadata_bytes;
+		EXPECT_GT(meta0, 0u);
+		EXPECT_EQ(st.handles_reserved, 0u);
 
-	std::vector<Obj> objs;
-	std::mt19937_64 rng(11);
-	for (int i = 0; i < 3000; i++) {
-		size_t size = 1 + rng() % kPage;
-		zs_handle h = zs_malloc(p, size, 0);
-		ASSERT_NE(h, 0u);
-		ASSERT_TRUE(write_object(p, h, i, size, 0));
-		objs.push_back({h, size, (uint64_t)i});
-	}
-	zs_pool_stats(p, &st);
-	EXPECT_EQ(st.objects, 3000u);
-	EXPECT_EQ(st.pages_used, zs_get_total_pages(p));
-	EXPECT_GE(st.handles_reserved, st.objects);
-	EXPECT_GT(st.metadata_bytes, meta0);
-	EXPECT_EQ(st.pages_compacted, 0u);
-	EXPECT_EQ(st.objects_moved, 0u);
-	// Class figures add up to the pool's.
-	uint64_t objects = 0, pages = 0;
-	for (const zs_class_stat &c : class_stats(p)) {
-		objects += c.obj_used;
-		pages += c.pages_used;
-		EXPECT_LE(c.obj_used, c.obj_allocated);
-		// Places in the pages the class holds (zspages fill lazily).
-		EXPECT_LE(c.obj_allocated, zstest::total_zspages(c) * c.objs_per_zspage);
-		EXPECT_LE(c.obj_allocated, c.pages_used * kPage / c.size);
-		EXPECT_GE(c.obj_allocated, c.obj_used);
-		EXPECT_LE(c.pages_used, zstest::total_zspages(c) * c.pages_per_zspage);
-		EXPECT_GE(c.pages_used, zstest::min_pages(c));
-	}
-	EXPECT_EQ(objects, st.objects);
-	EXPECT_EQ(pages, st.pages_used);
-
-	// Free two thirds, compact: the counters follow.
-	std::vector<Obj> kept;
-	for (size_t i = 0; i < objs.size(); i++) {
-		if (i % 3) {
-			ASSERT_EQ(zs_free(p, objs[i].h), 0);
+		std::vector<Obj> objs;
+		std::mt19937_64 rng(11);
+		for (int i = 0; i < 3000; i++) {
+			size_t size = 1 + rng() % kPage;
+			zs_handle h = zs_malloc(p, size, 0);
+			ASSERT_NE(h, 0u);
+			ASSERT_TRUE(write_object(p, h, i, size, 0));
+			objs.push_back({h, size, (uint64_t)i});
 		}
-		else
-			kept.push_back(objs[i]);
+		zs_pool_stats(p, &st);
+		EXPECT_EQ(st.objects, 3000u);
+		EXPECT_EQ(st.pages_used, zs_get_total_pages(p));
+		EXPECT_GE(st.handles_reserved, st.objects);
+		EXPECT_GT(st.metadata_bytes, meta0);
+		EXPECT_EQ(st.pages_compacted, 0u);
+		EXPECT_EQ(st.objects_moved, 0u) << "nothing was freed: nothing to move";
+		EXPECT_EQ(st.auto_compactions, 0u);
+		EXPECT_EQ(st.pages_cached, 0u) << "no zspage emptied";
+		// Class figures add up to the pool's (cached pages belong to no
+		// class).
+		uint64_t objects = 0, pages = 0;
+		for (const zs_class_stat &c : class_stats(p)) {
+			objects += c.obj_used;
+			pages += c.pages_used;
+			EXPECT_LE(c.obj_used, c.obj_allocated);
+			// Places in the pages the class holds (zspages fill lazily).
+			EXPECT_LE(c.obj_allocated, zstest::total_zspages(c) * c.objs_per_zspage);
+			EXPECT_LE(c.obj_allocated, c.pages_used * kPage / c.size);
+			EXPECT_GE(c.obj_allocated, c.obj_used);
+			EXPECT_LE(c.pages_used, zstest::total_zspages(c) * c.pages_per_zspage);
+			EXPECT_GE(c.pages_used, zstest::min_pages(c));
+		}
+		EXPECT_EQ(objects, st.objects);
+		EXPECT_EQ(pages + st.pages_cached, st.pages_used);
+
+		// Free two thirds, compact: the counters follow.
+		std::vector<Obj> kept;
+		for (size_t i = 0; i < objs.size(); i++) {
+			if (i % 3) {
+				ASSERT_EQ(zs_free(p, objs[i].h), 0);
+			}
+			else
+				kept.push_back(objs[i]);
+		}
+		zs_pool_stats(p, &st);
+		EXPECT_EQ(st.objects, kept.size());
+		if (no_auto) {
+			EXPECT_EQ(st.objects_moved, 0u) << "moved with no compaction";
+			EXPECT_EQ(st.auto_compactions, 0u);
+		}
+		EXPECT_EQ(zstest::class_pages(p) + st.pages_cached, st.pages_used);
+		size_t trimmed = zs_trim(p);
+		EXPECT_EQ(trimmed, st.pages_cached);
+		zs_pool_stats(p, &st);
+		EXPECT_EQ(st.pages_cached, 0u);
+		uint64_t freeable = 0;
+		for (const zs_class_stat &c : class_stats(p))
+			freeable += c.freeable;
+		size_t freed = zs_compact(p);
+		EXPECT_GT(freed, 0u);
+		EXPECT_EQ(freed, freeable) << "freeable is what zs_compact() frees";
+		zs_stats st2;
+		zs_pool_stats(p, &st2);
+		EXPECT_EQ(st2.pages_compacted, st.pages_compacted + freed);
+		EXPECT_GT(st2.objects_moved, st.objects_moved);
+		EXPECT_EQ(st2.objects, kept.size());
+		EXPECT_EQ(st2.pages_used, st.pages_used - freed);
+		EXPECT_EQ(st2.pages_cached, 0u);
+		EXPECT_EQ(zstest::first_bad(p, kept, 3), -1);
+		for (const Obj &o : kept) {
+			ASSERT_EQ(zs_free(p, o.h), 0);
+		}
+		zs_pool_stats(p, &st);
+		EXPECT_EQ(st.objects, 0u);
+		EXPECT_EQ(st.pages_used, st.pages_cached);
+		EXPECT_EQ(st.pages_compacted, st2.pages_compacted) << "ever, not now";
+		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_check(p), 0u);
 	}
-	zs_pool_stats(p, &st);
-	EXPECT_EQ(st.objects, kept.size());
-	size_t freed = zs_compact(p);
-	EXPECT_GT(freed, 0u);
-	zs_stats st2;
-	zs_pool_stats(p, &st2);
-	EXPECT_EQ(st2.pages_compacted, freed);
-	EXPECT_GT(st2.objects_moved, 0u);
-	EXPECT_EQ(st2.objects, kept.size());
-	EXPECT_EQ(st2.pages_used, st.pages_used - freed);
-	EXPECT_EQ(zstest::first_bad(p, kept, 3), -1);
-	for (const Obj &o : kept) {
-		ASSERT_EQ(zs_free(p, o.h), 0);
-	}
-	zs_pool_stats(p, &st);
-	EXPECT_EQ(st.objects, 0u);
-	EXPECT_EQ(st.pages_used, 0u);
-	EXPECT_EQ(st.pages_compacted, freed) << "ever, not now";
-	EXPECT_EQ(zs_check(p), 0u);
 }
 
 std::string dump(zs_pool *p, int *ret)
@@ -625,7 +760,8 @@ TEST(Stats, DumpClasses)
 		EXPECT_EQ(v[13], tot[2]);
 		EXPECT_EQ(v[14], tot[3]);
 		EXPECT_EQ(v[12], 250u);
-		EXPECT_EQ(v[13], zs_get_total_pages(p));
+		// Every page but the cached ones belongs to a class.
+		EXPECT_EQ(v[13] + zstest::pool_stats(p).pages_cached, zs_get_total_pages(p));
 	}
 	// A stream that cannot be written: -EIO.
 	FILE *ro = fopen("/dev/null", "r");
@@ -636,7 +772,7 @@ TEST(Stats, DumpClasses)
 		if (i % 3 != 1 || (i / 3) % 2) {
 			ASSERT_EQ(zs_free(p, hs[i]), 0);
 		}
-	EXPECT_EQ(zs_get_total_pages(p), 0u);
+	EXPECT_EQ(zstest::emptied(p), "");
 }
 
 // ---- ZS_NOGROW ---------------------------------------------------------------
@@ -708,10 +844,11 @@ TEST(Malloc, NoGrow)
 // ZS_NOGROW promises ENOMEM only "with no room". Here there is room: zspage
 // Z0 of the class has 40 free places in pages it already holds. But the
 // allocation goes to the fullest zspage (Z2, 40 of 65, its next object in
-// a page not yet present), and ZS_NOGROW gives up there.
+// a page not yet present), and ZS_NOGROW gives up there. (No automatic
+// compaction: it could fill Z0's holes from Z2 first.)
 TEST(Malloc, NoGrowUsesRoomInOtherZspages)
 {
-	Pool pool = make_pool();
+	Pool pool = zstest::make_still_pool();
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	const size_t size = 1008; // 16 pages, 65 objects per zspage
@@ -739,6 +876,7 @@ TEST(Malloc, NoPageToBeHadUsesRoomInOtherZspages)
 	for (int how = 0; how < 2; how++) {
 		zs_config cfg = {};
 		cfg.max_pages = how == 0 ? 30 : 0;
+		cfg.no_auto_compact = 1; // the zspages as allocated
 		Pool pool(zs_create_pool_config(&cfg));
 		ASSERT_NE(pool, nullptr);
 		zs_pool *p = pool.get();
@@ -801,15 +939,16 @@ TEST(Create, CachePages)
 			zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
 		ASSERT_EQ(zstest::first_bad(p, objs, 3), -1) << "round " << round;
-		uint64_t pages = 0;
-		for (const zs_class_stat &c : class_stats(p))
-			pages += c.pages_used;
-		ASSERT_EQ(pages, zs_get_total_pages(p)) << "cached pages are not the pool's";
+		zs_stats st = zstest::pool_stats(p);
+		ASSERT_EQ(zstest::class_pages(p) + st.pages_cached, zs_get_total_pages(p))
+			<< "the pool's pages are its classes' and its cache's";
+		ASSERT_LE(st.pages_cached, cfg.cache_pages) << "one thread: one shard's cache";
 	}
 	for (const Obj &o : objs) {
 		ASSERT_EQ(zs_free(p, o.h), 0);
 	}
-	EXPECT_EQ(zs_get_total_pages(p), 0u);
+	EXPECT_LE(zstest::pool_stats(p).pages_cached, cfg.cache_pages);
+	EXPECT_EQ(zstest::emptied(p), "");
 }
 
 // ---- The page limit ----------------------------------------------------------
@@ -869,7 +1008,7 @@ TEST(Malloc, PageLimit)
 	for (const Obj &o : objs) {
 		ASSERT_EQ(zs_free(p, o.h), 0);
 	}
-	EXPECT_EQ(zs_get_total_pages(p), 0u);
+	EXPECT_EQ(zstest::emptied(p), "");
 }
 
 // A limit smaller than one zspage: each page still serves.

@@ -24,8 +24,11 @@ struct PoolDeleter {
 };
 using Pool = std::unique_ptr<zs_pool, PoolDeleter>;
 
-inline Pool make_pool(unsigned chain = 0, zs_map_method method = ZS_MAP_DEFAULT,
-		      uint64_t max_pages = 0, uint32_t shards = 0)
+// A pool's configuration as most tests want it: @method COPY or REMAP with
+// the default layout selects ZS_LAYOUT_SCATTERED (the header), DEFAULT the
+// contiguous layout.
+inline zs_config pool_config(unsigned chain = 0, zs_map_method method = ZS_MAP_DEFAULT,
+			     uint64_t max_pages = 0, uint32_t shards = 0)
 {
 	zs_config cfg = {};
 	cfg.name = "test";
@@ -33,7 +36,44 @@ inline Pool make_pool(unsigned chain = 0, zs_map_method method = ZS_MAP_DEFAULT,
 	cfg.map_method = method;
 	cfg.max_pages = max_pages;
 	cfg.shards = shards;
+	return cfg;
+}
+
+inline Pool make_pool(const zs_config &cfg)
+{
 	return Pool(zs_create_pool_config(&cfg));
+}
+
+inline Pool make_pool(unsigned chain = 0, zs_map_method method = ZS_MAP_DEFAULT,
+		      uint64_t max_pages = 0, uint32_t shards = 0)
+{
+	return make_pool(pool_config(chain, method, max_pages, shards));
+}
+
+// A pool in which only zs_compact() moves objects (no automatic
+// compaction): for tests that hold objects to the places and pages the
+// allocation order gives them.
+inline Pool make_still_pool(unsigned chain = 0, zs_map_method method = ZS_MAP_DEFAULT,
+			    uint64_t max_pages = 0, uint32_t shards = 0)
+{
+	zs_config cfg = pool_config(chain, method, max_pages, shards);
+	cfg.no_auto_compact = 1;
+	return make_pool(cfg);
+}
+
+// The three ways a pool can show an object's bytes: the contiguous layout
+// (every object in place), and the scattered layout with straddlers copied
+// or remapped (selected by the map method alone, layout DEFAULT).
+struct Access {
+	zs_map_method method;
+	const char *name;
+};
+
+inline std::vector<Access> accesses()
+{
+	return {{ZS_MAP_DEFAULT, "contiguous"},
+		{ZS_MAP_COPY, "scattered copy"},
+		{ZS_MAP_REMAP, "scattered remap"}};
 }
 
 // Deterministic bytes for (seed, i): a cheap mix, different per seed.
@@ -176,6 +216,13 @@ inline long first_bad(zs_pool *pool, const std::vector<Obj> &objs, int how)
 	return -1;
 }
 
+inline zs_stats pool_stats(zs_pool *pool)
+{
+	zs_stats st;
+	zs_pool_stats(pool, &st);
+	return st;
+}
+
 inline std::vector<zs_class_stat> class_stats(zs_pool *pool)
 {
 	int n = zs_class_stats(pool, nullptr, 0);
@@ -183,6 +230,45 @@ inline std::vector<zs_class_stat> class_stats(zs_pool *pool)
 	if (n > 0)
 		zs_class_stats(pool, v.data(), v.size());
 	return v;
+}
+
+// Pages held by the classes (zs_class_stat.pages_used summed): the pool's
+// pages but for the cached ones.
+inline uint64_t class_pages(zs_pool *pool)
+{
+	uint64_t n = 0;
+	for (const zs_class_stat &c : class_stats(pool))
+		n += c.pages_used;
+	return n;
+}
+
+// "" if @pool holds no object and no page but those of its cache of
+// emptied zspages: zs_get_total_pages() == pages_used == pages_cached, no
+// class holds a page, zs_trim() gives exactly the cached pages back, and
+// then the pool holds no page at all. Else what is wrong.
+inline std::string emptied(zs_pool *pool)
+{
+	std::ostringstream o;
+	zs_stats st = pool_stats(pool);
+	size_t total = zs_get_total_pages(pool);
+	uint64_t held = class_pages(pool);
+	if (st.objects)
+		o << st.objects << " objects left; ";
+	if (st.pages_used != total)
+		o << "pages_used " << st.pages_used << " != total " << total << "; ";
+	if (total != st.pages_cached)
+		o << total << " pages, " << st.pages_cached << " of them cached; ";
+	if (held)
+		o << "the classes hold " << held << " pages; ";
+	size_t trimmed = zs_trim(pool);
+	if (trimmed != st.pages_cached)
+		o << "zs_trim() gave back " << trimmed << " of " << st.pages_cached
+		  << " cached pages; ";
+	st = pool_stats(pool);
+	if (zs_get_total_pages(pool) || st.pages_used || st.pages_cached)
+		o << "after zs_trim(): " << zs_get_total_pages(pool) << " pages, "
+		  << st.pages_cached << " cached; ";
+	return o.str();
 }
 
 // Position in @cs of the class that stores objects of @size bytes, or -1.
@@ -240,6 +326,8 @@ inline std::string diff(const Snapshot &a, const Snapshot &b, bool reservations 
 	ZS_DIFF("stats.objects", a.stats.objects, b.stats.objects);
 	ZS_DIFF("stats.pages_compacted", a.stats.pages_compacted, b.stats.pages_compacted);
 	ZS_DIFF("stats.objects_moved", a.stats.objects_moved, b.stats.objects_moved);
+	ZS_DIFF("stats.pages_cached", a.stats.pages_cached, b.stats.pages_cached);
+	ZS_DIFF("stats.auto_compactions", a.stats.auto_compactions, b.stats.auto_compactions);
 	if (reservations) {
 		ZS_DIFF("stats.metadata_bytes", a.stats.metadata_bytes, b.stats.metadata_bytes);
 		ZS_DIFF("stats.handles_reserved", a.stats.handles_reserved,
