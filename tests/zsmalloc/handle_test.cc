@@ -1,12 +1,14 @@
 // Handle validation: every call that takes a handle refuses 0, garbage, a
 // freed handle, a stale handle whose slot was reused, another pool's handle
-// and a handle with another class's bits, and changes nothing when it does
+// and handles forged from a live one (another slot, another generation,
+// another tag, a slot past the table), and changes nothing when it does
 // (contents, statistics, zs_check).
 //
-// Some cases build handles from the layout the design essay in
-// zsmalloc/zsmalloc.c documents, | tag 12 | class 8 | generation 16 | slot 28 |,
-// to aim at one check at a time; the layout is checked against real handles
-// first, so a change of layout fails loudly instead of testing nothing.
+// Some cases build handles from the layout zsmalloc/internal.h documents,
+// | tag 10 | generation 16 | slot 38 | (the slot indexes one table per pool,
+// at most 2^28 - 1 slots), to aim at one check at a time; the layout is
+// checked against real handles first, so a change of layout fails loudly
+// instead of testing nothing.
 #include <errno.h>
 #include <stdint.h>
 
@@ -27,16 +29,16 @@ using zstest::Obj;
 using zstest::Pool;
 using zstest::write_object;
 
-// The documented layout (zsmalloc.c, "Handles").
+// The documented layout (zsmalloc/internal.h, "Handle, 64 bits").
 struct Layout {
+	static constexpr uint64_t kSlotMask = ((uint64_t)1 << 38) - 1;
+	static constexpr uint64_t kMaxSlots = ((uint64_t)1 << 28) - 1; // per pool
 	static uint64_t tag(zs_handle h) { return (uint64_t)h >> 54; }
-	static uint64_t cls(zs_handle h) { return ((uint64_t)h >> 44) & 0x3ff; }
-	static uint64_t gen(zs_handle h) { return ((uint64_t)h >> 28) & 0xffff; }
-	static uint64_t slot(zs_handle h) { return (uint64_t)h & 0xfffffff; }
-	static zs_handle make(uint64_t tag, uint64_t cls, uint64_t gen, uint64_t slot)
+	static uint64_t gen(zs_handle h) { return ((uint64_t)h >> 38) & 0xffff; }
+	static uint64_t slot(zs_handle h) { return (uint64_t)h & kSlotMask; }
+	static zs_handle make(uint64_t tag, uint64_t gen, uint64_t slot)
 	{
-		return (zs_handle)(tag << 54 | (cls & 0x3ff) << 44 | (gen & 0xffff) << 28 |
-				   (slot & 0xfffffff));
+		return (zs_handle)((tag & 0x3ff) << 54 | (gen & 0xffff) << 38 | (slot & kSlotMask));
 	}
 };
 
@@ -94,7 +96,8 @@ struct Populated {
 		pool = make_pool();
 		std::mt19937_64 rng(seed0);
 		for (int i = 0; i < 2000; i++) {
-			size_t size = 1 + rng() % 4096;
+			// Sizes to a page, one in 16 up to the largest.
+			size_t size = i % 16 ? 1 + rng() % 4096 : 1 + rng() % ZS_MAX_OBJECT_SIZE;
 			zs_handle h = zs_malloc(pool.get(), size, 0);
 			if (!h)
 				continue;
@@ -132,15 +135,29 @@ TEST(Handle, LayoutAsDocumented)
 	ASSERT_GT(a.objs.size(), 100u);
 	uint64_t tag = Layout::tag(a.objs[0].h);
 	EXPECT_NE(tag, 0u);
-	auto cs = zstest::class_stats(a.pool.get());
+	zs_stats st = zstest::pool_stats(a.pool.get());
+	std::set<uint64_t> slots;
 	for (const Obj &o : a.objs) {
 		EXPECT_NE(o.h, 0u);
 		EXPECT_EQ(Layout::tag(o.h), tag) << "one pool, one tag";
-		// shard * classes + class: the same class in every shard
-		EXPECT_EQ(Layout::cls(o.h) % cs.size(), (uint64_t)zstest::class_for(cs, o.size))
-			<< "size " << o.size;
-		EXPECT_LT(Layout::cls(o.h) / cs.size(), (uint64_t)ZS_MAX_SHARDS);
+		// Never freed: the first generation of its slot.
+		EXPECT_EQ(Layout::gen(o.h), 0u) << "size " << o.size;
+		// One table per pool, whatever the class: each live object has
+		// its own slot, in the table's reserved part.
+		EXPECT_TRUE(slots.insert(Layout::slot(o.h)).second) << "a slot named twice";
+		EXPECT_LT(Layout::slot(o.h), st.handles_reserved);
+		EXPECT_LT(Layout::slot(o.h), Layout::kMaxSlots);
 	}
+	// A freed slot's next handle is the next generation of that slot.
+	zs_pool *p = a.pool.get();
+	const Obj o = a.objs.back();
+	ASSERT_EQ(zs_free(p, o.h), 0);
+	zs_handle h = zs_malloc(p, o.size, 0);
+	ASSERT_NE(h, 0u);
+	EXPECT_EQ(Layout::slot(h), Layout::slot(o.h));
+	EXPECT_EQ(Layout::gen(h), Layout::gen(o.h) + 1);
+	EXPECT_EQ(Layout::tag(h), tag);
+	EXPECT_EQ(zs_free(p, h), 0);
 }
 
 TEST(Handle, Zero)
@@ -160,7 +177,7 @@ TEST(Handle, Garbage)
 	Populated a;
 	zs_pool *p = a.pool.get();
 	uint64_t tag = Layout::tag(a.objs[0].h);
-	int nr_classes = zs_class_stats(p, nullptr, 0);
+	const uint64_t reserved = zstest::pool_stats(p).handles_reserved;
 	std::vector<zs_handle> bad = {~(zs_handle)0, (zs_handle)1 << 63, (zs_handle)INTPTR_MAX,
 				      (zs_handle)INTPTR_MIN, 0x1000, 0xdeadbeef};
 	for (zs_handle i = 1; i <= 1024; i++)
@@ -171,18 +188,26 @@ TEST(Handle, Garbage)
 	bad.push_back((zs_handle)(uintptr_t)&a);
 	bad.push_back((zs_handle)(uintptr_t)p);
 	// The pool's own tag with every other field random, or with real
-	// slots and wrong generations: refused unless it is a live handle.
+	// slots (live, free, freed) and any generation: refused unless it is
+	// a live handle.
 	for (int i = 0; i < 3000; i++)
-		bad.push_back(Layout::make(tag, rng() % 1024, rng(), rng()));
+		bad.push_back(Layout::make(tag, rng(), rng()));
 	for (int i = 0; i < 3000; i++)
-		bad.push_back(Layout::make(tag, rng() % ((uint64_t)nr_classes * ZS_MAX_SHARDS), rng(),
-					   rng() % 600));
+		bad.push_back(Layout::make(tag, rng(), rng() % (reserved + 64)));
+	for (uint64_t slot = 0; slot < reserved + 64; slot++)
+		bad.push_back(Layout::make(tag, 1 + rng() % 0xffff, slot));
 	for (const Obj &o : a.objs) {
-		bad.push_back(o.h ^ ((zs_handle)1 << 28)); // generation + 1
-		bad.push_back(Layout::make(tag, Layout::cls(o.h), Layout::gen(o.h),
-					   Layout::slot(o.h) + 0x1000000)); // slot far past
-		bad.push_back(Layout::make(tag, Layout::cls(o.h), Layout::gen(o.h),
-					   0xfffffff)); // the "none" slot
+		uint64_t g = Layout::gen(o.h), s = Layout::slot(o.h);
+		bad.push_back(o.h ^ ((zs_handle)1 << 38));           // another generation
+		bad.push_back(Layout::make(tag, g + 0x8000, s));      // far from it
+		bad.push_back(Layout::make(tag, g, s + 0x1000000));   // slot far past
+		bad.push_back(Layout::make(tag, g, reserved + s));    // past the table
+		bad.push_back(Layout::make(tag, g, Layout::kMaxSlots)); // past the most
+		bad.push_back(Layout::make(tag, g, 0xffffffff));      // the "none" slot
+		bad.push_back(Layout::make(tag, g, Layout::kSlotMask)); // all ones
+		bad.push_back(Layout::make(tag, g, s | (uint64_t)1 << 37)); // a high slot bit
+		bad.push_back(Layout::make(tag ^ 1, g, s));           // another tag
+		bad.push_back(Layout::make(0, g, s));                 // no tag
 	}
 	int tried = 0;
 	std::string why;
@@ -247,7 +272,7 @@ TEST(Handle, FreedAndReusedSlot)
 		// Precondition: the slot was in fact reused (else this test
 		// would only repeat Handle.Freed).
 		EXPECT_EQ(Layout::slot(h2), Layout::slot(h1));
-		EXPECT_EQ(Layout::cls(h2), Layout::cls(h1));
+		EXPECT_EQ(Layout::gen(h2), Layout::gen(h1) + 1);
 		ASSERT_TRUE(write_object(p, h2, 2, size, 1));
 		a.objs.push_back({h2, size, 2});
 		a.live.insert(h2);
@@ -372,15 +397,17 @@ TEST(Handle, DestroyedPools)
 	a.expect_intact("handles of destroyed pools");
 }
 
-// The right pool, the right generation and slot, another class's bits.
-TEST(Handle, AnotherClassBits)
+// The right pool, a live handle's generation with another slot, or its
+// slot with another generation: the slot of another class's object, a
+// free slot of its own chunk, a slot of a chunk no class has, slots past
+// the table. (The old layout had class bits; slots now index one table.)
+TEST(Handle, AnotherSlotOrGeneration)
 {
 	Pool pool = make_pool();
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
-	auto cs = zstest::class_stats(p);
-	// Class A and class B each get slot 0; B's slot 0 is on its second
-	// generation, so A's handle with B's class bits names a stale slot.
+	// Class A's object on the first generation of its slot; class B's on
+	// the second generation of its own.
 	size_t sa = 200, sb = 2000, sc = 3000;
 	zs_handle ha = zs_malloc(p, sa, 0);
 	zs_handle hb0 = zs_malloc(p, sb, 0);
@@ -388,31 +415,47 @@ TEST(Handle, AnotherClassBits)
 	zs_handle hb = zs_malloc(p, sb, 0);
 	ASSERT_NE(ha, 0u);
 	ASSERT_NE(hb, 0u);
-	ASSERT_EQ(Layout::slot(ha), Layout::slot(hb)) << "precondition: both slot 0";
-	ASSERT_NE(Layout::gen(ha), Layout::gen(hb)) << "precondition: generations differ";
+	ASSERT_NE(Layout::slot(ha), Layout::slot(hb)) << "precondition: two slots";
+	ASSERT_EQ(Layout::gen(ha), 0u) << "precondition: first generation";
+	ASSERT_EQ(Layout::gen(hb), 1u) << "precondition: second generation";
 	ASSERT_TRUE(write_object(p, ha, 1, sa, 0));
 	ASSERT_TRUE(write_object(p, hb, 2, sb, 0));
 	std::vector<Obj> objs = {{ha, sa, 1}, {hb, sb, 2}};
 	zstest::Snapshot snap = zstest::snapshot(p);
-	uint64_t tag = Layout::tag(ha);
+	const uint64_t tag = Layout::tag(ha), reserved = snap.stats.handles_reserved;
 	std::string why;
-	// A's handle re-aimed at B (stale generation there), at a class with
-	// no slots at all (C, never used), and past the last class.
-	int c_cls = zstest::class_for(cs, sc);
-	for (uint64_t cls : {Layout::cls(hb), (uint64_t)c_cls, (uint64_t)cs.size(),
-			     (uint64_t)cs.size() + 1, (uint64_t)255}) {
-		zs_handle h = Layout::make(tag, cls, Layout::gen(ha), Layout::slot(ha));
-		EXPECT_EQ(refused_everywhere(p, h, &why), 0) << "class " << cls << ": " << why;
+	struct Forged {
+		const char *what;
+		zs_handle h;
+	} forged[] = {
+		{"A's generation on B's slot (stale there)", Layout::make(tag, 0, Layout::slot(hb))},
+		{"B's generation on A's slot (never issued)", Layout::make(tag, 1, Layout::slot(ha))},
+		{"a free slot of A's chunk", Layout::make(tag, 0, Layout::slot(ha) + 1)},
+		{"the next generation of a free slot", Layout::make(tag, 1, Layout::slot(ha) + 1)},
+		{"the last slot of the table", Layout::make(tag, 0, reserved - 1)},
+		{"the first slot past the table", Layout::make(tag, 0, reserved)},
+		{"a slot far past the table", Layout::make(tag, 0, reserved + 100000)},
+		{"the most slots a pool may have", Layout::make(tag, 0, Layout::kMaxSlots)},
+		{"a slot past that", Layout::make(tag, 0, Layout::kMaxSlots + 1)},
+		{"A's slot and generation, another tag", Layout::make(tag ^ 0x200, 0, Layout::slot(ha))},
+		{"B's slot and generation, tag 0", Layout::make(0, 1, Layout::slot(hb))},
+		{"A's handle, the top generation", Layout::make(tag, 0xffff, Layout::slot(ha))},
+	};
+	for (const Forged &f : forged) {
+		if (f.h == ha || f.h == hb)
+			continue; // a live handle after all (a slot number reused)
+		EXPECT_EQ(refused_everywhere(p, f.h, &why), 0) << f.what << ": " << why;
 	}
-	// A class that has slots, but not that many.
+	// A chunk of another class: its slots are refused until an object
+	// of that class takes them.
 	zs_handle hc = zs_malloc(p, sc, 0);
 	ASSERT_NE(hc, 0u);
 	ASSERT_TRUE(write_object(p, hc, 3, sc, 0));
 	objs.push_back({hc, sc, 3});
 	snap = zstest::snapshot(p);
-	for (uint64_t slot : {(uint64_t)1, (uint64_t)255, (uint64_t)256, (uint64_t)100000}) {
-		zs_handle h = Layout::make(tag, Layout::cls(hc), Layout::gen(hc), slot);
-		EXPECT_EQ(refused_everywhere(p, h, &why), 0) << "slot " << slot << ": " << why;
+	for (uint64_t d : {(uint64_t)1, (uint64_t)2, (uint64_t)63}) {
+		zs_handle h = Layout::make(tag, 0, Layout::slot(hc) + d);
+		EXPECT_EQ(refused_everywhere(p, h, &why), 0) << "slot " << d << " after C's: " << why;
 	}
 	EXPECT_EQ(zs_check(p), 0u);
 	EXPECT_EQ(zstest::diff(snap, zstest::snapshot(p)), "");
