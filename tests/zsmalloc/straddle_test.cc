@@ -1,12 +1,14 @@
-// Objects that straddle page boundaries. For every class (and in depth for
-// a few with long chains) a whole zspage is filled, and every object that
-// crosses a page boundary is written through one path and read through the
-// others, under ZS_MAP_COPY and ZS_MAP_REMAP, with the zspage's pages
-// adjacent in the page source or deliberately not (a spacer page taken
-// between each two, so that the remap path needs a real window). Its
-// neighbours hold guard contents that must never change. The map modes are
-// held to their contract: RO (copy mode: writes through the pointer are
-// lost), WO (what is written lands), RW (old bytes visible, new ones land).
+// Objects that straddle page boundaries. For every class up to a page and a
+// sample of those above it (and in depth for a few with long chains) a
+// whole zspage is filled, and every object that crosses a page boundary is
+// written through one path and read through the others, in the contiguous
+// layout (every object in place) and the scattered one under ZS_MAP_COPY
+// and ZS_MAP_REMAP, with the zspage's pages adjacent in the page source or
+// deliberately not (a spacer page taken between each two, so that the
+// scattered paths need a real copy or window). Its neighbours hold guard
+// contents that must never change. The map modes are held to their
+// contract: RO (a copy: writes through the pointer are lost; in place: they
+// land), WO (what is written lands), RW (old bytes visible, new ones land).
 #include <errno.h>
 #include <stdint.h>
 
@@ -53,7 +55,8 @@ struct Zspage {
 		if (c < 0 || cs[(size_t)c].size != size)
 			return;
 		cls = cs[(size_t)c];
-		size_t spacer = cls.size >= cs.back().merged_from ? 2000 : kPage;
+		// A spacer of another class, a page each.
+		size_t spacer = zstest::class_for(cs, kPage) == c ? 2000 : kPage;
 		for (uint64_t i = 0; i < cls.objs_per_zspage; i++) {
 			bool grows = i == 0 || zstest::pages_for(i, size, kPage) >
 						       zstest::pages_for(i - 1, size, kPage);
@@ -97,6 +100,34 @@ struct Zspage {
 const char *kWrite[] = {"obj_write", "map WO", "map RW"};
 const char *kRead[] = {"read_begin", "map RO", "map RW"};
 
+// 1 if @m, a mapping of object @h of @size bytes, is the object's own
+// bytes (the one segment zs_obj_read_sg_begin() finds), not a copy.
+bool in_place(zs_pool *p, zs_handle h, size_t size, const void *m)
+{
+	zs_segment seg[ZS_MAX_SEGMENTS];
+	int n = zs_obj_read_sg_begin(p, h, size, seg, ZS_MAX_SEGMENTS);
+	bool same = n == 1 && seg[0].addr == m;
+	if (n > 0)
+		zs_obj_read_sg_end(p, h);
+	return same;
+}
+
+// Every class up to a page, and every 16th class above it and the last.
+std::vector<zs_class_stat> classes_to_fill(const std::vector<zs_class_stat> &cs)
+{
+	std::vector<zs_class_stat> v;
+	size_t above = 0;
+	for (size_t i = 0; i < cs.size(); i++)
+		if (cs[i].size <= kPage || above++ % 16 == 0 || i + 1 == cs.size())
+			v.push_back(cs[i]);
+	return v;
+}
+
+const char *method_name(zs_map_method m)
+{
+	return m == ZS_MAP_DEFAULT ? "contiguous" : m == ZS_MAP_COPY ? "copy" : "remap";
+}
+
 // Every straddling object of one zspage: each write path, then each read
 // path; neighbours untouched throughout.
 void every_path(Zspage &z, uint64_t *nseed, int *straddlers)
@@ -122,18 +153,23 @@ void every_path(Zspage &z, uint64_t *nseed, int *straddlers)
 	}
 }
 
-// Every class, one full zspage each, both methods, pages adjacent or not.
+// Every class up to a page and a sample above it, one full zspage each, in
+// every layout and method, pages adjacent or not (the contiguous layout's
+// pages are consecutive whatever else is allocated: spacing it tests
+// nothing more).
 TEST(Straddle, EveryClassEveryBoundary)
 {
 	Pool probe = make_pool();
-	auto cs = zstest::class_stats(probe.get());
-	for (zs_map_method method : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
+	auto cs = classes_to_fill(zstest::class_stats(probe.get()));
+	for (zs_map_method method : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
 		for (bool spaced : {false, true}) {
+			if (spaced && method == ZS_MAP_DEFAULT)
+				continue;
 			int straddlers = 0;
 			uint64_t nseed = 1u << 30;
 			for (const zs_class_stat &c : cs) {
-				SCOPED_TRACE("class " + std::to_string(c.size) + " method " +
-					     std::to_string(method) + (spaced ? " spaced" : ""));
+				SCOPED_TRACE("class " + std::to_string(c.size) + " " +
+					     method_name(method) + (spaced ? " spaced" : ""));
 				Zspage z(c.size, method, spaced);
 				ASSERT_TRUE(z.ok) << "could not fill one zspage";
 				every_path(z, &nseed, &straddlers);
@@ -142,8 +178,8 @@ TEST(Straddle, EveryClassEveryBoundary)
 				ASSERT_EQ(zs_check(z.p()), 0u);
 				ASSERT_EQ(zstest::first_bad(z.p(), z.objs, 1), -1);
 			}
-			printf("method %d %s: %d straddling objects\n", method,
-			       spaced ? "spaced" : "adjacent", straddlers);
+			printf("%s %s: %d straddling objects in %zu classes\n", method_name(method),
+			       spaced ? "spaced" : "adjacent", straddlers, cs.size());
 			EXPECT_GT(straddlers, 1000);
 		}
 	}
@@ -168,6 +204,31 @@ std::vector<size_t> deep_classes()
 TEST(Straddle, DeepClassesExist)
 {
 	EXPECT_GE(deep_classes().size(), 5u);
+}
+
+// The contiguous layout shows every object in place, back to back with its
+// neighbours as the zspage holds them, however the pool's other pages were
+// taken (spaced): map and read_begin return the same pointer, never a copy.
+TEST(Straddle, ContiguousObjectsAreInPlace)
+{
+	for (size_t size : deep_classes()) {
+		Zspage z(size, ZS_MAP_DEFAULT, true);
+		ASSERT_TRUE(z.ok);
+		std::vector<uint8_t> buf(size);
+		for (size_t i = 1; i < z.objs.size(); i++) {
+			uint8_t *prev = (uint8_t *)zs_map_object(z.p(), z.objs[i - 1].h, ZS_MM_RO);
+			uint8_t *cur = (uint8_t *)zs_map_object(z.p(), z.objs[i].h, ZS_MM_RW);
+			const void *r = zs_obj_read_begin(z.p(), z.objs[i].h, size, buf.data());
+			ASSERT_TRUE(prev && cur && r);
+			EXPECT_EQ(prev + size, cur) << "class " << size << " object " << i;
+			EXPECT_EQ(r, (const void *)cur) << "class " << size << " object " << i;
+			EXPECT_TRUE(in_place(z.p(), z.objs[i].h, size, cur));
+			EXPECT_TRUE(same_content(cur, z.objs[i].seed, size));
+			EXPECT_EQ(zs_obj_read_end(z.p(), z.objs[i].h, r), 0);
+			zs_unmap_object(z.p(), z.objs[i].h);
+			zs_unmap_object(z.p(), z.objs[i - 1].h);
+		}
+	}
 }
 
 // In spaced pools the remap path must really use a window: the straddling
@@ -199,14 +260,16 @@ struct Param {
 
 void PrintTo(const Param &prm, std::ostream *os)
 {
-	*os << (prm.method == ZS_MAP_COPY ? "copy" : "remap")
-	    << (prm.spaced ? ", spaced pages" : ", adjacent pages");
+	*os << method_name(prm.method) << (prm.spaced ? ", spaced pages" : ", adjacent pages");
 }
 
 class StraddleModes : public ::testing::TestWithParam<Param> {};
 
-// RO: the object shows its bytes; writes through the pointer are lost in
-// copy mode and "may be lost" with remap; neighbours never change.
+// RO: the object shows its bytes; writes through the pointer are lost when
+// it is a copy (copy mode, pages not consecutive), land when it is the
+// object's own bytes (the contiguous layout always; copy mode when the
+// pages happen to be consecutive), "may be lost" with remap; neighbours
+// never change.
 TEST_P(StraddleModes, ReadOnly)
 {
 	const Param prm = GetParam();
@@ -221,6 +284,13 @@ TEST_P(StraddleModes, ReadOnly)
 			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RO);
 			ASSERT_NE(m, nullptr);
 			ASSERT_TRUE(same_content(m, o.seed, size)) << "object " << i;
+			const bool own = in_place(z.p(), o.h, size, m);
+			if (prm.method == ZS_MAP_DEFAULT) {
+				ASSERT_TRUE(own) << "object " << i << ": the contiguous layout copied";
+			}
+			if (prm.method == ZS_MAP_COPY && prm.spaced) {
+				ASSERT_FALSE(own) << "object " << i << ": spaced pages, no copy";
+			}
 			memset(m, 0x5a, size);
 			zs_unmap_object(z.p(), o.h);
 			std::vector<uint8_t> buf(size);
@@ -231,10 +301,11 @@ TEST_P(StraddleModes, ReadOnly)
 			for (size_t k = 0; k < size; k++)
 				all_new &= ((uint8_t *)r)[k] == 0x5a;
 			ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
-			if (prm.method == ZS_MAP_COPY) {
+			if (prm.method != ZS_MAP_REMAP && !own) {
 				EXPECT_TRUE(kept) << "object " << i << ": a write through an RO copy landed";
-			}
-			else {
+			} else if (prm.method != ZS_MAP_REMAP) {
+				EXPECT_TRUE(all_new) << "object " << i << ": a write in place was lost";
+			} else {
 				EXPECT_TRUE(kept || all_new) << "object " << i << ": half a write";
 			}
 			ASSERT_EQ(z.neighbours_ok(i, false), "") << "RO write to object " << i;
@@ -351,8 +422,8 @@ TEST_P(StraddleModes, EveryPathPair)
 	EXPECT_GT(straddlers, 40);
 }
 
-// Four straddling objects mapped RW at once (four copy buffers or four
-// windows): each shows its own bytes and each write-back lands in its own
+// Four straddling objects mapped RW at once (in place, four copy buffers or
+// four windows): each shows its own bytes and each write-back lands in its own
 // object, whatever order the unmaps come in.
 TEST_P(StraddleModes, FourAtOnce)
 {
@@ -397,10 +468,13 @@ TEST_P(StraddleModes, FourAtOnce)
 
 INSTANTIATE_TEST_SUITE_P(
 	Methods, StraddleModes,
-	::testing::Values(Param{ZS_MAP_COPY, false}, Param{ZS_MAP_COPY, true},
+	::testing::Values(Param{ZS_MAP_DEFAULT, false}, Param{ZS_MAP_DEFAULT, true},
+			  Param{ZS_MAP_COPY, false}, Param{ZS_MAP_COPY, true},
 			  Param{ZS_MAP_REMAP, false}, Param{ZS_MAP_REMAP, true}),
 	[](const ::testing::TestParamInfo<Param> &pi) {
-		return std::string(pi.param.method == ZS_MAP_COPY ? "Copy" : "Remap") +
+		return std::string(pi.param.method == ZS_MAP_DEFAULT ? "Contiguous"
+				   : pi.param.method == ZS_MAP_COPY  ? "Copy"
+								     : "Remap") +
 		       (pi.param.spaced ? "Spaced" : "Adjacent");
 	});
 
