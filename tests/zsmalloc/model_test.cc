@@ -1,7 +1,8 @@
 // Model-based random test: random sequences of malloc, free, write (three
 // ways), verify (three ways), compact and bad-handle calls, checked against a
-// shadow model of every live handle's size and content seed. Prints its seed;
-// ZS_TEST_SEED=<seed> replays a run.
+// shadow model of every live handle's size and content seed, in every
+// layout, with automatic compaction and the cache of emptied zspages as
+// they come by default. Prints its seed; ZS_TEST_SEED=<seed> replays a run.
 #include <errno.h>
 
 #include <cstdio>
@@ -31,7 +32,8 @@ struct ModelRun {
 	size_t max_live;
 };
 
-// Sizes like compressed pages: mostly 200..3000, a tail to the page size.
+// Sizes like compressed pages: mostly 200..3000, a tail to the page size;
+// now and then a compressed block of several pages, up to the largest.
 size_t pick_size(std::mt19937_64 &rng, size_t page)
 {
 	switch (rng() % 8) {
@@ -40,7 +42,7 @@ size_t pick_size(std::mt19937_64 &rng, size_t page)
 	case 1:
 		return page - rng() % 300;
 	case 2:
-		return 1 + rng() % page;
+		return rng() % 16 ? 1 + rng() % page : page + 1 + rng() % (ZS_MAX_OBJECT_SIZE - page);
 	default:
 		return 200 + rng() % 2800;
 	}
@@ -110,6 +112,9 @@ void run_model(const ModelRun &m)
 		}
 		if (m.check_every && step % m.check_every == 0) {
 			ASSERT_EQ(zs_check(pool.get()), 0u) << "step " << step;
+			zs_stats st = zstest::pool_stats(pool.get());
+			ASSERT_EQ(st.objects, live.size()) << "step " << step;
+			ASSERT_EQ(st.pages_used, zs_get_total_pages(pool.get())) << "step " << step;
 		}
 	}
 	ASSERT_EQ(zs_check(pool.get()), 0u);
@@ -124,13 +129,19 @@ void run_model(const ModelRun &m)
 		ASSERT_TRUE(check_object(pool.get(), kv.first, kv.second.seed, kv.second.size, 0));
 	for (auto &kv : live)
 		ASSERT_EQ(zs_free(pool.get(), kv.first), 0);
-	EXPECT_EQ(zs_get_total_pages(pool.get()), 0u);
+	ASSERT_EQ(zs_check(pool.get()), 0u);
+	EXPECT_EQ(zstest::emptied(pool.get()), "");
 	ASSERT_EQ(zs_check(pool.get()), 0u);
 }
 
 TEST(Model, CheckAfterEveryStep)
 {
-	run_model({1, 8000, 1, 0, ZS_MAP_COPY, 300});
+	run_model({1, 8000, 1, 0, ZS_MAP_DEFAULT, 300});
+}
+
+TEST(Model, CheckAfterEveryStepCopy)
+{
+	run_model({5, 8000, 1, 0, ZS_MAP_COPY, 300});
 }
 
 TEST(Model, CheckAfterEveryStepShortChainsRemap)
@@ -145,7 +156,7 @@ TEST(Model, CheckEvery100Steps)
 
 TEST(Model, MillionOperations)
 {
-	run_model({3, 1000000, 50000, 0, ZS_MAP_COPY, 20000});
+	run_model({3, 1000000, 50000, 0, ZS_MAP_DEFAULT, 20000});
 }
 
 } // namespace
