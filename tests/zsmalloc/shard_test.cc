@@ -22,9 +22,9 @@ using zstest::Pool;
 using zstest::total_zspages;
 using zstest::write_object;
 
-Pool make_sharded(uint32_t shards)
+Pool make_sharded(uint32_t shards, zs_map_method method = ZS_MAP_DEFAULT)
 {
-	return zstest::make_pool(0, ZS_MAP_DEFAULT, 0, shards);
+	return zstest::make_pool(0, method, 0, shards);
 }
 
 // @threads threads, started together, each allocate @n objects of @size
@@ -165,10 +165,15 @@ TEST(Shards, MadeWhileOthersCheckCompactAndCount)
 
 // Objects allocated in four threads' shards are read, freed and compacted
 // from this thread (and from two threads at once, each freeing the other's
-// objects): contents intact, the pool sound, every page given back at the end.
+// objects): contents intact, the pool sound, and zs_compact() merges the
+// shards' partly filled zspages: each class ends with at most one, packed
+// from object 0, whatever shard it is in. Every page but the cached ones
+// given back at the end. In every layout.
 TEST(Shards, OtherThreadsFreeMapAndCompact)
 {
-	Pool p = make_sharded(ZS_MAX_SHARDS);
+	for (const zstest::Access &acc : zstest::accesses()) {
+	SCOPED_TRACE(acc.name);
+	Pool p = make_sharded(ZS_MAX_SHARDS, acc.method);
 	ASSERT_NE(p, nullptr);
 	auto objs = fill_in_threads(p.get(), 4, 3000, 0);
 	ASSERT_EQ(zs_check(p.get()), 0u);
@@ -194,6 +199,12 @@ TEST(Shards, OtherThreadsFreeMapAndCompact)
 	EXPECT_GT(freed, 0u);
 	EXPECT_EQ(zs_get_total_pages(p.get()), before - freed);
 	ASSERT_EQ(zs_check(p.get()), 0u);
+	for (const zs_class_stat &c : class_stats(p.get())) {
+		EXPECT_LE(zstest::partial_zspages(c), 1u) << "class " << c.size;
+		EXPECT_EQ(c.pages_used, zstest::min_pages(c)) << "class " << c.size;
+		EXPECT_EQ(c.zspages[0], 0u) << "class " << c.size;
+	}
+	EXPECT_EQ(zstest::pool_stats(p.get()).pages_cached, 0u);
 	for (auto &v : objs)
 		for (size_t i = 1; i < v.size(); i += 2)
 			for (int how = 0; how < 3; how++)
@@ -207,7 +218,8 @@ TEST(Shards, OtherThreadsFreeMapAndCompact)
 		for (size_t i = 1; i < v.size(); i += 2)
 			ASSERT_EQ(zs_free(p.get(), v[i].h), 0);
 	EXPECT_EQ(zs_check(p.get()), 0u);
-	EXPECT_EQ(zs_get_total_pages(p.get()), 0u);
+	EXPECT_EQ(zstest::emptied(p.get()), "");
+	}
 }
 
 } // namespace
