@@ -11,9 +11,10 @@
 //     many, sizes past every limit) interleaved with compaction and held
 //     mappings, the pool checked after each step;
 //   - sizes at and past every limit of every layer, in one table;
-//   - threads that exit while holding mappings (zsmalloc records and the
-//     mapping layer's windows and buffers are dropped; nothing is written
-//     back half-way; the pool can be destroyed);
+//   - threads that exit while holding mappings (zsmalloc ends them as
+//     zs_unmap_object() would, writes kept; the mapping layer's windows
+//     and buffers are dropped, nothing written back half-way; the pool can
+//     be destroyed);
 //   - destroying one pool while holding a mapping of another, and
 //     destroying pools with live objects (every page and descriptor goes
 //     back: LeakSanitizer and /proc/self/fd watch);
@@ -186,7 +187,7 @@ TEST_P(ZsWrong, EveryMisuseInOneProgram) {
   EXPECT_EQ(nullptr, zs_obj_read_begin(pool_, Some(2), 8, buf));
   EXPECT_EQ(EBUSY, errno);
   EXPECT_EQ(-EINVAL, zs_free(pool_, a)) << "freed handle while four held";
-  zs_compact(pool_);  // held zspages are pinned
+  zs_compact(pool_);  // held objects are pinned
   for (size_t i = held.size(); i-- > 0;) zs_unmap_object(pool_, held[i]);
   ExpectIntact("four held, then released");
 
@@ -214,7 +215,8 @@ TEST_P(ZsWrong, EveryMisuseInOneProgram) {
   EXPECT_EQ(EINVAL, errno);
   ExpectIntact("sizes past the limits");
 
-  // Free everything, compact, every old handle refused.
+  // Free everything, compact (which drains the cache of emptied zspages
+  // too), every old handle refused.
   std::vector<zs_handle> all;
   for (const auto& kv : live_) all.push_back(kv.first);
   for (zs_handle h : all) ASSERT_EQ(0, zs_free(pool_, h));
@@ -225,8 +227,10 @@ TEST_P(ZsWrong, EveryMisuseInOneProgram) {
   ASSERT_EQ(0, zs_free(other_, foreign));
 }
 
+// DEFAULT: the contiguous layout; COPY, REMAP: the scattered one.
 INSTANTIATE_TEST_SUITE_P(Methods, ZsWrong,
-                         ::testing::Values(ZS_MAP_COPY, ZS_MAP_REMAP));
+                         ::testing::Values(ZS_MAP_DEFAULT, ZS_MAP_COPY,
+                                           ZS_MAP_REMAP));
 
 // ---- sizes at and past every limit ---------------------------------------
 
@@ -312,17 +316,27 @@ TEST(Limits, EveryLayer) {
   zc.max_pages_per_zspage = ZS_MAX_PAGES_PER_ZSPAGE;
   zc.map_method = static_cast<zs_map_method>(3);
   EXPECT_EQ(nullptr, zs_create_pool_config(&zc));
+  zc.map_method = ZS_MAP_COPY;  // a map method is for the scattered layout
+  zc.layout = ZS_LAYOUT_CONTIGUOUS;
+  EXPECT_EQ(nullptr, zs_create_pool_config(&zc));
+  zc.layout = static_cast<zs_layout>(3);
   zc.map_method = ZS_MAP_DEFAULT;
+  EXPECT_EQ(nullptr, zs_create_pool_config(&zc));
+  zc.layout = ZS_LAYOUT_DEFAULT;
   zc.max_pages = uint64_t{1} << 32;
   EXPECT_EQ(nullptr, zs_create_pool_config(&zc));
   zc.max_pages = 0;
   zs_pool* zs = zs_create_pool_config(&zc);
   ASSERT_NE(nullptr, zs);
+  const size_t zmax = page > ZS_MAX_OBJECT_SIZE ? page : ZS_MAX_OBJECT_SIZE;
   struct {
     size_t size;
     int err;
-  } zcases[] = {{0, EINVAL},        {1, 0},          {page - 1, 0},
-                {page, 0},          {page + 1, ENOSPC}, {SIZE_MAX, ENOSPC},
+  } zcases[] = {{0, EINVAL},          {1, 0},
+                {page - 1, 0},        {page, 0},
+                {page + 1, 0},        {zmax - 1, 0},
+                {zmax, 0},            {zmax + 1, ENOSPC},
+                {zmax + 16, ENOSPC},  {SIZE_MAX, ENOSPC},
                 {SIZE_MAX / 2, ENOSPC}};
   for (const auto& t : zcases) {
     errno = 0;
@@ -364,21 +378,31 @@ TEST(Limits, EveryLayer) {
 
 // ---- threads that exit holding mappings --------------------------------
 
-TEST(ThreadExit, ZsMappingsAreDroppedNotWrittenBack) {
-  for (zs_map_method m : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
+// The header: "a thread that exits holding mappings ends them as
+// zs_unmap_object() would (writes kept)". (The old design dropped them,
+// a copy's writes lost.)
+TEST(ThreadExit, ZsMappingsEndAsUnmapWould) {
+  for (zs_map_method m : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
     SCOPED_TRACE(m);
     zs_config cfg{};
     cfg.map_method = m;
     cfg.name = "exiting";
     zs_pool* pool = zs_create_pool_config(&cfg);
     ASSERT_NE(nullptr, pool);
-    // 1500-byte objects: some straddle pages (copied or windowed), some
-    // do not (in place).
-    std::vector<zs_handle> hs;
+    // 1500-byte objects: some straddle pages (copied or windowed in the
+    // scattered layout), some do not (in place). A spacer page between
+    // each two of their pages, so that the scattered layout's straddlers
+    // are really copied or windowed.
+    std::vector<zs_handle> hs, spacers;
     for (int i = 0; i < 12; i++) {
+      size_t pages = zs_get_total_pages(pool);
       hs.push_back(zs_malloc(pool, 1500, 0));
       ASSERT_NE(0u, hs.back());
       ASSERT_TRUE(stress::ZsWrite(pool, hs.back(), 1500, 100 + i, 0));
+      if (zs_get_total_pages(pool) != pages) {
+        spacers.push_back(zs_malloc(pool, stress::PageSize(), 0));
+        ASSERT_NE(0u, spacers.back());
+      }
     }
     for (size_t first = 0; first + 4 <= hs.size(); first += 4) {
       std::thread t([&] {
@@ -398,20 +422,22 @@ TEST(ThreadExit, ZsMappingsAreDroppedNotWrittenBack) {
       });
       t.join();
     }
-    // Nothing is still mapped: free and destroy work.
+    // Nothing is still mapped: free and destroy work. What the RW and WO
+    // maps wrote is in their objects; the others hold their old bytes.
     for (size_t i = 0; i < hs.size(); i++) {
-      // Each object holds either its old bytes (the copy was dropped) or
-      // the new ones (written in place or through a window) - never a mix.
       zs_handle h = hs[i];
-      bool old_bytes = stress::ZsSame(pool, h, 1500, 100 + i, 0);
-      bool new_bytes = (i % 4 < 2) &&
-                       stress::ZsSame(pool, h, 1500, 900 + i, 0);
-      EXPECT_TRUE(old_bytes || new_bytes) << "object " << i << " torn";
+      uint64_t want = i % 4 < 2 ? 900 + i : 100 + i;
+      for (int how = 0; how < 3; how++)
+        EXPECT_TRUE(stress::ZsSame(pool, h, 1500, want, how))
+            << "object " << i << " read by path " << how
+            << (i % 4 < 2 ? ": a write was lost" : ": changed");
     }
     EXPECT_EQ(0u, zs_check(pool));
     zs_compact(pool);  // no stale pin keeps anything
     EXPECT_EQ(0u, zs_check(pool));
     for (zs_handle h : hs) EXPECT_EQ(0, zs_free(pool, h));
+    for (zs_handle h : spacers) EXPECT_EQ(0, zs_free(pool, h));
+    zs_compact(pool);  // and the cache of emptied zspages
     EXPECT_EQ(0u, zs_get_total_pages(pool));
     zs_destroy_pool(pool);  // must not abort: the exited thread holds none
   }
