@@ -97,6 +97,17 @@ inline size_t ZsObjects(zs_pool* pool) {
   return st.objects;
 }
 
+// True if @pool, every object freed, holds only the pages of its cache of
+// emptied zspages, and zs_trim() gives exactly those back, leaving none.
+inline bool ZsEmptied(zs_pool* pool) {
+  zs_stats st;
+  zs_pool_stats(pool, &st);
+  bool only_cached =
+      st.objects == 0 && zs_get_total_pages(pool) == st.pages_cached;
+  bool trimmed = zs_trim(pool) == st.pages_cached;
+  return only_cached && trimmed && zs_get_total_pages(pool) == 0;
+}
+
 inline xv_stats XvStats(xv_pool* pool) {
   xv_stats st;
   xv_get_stats(pool, &st);

@@ -1,15 +1,17 @@
 // thread_stress_test.cc - threads sharing pools of every kind, all
 // operations at once. Four workers allocate, write (three ways), verify
 // (three ways), rewrite part of, hold mappings of (across everything the
-// others do, compaction included), read and free their own objects in five
-// shared pools: zsmalloc copy and remap, a zsmalloc pool and an xvmalloc
-// pool at a small page limit (no page cache: every free punches, so
-// allocations race with frees in flight), and an xvmalloc pool of four
-// arenas. They also hand objects to each other through a queue, to be
-// verified and freed by another thread (frees land in arenas and classes
-// other threads are using). A sixth thread compacts, runs both checkers and
-// reads every statistic without pause. A seventh allocates and frees pages
-// of a small page source directly, racing frees in flight at its limit.
+// others do, compaction included), read and free their own objects in six
+// shared pools: zsmalloc contiguous, copy and remap, a zsmalloc pool and an
+// xvmalloc pool at a small page limit (the xvmalloc one with no page cache:
+// every free punches, so allocations race with frees in flight), and an
+// xvmalloc pool of four arenas. They also hand objects to each other
+// through a queue, to be verified and freed by another thread (frees land
+// in arenas and classes other threads are using). A sixth thread compacts,
+// runs both checkers and reads every statistic without pause (and the
+// zsmalloc pools compact themselves as objects are freed). A seventh
+// allocates and frees pages of a small page source directly, racing frees
+// in flight at its limit.
 //
 // Bounded: a fixed number of operations per worker (fewer under TSan) and a
 // deadline of a few seconds, whichever comes first. Afterwards both checkers
@@ -42,12 +44,15 @@ using Clock = std::chrono::steady_clock;
 constexpr int kWorkers = 4;
 constexpr uint64_t kZsLimit = 48, kXvLimit = 16, kMpLimit = 64;
 
+constexpr int kZsPools = 4, kXvPools = 2;
+
 struct Pools {
-  zs_pool* zs[3] = {};  // copy, remap, limited (copy, chain 4)
-  xv_pool* xv[2] = {};  // 4 arenas, limited (2 arenas)
+  // copy, remap (chain 4), limited (copy, chain 4), contiguous
+  zs_pool* zs[kZsPools] = {};
+  xv_pool* xv[kXvPools] = {};  // 4 arenas, limited (2 arenas)
 };
 
-// An object of any pool: zs (index 0..2) or xv (index 3..4).
+// An object of any pool: zs (index 0..3) or xv (index 4..5).
 struct Obj {
   int pool;
   zs_handle h;
@@ -56,7 +61,7 @@ struct Obj {
   uint64_t seed;
 };
 
-bool IsZs(int pool) { return pool < 3; }
+bool IsZs(int pool) { return pool < kZsPools; }
 
 struct Shared {
   Pools pools;
@@ -81,17 +86,17 @@ struct Shared {
 
 bool Verify(const Pools& p, const Obj& o, int how) {
   if (IsZs(o.pool)) return stress::ZsSame(p.zs[o.pool], o.h, o.size, o.seed, how);
-  return stress::XvSame(p.xv[o.pool - 3], o.x, o.size, o.seed);
+  return stress::XvSame(p.xv[o.pool - kZsPools], o.x, o.size, o.seed);
 }
 
 bool Write(const Pools& p, const Obj& o, int how) {
   if (IsZs(o.pool)) return stress::ZsWrite(p.zs[o.pool], o.h, o.size, o.seed, how);
-  return stress::XvWrite(p.xv[o.pool - 3], o.x, o.size, o.seed);
+  return stress::XvWrite(p.xv[o.pool - kZsPools], o.x, o.size, o.seed);
 }
 
 int Free(const Pools& p, const Obj& o) {
   if (IsZs(o.pool)) return zs_free(p.zs[o.pool], o.h);
-  return xv_free(p.xv[o.pool - 3], o.x.pfn, o.x.off);
+  return xv_free(p.xv[o.pool - kZsPools], o.x.pfn, o.x.off);
 }
 
 // A mapping held by a worker across its other operations.
@@ -115,7 +120,7 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
     uint64_t k = r.Below(100);
     if (k < 35 || mine.empty()) {  // alloc and write
       Obj o{};
-      o.pool = static_cast<int>(r.Below(5));
+      o.pool = static_cast<int>(r.Below(kZsPools + kXvPools));
       o.seed = r.Next();
       if (IsZs(o.pool)) {
         o.size = stress::CompressedSize(r, page);
@@ -130,10 +135,11 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
         }
       } else {
         o.size = stress::CompressedSize(r, xv_max_size());
-        int err = xv_malloc(p.xv[o.pool - 3], static_cast<uint32_t>(o.size),
-                            &o.x.pfn, &o.x.off, 0);
+        int err = xv_malloc(p.xv[o.pool - kZsPools],
+                            static_cast<uint32_t>(o.size), &o.x.pfn, &o.x.off,
+                            0);
         if (err) {
-          STRESS_EXPECT(sh, o.pool == 4 && err == -ENOMEM,
+          STRESS_EXPECT(sh, o.pool == kZsPools + 1 && err == -ENOMEM,
                         "xv_malloc(%zu) in pool %d: %d", o.size, o.pool, err);
           sh->nomem++;
           continue;
@@ -244,7 +250,7 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
 void Compactor(Shared* sh) {
   const Pools& p = sh->pools;
   while (!sh->stop) {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < kZsPools; i++) {
       zs_compact(p.zs[i]);
       sh->compactions++;
       size_t v = zs_check(p.zs[i]);
@@ -322,6 +328,9 @@ TEST(ThreadStress, AllPoolsAllOperations) {
   zc.map_method = ZS_MAP_COPY;
   zc.max_pages = kZsLimit;
   sh.pools.zs[2] = zs_create_pool_config(&zc);
+  zc = zs_config{};
+  zc.name = "stress-contiguous";
+  sh.pools.zs[3] = zs_create_pool_config(&zc);
   xv_config xc{};
   xc.arenas = 4;
   sh.pools.xv[0] = xv_create_pool_config(&xc);
@@ -372,7 +381,7 @@ TEST(ThreadStress, AllPoolsAllOperations) {
     ASSERT_EQ(0, Free(sh.pools, o));
   }
   for (zs_pool* z : sh.pools.zs) {
-    EXPECT_EQ(0u, zs_get_total_pages(z));
+    EXPECT_TRUE(stress::ZsEmptied(z)) << "pages left besides the cache";
     EXPECT_EQ(0u, zs_check(z));
     zs_destroy_pool(z);
   }
