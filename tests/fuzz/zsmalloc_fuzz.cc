@@ -3,13 +3,15 @@
 //
 // Input: a header, then ops.
 //   byte 0   chain length: b % 17 (0: the default, 16)
-//   byte 1   map method: b % 3 (default, copy, remap)
+//   byte 1   map method: b % 3 (default: the contiguous layout; copy,
+//            remap: the scattered one)
 //   byte 2   page limit: 0 = none (the harness then keeps at most kMaxLive
 //            objects), else 1 + b % 64 pages
-//   byte 3   page cache: b % 4 pages
+//   byte 3   page cache: b % 4 pages (0: the default)
 //   then ops, one byte each (op % kOps) followed by its operands:
 //     alloc (size: tiny, compressed mix, class boundaries, the huge class,
-//     the page size, 0, page + 1, SIZE_MAX; flags 0, ZS_NOGROW or unknown;
+//     the page size, up to ZS_MAX_OBJECT_SIZE, 0, past it, SIZE_MAX;
+//     flags 0, ZS_NOGROW or unknown;
 //     written through zs_obj_write, map WO or map RW), a burst of one size,
 //     free (of a held handle: -EBUSY), free a batch, map-write, map-read,
 //     read_begin/end of any length up to the class size, partial
@@ -22,7 +24,10 @@
 //     fail-nth, stats.
 // Checks: exact error codes of the header; a failed zs_malloc changes no
 // object and no page; -ENOMEM only when allowed (ZS_NOGROW, the limit, an
-// injected fault); zs_compact() returns the pages it freed; every object
+// injected fault); zs_compact() returns the pages it freed (its cache of
+// emptied zspages included, which it drains); the classes' pages and the
+// cached ones add up to the pool's; an emptied pool holds only cached
+// pages, and none after zs_trim(); every object
 // touched is verified, and whatever a held mapping shows is the object's
 // bytes; zs_check() == 0 after every op for the first 64 ops, then every
 // 8th op; every object verified (through the three read paths in turn)
@@ -65,7 +70,10 @@ struct Held {
 
 class Harness {
  public:
-  explicit Harness(fuzz::Reader* in) : in_(in), page_(mp_page_size()) {}
+  explicit Harness(fuzz::Reader* in)
+      : in_(in),
+        page_(mp_page_size()),
+        max_obj_(page_ > ZS_MAX_OBJECT_SIZE ? page_ : ZS_MAX_OBJECT_SIZE) {}
 
   void Run() {
     zs_config cfg{};
@@ -172,6 +180,8 @@ class Harness {
     size_t pages = zs_get_total_pages(pool_);
     FUZZ_CHECK(st.pages_used == pages, "pages_used %llu, total %zu",
                (unsigned long long)st.pages_used, pages);
+    FUZZ_CHECK(st.pages_cached <= pages, "%llu pages cached of %zu",
+               (unsigned long long)st.pages_cached, pages);
     FUZZ_CHECK(!limit_ || pages <= limit_, "step %zu: %zu pages past limit %llu",
                step_, pages, (unsigned long long)limit_);
     if (!sweep) return;
@@ -198,14 +208,14 @@ class Harness {
           case 0:
             return 0;
           case 1:
-            return page_ + 1;
+            return max_obj_ + 1;
           case 2:
-            return page_ + 1 + in_->U16();
+            return max_obj_ + 1 + in_->U16();
           default:
             return SIZE_MAX - in_->U8();
         }
-      case 5:
-        return 1 + in_->U16() % page_;
+      case 5:  // any, mostly above a page
+        return 1 + in_->U16() % max_obj_;
       default:  // compressed pages
         return page_ / 10 + in_->U16() % (page_ * 3 / 4);
     }
@@ -219,13 +229,16 @@ class Harness {
     if (size == 0 || (flags & ~ZS_NOGROW)) {
       FUZZ_CHECK(h == 0 && errno == EINVAL, "step %zu: malloc(%zu, %#x): errno %d",
                  step_, size, flags, errno);
-    } else if (size > page_) {
+    } else if (size > max_obj_) {
       FUZZ_CHECK(h == 0 && errno == ENOSPC, "step %zu: malloc(%zu): errno %d",
                  step_, size, errno);
     } else if (!h) {
       FUZZ_CHECK(errno == ENOMEM, "step %zu: malloc(%zu): errno %d", step_,
                  size, errno);
-      bool at_limit = limit_ && pages >= limit_;
+      // An object needs at most the pages it spans beyond the one its
+      // lower neighbour reaches into (objects go lowest place first).
+      uint64_t needs = (size + page_ - 1) / page_;
+      bool at_limit = limit_ && pages + needs > limit_;
       FUZZ_CHECK((flags & ZS_NOGROW) || fault_armed_ || at_limit,
                  "step %zu: malloc(%zu, %#x) ENOMEM with %zu pages, limit %llu, "
                  "no fault",
@@ -414,6 +427,8 @@ class Harness {
                  step_, freed, before, after);
     FUZZ_CHECK(s1.pages_compacted == s0.pages_compacted + freed,
                "pages_compacted");
+    FUZZ_CHECK(s1.pages_cached == 0, "step %zu: %llu pages cached after compact",
+               step_, (unsigned long long)s1.pages_cached);
     FUZZ_CHECK(s1.objects == objs_.size(), "objects after compact");
     // Held pointers must still show their objects (their zspages are
     // pinned); Release() compares them. Check some objects now.
@@ -573,8 +588,11 @@ class Harness {
     }
     FUZZ_CHECK(used == objs_.size(), "class table: %llu objects, model %zu",
                (unsigned long long)used, objs_.size());
-    FUZZ_CHECK(pages == zs_get_total_pages(pool_),
-               "class table: %llu pages, pool %zu", (unsigned long long)pages,
+    zs_stats st;
+    zs_pool_stats(pool_, &st);
+    FUZZ_CHECK(pages + st.pages_cached == zs_get_total_pages(pool_),
+               "class table: %llu pages, %llu cached, pool %zu",
+               (unsigned long long)pages, (unsigned long long)st.pages_cached,
                zs_get_total_pages(pool_));
     FILE* f = std::fopen("/dev/null", "w");
     if (f) {
@@ -667,8 +685,15 @@ class Harness {
       zs_compact(pool_);
       CheckAll();
       while (!objs_.empty()) Free(objs_.begin()->first);
-      FUZZ_CHECK(zs_get_total_pages(pool_) == 0, "%zu pages left when empty",
-                 zs_get_total_pages(pool_));
+      zs_stats st;
+      zs_pool_stats(pool_, &st);
+      FUZZ_CHECK(zs_get_total_pages(pool_) == st.pages_cached,
+                 "%zu pages left when empty, %llu of them cached",
+                 zs_get_total_pages(pool_), (unsigned long long)st.pages_cached);
+      size_t trimmed = zs_trim(pool_);
+      FUZZ_CHECK(trimmed == st.pages_cached && zs_get_total_pages(pool_) == 0,
+                 "zs_trim gave back %zu of %llu cached pages, %zu left", trimmed,
+                 (unsigned long long)st.pages_cached, zs_get_total_pages(pool_));
       size_t v = zs_check(pool_);
       FUZZ_CHECK(v == 0, "zs_check when empty: %zu", v);
     }
@@ -678,6 +703,7 @@ class Harness {
 
   fuzz::Reader* in_;
   const size_t page_;
+  const size_t max_obj_;  // the largest object
   zs_config cfg_{};
   uint64_t limit_ = 0;
   zs_pool* pool_ = nullptr;
