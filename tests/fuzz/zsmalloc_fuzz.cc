@@ -427,8 +427,9 @@ class Harness {
                  step_, freed, before, after);
     FUZZ_CHECK(s1.pages_compacted == s0.pages_compacted + freed,
                "pages_compacted");
-    FUZZ_CHECK(s1.pages_cached == 0, "step %zu: %llu pages cached after compact",
-               step_, (unsigned long long)s1.pages_cached);
+    FUZZ_CHECK(s1.pages_cached == 0,
+               "step %zu: %llu pages cached after compact", step_,
+               (unsigned long long)s1.pages_cached);
     FUZZ_CHECK(s1.objects == objs_.size(), "objects after compact");
     // Held pointers must still show their objects (their zspages are
     // pinned); Release() compares them. Check some objects now.
@@ -689,11 +690,13 @@ class Harness {
       zs_pool_stats(pool_, &st);
       FUZZ_CHECK(zs_get_total_pages(pool_) == st.pages_cached,
                  "%zu pages left when empty, %llu of them cached",
-                 zs_get_total_pages(pool_), (unsigned long long)st.pages_cached);
+                 zs_get_total_pages(pool_),
+                 (unsigned long long)st.pages_cached);
       size_t trimmed = zs_trim(pool_);
       FUZZ_CHECK(trimmed == st.pages_cached && zs_get_total_pages(pool_) == 0,
-                 "zs_trim gave back %zu of %llu cached pages, %zu left", trimmed,
-                 (unsigned long long)st.pages_cached, zs_get_total_pages(pool_));
+                 "zs_trim gave back %zu of %llu cached pages, %zu left",
+                 trimmed, (unsigned long long)st.pages_cached,
+                 zs_get_total_pages(pool_));
       size_t v = zs_check(pool_);
       FUZZ_CHECK(v == 0, "zs_check when empty: %zu", v);
     }
