@@ -187,6 +187,14 @@ TEST_P(ZsWrong, EveryMisuseInOneProgram) {
   EXPECT_EQ(nullptr, zs_obj_read_begin(pool_, Some(2), 8, buf));
   EXPECT_EQ(EBUSY, errno);
   EXPECT_EQ(-EINVAL, zs_free(pool_, a)) << "freed handle while four held";
+  // The handle is validated first: EINVAL, not EBUSY, with four held.
+  errno = 0;
+  EXPECT_EQ(nullptr, zs_map_object(pool_, a, ZS_MM_RO));
+  EXPECT_EQ(EINVAL, errno) << "map of a freed handle while four held";
+  errno = 0;
+  EXPECT_EQ(nullptr, zs_obj_read_begin(pool_, a, 8, buf));
+  EXPECT_EQ(EINVAL, errno) << "read of a freed handle while four held";
+  EXPECT_EQ(-EINVAL, zs_obj_write(pool_, a, buf, 8));
   zs_compact(pool_);  // held objects are pinned
   for (size_t i = held.size(); i-- > 0;) zs_unmap_object(pool_, held[i]);
   ExpectIntact("four held, then released");
