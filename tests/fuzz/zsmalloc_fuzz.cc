@@ -16,8 +16,8 @@
 //     free (of a held handle: -EBUSY), free a batch, map-write, map-read,
 //     read_begin/end of any length up to the class size, partial
 //     zs_obj_write, hold a mapping or a read (up to ZS_MAX_MAPPINGS, then
-//     EBUSY), release a held one (checks what it shows, writes through it
-//     unless RO), compact (with mappings held: pinned zspages), bad handles
+//     EBUSY; a WO map is written at once), release a held one (checks what
+//     it shows, writes through it unless RO), compact (with mappings held: pinned zspages), bad handles
 //     (0, freed, a live handle with bits flipped, another live pool's, a
 //     destroyed pool's, random) through all six entry points, unmap and
 //     read_end of what is not held, arguments at and past every limit,
@@ -371,12 +371,20 @@ class Harness {
     FUZZ_CHECK(p != nullptr, "step %zu: hold (%s): errno %d", step_,
                x->read ? "read" : "map", errno);
     x->ptr = static_cast<const uint8_t*>(p);
+    if (x->read) {
+      Compare(x->h, p, x->len, "held read");
+    } else if (x->mode != ZS_MM_WO) {
+      Compare(x->h, p, o.size, "held map");
+    } else {
+      // WO: the bytes are undefined until written, and every other map
+      // or read of the object in this thread shows the same (one view per
+      // object and thread): write them now, as a user of WO must.
+      std::vector<uint8_t> v;
+      NewContent(x->h, 0, o.size, &v);
+      std::memcpy(const_cast<uint8_t*>(x->ptr), v.data(), v.size());
+    }
     x->version = o.version;
     x->seq = ++seq_;
-    if (x->read)
-      Compare(x->h, p, x->len, "held read");
-    else if (x->mode != ZS_MM_WO)
-      Compare(x->h, p, o.size, "held map");
     held_.push_back(std::move(x));
   }
 
