@@ -17,9 +17,10 @@
 //     read_begin/end of any length up to the class size, partial
 //     zs_obj_write, hold a mapping or a read (up to ZS_MAX_MAPPINGS, then
 //     EBUSY; a WO map is written at once), release a held one (checks what
-//     it shows, writes through it unless RO), compact (with mappings held: pinned zspages), bad handles
-//     (0, freed, a live handle with bits flipped, another live pool's, a
-//     destroyed pool's, random) through all six entry points, unmap and
+//     it shows, writes through it unless RO), compact (with mappings held:
+//     pinned objects), bad handles (0, freed, a live handle with bits
+//     flipped, another live pool's, a destroyed pool's, random) through all
+//     eight entry points (EINVAL, with ZS_MAX_MAPPINGS held too), unmap and
 //     read_end of what is not held, arguments at and past every limit,
 //     fail-nth, stats.
 // Checks: exact error codes of the header; a failed zs_malloc changes no
@@ -508,6 +509,11 @@ class Harness {
                "step %zu: read_begin of bad handle %#llx: errno %d", step_,
                (unsigned long long)h, errno);
     FUZZ_CHECK(zs_obj_read_end(pool_, h, buf) == -EINVAL, "read_end of bad");
+    zs_segment seg[ZS_MAX_SEGMENTS];
+    int n = zs_obj_read_sg_begin(pool_, h, 1, seg, ZS_MAX_SEGMENTS);
+    FUZZ_CHECK(n == -EINVAL, "step %zu: read_sg_begin of bad handle %#llx: %d",
+               step_, (unsigned long long)h, n);
+    FUZZ_CHECK(zs_obj_read_sg_end(pool_, h) == -EINVAL, "read_sg_end of bad");
     std::memset(buf, 0x5a, sizeof(buf));
     FUZZ_CHECK(zs_obj_write(pool_, h, buf, 1) == -EINVAL,
                "step %zu: obj_write to bad handle %#llx", step_,

@@ -104,6 +104,9 @@ class ZsWrong : public ::testing::TestWithParam<zs_map_method> {
     EXPECT_EQ(EINVAL, errno);
     EXPECT_EQ(-EINVAL, zs_obj_read_end(pool_, h, buf));
     EXPECT_EQ(-EINVAL, zs_obj_write(pool_, h, buf, 1));
+    zs_segment seg[ZS_MAX_SEGMENTS];
+    EXPECT_EQ(-EINVAL, zs_obj_read_sg_begin(pool_, h, 1, seg, ZS_MAX_SEGMENTS));
+    EXPECT_EQ(-EINVAL, zs_obj_read_sg_end(pool_, h));
     EXPECT_EQ(pages, zs_get_total_pages(pool_));
     ExpectIntact(what);
   }

@@ -77,6 +77,15 @@ int refused_everywhere(zs_pool *p, zs_handle h, std::string *why)
 		note("zs_obj_write");
 	if (zs_obj_read_end(p, h, buf) != -EINVAL)
 		note("zs_obj_read_end");
+	zs_segment seg[ZS_MAX_SEGMENTS];
+	int n = zs_obj_read_sg_begin(p, h, 1, seg, ZS_MAX_SEGMENTS);
+	if (n != -EINVAL) {
+		note("zs_obj_read_sg_begin");
+		if (n > 0)
+			zs_obj_read_sg_end(p, h);
+	}
+	if (zs_obj_read_sg_end(p, h) != -EINVAL)
+		note("zs_obj_read_sg_end");
 	errno = 0;
 	zs_unmap_object(p, h);
 	if (errno != EINVAL)
