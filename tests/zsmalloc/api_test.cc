@@ -534,6 +534,10 @@ TEST(Classes, HugeClassSize)
 		int c = class_for(cs, huge);
 		ASSERT_GE(c, 0);
 		EXPECT_EQ(cs[(size_t)c].objs_per_zspage, cs[(size_t)c].pages_per_zspage);
+		// Huge objects take the longest chain, one page each (the old
+		// design: one-page zspages): fewer zspages, as dense.
+		EXPECT_EQ(cs[(size_t)c].pages_per_zspage, chain ? chain : 16u);
+		EXPECT_EQ(cs[(size_t)class_for(cs, kPage)].pages_per_zspage, chain ? chain : 16u);
 		EXPECT_EQ(cs[(size_t)c].merged_from, (huge + 15) / 16 * 16);
 		if (huge > 16) {
 			int b = class_for(cs, huge - 16);
