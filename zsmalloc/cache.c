@@ -8,8 +8,8 @@
  * cache, 0.16 us with one). So an emptied zspage stays, with its pages, on
  * its shard's cache (one list per zspage length, newest first), and the
  * shard's next new zspage of that length takes it back. The cache is
- * bounded (zs_config.cache_pages per shard, and an eighth of the pool's
- * pages beyond the first 64: a small pool keeps little), and decays like
+ * bounded (zs_config.cache_pages per shard, and 32 pages plus 1/128 of
+ * the pool's pages: a small pool keeps little), and decays like
  * jemalloc's dirty pages: a zspage cached for zs_config.decay_ms goes back
  * to the OS, noticed by the next allocations and frees in any shard, which
  * look at the clock every ZS_DECAY_CHECK_OPS calls. zs_trim() and

@@ -159,7 +159,7 @@ struct zs_config {
 	uint64_t max_pages;
 	/* Pages of emptied zspages each shard keeps resident for reuse, so
 	 * that a class that empties and refills a zspage does not pay the OS
-	 * twice; at most an eighth of the pool's pages beyond the first 64.
+	 * twice; at most 32 pages plus 1/128 of the pool's pages.
 	 * 0: ZS_DEFAULT_CACHE_PAGES; UINT32_MAX: none (every emptied zspage
 	 * goes back to the OS at once). */
 	uint32_t cache_pages;
@@ -167,9 +167,9 @@ struct zs_config {
 	 * the next allocation or free in any shard. 0: ZS_DEFAULT_DECAY_MS. */
 	uint32_t decay_ms;
 	/* 1: no automatic compaction (only zs_compact() moves objects). 0:
-	 * a class whose free object places add up to more than an eighth of
-	 * its places and two zspages is compacted by its allocating and
-	 * freeing threads, a few objects per call. */
+	 * a class whose free object places add up to more than 1/32 of its
+	 * places and a page is compacted by its allocating and freeing
+	 * threads, a few objects per call. */
 	int no_auto_compact;
 	/* Copies of every size class, each with its own lock, zspages and
 	 * handles, 1..ZS_MAX_SHARDS; 0: one per online CPU, at most
@@ -254,7 +254,10 @@ void zs_destroy_pool(struct zs_pool *pool);
  * Returns its handle, or 0 with errno: EINVAL (@size 0, NULL pool, unknown
  * @flags), ENOSPC (@size above ZS_MAX_OBJECT_SIZE), ENOMEM (no page and no
  * such hole, or the pool's 2^28 - 1 handles in use), EPERM (see fork()).
- * No object, page or handle changes after any error.
+ * No object or handle changes after any error, and no page but one: at the
+ * page limit, when the cached pages (zs_config.cache_pages) would make
+ * room, they go back to the OS first, and stay gone if the OS or an
+ * injected fault then refuses the new page.
  */
 zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags);
 

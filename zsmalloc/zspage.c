@@ -242,16 +242,22 @@ static int pages_alloc(struct zs_pool *pool, uint32_t first, uint32_t p, uint32_
 	return 0;
 }
 
-/* pages_alloc(); at the page limit, with pages in the shards' caches, the
- * caches go back to the OS first (cached pages count against the limit,
- * but only as long as nothing needs them). */
+/* pages_alloc(); at the page limit, when giving the shards' cached pages
+ * back makes room for @n, they go back to the OS first (cached pages count
+ * against the limit, but only as long as nothing needs them). When it
+ * would not make room, nothing changes. */
 static int pages_alloc_or_drain(struct zs_pool *pool, uint32_t first, uint32_t p, uint32_t n)
 {
+	uint64_t total, cached;
+
 	if (!pages_alloc(pool, first, p, n))
 		return 0;
-	if (atomic_load_explicit(&pool->pages_total, memory_order_relaxed) + n <= pool->max_pages ||
-	    !zs_cache_drain(pool))
+	total = atomic_load_explicit(&pool->pages_total, memory_order_relaxed);
+	cached = atomic_load_explicit(&pool->pages_cached, memory_order_relaxed);
+	if (total + n <= pool->max_pages)
 		return -ENOMEM; /* not the limit (the OS, an injected fault) */
+	if (total - cached + n > pool->max_pages || !zs_cache_drain(pool))
+		return -ENOMEM; /* the cache would not make room */
 	return pages_alloc(pool, first, p, n);
 }
 

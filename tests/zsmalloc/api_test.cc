@@ -32,6 +32,7 @@ using zstest::Pool;
 using zstest::write_object;
 
 const size_t kPage = zstest::page_size();
+const size_t kDelta = zstest::class_delta();
 // The largest object (the header: 64 KiB, or the page size if larger).
 const size_t kMaxObj = kPage > ZS_MAX_OBJECT_SIZE ? kPage : ZS_MAX_OBJECT_SIZE;
 // The longest zspage of objects above a page (the header: 128 pages).
@@ -331,11 +332,11 @@ TEST(Malloc, EverySize)
 				}
 			ASSERT_EQ(changed, 1) << "size " << size;
 			const zs_class_stat &c = after[(size_t)got];
-			size_t rounded = (size + 15) / 16 * 16;
+			size_t rounded = zstest::round_up(size, kDelta);
 			EXPECT_GE(c.size, size) << "size " << size;
 			EXPECT_LE(c.merged_from, rounded) << "size " << size;
 			if (c.merged_from == c.size) {
-				EXPECT_LT(c.size, size + 16) << "size " << size;
+				EXPECT_LT(c.size, size + kDelta) << "size " << size;
 			}
 			EXPECT_EQ(got, class_for(after, size)) << "size " << size;
 			before = after;
@@ -427,7 +428,7 @@ void check_class_table(zs_pool *p, unsigned chain)
 	ASSERT_GT(n, 0);
 	std::vector<zs_class_stat> cs = class_stats(p);
 	ASSERT_EQ(cs.size(), (size_t)n);
-	const uint32_t delta = (uint32_t)kPage / 256;
+	const uint32_t delta = (uint32_t)kDelta;
 	EXPECT_EQ(cs.front().merged_from, delta);
 	EXPECT_EQ(cs.back().size, kMaxObj);
 	for (size_t i = 0; i < cs.size(); i++) {
@@ -538,9 +539,9 @@ TEST(Classes, HugeClassSize)
 		// design: one-page zspages): fewer zspages, as dense.
 		EXPECT_EQ(cs[(size_t)c].pages_per_zspage, chain ? chain : 16u);
 		EXPECT_EQ(cs[(size_t)class_for(cs, kPage)].pages_per_zspage, chain ? chain : 16u);
-		EXPECT_EQ(cs[(size_t)c].merged_from, (huge + 15) / 16 * 16);
-		if (huge > 16) {
-			int b = class_for(cs, huge - 16);
+		EXPECT_EQ(cs[(size_t)c].merged_from, zstest::round_up(huge, kDelta));
+		if (huge > kDelta) {
+			int b = class_for(cs, huge - kDelta);
 			ASSERT_GE(b, 0);
 			EXPECT_GT(cs[(size_t)b].objs_per_zspage, cs[(size_t)b].pages_per_zspage);
 		}
@@ -562,10 +563,10 @@ TEST(Classes, HugeClassSize)
 		}
 		EXPECT_EQ(zs_check(p), 0u);
 		// Just below: 40 objects take fewer than 40 pages.
-		if (huge > 16) {
+		if (huge > kDelta) {
 			size_t before = zs_get_total_pages(p);
 			for (int i = 0; i < 40; i++) {
-				zs_handle h = zs_malloc(p, huge - 16, 0);
+				zs_handle h = zs_malloc(p, huge - kDelta, 0);
 				ASSERT_NE(h, 0u);
 				hs.push_back(h);
 			}

@@ -267,7 +267,8 @@ TEST(Compact, TrailingPagesOfASingleZspage)
 		{208, 250, 100},
 		{3264, 19, 10},
 	};
-	for (const Case &c : cases) {
+	for (Case c : cases) {
+		c.size = zstest::class_size(c.size);
 		for (const zstest::Access &a : zstest::accesses())
 		for (int no_auto : {1, 0}) {
 			SCOPED_TRACE("size " + std::to_string(c.size) + " alloc " +

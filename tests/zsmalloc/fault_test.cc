@@ -27,6 +27,7 @@ namespace {
 
 using zstest::check_object_all;
 using zstest::class_stats;
+using zstest::class_size;
 using zstest::make_pool;
 using zstest::Obj;
 using zstest::Pool;
@@ -88,26 +89,18 @@ void build_with_refusals(unsigned chain, size_t size, size_t zspages)
 	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
 }
 
-// The size of the class that holds @size in a default pool.
-size_t class_size(size_t size)
-{
-	Pool probe = make_pool();
-	auto cs = class_stats(probe.get());
-	return cs[(size_t)zstest::class_for(cs, size)].size;
-}
-
 TEST(Fault, MiddleOfBuildingAZspage)
 {
-	// Long chains (16, 16, 13, 15 pages), a short chain, one page each.
-	build_with_refusals(0, 1392, 2);
-	build_with_refusals(0, 3264, 2);
-	build_with_refusals(0, 208, 1);
-	build_with_refusals(0, 2448, 2);
-	build_with_refusals(4, 1488, 3);
-	build_with_refusals(0, 4096, 1);
+	// Long chains, a short chain, one page each.
+	build_with_refusals(0, class_size(1392), 2);
+	build_with_refusals(0, class_size(3264), 2);
+	build_with_refusals(0, class_size(208), 1);
+	build_with_refusals(0, class_size(2448), 2);
+	build_with_refusals(4, class_size(1488, 4), 3);
+	build_with_refusals(0, class_size(kPage), 1);
 	// Above a page: 2, 3 and 16 pages an object.
 	build_with_refusals(0, class_size(kPage + 1), 1);
-	build_with_refusals(4, class_size(2 * kPage + 100), 2);
+	build_with_refusals(4, class_size(2 * kPage + 100, 4), 2);
 	build_with_refusals(0, class_size(ZS_MAX_OBJECT_SIZE), 1);
 }
 

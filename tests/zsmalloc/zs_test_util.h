@@ -195,6 +195,18 @@ inline size_t page_size()
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
+// The spacing of the size classes: 8 bytes for 4 KiB pages.
+inline size_t class_delta()
+{
+	return page_size() >> 9;
+}
+
+// @size rounded up to a multiple of @to.
+inline size_t round_up(size_t size, size_t to)
+{
+	return (size + to - 1) / to * to;
+}
+
 // A live object as the tests track it.
 struct Obj {
 	zs_handle h;
@@ -275,9 +287,17 @@ inline std::string emptied(zs_pool *pool)
 inline int class_for(const std::vector<zs_class_stat> &cs, size_t size)
 {
 	for (size_t i = 0; i < cs.size(); i++)
-		if (cs[i].merged_from <= ((size + 15) & ~(size_t)15) && size <= cs[i].size)
+		if (cs[i].merged_from <= round_up(size, class_delta()) && size <= cs[i].size)
 			return (int)i;
 	return -1;
+}
+
+// The size of the class that holds @size in a pool of @chain (0: default).
+inline size_t class_size(size_t size, unsigned chain = 0)
+{
+	Pool probe = make_pool(chain);
+	std::vector<zs_class_stat> cs = class_stats(probe.get());
+	return cs[(size_t)class_for(cs, size)].size;
 }
 
 // Pages a zspage of a class of @size needs to hold objects 0..@idx.
