@@ -359,6 +359,7 @@ static void run_measured(const struct zpool_driver *d, const struct run_plan *pl
 	}
 	s.timer_ns = now_ns_pair_cost();
 	if (resident) { /* free memory now resident would hide a growth */
+		resident_fresh_malloc();
 		resident_give_back();
 		s.resident_base = resident_bytes();
 	}
