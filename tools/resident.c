@@ -79,9 +79,9 @@ static uint64_t memfd_bytes(void)
 uint64_t resident_bytes(void)
 {
 	static const char *const pss[] = { "Pss" };
-	static const char *const anon_file[] = { "Pss_Anon", "Pss_File" };
+	static const char *const anon[] = { "Pss_Anon" };
 	static const char *const pte[] = { "VmPTE" };
-	uint64_t bytes = sum_kb("/proc/self/smaps_rollup", anon_file, 2);
+	uint64_t bytes = sum_kb("/proc/self/smaps_rollup", anon, 1);
 
 	if (bytes) /* shared memory counted where it lives, mapped or not */
 		bytes += memfd_bytes();

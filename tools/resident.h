@@ -20,12 +20,15 @@ extern "C" {
 
 /*
  * resident_bytes - the resident memory of this process: the proportional set
- * size of its anonymous and file pages (Pss_Anon + Pss_File of
- * /proc/self/smaps_rollup: each page divided by its number of mappings, so a
- * page shared with the parent counts half), the pages of the memfds it holds
- * open (their st_blocks: a memfd page is memory whether it is mapped now or
- * not, and once however often it is mapped), and its page tables (VmPTE of
- * /proc/self/status). Older kernels: Pss, or statm's resident - shared.
+ * size of its anonymous pages (Pss_Anon of /proc/self/smaps_rollup: each
+ * page divided by its number of mappings, so a page shared with the parent
+ * counts half), the pages of the memfds it holds open (their st_blocks: a
+ * memfd page is memory whether it is mapped now or not, and once however
+ * often it is mapped), and its page tables (VmPTE of /proc/self/status).
+ * Pages of files (the program's code and libraries) are left out: no
+ * allocator keeps objects there, and a forked child maps the code it runs
+ * afresh, so the code it first runs after a baseline would count (64 KB of
+ * a test's functions). Older kernels: Pss, or statm's resident - shared.
  * 0 if unreadable.
  */
 uint64_t resident_bytes(void);
