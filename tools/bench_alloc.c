@@ -20,6 +20,7 @@
  *   write     copy bytes into a random object
  *   compact   zs_compact after a random half of the objects is freed
  *   threads   pairs on one shared pool: 1 thread, then --threads threads
+ *   small     issue 17's small working set (bench_small.c)
  *
  * zsmalloc is there twice where objects are read, written or mapped: the
  * default pool (contiguous zspages) and zsmalloc-scattered (the kernel's
@@ -560,6 +561,8 @@ static int tables_alloc(const struct bench_options *o, struct bench_report *r,
 		err = table_compact(o, r, mix, src);
 	if (!err)
 		err = table_threads(o, r, mix, src);
+	if (!err)
+		err = bench_small(o, r);
 	return err;
 }
 

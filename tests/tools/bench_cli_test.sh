@@ -83,6 +83,11 @@ for want in ["straddling object, contiguous, map + unmap",
              "straddling object, scattered, SG read",
              "straddling object, remap map + unmap"]:
     assert want in names, (want, names)
+# Issue 17's small working set: a row per allocator, glibc the reference.
+small = [t for t in d["tables"] if t["title"].startswith("small working set")]
+assert len(small) == 1, titles
+assert [r["name"].split(" ")[0] for r in small[0]["rows"]] == [
+    "glibc", "zsmalloc", "zsmalloc-scattered", "xvmalloc"], small[0]["rows"]
 PY
 [ -s "$tmp/err" ] && fail "stderr not empty: $(head -3 "$tmp/err")"
 
