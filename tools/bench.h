@@ -30,7 +30,7 @@ static inline void bench_keep(uint64_t v)
 /* The groups of tables (--only). */
 #define BENCH_MAPPING 0x1u /* the mapping layer */
 #define BENCH_ALLOC 0x2u   /* pairs and access at each population, map,
-			      compact, threads */
+			      compact, threads, the small working set */
 #define BENCH_LATENCY 0x4u /* latency percentiles while compacting */
 #define BENCH_LARGE 0x8u   /* 16 KiB and 64 KiB objects */
 #define BENCH_ALL 0xfu
@@ -151,6 +151,8 @@ struct mix;
  * mix and PAGE_MAX bytes to write from. */
 int bench_latency(const struct bench_options *o, struct bench_report *r,
 		  const struct mix *mix, const uint8_t *src);
+/* The small working set of issue 17 (BENCH_ALLOC). */
+int bench_small(const struct bench_options *o, struct bench_report *r);
 /* The tables of 16 KiB and 64 KiB objects (BENCH_LARGE), likewise. */
 int bench_large(const struct bench_options *o, struct bench_report *r,
 		const struct mix *mix, const uint8_t *src);

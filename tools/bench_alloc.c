@@ -20,12 +20,19 @@
  *   write     copy bytes into a random object
  *   compact   zs_compact after a random half of the objects is freed
  *   threads   pairs on one shared pool: 1 thread, then --threads threads
+ *   small     issue 17's small working set (bench_small.c)
+ *
+ * zsmalloc is there twice where objects are read, written or mapped: the
+ * default pool (contiguous zspages) and zsmalloc-scattered (the kernel's
+ * layout, straddlers copied); the read tables read it as segments too
+ * (zs_obj_read_sg_begin/end).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/bench.h"
 #include "tools/bench_pop.h"
@@ -33,16 +40,9 @@
 
 #define POP_BITS 17 /* the threads table's population: 131072 objects */
 
-static struct zs_pool *zs_create_remap_pool(void)
+static struct zs_pool *zs_create_layout(enum zs_layout layout, enum zs_map_method method)
 {
-	struct zs_config c = { .name = "bench", .map_method = ZS_MAP_REMAP };
-
-	return zs_create_pool_config(&c);
-}
-/* The kernel's layout: straddlers go through the copy path. */
-static struct zs_pool *zs_create_scattered_pool(void)
-{
-	struct zs_config c = { .name = "bench", .layout = ZS_LAYOUT_SCATTERED };
+	struct zs_config c = { .name = "bench", .layout = layout, .map_method = method };
 
 	return zs_create_pool_config(&c);
 }
@@ -89,6 +89,14 @@ static void run_map_st_same(void *arg, uint64_t k)
 	zs_unmap_object(m->pool, m->st[0]);
 }
 
+static void run_sg_st(void *arg, uint64_t k)
+{
+	struct maps *m = arg;
+	uint32_t i = (uint32_t)(k & 1023);
+
+	bench_keep(ops_zs.sg_touch(m->pool, m->st[i], m->len[i]));
+}
+
 static void run_memcpy_st(void *arg, uint64_t k)
 {
 	struct maps *m = arg;
@@ -98,9 +106,33 @@ static void run_memcpy_st(void *arg, uint64_t k)
 	bench_keep((uint64_t)m->buf[0] + m->buf[m->len[i] - 1]);
 }
 
-/* Sort a pool's objects of the mix into in-page and straddling ones. */
-static int maps_init(struct maps *m, struct zs_pool *pool, const struct mix *mix,
-		     const uint8_t *src)
+/* 1 if the @len bytes at @p cross a page boundary. */
+static int crosses(const void *p, uint32_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	return ((uintptr_t)p & (page - 1)) + len > page;
+}
+
+/* Keep @h as the next straddling object of @m; 0 or ENOMEM. */
+static int maps_keep_st(struct maps *m, uint32_t *nst, zs_handle h, uint32_t len,
+			const uint8_t *src)
+{
+	m->len[*nst] = len;
+	m->src[*nst] = malloc(len);
+	if (!m->src[*nst])
+		return ENOMEM;
+	memcpy(m->src[*nst], src, len);
+	m->st[(*nst)++] = h;
+	return 0;
+}
+
+/* Sort a pool's objects of the mix into in-page and straddling ones:
+ * straddling, an object zs_obj_read_begin() copies (the scattered layout:
+ * its pages are not consecutive) or, in the contiguous layout, one that
+ * crosses a page boundary (there it is one range all the same). */
+static int maps_init(struct maps *m, struct zs_pool *pool, int contiguous,
+		     const struct mix *mix, const uint8_t *src)
 {
 	uint32_t nin = 0, nst = 0, tries = 0;
 
@@ -118,20 +150,13 @@ static int maps_init(struct maps *m, struct zs_pool *pool, const struct mix *mix
 		if (!h)
 			return ENOMEM;
 		zs_obj_write(pool, h, src, len);
-		/* read_begin hands back the caller's buffer only when the
-		 * object straddles two pages */
 		p = zs_obj_read_begin(pool, h, len, m->buf);
 		zs_obj_read_end(pool, h, p);
-		if (p != m->buf && nin < 1024) {
+		if (p != m->buf && !crosses(p, len) && nin < 1024)
 			m->in[nin++] = h;
-		} else if (p == m->buf && nst < 1024) {
-			m->len[nst] = len;
-			m->src[nst] = malloc(len);
-			if (!m->src[nst])
-				return ENOMEM;
-			memcpy(m->src[nst], src, len);
-			m->st[nst++] = h;
-		}
+		else if ((p == m->buf || (contiguous && crosses(p, len))) && nst < 1024 &&
+			 maps_keep_st(m, &nst, h, len, src))
+			return ENOMEM;
 	}
 	if (nin < 1024 || nst < 1024)
 		return EINVAL;
@@ -188,7 +213,7 @@ static double threads_pairs(const struct aops *ops, const struct mix *mix,
 	struct thread_run *t = calloc((size_t)nt, sizeof(*t));
 	pthread_t *tid = calloc((size_t)nt, sizeof(*tid));
 	pthread_barrier_t start;
-	void *pool = ops->create();
+	void *pool = ops->create(0);
 	uint64_t t0, t1;
 	int i;
 
@@ -263,7 +288,7 @@ static void pops_fill(struct pop p[NR_OPS], void *args[NR_OPS], uint32_t n,
 		      struct bench_table *t)
 {
 	for (int a = 0; a < NR_OPS; a++) {
-		void *pool = all_ops[a]->create();
+		void *pool = all_ops[a]->create(0);
 
 		args[a] = NULL;
 		if (!pool || pop_fill(&p[a], all_ops[a], pool, mix, n, 42, src, 0)) {
@@ -289,15 +314,39 @@ static void pops_free(struct pop p[NR_OPS], void *args[NR_OPS])
 		}
 }
 
+/* The SG rows of a read table: copies of the populations of the allocators
+ * with an SG read (sharing their objects), read as segments. */
+static int sg_pops(struct pop p[NR_OPS], void *const args[NR_OPS], struct pop sg[NR_OPS],
+		   void *sg_args[NR_OPS])
+{
+	int n = 0;
+
+	for (int a = 0; a < NR_OPS; a++)
+		if (all_ops[a]->sg_touch) {
+			sg[n] = p[a];
+			sg[n].sg = 1;
+			sg_args[n] = args[a] ? &sg[n] : NULL;
+			n++;
+		}
+	return n;
+}
+
+/* The SG rows' labels: "zsmalloc, SG read". */
+static void sg_label(char *buf, size_t len, const struct aops *ops)
+{
+	snprintf(buf, len, "%s, SG read", ops_label(ops));
+}
+
 static int tables_population(const struct bench_options *o,
 			     struct bench_report *r, const struct mix *mix,
 			     const uint8_t *src, uint32_t n)
 {
 	struct bench_table *t[NR_ACCESS];
-	struct pop p[NR_OPS];
-	void *args[NR_OPS];
-	double ns[NR_ACCESS][NR_OPS];
-	char title[320], sizes[200];
+	struct pop p[NR_OPS], sg[NR_OPS];
+	void *args[2 * NR_OPS];
+	double ns[NR_ACCESS][2 * NR_OPS];
+	char title[320], sizes[200], label[96];
+	int nsg;
 
 	snprintf(sizes, sizeof(sizes), ", sizes from %s (mean %.0f B)",
 		 mix->source, mix->mean);
@@ -310,14 +359,19 @@ static int tables_population(const struct bench_options *o,
 	}
 	/* Every allocator's population alive at once, and each figure taken
 	 * in turn across them (bench_best_each): the host's slow spells, which
-	 * last seconds on this VM, then weigh on all three alike. */
+	 * last seconds on this VM, then weigh on all of them alike. The read
+	 * table also reads zsmalloc's objects as segments, in the same turns. */
 	pops_fill(p, args, n, mix, src, t[0]);
+	nsg = sg_pops(p, args, sg, args + NR_OPS);
 	for (size_t k = 0; k < NR_ACCESS; k++) {
+		int with_sg = access_tables[k].fn == run_read;
+
 		for (int a = 0; a < NR_OPS; a++)
 			if (args[a])
 				p[a].with_write = access_tables[k].with_write;
-		bench_best_each(o, bench_iters(o, access_tables[k].iters), NR_OPS,
-				access_tables[k].fn, args, ns[k]);
+		bench_best_each(o, bench_iters(o, access_tables[k].iters),
+				NR_OPS + (with_sg ? nsg : 0), access_tables[k].fn, args,
+				ns[k]);
 	}
 	for (int a = 0; a < NR_OPS; a++)
 		for (size_t k = 0; args[a] && k < NR_ACCESS; k++)
@@ -325,56 +379,75 @@ static int tables_population(const struct bench_options *o,
 					p[a].failed && k < 2 ? -1 : ns[k][a],
 					p[a].failed && k < 2 ? "an allocation failed" :
 					access_note(all_ops[a], access_tables[k].how));
+	for (int i = 0; i < nsg; i++)
+		for (size_t k = 0; args[NR_OPS + i] && k < NR_ACCESS; k++)
+			if (access_tables[k].fn == run_read) {
+				sg_label(label, sizeof(label), sg[i].ops);
+				bench_table_add(t[k], label, ns[k][NR_OPS + i], SG_HOW);
+			}
 	pops_free(p, args);
 	return 0;
+}
+
+/* The map table's rows on the three pools (scattered with copy, remap,
+ * contiguous). */
+static void table_map_rows(const struct bench_options *o, struct bench_table *t,
+			   struct maps *mc, struct maps *mr, struct maps *mk)
+{
+	const struct bench_case cases[] = {
+		{ "memcpy of a straddling object's bytes", 4000000, run_memcpy_st, mc,
+		  "the same 1024 objects' sizes, bare memcpy" },
+		{ "in-page object, map + unmap", 20000000, run_map_in, mc,
+		  "a pointer into the page, pinned (either layout)" },
+		{ "straddling object, contiguous, map + unmap", 4000000, run_map_st,
+		  mk, "the default layout: a pointer, pinned, no copy" },
+		{ "straddling object, scattered, map + unmap", 4000000,
+		  run_map_st, mc, "both parts copied to the thread's buffer" },
+		{ "straddling object, scattered, SG read", 4000000, run_sg_st, mc,
+		  "zs_obj_read_sg_begin/end: 2 segments, first + last byte each" },
+		{ "straddling object, remap map + unmap", 20000, run_map_st, mr,
+		  "1024 objects > 8 windows: re-pointed each time" },
+		{ "straddling object, remap, same object", 4000000, run_map_st_same,
+		  mr, "the window is reused" },
+	};
+
+	bench_table_run(o, t, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static int table_map(const struct bench_options *o, struct bench_report *r,
 		     const struct mix *mix, const uint8_t *src)
 {
-	struct zs_pool *copy = zs_create_scattered_pool(), *remap = zs_create_remap_pool();
-	struct maps *mc = calloc(1, sizeof(*mc)), *mr = calloc(1, sizeof(*mr));
+	struct zs_pool *copy = zs_create_layout(ZS_LAYOUT_SCATTERED, ZS_MAP_COPY);
+	struct zs_pool *remap = zs_create_layout(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP);
+	struct zs_pool *contig = zs_create_layout(ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT);
+	struct maps *m = calloc(3, sizeof(*m)); /* copy, remap, contiguous */
 	struct bench_table *t;
 	int err = ENOMEM;
 
-	if (!copy || !remap || !mc || !mr)
+	if (!copy || !remap || !contig || !m)
 		goto out;
-	err = maps_init(mc, copy, mix, src);
+	err = maps_init(&m[0], copy, 0, mix, src);
 	if (!err)
-		err = maps_init(mr, remap, mix, src);
+		err = maps_init(&m[1], remap, 0, mix, src);
+	if (!err)
+		err = maps_init(&m[2], contig, 1, mix, src);
 	if (err)
 		goto out;
+	err = ENOMEM;
 	t = bench_table_new(r, "zsmalloc map + unmap (RO, touching the first and "
 			    "last byte), objects of the mix",
 			    "memcpy of a straddling object's bytes");
 	if (!t)
 		goto out;
-	{
-		const struct bench_case cases[] = {
-			{ "memcpy of a straddling object's bytes", 4000000,
-			  run_memcpy_st, mc, "the same 1024 objects' sizes, bare memcpy" },
-			{ "in-page object, map + unmap", 20000000, run_map_in, mc,
-			  "a pointer into the page, pinned" },
-			{ "straddling object, copy map + unmap", 4000000, run_map_st,
-			  mc, "both parts copied to the thread's buffer" },
-			{ "straddling object, remap map + unmap", 20000, run_map_st, mr,
-			  "1024 objects > 8 windows: re-pointed each time" },
-			{ "straddling object, remap, same object", 4000000,
-			  run_map_st_same, mr, "the window is reused" },
-		};
-
-		bench_table_run(o, t, cases, sizeof(cases) / sizeof(cases[0]));
-	}
+	table_map_rows(o, t, &m[0], &m[1], &m[2]);
 	err = 0;
 out:
-	if (mc)
-		maps_free(mc);
-	if (mr)
-		maps_free(mr);
-	free(mc);
-	free(mr);
+	for (int i = 0; m && i < 3; i++)
+		maps_free(&m[i]);
+	free(m);
 	zs_destroy_pool(copy);
 	zs_destroy_pool(remap);
+	zs_destroy_pool(contig);
 	return err;
 }
 
@@ -437,6 +510,9 @@ static int table_threads(const struct bench_options *o, struct bench_report *r,
 		int failed = 0, k;
 		double one = 0, many = 0;
 
+		if (ops == &ops_zs_scattered)
+			continue; /* the layout changes no alloc or free path */
+
 		/* Best of --repeat, 1 and N threads taken in turn so that both
 		 * see the same machine (a VM's neighbours come and go). */
 		for (k = 0; k < (o->repeat > 0 ? o->repeat : 1); k++) {
@@ -485,6 +561,8 @@ static int tables_alloc(const struct bench_options *o, struct bench_report *r,
 		err = table_compact(o, r, mix, src);
 	if (!err)
 		err = table_threads(o, r, mix, src);
+	if (!err)
+		err = bench_small(o, r);
 	return err;
 }
 

@@ -32,9 +32,10 @@ static void help(void)
 	      "  --trace FILE      the size mix from this trace (again for more;\n"
 	      "                    default: the bundled traces)\n"
 	      "  --op OP           only OP (pair, read, write, map) --count times on\n"
-	      "                    --allocator A (zsmalloc, xvmalloc, malloc) after\n"
-	      "                    filling --objects objects (default 131072): for\n"
-	      "                    tools/cachegrind.sh, which runs it under valgrind\n"
+	      "                    --allocator A (zsmalloc, zsmalloc-scattered,\n"
+	      "                    xvmalloc, malloc) after filling --objects objects\n"
+	      "                    (default 131072): for tools/cachegrind.sh, which\n"
+	      "                    runs it under valgrind\n"
 	      "  --count N         operations of --op (100000)\n"
 	      "\n"
 	      "N may end in k, M, Ki or Mi (x1000, x1000000, x1024, x1048576).\n",
@@ -119,8 +120,8 @@ static const struct option long_options[] = {
 };
 
 static const char *const op_names[] = { "pair", "read", "write", "map", NULL };
-static const char *const allocator_names[] = { "zsmalloc", "xvmalloc", "malloc",
-					       NULL };
+static const char *const allocator_names[] = { "zsmalloc", "zsmalloc-scattered",
+					       "xvmalloc", "malloc", NULL };
 
 /* One option: getopt's code @c, its value @v. Returns -1 or the status. */
 static int take_option(struct bench_options *o, int c, char *v)

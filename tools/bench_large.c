@@ -1,16 +1,20 @@
 /*
  * bench_large.c - write and read of objects larger than a page (16 KiB and
  * 64 KiB: database pages, storage blocks, multi-size THP folios), zsmalloc
- * against memcpy from malloc, on populations of LARGE_POP objects (or the
- * smallest --objects) where memory allows.
+ * (the default contiguous pool, and zsmalloc-scattered: the kernel's
+ * layout, whose objects span many pages that are not consecutive) against
+ * memcpy from malloc, on populations of LARGE_POP objects (or the smallest
+ * --objects) where memory allows. The read tables also read zsmalloc's
+ * objects as segments (zs_obj_read_sg_begin/end): one in the contiguous
+ * layout, one per run of consecutive pages in the scattered one.
  *
- * Both allocators' populations are alive at once and timed in turn, as in
+ * Every allocator's population is alive at once and timed in turn, as in
  * the other tables. 131,072 objects of 64 KiB are 8 GiB per allocator; a
  * population that would not fit in half of MemAvailable (the machine is
- * shared) is halved until it does, and the table's title says so. While
- * zs_malloc() refuses a size (ENOSPC: objects above a page), zsmalloc's
- * rows are left out with that note. xvmalloc holds objects within a page
- * only, by design.
+ * shared) is halved until it does, and the table's title says so. An
+ * allocator that refuses the size (zs_malloc: ENOSPC above
+ * ZS_MAX_OBJECT_SIZE) has its rows left out with that note. xvmalloc holds
+ * objects within a page only, by design.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +23,6 @@
 
 #include "tools/bench.h"
 #include "tools/bench_pop.h"
-#include "zsmalloc/zsmalloc.h"
 
 #define LARGE_POP 131072
 
@@ -41,21 +44,21 @@ static uint64_t mem_available(void)
 	return (uint64_t)kb * 1024;
 }
 
-/* 0 if zsmalloc takes objects of @size, else the errno it refuses with. */
-static int zs_refuses(uint32_t size)
+/* 0 if @ops takes objects of @size, else the errno it refuses with. */
+static int refuses(const struct aops *ops, uint32_t size)
 {
-	void *pool = ops_zs.create();
+	void *pool = ops->create(0);
 	uint64_t id;
 	int err;
 
 	if (!pool)
 		return ENOMEM;
 	errno = 0;
-	id = ops_zs.alloc(pool, size);
+	id = ops->alloc(pool, size);
 	err = id ? 0 : errno ? errno : ENOMEM;
 	if (id)
-		ops_zs.release(pool, id);
-	ops_zs.destroy(pool);
+		ops->release(pool, id);
+	ops->destroy(pool);
 	return err;
 }
 
@@ -84,70 +87,113 @@ static uint32_t large_population(const struct bench_options *o, uint32_t size,
 	return n;
 }
 
-/* The rows of both tables (t[0] read, t[1] write): malloc, zsmalloc, and
- * xvmalloc, which cannot hold these objects. */
-static void large_rows(struct bench_table *t[2], const struct aops *const ops[2],
-		       void *const args[2], double ns[2][2], int zs_err)
-{
-	for (int a = 0; a < 2; a++) {
-		char note[96];
+#define NR_LARGE 3 /* malloc, zsmalloc, zsmalloc-scattered */
 
-		if (a == 1 && zs_err) {
-			snprintf(note, sizeof(note), "zs_malloc refuses the size (%s)",
-				 zs_err == ENOSPC ? "ENOSPC" : strerror(zs_err));
-		} else if (!args[a]) {
-			snprintf(note, sizeof(note), "out of memory");
-		}
+static const struct aops *const large_ops[NR_LARGE] = { &ops_malloc, &ops_zs,
+							 &ops_zs_scattered };
+
+struct large_run {
+	struct pop p[NR_LARGE], sg[NR_LARGE - 1]; /* sg: zsmalloc's two, as segments */
+	void *args[2 * NR_LARGE - 1];
+	int err[NR_LARGE];  /* the errno each refuses the size with */
+	double ns[2][2 * NR_LARGE - 1]; /* read (with the SG rows), write */
+};
+
+/* The note of an allocator without a population. */
+static void large_note(const struct large_run *l, int a, char *note, size_t len)
+{
+	if (l->err[a])
+		snprintf(note, len, "zs_malloc refuses the size (%s)",
+			 l->err[a] == ENOSPC ? "ENOSPC" : strerror(l->err[a]));
+	else
+		snprintf(note, len, "out of memory");
+}
+
+/* The rows of both tables (t[0] read, t[1] write): malloc, zsmalloc's
+ * two, their SG reads, and xvmalloc, which cannot hold these objects. */
+static void large_rows(struct bench_table *t[2], const struct large_run *l)
+{
+	char note[96], label[96];
+
+	for (int a = 0; a < NR_LARGE; a++) {
+		const struct aops *ops = large_ops[a];
+
+		large_note(l, a, note, sizeof(note));
 		for (int k = 0; k < 2; k++)
-			bench_table_add(t[k], ops_label(ops[a]), args[a] ? ns[k][a] : -1,
-					args[a] ? k ? ops[a]->write_how : ops[a]->read_how :
-						  note);
+			bench_table_add(t[k], ops_label(ops), l->args[a] ? l->ns[k][a] : -1,
+					l->args[a] ? k ? ops->write_how : ops->read_how :
+						     note);
+	}
+	for (int a = 1; a < NR_LARGE; a++) {
+		snprintf(label, sizeof(label), "%s, SG read", ops_label(large_ops[a]));
+		large_note(l, a, note, sizeof(note));
+		bench_table_add(t[0], label, l->args[a] ? l->ns[0][NR_LARGE + a - 1] : -1,
+				l->args[a] ? SG_HOW : note);
 	}
 	bench_table_add(t[0], ops_label(&ops_xv), -1, "objects within a page only");
 	bench_table_add(t[1], ops_label(&ops_xv), -1, "objects within a page only");
 }
 
+/* Every allocator's population of @n objects of @size, where it holds them. */
+static void large_fill(struct large_run *l, const struct mix *mix, const uint8_t *src,
+		       uint32_t n, uint32_t size)
+{
+	for (int a = 0; a < NR_LARGE; a++) {
+		const struct aops *ops = large_ops[a];
+		void *pool = l->err[a] ? NULL : ops->create(0);
+
+		if (pool && !pop_fill(&l->p[a], ops, pool, mix, n, 5, src, size)) {
+			l->args[a] = &l->p[a];
+		} else if (pool) {
+			pop_free(&l->p[a]);
+			ops->destroy(pool);
+		}
+	}
+	for (int a = 1; a < NR_LARGE; a++) {
+		l->sg[a - 1] = l->p[a];
+		l->sg[a - 1].sg = 1;
+		l->args[NR_LARGE + a - 1] = l->args[a] ? &l->sg[a - 1] : NULL;
+	}
+}
+
 static int table_large(const struct bench_options *o, struct bench_report *r,
 		       const struct mix *mix, const uint8_t *src, uint32_t size)
 {
-	const struct aops *const ops[2] = { &ops_malloc, &ops_zs };
-	int zs_err = zs_refuses(size);
+	struct large_run *l = calloc(1, sizeof(*l));
 	struct bench_table *t[2];
-	struct pop p[2] = { { 0 }, { 0 } };
-	void *args[2] = { NULL, NULL };
-	double ns[2][2];
 	char title[320], why[160];
-	uint32_t n = large_population(o, size, zs_err ? 1 : 2, why, sizeof(why));
+	uint64_t iters = bench_iters(o, 262144 / (size / 1024));
+	int alive = 0;
+	uint32_t n;
 
+	if (!l)
+		return ENOMEM;
+	for (int a = 0; a < NR_LARGE; a++) {
+		l->err[a] = a ? refuses(large_ops[a], size) : 0;
+		alive += !l->err[a];
+	}
+	n = large_population(o, size, alive, why, sizeof(why));
 	for (int k = 0; k < 2; k++) {
 		snprintf(title, sizeof(title), "%s a random %u KiB object, %u objects%s",
 			 k ? "write" : "read", size / 1024, n, why);
 		t[k] = bench_table_new(r, title, ops_label(&ops_malloc));
-		if (!t[k])
+		if (!t[k]) {
+			free(l);
 			return ENOMEM;
-	}
-	for (int a = 0; a < 2; a++) {
-		void *pool = a == 1 && zs_err ? NULL : ops[a]->create();
-
-		if (pool && !pop_fill(&p[a], ops[a], pool, mix, n, 5, src, size)) {
-			args[a] = &p[a];
-		} else if (pool) {
-			pop_free(&p[a]);
-			ops[a]->destroy(pool);
 		}
 	}
-	bench_best_each(o, bench_iters(o, 262144 / (size / 1024)), 2, run_read, args,
-			ns[0]);
-	bench_best_each(o, bench_iters(o, 262144 / (size / 1024)), 2, run_write,
-			args, ns[1]);
-	large_rows(t, ops, args, ns, zs_err);
-	for (int a = 0; a < 2; a++)
-		if (args[a]) {
-			void *pool = p[a].pool;
+	large_fill(l, mix, src, n, size);
+	bench_best_each(o, iters, 2 * NR_LARGE - 1, run_read, l->args, l->ns[0]);
+	bench_best_each(o, iters, NR_LARGE, run_write, l->args, l->ns[1]);
+	large_rows(t, l);
+	for (int a = 0; a < NR_LARGE; a++)
+		if (l->args[a]) {
+			void *pool = l->p[a].pool;
 
-			pop_free(&p[a]);
-			ops[a]->destroy(pool);
+			pop_free(&l->p[a]);
+			large_ops[a]->destroy(pool);
 		}
+	free(l);
 	return 0;
 }
 

@@ -4,7 +4,9 @@
  * one with clock_gettime, like tlsf-bsd's worst-case harness.
  *
  * A zsmalloc pool of 2^20 objects of the mix (--quick: a tenth) loses a
- * random half, so that compaction has work. Then the main thread takes the
+ * random half, so that compaction has work; the default pool (contiguous
+ * zspages), then one of the scattered layout (the kernel's: straddlers
+ * are copied, compaction copies page by page). Then the main thread takes the
  * operations in turn, map + unmap, read, write, alloc, free, each on a
  * random object (alloc into a free slot, free of a live one, so the
  * population stays at half), and times each alone:
@@ -172,17 +174,19 @@ static void add_rows(struct bench_table *t, struct lat_run *l)
 	}
 }
 
-static int lat_init(struct lat_run *l, const struct mix *mix, const uint8_t *src,
-		    uint32_t n)
+static int lat_init(struct lat_run *l, const struct aops *ops, const struct mix *mix,
+		    const uint8_t *src, uint32_t n)
 {
-	void *pool = ops_zs.create();
+	void *pool = ops->create(0);
 
 	memset(l, 0, sizeof(*l));
 	l->free_slot = malloc(n * sizeof(*l->free_slot));
 	for (int op = 0; op < NR_LAT; op++)
 		l->ns[op] = malloc(MAX_SAMPLES * sizeof(uint32_t));
+	l->pop.pool = pool; /* lat_free() destroys it whatever happens */
+	l->pop.ops = ops;
 	if (!pool || !l->free_slot || !l->ns[NR_LAT - 1] ||
-	    pop_fill(&l->pop, &ops_zs, pool, mix, n, 99, src, 0))
+	    pop_fill(&l->pop, ops, pool, mix, n, 99, src, 0))
 		return ENOMEM;
 	pop_free_half(&l->pop);
 	for (uint32_t i = 0; i < n; i++)
@@ -194,10 +198,11 @@ static int lat_init(struct lat_run *l, const struct mix *mix, const uint8_t *src
 static void lat_free(struct lat_run *l)
 {
 	void *pool = l->pop.pool;
+	const struct aops *ops = l->pop.ops;
 
 	pop_free(&l->pop);
 	if (pool)
-		ops_zs.destroy(pool);
+		ops->destroy(pool);
 	for (int op = 0; op < NR_LAT; op++)
 		free(l->ns[op]);
 	free(l->free_slot);
@@ -211,21 +216,22 @@ static void busy_note(struct lat_run *l, char *buf, size_t len)
 		 (double)l->first_ns / 1e6, (unsigned long long)l->pages_freed);
 }
 
-int bench_latency(const struct bench_options *o, struct bench_report *r,
-		  const struct mix *mix, const uint8_t *src)
+/* The two tables of @ops: quiet, then while another thread compacts. */
+static int latency_of(const struct bench_options *o, struct bench_report *r,
+		      const struct aops *ops, const struct mix *mix, const uint8_t *src)
 {
 	uint32_t n = (uint32_t)bench_iters(o, 1u << 20);
 	struct lat_run *l = calloc(1, sizeof(*l));
 	char title[256], note[160];
 	struct bench_table *t;
 	pthread_t tid;
-	int err = l ? lat_init(l, mix, src, n) : ENOMEM;
+	int err = l ? lat_init(l, ops, mix, src, n) : ENOMEM;
 
 	if (err)
 		goto out;
-	snprintf(title, sizeof(title), "latency, zsmalloc pool of %u objects after "
+	snprintf(title, sizeof(title), "latency, %s pool of %u objects after "
 		 "freeing a random half, quiet (a clock_gettime pair, in every "
-		 "figure: %llu ns)", n, (unsigned long long)now_ns_pair_cost());
+		 "figure: %llu ns)", ops->name, n, (unsigned long long)now_ns_pair_cost());
 	t = bench_table_new(r, title, "");
 	lat_loop(l, quiet_done, bench_now_ns());
 	add_rows(t, l);
@@ -251,4 +257,12 @@ out:
 		lat_free(l);
 	free(l);
 	return err;
+}
+
+int bench_latency(const struct bench_options *o, struct bench_report *r,
+		  const struct mix *mix, const uint8_t *src)
+{
+	int err = latency_of(o, r, &ops_zs, mix, src);
+
+	return err ? err : latency_of(o, r, &ops_zs_scattered, mix, src);
 }

@@ -6,7 +6,9 @@
  * cachegrind twice, with --count K and 2K, and subtracts: the fill and the
  * program's start cost the same in both runs, so the difference is what K
  * operations cost, in instructions and cache misses, the same on every run
- * (unlike the wall-clock tables of a shared VM).
+ * (unlike the wall-clock tables of a shared VM). Its pools are given a page
+ * limit that the population needs (op_max_pages()), so that valgrind can
+ * map their reservations.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,12 +18,14 @@
 #include "tools/bench.h"
 #include "tools/bench_pop.h"
 
-static const struct aops *op_allocator(const char *name)
+/* Pages a pool of @n objects of the mix may need: one each at most (the
+ * mix's objects are at most a page), and room for the partly filled
+ * zspages of every class. The default limit, the machine's memory, makes a
+ * zsmalloc pool reserve twice that plus 2 GiB of address space, and
+ * valgrind refuses a mapping of 64 GiB or more. */
+static uint64_t op_max_pages(uint64_t n)
 {
-	for (int a = 0; a < NR_OPS; a++)
-		if (!strncmp(all_ops[a]->name, name, strlen(name)))
-			return all_ops[a];
-	return NULL;
+	return n + 65536;
 }
 
 static void (*op_fn(const char *op))(void *, uint64_t)
@@ -37,7 +41,7 @@ static void (*op_fn(const char *op))(void *, uint64_t)
 
 int bench_op(const struct bench_options *o)
 {
-	const struct aops *ops = op_allocator(o->allocator);
+	const struct aops *ops = ops_find(o->allocator);
 	void (*fn)(void *, uint64_t) = op_fn(o->op);
 	struct mix *mix = calloc(1, sizeof(*mix));
 	uint8_t *src = malloc(PAGE_MAX);
@@ -53,7 +57,7 @@ int bench_op(const struct bench_options *o)
 	err = mix_load_for(o, mix);
 	if (err)
 		goto out;
-	pool = ops->create();
+	pool = ops->create(op_max_pages(o->pops[0]));
 	err = pool ? pop_fill(&p, ops, pool, mix, (uint32_t)o->pops[0], 42, src, 0) :
 		     ENOMEM;
 	if (err)

@@ -109,7 +109,11 @@ int mix_load_for(const struct bench_options *o, struct mix *m)
 
 /* ---- malloc ------------------------------------------------------------ */
 
-static void *m_create(void) { return (void *)1; }
+static void *m_create(uint64_t max_pages)
+{
+	(void)max_pages;
+	return (void *)1;
+}
 static void m_destroy(void *pool) { (void)pool; }
 static uint64_t m_alloc(void *pool, uint32_t size)
 {
@@ -141,7 +145,22 @@ static uint64_t m_map_touch(void *pool, uint64_t id, uint32_t len)
 
 /* ---- zsmalloc ---------------------------------------------------------- */
 
-static void *zsb_create(void) { return zs_create_pool("bench"); }
+static void *zs_create_layout(enum zs_layout layout, uint64_t max_pages)
+{
+	struct zs_config c = { .name = "bench", .layout = layout,
+			       .max_pages = max_pages };
+
+	return zs_create_pool_config(&c);
+}
+static void *zsb_create(uint64_t max_pages)
+{
+	return zs_create_layout(ZS_LAYOUT_DEFAULT, max_pages);
+}
+/* The kernel's layout: straddlers are copied (ZS_MAP_COPY). */
+static void *zsb_create_scattered(uint64_t max_pages)
+{
+	return zs_create_layout(ZS_LAYOUT_SCATTERED, max_pages);
+}
 static void zsb_destroy(void *pool) { zs_destroy_pool(pool); }
 static uint64_t zsb_alloc(void *pool, uint32_t size) { return zs_malloc(pool, size, 0); }
 static void zsb_release(void *pool, uint64_t id) { zs_free(pool, (zs_handle)id); }
@@ -166,10 +185,30 @@ static uint64_t zsb_map_touch(void *pool, uint64_t id, uint32_t len)
 	zs_unmap_object(pool, (zs_handle)id);
 	return v;
 }
+static uint64_t zsb_sg_touch(void *pool, uint64_t id, uint32_t len)
+{
+	struct zs_segment seg[ZS_MAX_SEGMENTS];
+	int n = zs_obj_read_sg_begin(pool, (zs_handle)id, len, seg, ZS_MAX_SEGMENTS);
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++) {
+		const uint8_t *b = seg[i].addr;
+
+		v += (uint64_t)b[0] + b[seg[i].len - 1];
+	}
+	if (n > 0)
+		zs_obj_read_sg_end(pool, (zs_handle)id);
+	return v;
+}
 
 /* ---- xvmalloc ---------------------------------------------------------- */
 
-static void *xvb_create(void) { return xv_create_pool(); }
+static void *xvb_create(uint64_t max_pages)
+{
+	struct xv_config c = { .max_pages = max_pages };
+
+	return xv_create_pool_config(&c);
+}
 static void xvb_destroy(void *pool) { xv_destroy_pool(pool); }
 /* xvmalloc objects stop 4 bytes short of a page (its header); the raw
  * pages of the mix (4096 bytes) are stored as 4092, as said in the tables. */
@@ -213,21 +252,45 @@ static uint64_t xvb_map_touch(void *pool, uint64_t id, uint32_t len)
 }
 
 const struct aops ops_malloc = {
-	"malloc", m_create, m_destroy, m_alloc, m_release, m_write, m_read,
-	m_map_touch, "memcpy", "memcpy", "a pointer: p[0] + p[len - 1]",
+	.name = "malloc", .key = "malloc", .create = m_create, .destroy = m_destroy,
+	.alloc = m_alloc, .release = m_release, .write = m_write, .read = m_read,
+	.map_touch = m_map_touch, .read_how = "memcpy", .write_how = "memcpy",
+	.map_how = "a pointer: p[0] + p[len - 1]",
 };
 const struct aops ops_zs = {
-	"zsmalloc", zsb_create, zsb_destroy, zsb_alloc, zsb_release, zsb_write,
-	zsb_read, zsb_map_touch, "zs_obj_read_begin/end (+memcpy if in place)",
-	"zs_obj_write", "zs_map_object RO + zs_unmap_object",
+	.name = "zsmalloc", .key = "zsmalloc", .create = zsb_create,
+	.destroy = zsb_destroy, .alloc = zsb_alloc, .release = zsb_release,
+	.write = zsb_write, .read = zsb_read, .map_touch = zsb_map_touch,
+	.sg_touch = zsb_sg_touch,
+	.read_how = "zs_obj_read_begin/end (+memcpy if in place)",
+	.write_how = "zs_obj_write", .map_how = "zs_map_object RO + zs_unmap_object",
+};
+const struct aops ops_zs_scattered = {
+	.name = "zsmalloc-scattered", .key = "zsmalloc-scattered",
+	.create = zsb_create_scattered, .destroy = zsb_destroy, .alloc = zsb_alloc,
+	.release = zsb_release, .write = zsb_write, .read = zsb_read,
+	.map_touch = zsb_map_touch, .sg_touch = zsb_sg_touch,
+	.read_how = "the same calls; straddlers copied",
+	.write_how = "zs_obj_write; straddlers in two parts",
+	.map_how = "zs_map_object RO + zs_unmap_object; straddlers copied",
 };
 const struct aops ops_xv = {
-	"xvmalloc (4096 B stored as 4092)", xvb_create, xvb_destroy, xvb_alloc,
-	xvb_release, xvb_write, xvb_read, xvb_map_touch,
-	"xv_map + memcpy + xv_unmap", "xv_map + memcpy + xv_unmap",
-	"xv_map + xv_unmap",
+	.name = "xvmalloc (4096 B stored as 4092)", .key = "xvmalloc",
+	.create = xvb_create, .destroy = xvb_destroy, .alloc = xvb_alloc,
+	.release = xvb_release, .write = xvb_write, .read = xvb_read,
+	.map_touch = xvb_map_touch, .read_how = "xv_map + memcpy + xv_unmap",
+	.write_how = "xv_map + memcpy + xv_unmap", .map_how = "xv_map + xv_unmap",
 };
-const struct aops *const all_ops[NR_OPS] = { &ops_malloc, &ops_zs, &ops_xv };
+const struct aops *const all_ops[NR_OPS] = { &ops_malloc, &ops_zs, &ops_zs_scattered,
+					     &ops_xv };
+
+const struct aops *ops_find(const char *key)
+{
+	for (int a = 0; a < NR_OPS; a++)
+		if (!strcmp(all_ops[a]->key, key))
+			return all_ops[a];
+	return NULL;
+}
 
 const char *ops_label(const struct aops *ops)
 {
@@ -303,6 +366,10 @@ void run_read(void *arg, uint64_t k)
 	uint32_t i = pop_pick(p);
 
 	(void)k;
+	if (p->sg) {
+		bench_keep(p->ops->sg_touch(p->pool, p->id[i], p->len[i]));
+		return;
+	}
 	p->ops->read(p->pool, p->id[i], p->buf, p->len[i]);
 	bench_keep(p->buf[0]);
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
-# cachegrind.sh - instructions and cache misses per operation of zsmalloc,
-# xvmalloc and the linked malloc, from valgrind's cachegrind: figures that
-# are the same on every run, beside the wall-clock tables of tools/bench,
-# whose timings swing 2x on a shared VM.
+# cachegrind.sh - instructions and cache misses per operation of zsmalloc
+# (the default contiguous layout and the kernel's scattered one), xvmalloc
+# and the linked malloc, from valgrind's cachegrind: figures that are the
+# same on every run, beside the wall-clock tables of tools/bench, whose
+# timings swing 2x on a shared VM.
 #
 # For each allocator and operation it runs `bench --op OP --allocator A`
 # twice under cachegrind, with --count K and 2K, and subtracts: the program's
@@ -11,7 +12,10 @@
 # given here (pinned, so that every machine counts the same; the defaults are
 # this project's VMs': 32 KiB I1, 48 KiB D1, 32 MiB last level), not the
 # host's, and runs the program ~50x slower: hence 131,072 objects by default,
-# the smaller of bench's two populations.
+# the smaller of bench's two populations. `bench --op` gives its pools a
+# page limit that the population needs: a pool with the default limit (the
+# machine's memory) reserves twice that in address space, plus 2 GiB, and
+# valgrind refuses a mapping of 64 GiB or more.
 #
 # usage: cachegrind.sh [--bench PATH] [--objects N] [--count K]
 #                      [--allocators LIST] [--ops LIST] [--trace FILE]
@@ -20,7 +24,7 @@ set -eu
 bench=
 objects=131072
 count=100000
-allocators="malloc zsmalloc xvmalloc"
+allocators="malloc zsmalloc zsmalloc-scattered xvmalloc"
 ops="pair read write map"
 trace=
 caches="--I1=32768,8,64 --D1=49152,12,64 --LL=33554432,16,64"
@@ -75,7 +79,7 @@ per_op() {
 
 echo "cachegrind: per operation, K = $count more operations after a fill of $objects objects (runs of K and 2K subtracted)"
 echo "simulated caches: $caches"
-printf '  %-9s %-10s %12s %8s %12s %12s %8s\n' operation allocator "instr/op" ratio "D1 miss/op" "LL miss/op" ratio
+printf '  %-9s %-18s %12s %8s %12s %12s %8s\n' operation allocator "instr/op" ratio "D1 miss/op" "LL miss/op" ratio
 for op in $ops; do
 	ref=
 	for a in $allocators; do
@@ -85,7 +89,7 @@ for op in $ops; do
 		function ratio(v, r) { return r >= 0.005 ? sprintf("%7.2fx", v / r) : "      -" }
 		function nz(v) { return v < 0 && v > -0.005 ? 0 : v }
 		{
-			printf "  %-9s %-10s %12.1f %s %12.2f %12.2f %s\n", $1, $2, $3,
+			printf "  %-9s %-18s %12.1f %s %12.2f %12.2f %s\n", $1, $2, $3,
 				ratio($3, $6), nz($4), nz($5), ratio($5, $7) }'
 	done
 done

@@ -79,9 +79,9 @@ static uint64_t memfd_bytes(void)
 uint64_t resident_bytes(void)
 {
 	static const char *const pss[] = { "Pss" };
-	static const char *const anon_file[] = { "Pss_Anon", "Pss_File" };
+	static const char *const anon[] = { "Pss_Anon" };
 	static const char *const pte[] = { "VmPTE" };
-	uint64_t bytes = sum_kb("/proc/self/smaps_rollup", anon_file, 2);
+	uint64_t bytes = sum_kb("/proc/self/smaps_rollup", anon, 1);
 
 	if (bytes) /* shared memory counted where it lives, mapped or not */
 		bytes += memfd_bytes();
@@ -90,6 +90,57 @@ uint64_t resident_bytes(void)
 	if (!bytes)
 		bytes = statm_private();
 	return bytes + sum_kb("/proc/self/status", pte, 1);
+}
+
+/* 1 if the linked malloc is glibc's (none of the others resident_give_back()
+ * knows is loaded). */
+static int malloc_is_glibc(void)
+{
+	return !dlsym(RTLD_DEFAULT, "mallctl") && !dlsym(RTLD_DEFAULT, "mi_collect") &&
+	       !dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory");
+}
+
+/* 1 if @p, just allocated, lies in the heap's space as it was (below the
+ * unchanged break @brk, within the main arena's @arena bytes): free space
+ * that was there, not a new top or an mmapped block. */
+static int from_old_heap(const void *p, const char *brk, size_t arena)
+{
+	const char *c = p;
+
+	return c && (const char *)sbrk(0) == brk && c < brk && c >= brk - arena;
+}
+
+/* Take up the heap's free space, largest blocks first, down to a page:
+ * allocated and never written, it stays out of memory (the trim before the
+ * baseline gave its pages back) and no later allocation can reuse it. */
+static void heap_plug(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	size_t size = 4096;
+
+	while (size <= mi.fordblks / 2)
+		size *= 2;
+	while (size >= 4096) {
+		const char *brk = sbrk(0);
+		void *p = malloc(size - 2 * sizeof(size_t)); /* a chunk of size */
+
+		if (!from_old_heap(p, brk, mi.arena)) {
+			free(p);
+			size /= 2;
+		} /* else kept, never freed: the process is a measuring child */
+	}
+}
+
+void resident_fresh_malloc(void)
+{
+	if (!malloc_is_glibc())
+		return;
+	/* glibc's defaults (DEFAULT_MMAP_THRESHOLD_MIN, DEFAULT_TRIM_THRESHOLD);
+	 * setting them also stops their growth. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	malloc_trim(0);
+	heap_plug();
 }
 
 void resident_give_back(void)

@@ -29,7 +29,10 @@ enum phase { PHASE_FILL, PHASE_CHURN, PHASE_DISCARD, PHASE_COMPACT, NR_PHASES };
 
 extern const char *const phase_names[NR_PHASES];
 
-#define RUN_MAX_CLASSES 256 /* zsmalloc has up to 255 classes */
+/* Classes kept per phase: zsmalloc has 2,526 with 4 KiB pages (8 bytes
+ * apart up to 64 KiB, merged where they hold the same), fewer with larger
+ * pages. */
+#define RUN_MAX_CLASSES 4096
 
 struct run_plan {
 	const struct workload *wl;

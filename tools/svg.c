@@ -122,9 +122,10 @@ static void chart_classes(const struct report *r, FILE *f)
 
 	if (!row)
 		return;
-	for (int s = 0; s < 2; s++)
+	for (int s = 0; s < 2; s++) /* the largest class that holds pages */
 		for (int c = 0; c < row->res->phase[shown[s]].nr_classes; c++)
-			if (row->res->phase[shown[s]].classes[c].size > ps)
+			if (row->res->phase[shown[s]].classes[c].obj_allocated &&
+			    row->res->phase[shown[s]].classes[c].size > ps)
 				ps = row->res->phase[shown[s]].classes[c].size;
 	snprintf(buf, sizeof(buf),
 		 "%s: fill of each size class (objects used / object places)",

@@ -117,6 +117,12 @@ for a in xvmalloc zbud; do
 	grep -q "^  $a: left out: refuses the largest object of these 16 KiB blocks, [0-9,]* bytes (ENOSPC" "$tmp/out" ||
 		fail "--block 16K: $a not left out with a note"
 done
+# zsmalloc holds objects up to 64 KiB: all three of its drivers run.
+for a in zsmalloc zsmalloc-scattered zsmalloc-remap; do
+	grep -q "^  $a: left out" "$tmp/out" && fail "--block 16K: $a left out"
+	[ "$(grep -c "^  $a  *[0-9.]* [KMG]iB  *[0-9.]* %  *resident " "$tmp/out")" -eq 4 ] ||
+		fail "--block 16K: $a has not a resident row in every phase"
+done
 v=$(grep "^  verified" "$tmp/out" | sed -n 1p | sed 's/.*each of \([0-9]*\) allocators/\1/')
 [ "$(grep -c "^  verified [0-9,]* objects in each of $v allocators" "$tmp/out")" -eq 4 ] ||
 	fail "--block 16K: not verified after every phase: $(grep verified "$tmp/out")"
