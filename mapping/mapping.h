@@ -226,6 +226,9 @@ unsigned mp_cpu_count(void);
  * resolution, cheap enough to read every few hundred operations). */
 uint64_t mp_clock_ms(void);
 
+/* mp_yield - let another thread run (for bounded spin-waits). */
+void mp_yield(void);
+
 
 /* mp_get_stats - a consistent snapshot of the counters. */
 void mp_get_stats(struct mp_source *src, struct mp_stats *stats);

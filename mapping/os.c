@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,11 @@ uint64_t os_clock_ms(void)
 	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts))
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void os_yield(void)
+{
+	sched_yield();
 }
 
 int os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))

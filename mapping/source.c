@@ -161,6 +161,11 @@ uint64_t mp_clock_ms(void)
 	return os_clock_ms();
 }
 
+void mp_yield(void)
+{
+	os_yield();
+}
+
 /* Read once; racing first calls compute and store the same value. */
 static _Atomic size_t mp_cached_page_size;
 

@@ -80,7 +80,6 @@
  * with EPERM in the child.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +113,7 @@ void zs_spin_lock_slow(_Atomic int *lock)
 			if (++spins < 64)
 				zs_cpu_relax();
 			else
-				sched_yield();
+				mp_yield();
 		}
 		if (!atomic_exchange_explicit(lock, 1, memory_order_acquire))
 			return;

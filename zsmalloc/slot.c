@@ -25,7 +25,6 @@
  * The pin is the only write a read makes, and it is to the line the read
  * loads anyway.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,7 +179,7 @@ zs_slotv zs_wait_not_moving(_Atomic zs_slotv *p)
 		if (++spins < 128)
 			zs_cpu_relax();
 		else
-			sched_yield();
+			mp_yield();
 	}
 	return v;
 }
