@@ -1,6 +1,7 @@
 /*
- * internal.h - the pool and arena records, shared by xvmalloc.c and check.c.
- * Not a public header: users see struct xv_pool only as an opaque type.
+ * internal.h - the pool and arena records and the debug asserts, shared by
+ * the files of xvmalloc. Not a public header: users see struct xv_pool only
+ * as an opaque type.
  */
 #ifndef ZSALLOC_XVMALLOC_INTERNAL_H
 #define ZSALLOC_XVMALLOC_INTERNAL_H
@@ -11,21 +12,37 @@
 #include <stdint.h>
 
 #include "mapping/mapping.h"
-#include "xvmalloc/owners.h"
+#include "xvmalloc/pages.h"
 #include "xvmalloc/tlsf.h"
 #include "xvmalloc/xvmalloc.h"
+
+/*
+ * XV_ASSERT(cond && "what must hold") - an invariant the prose around it
+ * states. With XV_DEBUG defined (the test builds, --config=debug) a false
+ * one prints the condition and its place to stderr and aborts; otherwise it
+ * compiles to nothing (the condition is not evaluated).
+ */
+#ifdef XV_DEBUG
+#define XV_ASSERT(cond)                                                    \
+	((cond) ? (void)0 : xv_assert_fail(#cond, __FILE__, __LINE__, __func__))
+_Noreturn void xv_assert_fail(const char *cond, const char *file, int line,
+			      const char *func);
+#else
+#define XV_ASSERT(cond) ((void)sizeof((cond) ? 1 : 0))
+#endif
 
 /* Most arenas a pool may have, and most the default (one per CPU) picks. */
 #define XV_ARENAS_MAX 64u
 #define XV_ARENAS_DEFAULT_MAX 8u
 
-_Static_assert(XV_ARENAS_MAX <= UINT8_MAX - 1, "arena ids fit a byte");
+_Static_assert(XV_ARENAS_MAX <= XV_REC_OWNER_MASK,
+	       "arena ids fit a page record's owner field");
 
 /*
- * One arena: a TLSF instance, its lock, and the pages it owns (the owner
- * table names them). Allocated cache-line aligned, with its free-list heads
- * and second-level bitmap right behind it.
- *   pages == number of pfns whose owner entry is id
+ * One arena: a TLSF instance, its lock, and the pages it owns (the page
+ * records name them). Allocated cache-line aligned, with its free-list
+ * heads, counts and second-level bitmap right behind it.
+ *   pages == number of pfns whose record's owner is id
  *   tlsf.bytes_allocated + tlsf.bytes_free == pages * page_size
  */
 struct xv_arena {
@@ -38,16 +55,19 @@ struct xv_arena {
 };
 
 /*
- * The pool: its page source (private to it), the arenas and the owner
- * table. Everything but the arenas' contents is fixed after creation.
+ * The pool: its page source (private to it), the arenas and the page
+ * records. Everything but the arenas' contents and the records is fixed
+ * after creation.
  */
 struct xv_pool {
 	struct mp_source *src;     /* page source, created for this pool */
+	unsigned char *base;       /* mp_direct_map(src) */
 	uint32_t page_size;        /* mp_page_size() */
+	uint32_t page_shift;       /* log2(page_size) */
 	uint32_t max_size;         /* page_size - XV_HDR: largest object */
 	unsigned narenas;          /* 1..XV_ARENAS_MAX */
 	uint64_t fixed_bytes;      /* pool + arenas + lists (metadata) */
-	struct xv_owners owners;   /* pfn -> arena id, 0: not ours */
+	struct xv_pages pages;     /* pfn -> owner and live objects */
 	struct xv_arena *arenas[]; /* [narenas] */
 };
 

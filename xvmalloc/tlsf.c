@@ -1,28 +1,88 @@
 /*
- * tlsf.c - one arena's free lists, bitmaps, find, split and merge.
+ * tlsf.c - one arena's blocks: free lists, bitmaps, fit, split and merge.
  *
  * Names follow the TLSF paper and its reference code: object_verb. A block
- * is named by <pfn, block offset>; its page is reached through mp_kmap(),
- * which is arithmetic on the direct map. Every function here runs under the
+ * is named by <pfn, block offset>; its page is reached through the page
+ * source's direct map (arithmetic). Every function here runs under the
  * arena's lock (held by the caller in xvmalloc.c).
+ *
+ * Page and block layout
+ * ---------------------
+ * A page is a chain of blocks, each a 4-byte header and a data part. Blocks
+ * tile the page exactly; the first starts at offset 0.
+ *
+ *   0                                                         page_size
+ *   +----+-----------+----+------------------+----+---------+----+----+
+ *   |hdr | object A  |hdr | free block       |hdr | object B|hdr |frag|
+ *   +----+-----------+----+------------------+----+---------+----+----+
+ *        ^ <pfn, offset> of A = block offset + 4
+ *                         [ link: next/prev pfn + offset | ...unused  ]
+ *
+ *   hdr.size   used: the size asked for, 1 .. page_size - 4
+ *              free: the data bytes of the block (a multiple of 4)
+ *   hdr.prev   block offset of the block before | PREV_FREE | BLOCK_FREE
+ *              (offsets are multiples of 4, so the two low bits are flags)
+ *
+ *   extent(used) = max(round_up(size, 4), MIN_BLOCK)  data bytes spanned
+ *   extent(free) = size
+ *   next block   = block offset + 4 + extent
+ *
+ * Invariants of every page an arena holds:
+ *   sum over the chain of (4 + extent) == page_size
+ *   hdr.prev of each block == offset of the block before it (0 for the first)
+ *   PREV_FREE of a block == BLOCK_FREE of the block before it
+ *   no two free blocks are neighbours (frees merge both ways)
+ *   not every block is free (an empty page goes back to the page source)
+ *
+ * A free block of at least MIN_BLOCK (32) data bytes is on a free list; its
+ * list links (pfn and block offset of next and previous) live in its own
+ * data part, as in the seed. A free block smaller than that ("fragment", 0..
+ * 28 data bytes, the tail left by a split) is on no list: it waits for a
+ * neighbour to be freed and merge with it. Every used block spans at least
+ * MIN_BLOCK, so freeing one always yields a block a list can hold.
+ *
+ * Headers are the allocator's, but nothing here proves that an offset is a
+ * block: the caller proves an object live from the pool's page records
+ * (pages.h) before any header is read.
+ *
+ * Free lists and the two-level bitmap
+ * -----------------------------------
+ * List i holds free blocks of data size MIN + 8i .. MIN + 8i + 7 (the floor
+ * index). For a 4 KiB page that is 508 lists; for 64 KiB, 8188. Bit i of the
+ * second level (sl_bitmap, one u64 per 64 lists) says list i is non-empty;
+ * bit w of the first level (fl_bitmap) says sl_bitmap[w] != 0. The first
+ * non-empty list at or above any index is a handful of find-first-set
+ * instructions: O(1). Every block of a list above the floor list of an
+ * extent fits it; a block of the floor list itself may be 4 bytes short.
+ *
+ * Fit
+ * ---
+ * Good fit, as in the seed: the head of the floor list of the extent if it
+ * is large enough (every block of that list is when the extent is its
+ * lower bound), else the head of the first non-empty list above, whose
+ * every block fits. A fresh page only when no block fits.
+ *
+ * Split and merge
+ * ---------------
+ * block_take puts an object at the start of the chosen free block and
+ * block_split turns the rest into a free block (on a list, or a fragment).
+ * A free merges the block with a free block after it (block_merge_next)
+ * and one before it (block_merge_prev); each neighbour leaves its list
+ * first. A page whose blocks are all free goes back to the caller.
  */
 #include "xvmalloc/tlsf.h"
 
 #include <errno.h>
 #include <stddef.h>
 
-static unsigned char *page_kmap(const struct tlsf *t, uint32_t pfn)
-{
-	/* Only pages the arena owns get here: never NULL. */
-	return mp_kmap(t->src, pfn);
-}
+#include "xvmalloc/internal.h"
 
 /* Start fetching the line of block <pfn, off> (header and link): the loads
  * and stores that need it come a little later, so misses overlap. */
 static void block_prefetch(const struct tlsf *t, uint32_t pfn, uint32_t off)
 {
 	if (pfn != XV_NIL_PFN)
-		__builtin_prefetch(page_kmap(t, pfn) + off, 1);
+		__builtin_prefetch(tlsf_page(t, pfn) + off, 1);
 }
 
 void tlsf_sizes(uint32_t page_size, uint32_t *nlists, uint32_t *sl_words)
@@ -35,21 +95,25 @@ void tlsf_sizes(uint32_t page_size, uint32_t *nlists, uint32_t *sl_words)
 }
 
 void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size,
-	       struct xv_ref *heads, uint64_t *sl_bitmap)
+	       struct xv_ref *heads, uint32_t *counts, uint64_t *sl_bitmap)
 {
 	uint32_t i;
 
 	memset(t, 0, sizeof(*t));
 	t->src = src;
+	t->base = mp_direct_map(src);
 	t->page_size = page_size;
+	t->page_shift = (uint32_t)__builtin_ctz(page_size);
 	t->max_data = page_size - XV_HDR;
 	tlsf_sizes(page_size, &t->nlists, &t->sl_words);
 	t->fl_words = (t->sl_words + 63) / 64;
 	t->heads = heads;
+	t->counts = counts;
 	t->sl_bitmap = sl_bitmap;
 	for (i = 0; i < t->nlists; i++) {
 		heads[i].pfn = XV_NIL_PFN;
 		heads[i].off = 0;
+		counts[i] = 0;
 	}
 	memset(sl_bitmap, 0, t->sl_words * sizeof(*sl_bitmap));
 }
@@ -61,6 +125,8 @@ uint32_t tlsf_list_index(const struct tlsf *t, uint32_t size)
 		size = t->max_data;
 	return (size - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT;
 }
+
+/* ---- The two-level bitmap ------------------------------------------- */
 
 static void bitmap_set(struct tlsf *t, uint32_t i)
 {
@@ -79,6 +145,98 @@ static int bitmap_test(const struct tlsf *t, uint32_t i)
 {
 	return (int)((t->sl_bitmap[i / 64] >> (i % 64)) & 1);
 }
+
+/* ---- Free lists -------------------------------------------------------- */
+
+/*
+ * The head of a list is the block heads[i] names; its link's prev is not
+ * kept (stale), so taking the head never touches the next block's page.
+ * Every other block's prev is exact.
+ */
+static int freelist_is_head(const struct tlsf *t, uint32_t i, uint32_t pfn,
+			    uint32_t off)
+{
+	return t->heads[i].pfn == pfn && t->heads[i].off == off;
+}
+
+/* The page of list neighbour @pfn: @page if it is the same page. */
+static unsigned char *freelist_page(const struct tlsf *t, uint32_t pfn,
+				    uint32_t this_pfn, unsigned char *page)
+{
+	return pfn == this_pfn ? page : tlsf_page(t, pfn);
+}
+
+/* Push the free block <pfn, off> of data @size on the front of its list. */
+static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page,
+			    uint32_t off, uint32_t size)
+{
+	uint32_t i = tlsf_list_index(t, size);
+	struct xv_ref head = t->heads[i];
+	struct xv_link l = {
+		.next_pfn = head.pfn,
+		.prev_pfn = XV_NIL_PFN,
+		.next_off = (uint16_t)head.off,
+		.prev_off = 0,
+	};
+
+	XV_ASSERT(size >= XV_MIN_BLOCK && "only blocks of MIN bytes are listed");
+	xv_link_store(page, off, l);
+	if (head.pfn != XV_NIL_PFN) {
+		/* The old head is no longer one: its prev must be exact. */
+		unsigned char *hp = freelist_page(t, head.pfn, pfn, page);
+		struct xv_link hl = xv_link_load(hp, head.off);
+
+		hl.prev_pfn = pfn;
+		hl.prev_off = (uint16_t)off;
+		xv_link_store(hp, head.off, hl);
+	} else {
+		bitmap_set(t, i);
+	}
+	t->heads[i].pfn = pfn;
+	t->heads[i].off = off;
+	t->counts[i]++;
+	t->free_listed++;
+}
+
+/* Unlink the free block <pfn, off> of data @size from its list. */
+static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page,
+			    uint32_t off, uint32_t size)
+{
+	uint32_t i = tlsf_list_index(t, size);
+	struct xv_link l = xv_link_load(page, off);
+	unsigned char *np = NULL, *pp;
+	struct xv_link pl;
+
+	XV_ASSERT(t->counts[i] > 0 && "the block is on its list");
+	t->counts[i]--;
+	t->free_listed--;
+	if (freelist_is_head(t, i, pfn, off)) {
+		/* The next block becomes the head: its prev may go stale. */
+		t->heads[i].pfn = l.next_pfn;
+		t->heads[i].off = l.next_off;
+		if (l.next_pfn == XV_NIL_PFN)
+			bitmap_clear(t, i);
+		return;
+	}
+	if (l.next_pfn != XV_NIL_PFN) {
+		np = freelist_page(t, l.next_pfn, pfn, page);
+		__builtin_prefetch(np + l.next_off, 1); /* overlap both misses */
+	}
+	pp = freelist_page(t, l.prev_pfn, pfn, page);
+	pl = xv_link_load(pp, l.prev_off);
+	pl.next_pfn = l.next_pfn;
+	pl.next_off = l.next_off;
+	xv_link_store(pp, l.prev_off, pl);
+	if (np) {
+		struct xv_link nl = xv_link_load(np, l.next_off);
+
+		nl.prev_pfn = l.prev_pfn;
+		nl.prev_off = l.prev_off;
+		xv_link_store(np, l.next_off, nl);
+	}
+}
+
+/* ---- Fit --------------------------------------------------------------- */
 
 /* First non-empty list with index >= @i, or -1. Two word scans at most
  * beyond the first-level loop (which is one word for pages up to 32 KiB). */
@@ -104,157 +262,105 @@ static int64_t bitmap_find_from(const struct tlsf *t, uint32_t i)
 	return -1;
 }
 
-/*
- * The head of a list is the block heads[i] names; its link's prev is not
- * kept (stale), so taking the head never touches the next block's page.
- * Every other block's prev is exact.
- */
-static int freelist_is_head(const struct tlsf *t, uint32_t i, uint32_t pfn,
-			    uint32_t off)
+/* Load the head of list @j into @fit, and start fetching what taking it
+ * will touch: the block after it and the head of its remainder's list. */
+static void fit_load_head(const struct tlsf *t, uint32_t j, uint32_t ext,
+			  struct tlsf_fit *fit)
 {
-	return t->heads[i].pfn == pfn && t->heads[i].off == off;
-}
+	uint32_t end;
 
-/* Push the free block <pfn, off> of data @size on the front of its list. */
-static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			    uint32_t off, uint32_t size)
-{
-	uint32_t i = tlsf_list_index(t, size);
-	struct xv_ref head = t->heads[i];
-	struct xv_link l = {
-		.next_pfn = head.pfn,
-		.prev_pfn = XV_NIL_PFN,
-		.next_off = (uint16_t)head.off,
-		.prev_off = 0,
-	};
+	fit->ref = t->heads[j];
+	fit->page = tlsf_page(t, fit->ref.pfn);
+	fit->hdr = xv_hdr_load(fit->page, fit->ref.off);
+	end = fit->ref.off + XV_HDR + fit->hdr.size;
+	if (end < t->page_size)
+		__builtin_prefetch(fit->page + end, 1);
+	if (fit->hdr.size >= ext + XV_HDR + XV_MIN_BLOCK) {
+		uint32_t r = tlsf_list_index(t, fit->hdr.size - ext - XV_HDR);
 
-	xv_link_store(page, off, l);
-	if (head.pfn != XV_NIL_PFN) {
-		/* The old head is no longer one: its prev must be exact. */
-		unsigned char *hp = head.pfn == pfn ? page
-						    : page_kmap(t, head.pfn);
-		struct xv_link hl = xv_link_load(hp, head.off);
-
-		hl.prev_pfn = pfn;
-		hl.prev_off = (uint16_t)off;
-		xv_link_store(hp, head.off, hl);
-	} else {
-		bitmap_set(t, i);
-	}
-	t->heads[i].pfn = pfn;
-	t->heads[i].off = off;
-	t->free_listed++;
-}
-
-/* Unlink the free block <pfn, off> of data @size from its list. */
-static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			    uint32_t off, uint32_t size)
-{
-	uint32_t i = tlsf_list_index(t, size);
-	struct xv_link l = xv_link_load(page, off);
-	unsigned char *np = NULL;
-
-	t->free_listed--;
-	if (freelist_is_head(t, i, pfn, off)) {
-		/* The next block becomes the head: its prev may go stale. */
-		t->heads[i].pfn = l.next_pfn;
-		t->heads[i].off = l.next_off;
-		if (l.next_pfn == XV_NIL_PFN)
-			bitmap_clear(t, i);
-		return;
-	}
-	if (l.next_pfn != XV_NIL_PFN) {
-		np = l.next_pfn == pfn ? page : page_kmap(t, l.next_pfn);
-		__builtin_prefetch(np + l.next_off, 1); /* overlap both misses */
-	}
-	{
-		unsigned char *pp = l.prev_pfn == pfn ? page
-						      : page_kmap(t, l.prev_pfn);
-		struct xv_link pl = xv_link_load(pp, l.prev_off);
-
-		pl.next_pfn = l.next_pfn;
-		pl.next_off = l.next_off;
-		xv_link_store(pp, l.prev_off, pl);
-	}
-	if (np) {
-		struct xv_link nl = xv_link_load(np, l.next_off);
-
-		nl.prev_pfn = l.prev_pfn;
-		nl.prev_off = l.prev_off;
-		xv_link_store(np, l.next_off, nl);
+		block_prefetch(t, t->heads[r].pfn, t->heads[r].off);
 	}
 }
 
-/*
- * A free block of data at least @ext: first the head of the floor list of
- * @ext (its blocks may fit: checked on the head only), then the first
- * non-empty list above it, whose every block fits. Stores the block and its
- * header; returns 0, or -ENOMEM.
- */
-static int freelist_find(const struct tlsf *t, uint32_t ext,
-			 struct xv_ref *ref, struct xv_hdr *hdr,
-			 unsigned char **page)
+int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow,
+		    struct tlsf_fit *fit)
 {
+	uint32_t ext = xv_used_extent(size);
 	uint32_t i = (ext - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT;
 	int64_t j;
 
+	fit->fresh_page = 0;
 	if (bitmap_test(t, i)) {
-		*ref = t->heads[i];
-		*page = page_kmap(t, ref->pfn);
-		*hdr = xv_hdr_load(*page, ref->off);
-		if (hdr->size >= ext)
+		/* The floor list's blocks may be 4 bytes short: its head
+		 * decides. */
+		fit_load_head(t, i, ext, fit);
+		if (fit->hdr.size >= ext)
 			return 0;
 	}
 	j = bitmap_find_from(t, i + 1);
-	if (j < 0)
-		return -ENOMEM;
-	*ref = t->heads[j];
-	*page = page_kmap(t, ref->pfn);
-	*hdr = xv_hdr_load(*page, ref->off);
+	if (j < 0) {
+		fit->ref.pfn = XV_NIL_PFN;
+		fit->fresh_page = may_grow;
+		return may_grow ? 0 : -ENOMEM;
+	}
+	fit_load_head(t, (uint32_t)j, ext, fit);
 	return 0;
 }
 
+/* ---- Split and take ---------------------------------------------------- */
+
+/* Tell the block at @next, if the page has one there, that the block before
+ * it starts at @prev and whether that one is free. */
+static void block_set_prev(const struct tlsf *t, unsigned char *page,
+			   uint32_t next, uint32_t prev, int prev_free)
+{
+	struct xv_hdr n;
+
+	if (next >= t->page_size)
+		return;
+	n = xv_hdr_load(page, next);
+	n.prev = (uint16_t)(prev | (prev_free ? XV_PREV_FREE : 0) |
+			    (n.prev & XV_BLOCK_FREE));
+	xv_hdr_store(page, next, n);
+}
+
 /*
- * block_take - turn the free block at @off (header @h, already off its list)
- * into a used block for @size: split off the tail beyond the object's
- * extent as a new free block (on a list if at least MIN), fix the next
- * block's back link and PREV_FREE flag, update the counters.
+ * block_split - the free block at @off (@h: data h.size, off its list) keeps
+ * @ext data bytes; the rest (at least a header) becomes a free block after
+ * it: on a list if at least MIN, else a fragment.
+ */
+static void block_split(struct tlsf *t, uint32_t pfn, unsigned char *page,
+			uint32_t off, struct xv_hdr h, uint32_t ext)
+{
+	uint32_t roff = off + XV_HDR + ext;
+	uint32_t rsize = h.size - ext - XV_HDR;
+	struct xv_hdr r = {
+		.size = (uint16_t)rsize,
+		.prev = (uint16_t)(off | XV_BLOCK_FREE),
+	};
+
+	XV_ASSERT(h.size >= ext + XV_HDR && "a split leaves at least a header");
+	xv_hdr_store(page, roff, r);
+	if (rsize >= XV_MIN_BLOCK)
+		freelist_insert(t, pfn, page, roff, rsize);
+	block_set_prev(t, page, roff + XV_HDR + rsize, roff, 1);
+}
+
+/*
+ * block_take - turn the free block at @off (header @h, already off its
+ * list) into a used block for @size: split off the rest, or (exact fit)
+ * tell the next block its neighbour is in use; update the counters.
  */
 static void block_take(struct tlsf *t, uint32_t pfn, unsigned char *page,
 		       uint32_t off, struct xv_hdr h, uint32_t size)
 {
 	uint32_t ext = xv_used_extent(size);
-	uint32_t rest = h.size - ext;
-	uint32_t end = off + XV_HDR + h.size; /* the next block, or page end */
 
-	if (rest >= XV_HDR) {
-		/* block_split */
-		uint32_t roff = off + XV_HDR + ext;
-		uint32_t rsize = rest - XV_HDR;
-		struct xv_hdr r = {
-			.size = (uint16_t)rsize,
-			.prev = (uint16_t)(off | XV_BLOCK_FREE),
-		};
-
-		xv_hdr_store(page, roff, r);
-		if (rsize >= XV_MIN_BLOCK)
-			freelist_insert(t, pfn, page, roff, rsize);
-		if (end < t->page_size) {
-			struct xv_hdr n = xv_hdr_load(page, end);
-
-			n.prev = (uint16_t)(roff | XV_PREV_FREE |
-					    (n.prev & XV_BLOCK_FREE));
-			xv_hdr_store(page, end, n);
-		}
-	} else if (end < t->page_size) {
-		/* Exact fit (rest is a multiple of ALIGN, so 0): the next
-		 * block's neighbour is now in use. */
-		struct xv_hdr n = xv_hdr_load(page, end);
-
-		n.prev &= (uint16_t)~XV_PREV_FREE;
-		xv_hdr_store(page, end, n);
-	}
-	/* A free block never follows a free block: PREV_FREE is clear. */
+	XV_ASSERT(!(h.prev & XV_PREV_FREE) && "no free block before a free one");
+	if (h.size - ext >= XV_HDR)
+		block_split(t, pfn, page, off, h, ext);
+	else /* exact: h.size - ext is a multiple of ALIGN, so 0 */
+		block_set_prev(t, page, off + XV_HDR + h.size, off, 0);
 	h.size = (uint16_t)size;
 	h.prev = (uint16_t)xv_hdr_prev_off(h);
 	xv_hdr_store(page, off, h);
@@ -265,32 +371,19 @@ static void block_take(struct tlsf *t, uint32_t pfn, unsigned char *page,
 	t->bytes_free -= XV_HDR + ext;
 }
 
-int tlsf_malloc_locked(struct tlsf *t, uint32_t size, struct xv_ref *out)
+void tlsf_take_locked(struct tlsf *t, const struct tlsf_fit *fit,
+		      uint32_t size, struct xv_ref *out)
 {
-	uint32_t ext = xv_used_extent(size);
-	unsigned char *page;
-	struct xv_hdr h;
-	struct xv_ref ref;
-
-	if (freelist_find(t, ext, &ref, &h, &page))
-		return -ENOMEM;
-	if (ref.off + XV_HDR + h.size < t->page_size)
-		__builtin_prefetch(page + ref.off + XV_HDR + h.size, 1);
-	if (h.size - ext >= XV_HDR + XV_MIN_BLOCK) {
-		uint32_t i = tlsf_list_index(t, h.size - ext - XV_HDR);
-
-		block_prefetch(t, t->heads[i].pfn, t->heads[i].off);
-	}
-	freelist_remove(t, ref.pfn, page, ref.off, h.size);
-	block_take(t, ref.pfn, page, ref.off, h, size);
-	*out = ref;
-	return 0;
+	freelist_remove(t, fit->ref.pfn, fit->page, fit->ref.off,
+			fit->hdr.size);
+	block_take(t, fit->ref.pfn, fit->page, fit->ref.off, fit->hdr, size);
+	*out = fit->ref;
 }
 
 void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size,
 				 struct xv_ref *out)
 {
-	unsigned char *page = page_kmap(t, pfn);
+	unsigned char *page = tlsf_page(t, pfn);
 	struct xv_hdr h = {
 		.size = (uint16_t)t->max_data,
 		.prev = XV_BLOCK_FREE,
@@ -303,84 +396,91 @@ void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size,
 	out->off = 0;
 }
 
-int tlsf_free_locked(struct tlsf *t, uint32_t pfn, unsigned char *page,
-		     uint32_t off)
+/* ---- Free and merge ---------------------------------------------------- */
+
+/* A free block being formed: its start, data bytes and the block before. */
+struct span {
+	uint32_t start;
+	uint32_t size;
+	uint32_t prev;
+};
+
+/* The offset just past the span: the next block, or page_size. */
+static uint32_t span_end(const struct span *s)
 {
+	return s->start + XV_HDR + s->size;
+}
+
+/* block_merge_next - if the block after the span is free, take it off its
+ * list and into the span. */
+static void block_merge_next(struct tlsf *t, uint32_t pfn, unsigned char *page,
+			     struct span *s)
+{
+	uint32_t end = span_end(s);
+	struct xv_hdr n;
+
+	if (end >= t->page_size)
+		return;
+	n = xv_hdr_load(page, end);
+	if (!xv_hdr_free(n))
+		return;
+	if (n.size >= XV_MIN_BLOCK)
+		freelist_remove(t, pfn, page, end, n.size);
+	s->size += XV_HDR + n.size;
+}
+
+/* block_merge_prev - the block before the span is free (PREV_FREE): take
+ * it off its list and let the span start there. */
+static void block_merge_prev(struct tlsf *t, uint32_t pfn, unsigned char *page,
+			     struct span *s)
+{
+	struct xv_hdr p = xv_hdr_load(page, s->prev);
+
+	XV_ASSERT(xv_hdr_free(p) && "PREV_FREE names a free block");
+	if (p.size >= XV_MIN_BLOCK)
+		freelist_remove(t, pfn, page, s->prev, p.size);
+	s->size += XV_HDR + p.size;
+	s->start = s->prev;
+	s->prev = xv_hdr_prev_off(p);
+}
+
+/* block_mark_free - write the span as one free block, list it, and tell
+ * the (used) block after it. */
+static void block_mark_free(struct tlsf *t, uint32_t pfn, unsigned char *page,
+			    const struct span *s)
+{
+	struct xv_hdr h = {
+		.size = (uint16_t)s->size,
+		.prev = (uint16_t)(s->prev | XV_BLOCK_FREE),
+	};
+
+	xv_hdr_store(page, s->start, h);
+	if (s->size >= XV_MIN_BLOCK)
+		freelist_insert(t, pfn, page, s->start, s->size);
+	block_set_prev(t, page, span_end(s), s->start, 1);
+}
+
+int tlsf_free_locked(struct tlsf *t, uint32_t pfn, uint32_t off)
+{
+	unsigned char *page = tlsf_page(t, pfn);
 	struct xv_hdr h = xv_hdr_load(page, off);
 	uint32_t ext = xv_used_extent(h.size);
-	uint32_t start = off, size = ext, prev = xv_hdr_prev_off(h);
-	uint32_t end = off + XV_HDR + ext;
+	struct span s = { off, ext, xv_hdr_prev_off(h) };
 
+	XV_ASSERT(!xv_hdr_free(h) && h.size && h.size <= t->max_data &&
+		  "only a live object is freed");
 	t->objects--;
 	t->bytes_requested -= h.size;
 	t->bytes_allocated -= XV_HDR + ext;
 	t->bytes_free += XV_HDR + ext;
 
-	/* block_merge_next */
-	if (end < t->page_size) {
-		struct xv_hdr n = xv_hdr_load(page, end);
-
-		if (xv_hdr_free(n)) {
-			if (n.size >= XV_MIN_BLOCK)
-				freelist_remove(t, pfn, page, end, n.size);
-			size += XV_HDR + n.size;
-			end += XV_HDR + n.size;
-		}
-	}
-	/* block_merge_prev */
-	if (h.prev & XV_PREV_FREE) {
-		struct xv_hdr p = xv_hdr_load(page, prev);
-
-		if (p.size >= XV_MIN_BLOCK)
-			freelist_remove(t, pfn, page, prev, p.size);
-		size += XV_HDR + p.size;
-		start = prev;
-		prev = xv_hdr_prev_off(p);
-	}
-	if (start == 0 && size == t->max_data) {
+	block_merge_next(t, pfn, page, &s);
+	if (h.prev & XV_PREV_FREE)
+		block_merge_prev(t, pfn, page, &s);
+	if (s.start == 0 && s.size == t->max_data) {
 		t->bytes_free -= t->page_size;
 		return 1; /* the page is empty: the caller gives it back */
 	}
-	h.size = (uint16_t)size;
-	h.prev = (uint16_t)(prev | XV_BLOCK_FREE);
-	xv_hdr_store(page, start, h);
-	if (size >= XV_MIN_BLOCK)
-		freelist_insert(t, pfn, page, start, size);
-	if (end < t->page_size) {
-		/* The block after a merged free block is in use. */
-		struct xv_hdr n = xv_hdr_load(page, end);
-
-		n.prev = (uint16_t)(start | XV_PREV_FREE);
-		xv_hdr_store(page, end, n);
-	}
-	return 0;
-}
-
-int tlsf_find_live_locked(const struct tlsf *t, const unsigned char *page,
-			  uint32_t obj_off, struct xv_hdr *hdr)
-{
-	uint32_t target, off = 0;
-	struct xv_hdr h;
-
-	if ((obj_off & (XV_ALIGN - 1)) || obj_off < XV_HDR ||
-	    obj_off > t->page_size - XV_MIN_BLOCK)
-		return -EINVAL;
-	target = obj_off - XV_HDR;
-	/* Only headers the chain leads to are read: a wrong offset may point
-	 * into an object whose owner is writing it without the lock. Each
-	 * step moves at least HDR bytes on: the loop is bounded. */
-	while (off < target)
-		off += XV_HDR + xv_hdr_extent(xv_hdr_load(page, off));
-	if (off != target)
-		return -EINVAL;
-	h = xv_hdr_load(page, target);
-	if (xv_hdr_free(h) || h.size == 0 || h.size > t->max_data ||
-	    target + XV_HDR + xv_used_extent(h.size) > t->page_size)
-		return -EINVAL; /* free, or a header a stray write corrupted */
-	/* A free will need the block after it. */
-	if (target + XV_HDR + xv_used_extent(h.size) < t->page_size)
-		__builtin_prefetch(page + target + XV_HDR +
-				   xv_used_extent(h.size), 1);
-	*hdr = h;
+	block_mark_free(t, pfn, page, &s);
 	return 0;
 }

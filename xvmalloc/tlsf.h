@@ -5,7 +5,7 @@
  * one page source. It knows nothing of locks, threads or which pages it owns:
  * the caller (xvmalloc.c) holds the arena's lock around every call here
  * ("_locked" functions), hands in fresh pages and gives back empty ones.
- * See the design comment at the top of xvmalloc.c for the layout.
+ * tlsf.c opens with the layout these functions keep.
  */
 #ifndef ZSALLOC_XVMALLOC_TLSF_H
 #define ZSALLOC_XVMALLOC_TLSF_H
@@ -86,6 +86,8 @@ struct xv_ref {
 _Static_assert(XV_ALIGN == XV_HDR, "objects start right after the header");
 _Static_assert(XV_FLAGS_MASK < XV_ALIGN, "flags live in the offset's low bits");
 _Static_assert(sizeof(struct xv_hdr) == XV_HDR, "header is 4 bytes");
+_Static_assert(sizeof(struct xv_hdr) == sizeof(uint32_t),
+	       "a header is loaded and stored as one 32-bit word");
 _Static_assert(XV_MIN_BLOCK >= sizeof(struct xv_link),
 	       "a free list block must hold its link");
 _Static_assert(XV_MIN_BLOCK % XV_ALIGN == 0, "min block is aligned");
@@ -101,6 +103,7 @@ _Static_assert(XV_FL_WORDS_MAX <= 8u, "first level stays a few words");
 /*
  * One arena's TLSF instance. Invariants (between calls):
  *   for every free list i: heads[i].pfn == NIL  <=>  bit i of sl_bitmap clear
+ *                          counts[i] == the number of blocks on list i
  *   for every block b on a list but its head: b.prev.next == b, and
  *   b.next == NIL or b.next.prev == b (the head's prev is not kept)
  *   bit w of fl_bitmap set  <=>  sl_bitmap[w] != 0
@@ -109,8 +112,11 @@ _Static_assert(XV_FL_WORDS_MAX <= 8u, "first level stays a few words");
  *   bytes_allocated + bytes_free == pages * page_size   (pages: the caller's)
  */
 struct tlsf {
-	struct mp_source *src;     /* page source: mp_kmap() of every page */
+	struct mp_source *src;     /* page source of every page */
+	unsigned char *base;       /* mp_direct_map(src): page pfn at
+				      base + (pfn << page_shift) */
 	uint32_t page_size;        /* mp_page_size(), <= XV_PAGE_MAX */
+	uint32_t page_shift;       /* log2(page_size) */
 	uint32_t max_data;         /* page_size - HDR: a whole page as a block */
 	uint32_t nlists;           /* ((max_data - MIN) >> DELTA_SHIFT) + 1 */
 	uint32_t sl_words;         /* ceil(nlists / 64) */
@@ -118,11 +124,20 @@ struct tlsf {
 	uint64_t fl_bitmap[XV_FL_WORDS_MAX]; /* bit w: sl_bitmap[w] != 0 */
 	uint64_t *sl_bitmap;       /* [sl_words] bit i%64 of i/64: list i used */
 	struct xv_ref *heads;      /* [nlists] first block of each free list */
+	uint32_t *counts;          /* [nlists] blocks on each free list */
 	uint64_t objects;          /* used blocks */
 	uint64_t bytes_requested;  /* sum of used blocks' asked-for sizes */
 	uint64_t bytes_allocated;  /* sum of HDR + extent of used blocks */
 	uint64_t bytes_free;       /* sum of HDR + size of free blocks */
 	uint64_t free_listed;      /* free blocks on the free lists */
+};
+
+/* Where the fit puts an object: a free block (found) or a fresh page. */
+struct tlsf_fit {
+	struct xv_ref ref;   /* the free block; pfn XV_NIL_PFN: none fits */
+	struct xv_hdr hdr;   /* its header */
+	unsigned char *page; /* its page */
+	int fresh_page;      /* no block fits: a fresh page */
 };
 
 /* Data bytes a used block of asked-for @size spans: size rounded up to the
@@ -134,19 +149,27 @@ static inline uint32_t xv_used_extent(uint32_t size)
 	return ext < XV_MIN_BLOCK ? XV_MIN_BLOCK : ext;
 }
 
+/* Headers are loaded and stored as one relaxed atomic word: a live
+ * object's header is read without the lock (xv_get_object_size) while a
+ * neighbour's free or split rewrites its PREV_FREE flag under the lock. */
 static inline struct xv_hdr xv_hdr_load(const unsigned char *page,
 					uint32_t off)
 {
+	uint32_t w = __atomic_load_n((const uint32_t *)(const void *)(page + off),
+				     __ATOMIC_RELAXED);
 	struct xv_hdr h;
 
-	memcpy(&h, page + off, sizeof(h));
+	memcpy(&h, &w, sizeof(h));
 	return h;
 }
 
 static inline void xv_hdr_store(unsigned char *page, uint32_t off,
 				struct xv_hdr h)
 {
-	memcpy(page + off, &h, sizeof(h));
+	uint32_t w;
+
+	memcpy(&w, &h, sizeof(w));
+	__atomic_store_n((uint32_t *)(void *)(page + off), w, __ATOMIC_RELAXED);
 }
 
 static inline struct xv_link xv_link_load(const unsigned char *page,
@@ -180,10 +203,17 @@ static inline uint32_t xv_hdr_prev_off(struct xv_hdr h)
 	return h.prev & ~XV_FLAGS_MASK;
 }
 
+/* The address of page @pfn, which the arena holds. */
+static inline unsigned char *tlsf_page(const struct tlsf *t, uint32_t pfn)
+{
+	return t->base + ((size_t)pfn << t->page_shift);
+}
+
 /* tlsf_init - an empty instance over @src whose list arrays the caller
- * allocated: @heads[nlists], @sl_bitmap[sl_words] (see tlsf_sizes()). */
+ * allocated: @heads[nlists], @counts[nlists], @sl_bitmap[sl_words] (see
+ * tlsf_sizes()). */
 void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size,
-	       struct xv_ref *heads, uint64_t *sl_bitmap);
+	       struct xv_ref *heads, uint32_t *counts, uint64_t *sl_bitmap);
 
 /* tlsf_sizes - the number of free lists and second-level words for pages
  * of @page_size bytes. */
@@ -194,11 +224,21 @@ void tlsf_sizes(uint32_t page_size, uint32_t *nlists, uint32_t *sl_words);
 uint32_t tlsf_list_index(const struct tlsf *t, uint32_t size);
 
 /*
- * tlsf_malloc_locked - take a block for @size (1..max_data) bytes from the
- * free lists: good fit, split, O(1). Returns 0 and the block in *out, or
- * -ENOMEM if no free block is large enough (nothing changes then).
+ * tlsf_fit_locked - choose where an object of @size (1..max_data) bytes
+ * goes, changing nothing: a free block, or (if @may_grow) a fresh page when
+ * none fits. Returns 0 with the choice in *fit (fit->fresh_page
+ * says which), or -ENOMEM if no free block fits and !@may_grow.
  */
-int tlsf_malloc_locked(struct tlsf *t, uint32_t size, struct xv_ref *out);
+int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow,
+		    struct tlsf_fit *fit);
+
+/*
+ * tlsf_take_locked - allocate @size bytes in the free block *fit names
+ * (fit->ref.pfn != NIL, from tlsf_fit_locked() under the same lock hold):
+ * split off the rest. The object's block is *out.
+ */
+void tlsf_take_locked(struct tlsf *t, const struct tlsf_fit *fit,
+		      uint32_t size, struct xv_ref *out);
 
 /*
  * tlsf_page_add_malloc_locked - make fresh page @pfn one free block and take
@@ -209,22 +249,10 @@ void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size,
 
 /*
  * tlsf_free_locked - free the used block at <@pfn, @off> (block offset; the
- * caller has validated it with tlsf_find_live_locked; @page is mp_kmap() of
- * @pfn) and merge it with
- * free neighbours. Returns 1 if every block of the page is now free: the
- * page is then on no list and off the counters, and the caller must give it
- * back; else 0.
+ * caller has proved it live) and merge it with free neighbours. Returns 1
+ * if every block of the page is now free: the page is then on no list and
+ * off the counters, and the caller must give it back; else 0.
  */
-int tlsf_free_locked(struct tlsf *t, uint32_t pfn, unsigned char *page,
-		     uint32_t off);
-
-/*
- * tlsf_find_live_locked - validate an object offset: walk page @page's block
- * chain from offset 0 up to @obj_off - HDR. Returns 0 and the header in *hdr
- * if a used block starts exactly there, else -EINVAL. Reads at most
- * page_size / (2 * HDR + MIN) * 2 headers, about half the page's blocks.
- */
-int tlsf_find_live_locked(const struct tlsf *t, const unsigned char *page,
-			  uint32_t obj_off, struct xv_hdr *hdr);
+int tlsf_free_locked(struct tlsf *t, uint32_t pfn, uint32_t off);
 
 #endif /* ZSALLOC_XVMALLOC_TLSF_H */

@@ -36,12 +36,13 @@
  * return NULL and set errno. Every <pfn, offset> is validated: a pair that is
  * not the start of a live object of this pool (never allocated, double free,
  * wrong offset, unknown pfn) is refused with EINVAL and the pool is unchanged.
- * The pool knows its pages (a byte per pfn), and a pair is accepted only if
- * walking its page's block chain from offset 0 lands exactly on it: this
- * reads the headers of the blocks before the object in its page (on average
- * half the page's blocks, one or two for compressed pages; at most
- * page size / 20), under the arena's lock, in xv_free, xv_map, xv_unmap and
- * xv_get_object_size. pfns are per pool: each pool has its own page source.
+ * The pool keeps, outside its pages, a record of each page's live objects;
+ * a pair is accepted only if its page's record lists it, so nothing in the
+ * page (whose object bytes are the user's) is read before the pair is
+ * proved. The proof is O(1) and takes no lock in xv_map, xv_unmap and
+ * xv_get_object_size (a page holding more objects than its record's slots,
+ * five for 4 KiB pages, is looked up under its arena's lock); xv_free makes
+ * it under the lock. pfns are per pool: each pool has its own page source.
  * Nothing here prints (xv_walk gives the caller every block instead).
  */
 #ifndef ZSALLOC_XVMALLOC_H
