@@ -29,8 +29,8 @@
  *
  * Pages
  * -----
- * An arena takes a page from the pool's page source when none of its free
- * blocks fits (unless XV_NOGROW), carves
+ * An arena takes a page from the pool's page source when the fit prefers
+ * a fresh page or none of its free blocks fits (unless XV_NOGROW), carves
  * the object from its start, and gives the page back the moment its last
  * object is freed. The page source keeps up to xv_config.cache_pages such
  * pages resident (1 MiB by default) and returns the rest to the OS: a page
@@ -46,8 +46,8 @@
  * first allocation. If that arena's lock is taken, the thread tries the
  * others with trylock and adopts the first it gets; if all are taken, it
  * waits for its own. A single-threaded user therefore touches one arena
- * only, and packs as densely as one arena can. When nothing fits, the
- * arena takes a page rather than use another
+ * only, and packs as densely as one arena can. When the fit prefers a fresh
+ * page, or nothing fits, the arena takes a page rather than use another
  * arena's blocks, so that a thread's objects stay in its arena and its
  * frees meet no other thread's lock (measured: 1.4 % of frees crossed
  * arenas and threads kept swapping arenas when the others were tried first;
@@ -366,10 +366,22 @@ static int arena_grow_malloc(struct xv_pool *pool, struct xv_arena *a,
 	return 0;
 }
 
+/* The page source refuses pages because the pool holds its limit (rather
+ * than for the OS or an injected fault). */
+static int pool_at_limit(struct xv_pool *pool)
+{
+	struct mp_stats ms;
+
+	mp_get_stats(pool->src, &ms);
+	return ms.pages_used >= ms.max_pages;
+}
+
 /*
  * arena_malloc - allocate in the calling thread's arena: in the block the
- * fit chooses, or in a fresh page when none fits (@may_grow). 0 or
- * -ENOMEM.
+ * fit chooses, or in a fresh page when the fit prefers one (@may_grow).
+ * When that page is refused because the pool is at its page limit, in a
+ * block after all; a refusal of the OS (or an injected fault) fails the
+ * call, as it does when no block fits. 0 or -ENOMEM.
  */
 static int arena_malloc(struct xv_pool *pool, uint32_t size, int may_grow,
 			struct xv_arena **used, struct xv_ref *out)
@@ -385,7 +397,13 @@ static int arena_malloc(struct xv_pool *pool, uint32_t size, int may_grow,
 	pthread_mutex_unlock(&a->lock);
 	if (err || !fit.fresh_page)
 		return err;
-	return arena_grow_malloc(pool, a, size, out);
+	err = arena_grow_malloc(pool, a, size, out);
+	if (err && pool_at_limit(pool)) {
+		pthread_mutex_lock(&a->lock);
+		err = arena_fit_take_locked(pool, a, size, out);
+		pthread_mutex_unlock(&a->lock);
+	}
+	return err;
 }
 
 /*
