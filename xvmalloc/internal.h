@@ -67,6 +67,8 @@ struct xv_pool {
 	uint32_t max_size;         /* page_size - XV_HDR: largest object */
 	unsigned narenas;          /* 1..XV_ARENAS_MAX */
 	uint64_t fixed_bytes;      /* pool + arenas + lists (metadata) */
+	struct xv_pool *reg_next;  /* the registry of live pools (fork.c) */
+	struct xv_pool *reg_prev;
 	struct xv_pages pages;     /* pfn -> owner and live objects */
 	struct xv_arena *arenas[]; /* [narenas] */
 };
@@ -83,5 +85,10 @@ static inline struct xv_arena *pool_arena(const struct xv_pool *pool,
  * page stays the returned arena's until the caller unlocks.
  */
 struct xv_arena *pool_lock_owner(struct xv_pool *pool, uint32_t pfn);
+
+/* fork.c: the registry of live pools whose locks fork() must hold.
+ * pool_register: 0 or a positive errno. */
+int pool_register(struct xv_pool *pool);
+void pool_unregister(struct xv_pool *pool);
 
 #endif /* ZSALLOC_XVMALLOC_INTERNAL_H */

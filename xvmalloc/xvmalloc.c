@@ -57,8 +57,9 @@
  *
  * Lock order
  * ----------
- *   arena lock  ->  page source lock (inside mp_*)
- * A thread never holds two arena locks.
+ *   registry lock (fork.c)  ->  arena lock  ->  page source lock (in mp_*)
+ * A thread never holds two arena locks but in the fork handler, which takes
+ * every pool's in registry order and each pool's in arena order.
  * mp_alloc_page() runs before the arena lock is taken, mp_free_page() after
  * it is dropped (the page's record is cleared under the lock first, so no
  * one can reach the page meanwhile). Readers of records and headers that
@@ -186,7 +187,7 @@ static struct mp_source *pool_source_create(const struct xv_config *config,
 	return mp_create(&mc);
 }
 
-/* The page source, records and arenas: 0 or a positive errno. */
+/* Everything but the registry: 0 or a positive errno. */
 static int pool_init(struct xv_pool *pool, const struct xv_config *config)
 {
 	struct mp_stats ms;
@@ -255,6 +256,8 @@ struct xv_pool *xv_create_pool_config(const struct xv_config *config)
 	pool->fixed_bytes = sizeof(*pool) + n * sizeof(pool->arenas[0]) +
 			    n * arena_bytes(pool->page_size);
 	err = pool_init(pool, config);
+	if (!err)
+		err = pool_register(pool);
 	if (err) {
 		pool_free(pool);
 		errno = err;
@@ -267,6 +270,7 @@ void xv_destroy_pool(struct xv_pool *pool)
 {
 	if (!pool)
 		return;
+	pool_unregister(pool);
 	pool_free(pool);
 }
 
