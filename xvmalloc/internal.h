@@ -11,6 +11,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define XV_HAVE_SINGLE_THREADED 1
+#endif
+#endif
+
 #include "mapping/mapping.h"
 #include "xvmalloc/pages.h"
 #include "xvmalloc/tlsf.h"
@@ -47,6 +54,7 @@ _Static_assert(XV_ARENAS_MAX <= XV_REC_OWNER_MASK,
  */
 struct xv_arena {
 	alignas(64) pthread_mutex_t lock; /* guards all below and its pages */
+	int held_unlocked;         /* held by the only thread, lock not taken */
 	unsigned id;               /* index in pool->arenas + 1 (owner value) */
 	_Atomic uint64_t pages;    /* pages held; written locked, read freely */
 	uint64_t pages_allocated;  /* pages taken from the source, ever */
@@ -72,6 +80,52 @@ struct xv_pool {
 	struct xv_pages pages;     /* pfn -> owner and live objects */
 	struct xv_arena *arenas[]; /* [narenas] */
 };
+
+/*
+ * arena_lock, arena_trylock, arena_unlock - hold arena @a. A process with
+ * one thread takes no lock: glibc's __libc_single_threaded, documented for
+ * this, turns false in the thread that starts a second one before it
+ * starts, so no hold of the only thread spans the change; a hold begun
+ * unlocked is ended unlocked (held_unlocked), whatever the flag says by
+ * then. The mutex serializes the misses of a hold with those around it
+ * (its atomic instructions wait for every earlier load and store), which
+ * a single-threaded user of glibc's malloc does not pay either. Without
+ * glibc, always the mutex.
+ */
+static inline int xv_single_threaded(void)
+{
+#ifdef XV_HAVE_SINGLE_THREADED
+	return __libc_single_threaded != 0;
+#else
+	return 0;
+#endif
+}
+
+static inline void arena_lock(struct xv_arena *a)
+{
+	if (xv_single_threaded())
+		a->held_unlocked = 1;
+	else
+		pthread_mutex_lock(&a->lock);
+}
+
+/* 0 if @a is now held, else nonzero. */
+static inline int arena_trylock(struct xv_arena *a)
+{
+	if (xv_single_threaded()) {
+		a->held_unlocked = 1;
+		return 0;
+	}
+	return pthread_mutex_trylock(&a->lock);
+}
+
+static inline void arena_unlock(struct xv_arena *a)
+{
+	if (a->held_unlocked)
+		a->held_unlocked = 0;
+	else
+		pthread_mutex_unlock(&a->lock);
+}
 
 static inline struct xv_arena *pool_arena(const struct xv_pool *pool,
 					  unsigned id)

@@ -568,6 +568,11 @@ int tlsf_free_locked(struct tlsf *t, uint32_t pfn, uint32_t off)
 	t->bytes_allocated -= XV_HDR + ext;
 	t->bytes_free += XV_HDR + ext;
 
+	/* Both neighbours' misses at once. */
+	if (span_end(&s) < t->page_size)
+		__builtin_prefetch(page + span_end(&s), 1);
+	if (h.prev & XV_PREV_FREE)
+		__builtin_prefetch(page + s.prev, 1);
 	block_merge_next(t, pfn, page, &s);
 	if (h.prev & XV_PREV_FREE)
 		block_merge_prev(t, pfn, page, &s);

@@ -153,6 +153,7 @@ static struct xv_arena *arena_create(struct xv_pool *pool, unsigned id)
 	tlsf_sizes(pool->page_size, &nlists, &sl_words);
 	sl_bitmap = (uint64_t *)(a + 1);
 	heads = (struct xv_ref *)(sl_bitmap + sl_words);
+	a->held_unlocked = 0;
 	a->id = id;
 	atomic_init(&a->pages, 0);
 	a->pages_allocated = 0;
@@ -288,7 +289,7 @@ static struct xv_arena *arena_lock_mine(struct xv_pool *pool)
 
 	if (n == 1) {
 		a = pool->arenas[0];
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		return a;
 	}
 	i = xv_thread_arena;
@@ -300,34 +301,37 @@ static struct xv_arena *arena_lock_mine(struct xv_pool *pool)
 		xv_thread_arena = i;
 	}
 	a = pool->arenas[i];
-	if (!pthread_mutex_trylock(&a->lock))
+	if (!arena_trylock(a))
 		return a;
 	for (k = 1; k < n; k++) {
 		struct xv_arena *b = pool->arenas[(i + k) % n];
 
-		if (!pthread_mutex_trylock(&b->lock)) {
+		if (!arena_trylock(b)) {
 			xv_thread_arena = (i + k) % n;
 			return b;
 		}
 	}
-	pthread_mutex_lock(&a->lock);
+	arena_lock(a);
 	return a;
 }
 
 /* arena_take_locked - allocate @size in the block @fit chose, and record
  * the object in its page's record. 0, or -ENOMEM with nothing changed (no
- * memory for the record's overflow map). */
+ * memory for the record's overflow map: the block is given back). */
 static int arena_take_locked(struct xv_pool *pool, struct xv_arena *a,
 			     const struct tlsf_fit *fit, uint32_t size,
 			     struct xv_ref *out)
 {
 	_Atomic uint64_t *slot = pages_slot(&pool->pages, fit->ref.pfn);
+	uint32_t unit = (fit->ref.off + XV_HDR) >> 2;
 
-	if (pages_reserve_locked(&pool->pages, slot, fit->ref.pfn))
-		return -ENOMEM;
+	__builtin_prefetch(slot, 1); /* its miss overlaps the take's */
 	tlsf_take_locked(&a->tlsf, fit, size, out);
-	pages_add_locked(&pool->pages, slot, out->pfn,
-			 (out->off + XV_HDR) >> 2);
+	if (pages_reserve_locked(&pool->pages, slot, out->pfn)) {
+		tlsf_free_locked(&a->tlsf, out->pfn, out->off);
+		return -ENOMEM;
+	}
+	pages_add_locked(&pool->pages, slot, out->pfn, unit);
 	return 0;
 }
 
@@ -359,14 +363,14 @@ static int arena_grow_malloc(struct xv_pool *pool, struct xv_arena *a,
 		mp_free_page(pool->src, pfn);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&a->lock);
+	arena_lock(a);
 	pages_claim_locked(&pool->pages, pfn, a->id);
 	atomic_fetch_add_explicit(&a->pages, 1, memory_order_relaxed);
 	a->pages_allocated++;
 	tlsf_page_add_malloc_locked(&a->tlsf, pfn, size, out);
 	pages_add_locked(&pool->pages, pages_slot(&pool->pages, pfn), pfn,
 			 (out->off + XV_HDR) >> 2);
-	pthread_mutex_unlock(&a->lock);
+	arena_unlock(a);
 	return 0;
 }
 
@@ -398,14 +402,14 @@ static int arena_malloc(struct xv_pool *pool, uint32_t size, int may_grow,
 	err = tlsf_fit_locked(&a->tlsf, size, may_grow, &fit);
 	if (!err && !fit.fresh_page)
 		err = arena_take_locked(pool, a, &fit, size, out);
-	pthread_mutex_unlock(&a->lock);
+	arena_unlock(a);
 	if (err || !fit.fresh_page)
 		return err;
 	err = arena_grow_malloc(pool, a, size, out);
 	if (err && pool_at_limit(pool)) {
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		err = arena_fit_take_locked(pool, a, size, out);
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 	}
 	return err;
 }
@@ -426,9 +430,9 @@ static int malloc_elsewhere(struct xv_pool *pool, uint32_t size,
 
 		if (a == tried)
 			continue;
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		err = arena_fit_take_locked(pool, a, size, out);
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 		if (!err)
 			return 0;
 	}
@@ -471,11 +475,11 @@ struct xv_arena *pool_lock_owner(struct xv_pool *pool, uint32_t pfn)
 		if (!id || id > pool->narenas)
 			return NULL;
 		a = pool_arena(pool, id);
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		if (rec_owner(pages_load(&pool->pages, pfn)) == id)
 			return a;
 		/* The page changed hands meanwhile (only misuse races here). */
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 	}
 }
 
@@ -504,7 +508,7 @@ static int object_live_slow(struct xv_pool *pool, uint32_t pfn,
 	if (!a)
 		return 0;
 	live = pages_has_locked(&pool->pages, pfn, offset >> 2);
-	pthread_mutex_unlock(&a->lock);
+	arena_unlock(a);
 	return live;
 }
 
@@ -540,26 +544,27 @@ int xv_free(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 	struct xv_arena *a;
 	int empty;
 
-	if (!pool || !object_offset_ok(pool, offset))
+	if (!pool || !object_offset_ok(pool, offset) ||
+	    pfn >= pool->pages.max_pages)
 		return -EINVAL;
+	/* The header's miss overlaps the record's: a pfn below max_pages is
+	 * inside the direct map, whether the pool holds it or not. The
+	 * record proves the pair under the lock. */
+	__builtin_prefetch(object_ptr(pool, pfn, offset - XV_HDR), 1);
 	slot = pages_slot(&pool->pages, pfn);
 	if (!slot)
 		return -EINVAL;
-	/* Start the header's miss before the lock; the record proves the
-	 * pair under it. */
-	if (atomic_load_explicit(slot, memory_order_relaxed))
-		__builtin_prefetch(object_ptr(pool, pfn, offset - XV_HDR), 1);
 	a = pool_lock_owner(pool, pfn);
 	if (!a)
 		return -EINVAL;
 	if (!pages_remove_locked(&pool->pages, slot, pfn, offset >> 2)) {
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 		return -EINVAL;
 	}
 	empty = tlsf_free_locked(&a->tlsf, pfn, offset - XV_HDR);
 	if (empty)
 		arena_drop_page_locked(pool, a, pfn);
-	pthread_mutex_unlock(&a->lock);
+	arena_unlock(a);
 	if (empty)
 		mp_free_page(pool->src, pfn); /* ours: cannot fail */
 	return 0;
@@ -618,7 +623,7 @@ void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats)
 	for (i = 0; i < pool->narenas; i++) {
 		struct xv_arena *a = pool->arenas[i];
 
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		stats->pages += atomic_load_explicit(&a->pages,
 						     memory_order_relaxed);
 		stats->objects += a->tlsf.objects;
@@ -627,7 +632,7 @@ void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats)
 		stats->bytes_free += a->tlsf.bytes_free;
 		stats->pages_allocated += a->pages_allocated;
 		stats->pages_freed += a->pages_freed;
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 	}
 	stats->metadata_bytes = pool->fixed_bytes + pages_bytes(&pool->pages);
 	mp_get_stats(pool->src, &ms);
