@@ -343,9 +343,9 @@ size_t xv_check(struct xv_pool *pool)
 	for (i = 0; i < pool->narenas; i++) {
 		struct xv_arena *a = pool->arenas[i];
 
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		v += check_arena_locked(pool, a);
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 	}
 	return v;
 }
@@ -381,7 +381,7 @@ int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg)
 				break;
 			off += XV_HDR + ext;
 		}
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 		if (ret)
 			return ret;
 	}

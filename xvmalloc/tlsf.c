@@ -328,18 +328,17 @@ static int64_t fit_scan_above(const struct tlsf *t, uint32_t i, uint32_t ext,
 	if (first < t->nlists)
 		bits = t->sl_bitmap[w] & (~(uint64_t)0 << (first % 64));
 	for (n = 0; n < XV_FIT_CANDIDATES; n++) {
-		int32_t c;
+		int32_t c, counted;
 
 		j = fit_next_list(t, &w, &bits);
 		if (j < 0)
 			break;
-		c = 1 - 2 * (int32_t)counts[j];
-		if ((uint32_t)j >= d + rest_min)
-			c += 1 + 2 * (int32_t)counts[j - d];
-		if (c < *best) {
-			*best = c;
-			bj = j;
-		}
+		/* Branch-free: which list wins is data, not a pattern. */
+		counted = (uint32_t)j >= d + rest_min;
+		c = 1 - 2 * (int32_t)counts[j] +
+		    counted * (1 + 2 * (int32_t)counts[counted ? j - d : 0]);
+		bj = c < *best ? j : bj;
+		*best = c < *best ? c : *best;
 	}
 	return bj;
 }

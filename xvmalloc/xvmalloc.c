@@ -485,10 +485,11 @@ struct xv_arena *pool_lock_owner(struct xv_pool *pool, uint32_t pfn)
 
 /* An offset an object can have: 4-aligned, past a header, room for the
  * smallest block before the page ends. */
-static int object_offset_ok(const struct xv_pool *pool, uint32_t offset)
+static inline int object_offset_ok(const struct xv_pool *pool,
+				   uint32_t offset)
 {
-	return !(offset & (XV_ALIGN - 1)) && offset >= XV_HDR &&
-	       offset <= pool->page_size - XV_MIN_BLOCK;
+	return !(offset & (XV_ALIGN - 1)) &&
+	       offset - XV_HDR <= pool->page_size - XV_HDR - XV_MIN_BLOCK;
 }
 
 static unsigned char *object_ptr(const struct xv_pool *pool, uint32_t pfn,
@@ -499,8 +500,8 @@ static unsigned char *object_ptr(const struct xv_pool *pool, uint32_t pfn,
 
 /* The locked half of object_live(): a page whose objects overflow its
  * record. */
-static int object_live_slow(struct xv_pool *pool, uint32_t pfn,
-			    uint32_t offset)
+__attribute__((noinline, cold)) static int
+object_live_slow(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
 	struct xv_arena *a = pool_lock_owner(pool, pfn);
 	int live;
@@ -517,15 +518,21 @@ static int object_live_slow(struct xv_pool *pool, uint32_t pfn,
  * Reads the page's record only (and, for a page whose objects overflow it,
  * the overflow map under the owner's lock): nothing in the page.
  */
-static int object_live(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+static inline int object_live(struct xv_pool *pool, uint32_t pfn,
+			      uint32_t offset)
 {
-	int found;
+	_Atomic uint64_t *slot;
+	uint64_t rec;
 
 	if (!pool || !object_offset_ok(pool, offset))
 		return 0;
-	found = rec_find(&pool->pages, pages_load(&pool->pages, pfn),
-			 offset >> 2);
-	return found >= 0 ? found : object_live_slow(pool, pfn, offset);
+	slot = pages_slot(&pool->pages, pfn);
+	if (!slot)
+		return 0;
+	rec = atomic_load_explicit(slot, memory_order_acquire);
+	if (rec & XV_REC_OVF)
+		return object_live_slow(pool, pfn, offset);
+	return rec_match(&pool->pages, rec, offset >> 2) != 0;
 }
 
 /* arena_drop_page_locked - the page's last object is gone: it leaves the
