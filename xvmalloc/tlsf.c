@@ -202,12 +202,8 @@ static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page,
 	xv_link_store(page, off, l);
 	if (head.pfn != XV_NIL_PFN) {
 		/* The old head is no longer one: its prev must be exact. */
-		unsigned char *hp = freelist_page(t, head.pfn, pfn, page);
-		struct xv_link hl = xv_link_load(hp, head.off);
-
-		hl.prev_pfn = pfn;
-		hl.prev_off = (uint16_t)off;
-		xv_link_store(hp, head.off, hl);
+		xv_link_store_prev(freelist_page(t, head.pfn, pfn, page),
+				   head.off, pfn, off);
 	} else {
 		bitmap_set(t, i);
 	}
@@ -223,8 +219,6 @@ static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page,
 {
 	uint32_t i = tlsf_list_index(t, size);
 	struct xv_link l = xv_link_load(page, off);
-	unsigned char *np = NULL, *pp;
-	struct xv_link pl;
 
 	XV_ASSERT(t->counts[i] > 0 && "the block is on its list");
 	t->counts[i]--;
@@ -237,22 +231,13 @@ static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page,
 			bitmap_clear(t, i);
 		return;
 	}
-	if (l.next_pfn != XV_NIL_PFN) {
-		np = freelist_page(t, l.next_pfn, pfn, page);
-		__builtin_prefetch(np + l.next_off, 1); /* overlap both misses */
-	}
-	pp = freelist_page(t, l.prev_pfn, pfn, page);
-	pl = xv_link_load(pp, l.prev_off);
-	pl.next_pfn = l.next_pfn;
-	pl.next_off = l.next_off;
-	xv_link_store(pp, l.prev_off, pl);
-	if (np) {
-		struct xv_link nl = xv_link_load(np, l.next_off);
-
-		nl.prev_pfn = l.prev_pfn;
-		nl.prev_off = l.prev_off;
-		xv_link_store(np, l.next_off, nl);
-	}
+	/* Both neighbours' links are written, not read: no wait for their
+	 * lines. */
+	xv_link_store_next(freelist_page(t, l.prev_pfn, pfn, page), l.prev_off,
+			   l.next_pfn, l.next_off);
+	if (l.next_pfn != XV_NIL_PFN)
+		xv_link_store_prev(freelist_page(t, l.next_pfn, pfn, page),
+				   l.next_off, l.prev_pfn, l.prev_off);
 }
 
 /* ---- Fit --------------------------------------------------------------- */
@@ -403,18 +388,17 @@ int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow,
 /* ---- Split and take ---------------------------------------------------- */
 
 /* Tell the block at @next, if the page has one there, that the block before
- * it starts at @prev and whether that one is free. */
+ * it starts at @prev and whether that one is free. Only a used block
+ * follows the block a split or a free changes (no two free neighbours), so
+ * its BLOCK_FREE is clear and the prev half is written without a read. */
 static void block_set_prev(const struct tlsf *t, unsigned char *page,
 			   uint32_t next, uint32_t prev, int prev_free)
 {
-	struct xv_hdr n;
-
 	if (next >= t->page_size)
 		return;
-	n = xv_hdr_load(page, next);
-	n.prev = (uint16_t)(prev | (prev_free ? XV_PREV_FREE : 0) |
-			    (n.prev & XV_BLOCK_FREE));
-	xv_hdr_store(page, next, n);
+	XV_ASSERT(!xv_hdr_free(xv_hdr_load(page, next)) &&
+		  "a used block follows the block that changed");
+	xv_hdr_store_prev(page, next, prev | (prev_free ? XV_PREV_FREE : 0));
 }
 
 /*

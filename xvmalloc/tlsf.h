@@ -10,6 +10,7 @@
 #ifndef ZSALLOC_XVMALLOC_TLSF_H
 #define ZSALLOC_XVMALLOC_TLSF_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -208,6 +209,41 @@ static inline void xv_link_store(unsigned char *page, uint32_t off,
 				 struct xv_link l)
 {
 	memcpy(page + off + XV_HDR, &l, sizeof(l));
+}
+
+/* Store only the prev half of the header at @off (the block before starts
+ * at @prev, flags in its low bits). For a used block, whose BLOCK_FREE is
+ * clear and whose size a store here must not touch: it is written without
+ * being read, so a split or a free does not wait for the line. */
+static inline void xv_hdr_store_prev(unsigned char *page, uint32_t off,
+				     uint32_t prev)
+{
+	__atomic_store_n((uint16_t *)(void *)(page + off +
+					     offsetof(struct xv_hdr, prev)),
+			 (uint16_t)prev, __ATOMIC_RELAXED);
+}
+
+/* Store one side of a free block's list link, without reading the rest. */
+static inline void xv_link_store_next(unsigned char *page, uint32_t off,
+				      uint32_t pfn, uint32_t noff)
+{
+	uint16_t o = (uint16_t)noff;
+
+	memcpy(page + off + XV_HDR + offsetof(struct xv_link, next_pfn), &pfn,
+	       sizeof(pfn));
+	memcpy(page + off + XV_HDR + offsetof(struct xv_link, next_off), &o,
+	       sizeof(o));
+}
+
+static inline void xv_link_store_prev(unsigned char *page, uint32_t off,
+				      uint32_t pfn, uint32_t poff)
+{
+	uint16_t o = (uint16_t)poff;
+
+	memcpy(page + off + XV_HDR + offsetof(struct xv_link, prev_pfn), &pfn,
+	       sizeof(pfn));
+	memcpy(page + off + XV_HDR + offsetof(struct xv_link, prev_off), &o,
+	       sizeof(o));
 }
 
 static inline int xv_hdr_free(struct xv_hdr h)
