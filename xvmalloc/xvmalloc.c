@@ -498,41 +498,50 @@ static unsigned char *object_ptr(const struct xv_pool *pool, uint32_t pfn,
 	return pool->base + ((size_t)pfn << pool->page_shift) + offset;
 }
 
-/* The locked half of object_live(): a page whose objects overflow its
- * record. */
-__attribute__((noinline, cold)) static int
-object_live_slow(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
-{
-	struct xv_arena *a = pool_lock_owner(pool, pfn);
-	int live;
-
-	if (!a)
-		return 0;
-	live = pages_has_locked(&pool->pages, pfn, offset >> 2);
-	arena_unlock(a);
-	return live;
-}
-
 /*
- * object_live - 1 if <@pfn, @offset> is a live object of @pool, else 0.
- * Reads the page's record only (and, for a page whose objects overflow it,
- * the overflow map under the owner's lock): nothing in the page.
+ * object_listed - 1 if <@pfn, @offset> is a live object that its page's
+ * record lists in a slot (almost every live object), else 0. Reads the
+ * record only: nothing in the page. Inline, with no call, so that the
+ * entry points' fast paths are leaves.
  */
-static inline int object_live(struct xv_pool *pool, uint32_t pfn,
-			      uint32_t offset)
+static inline int object_listed(const struct xv_pool *pool, uint32_t pfn,
+				uint32_t offset)
 {
 	_Atomic uint64_t *slot;
-	uint64_t rec;
 
 	if (!pool || !object_offset_ok(pool, offset))
 		return 0;
 	slot = pages_slot(&pool->pages, pfn);
 	if (!slot)
 		return 0;
-	rec = atomic_load_explicit(slot, memory_order_acquire);
-	if (rec & XV_REC_OVF)
-		return object_live_slow(pool, pfn, offset);
-	return rec_match(&pool->pages, rec, offset >> 2) != 0;
+	return rec_match(&pool->pages,
+			 atomic_load_explicit(slot, memory_order_acquire),
+			 offset >> 2) != 0;
+}
+
+/*
+ * object_live - 1 if <@pfn, @offset> is a live object of @pool, else 0:
+ * listed in a slot, or (a page whose objects overflow its record, whose
+ * slots are then all 0) in the overflow map, looked up under the owner's
+ * lock. The entry points call it only when object_listed() said no.
+ */
+__attribute__((noinline, cold)) static int
+object_live(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+{
+	struct xv_arena *a;
+	int live;
+
+	if (object_listed(pool, pfn, offset))
+		return 1; /* (listed meanwhile) */
+	if (!pool || !object_offset_ok(pool, offset) ||
+	    !(pages_load(&pool->pages, pfn) & XV_REC_OVF))
+		return 0;
+	a = pool_lock_owner(pool, pfn);
+	if (!a)
+		return 0;
+	live = pages_has_locked(&pool->pages, pfn, offset >> 2);
+	arena_unlock(a);
+	return live;
 }
 
 /* arena_drop_page_locked - the page's last object is gone: it leaves the
@@ -577,29 +586,59 @@ int xv_free(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 	return 0;
 }
 
-void *xv_map(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+/* The entry points: a leaf fast path for a pair listed in its record, and
+ * an out-of-line rest for everything else (overflowed pages, errors). */
+
+__attribute__((noinline, cold)) static void *
+map_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
-	if (!object_live(pool, pfn, offset)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return object_ptr(pool, pfn, offset);
+	if (object_live(pool, pfn, offset))
+		return object_ptr(pool, pfn, offset);
+	errno = EINVAL;
+	return NULL;
 }
 
-void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+void *xv_map(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+{
+	if (__builtin_expect(object_listed(pool, pfn, offset), 1))
+		return object_ptr(pool, pfn, offset);
+	return map_rest(pool, pfn, offset);
+}
+
+__attribute__((noinline, cold)) static void
+unmap_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
 	if (!object_live(pool, pfn, offset))
 		errno = EINVAL;
 }
 
+void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+{
+	if (__builtin_expect(!object_listed(pool, pfn, offset), 0))
+		unmap_rest(pool, pfn, offset);
+}
+
+static uint32_t object_size(const struct xv_pool *pool, uint32_t pfn,
+			    uint32_t offset)
+{
+	return xv_hdr_load(object_ptr(pool, pfn, 0), offset - XV_HDR).size;
+}
+
+__attribute__((noinline, cold)) static uint32_t
+size_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+{
+	if (object_live(pool, pfn, offset))
+		return object_size(pool, pfn, offset);
+	errno = EINVAL;
+	return 0;
+}
+
 uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn,
 			    uint32_t offset)
 {
-	if (!object_live(pool, pfn, offset)) {
-		errno = EINVAL;
-		return 0;
-	}
-	return xv_hdr_load(object_ptr(pool, pfn, 0), offset - XV_HDR).size;
+	if (__builtin_expect(object_listed(pool, pfn, offset), 1))
+		return object_size(pool, pfn, offset);
+	return size_rest(pool, pfn, offset);
 }
 
 /* ---- Counters --------------------------------------------------------- */
