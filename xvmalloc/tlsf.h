@@ -39,11 +39,12 @@
 #endif
 
 /* Non-empty free lists the fit weighs besides a fresh page (see "Fit" in
- * tlsf.c). A first fill packed the same with 1 to 8 (the fresh page
- * decides it); after churn 8 packed up to 1.3 points better than 1 on the
- * bundled traces, and the scan costs ~20 instructions a list. */
+ * tlsf.c). The fresh page is what wins a first fill; with it gated on the
+ * free rate (XV_FIT_GROW_FREES), 1, 2, 4 and 8 packed within 0.5 points
+ * of each other on the bundled traces after fill and after churn, and
+ * each list weighed costs ~20 instructions. */
 #ifndef XV_FIT_CANDIDATES
-#define XV_FIT_CANDIDATES 8u
+#define XV_FIT_CANDIDATES 2u
 #endif
 
 /* A remainder of fewer data bytes than this is waste to the fit, not a
