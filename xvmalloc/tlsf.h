@@ -241,28 +241,25 @@ static inline void xv_hdr_store_prev(unsigned char *page, uint32_t off,
 			 (uint16_t)prev, __ATOMIC_RELAXED);
 }
 
-/* Store one side of a free block's list link, without reading the rest. */
-static inline void xv_link_store_next(unsigned char *page, uint32_t off,
-				      uint32_t pfn, uint32_t noff)
+/* Store one side of a free block's list link (the block it names: @pfn,
+ * @ref_off), without reading the rest: at @pfn_at and @off_at, the
+ * offsets of that side's fields in struct xv_link. */
+static inline void xv_link_store_side(unsigned char *page, uint32_t off,
+				      size_t pfn_at, size_t off_at,
+				      uint32_t pfn, uint32_t ref_off)
 {
-	uint16_t o = (uint16_t)noff;
+	uint16_t o = (uint16_t)ref_off;
 
-	memcpy(page + off + XV_HDR + offsetof(struct xv_link, next_pfn), &pfn,
-	       sizeof(pfn));
-	memcpy(page + off + XV_HDR + offsetof(struct xv_link, next_off), &o,
-	       sizeof(o));
+	memcpy(page + off + XV_HDR + pfn_at, &pfn, sizeof(pfn));
+	memcpy(page + off + XV_HDR + off_at, &o, sizeof(o));
 }
 
-static inline void xv_link_store_prev(unsigned char *page, uint32_t off,
-				      uint32_t pfn, uint32_t poff)
-{
-	uint16_t o = (uint16_t)poff;
-
-	memcpy(page + off + XV_HDR + offsetof(struct xv_link, prev_pfn), &pfn,
-	       sizeof(pfn));
-	memcpy(page + off + XV_HDR + offsetof(struct xv_link, prev_off), &o,
-	       sizeof(o));
-}
+#define xv_link_store_next(page, off, pfn, noff)                          \
+	xv_link_store_side(page, off, offsetof(struct xv_link, next_pfn), \
+			   offsetof(struct xv_link, next_off), pfn, noff)
+#define xv_link_store_prev(page, off, pfn, poff)                          \
+	xv_link_store_side(page, off, offsetof(struct xv_link, prev_pfn), \
+			   offsetof(struct xv_link, prev_off), pfn, poff)
 
 static inline int xv_hdr_free(struct xv_hdr h)
 {
