@@ -1,18 +1,20 @@
 /*
  * check.c - xv_check (count every broken invariant) and xv_walk.
  *
- * The checker never trusts what it reads: every offset is bounded by the
- * page before it is dereferenced, every list link is checked against the
- * owner table before its page is mapped, and every loop is bounded, so a
- * corrupt pool yields a count, never a crash or a hang. It allocates two
- * scratch arrays (the free blocks seen on pages and on lists) to compare
- * them as sets; if it cannot, it counts that as one violation and compares
- * only their sizes.
+ * The checker never trusts what it reads in the pages: every offset is
+ * bounded by the page before it is dereferenced, every list link is checked
+ * against the page records before its page is read, and every loop is
+ * bounded, so a corrupt pool yields a count, never a crash or a hang. It
+ * checks each page's record against the page's used blocks (the record
+ * lists exactly them), and every list's count. It allocates scratch arrays
+ * (the free blocks seen on pages and on lists, and one page's objects) to
+ * compare them as sets; if it cannot, it counts that as one violation and
+ * compares only their sizes.
  */
 #include <stdlib.h>
 
 #include "xvmalloc/internal.h"
-#include "xvmalloc/owners.h"
+#include "xvmalloc/pages.h"
 #include "xvmalloc/tlsf.h"
 #include "xvmalloc/xvmalloc.h"
 
@@ -77,6 +79,9 @@ static size_t keys_diff(struct keys *a, struct keys *b)
 
 /* Totals found by walking an arena's pages, to compare with its counters. */
 struct tally {
+	struct keys used;       /* pfn << 32 | object offset of the used
+				   blocks of the page being walked */
+	uint64_t page_objects;  /* how many */
 	uint64_t pages;
 	uint64_t objects;
 	uint64_t bytes_requested;
@@ -89,7 +94,7 @@ static size_t check_page(const struct tlsf *t, uint32_t pfn,
 			 const unsigned char *page, struct tally *tl,
 			 struct keys *on_pages)
 {
-	uint32_t off = 0, prev_off = 0, blocks = 0;
+	uint32_t off = 0, prev_off = 0;
 	int prev_free = 0, all_free = 1;
 	size_t v = 0;
 
@@ -105,7 +110,6 @@ static size_t check_page(const struct tlsf *t, uint32_t pfn,
 		h = xv_hdr_load(page, off);
 		is_free = xv_hdr_free(h);
 		ext = xv_hdr_extent(h);
-		blocks++;
 		if (xv_hdr_prev_off(h) != prev_off)
 			v++;
 		if (!!(h.prev & XV_PREV_FREE) != prev_free)
@@ -127,8 +131,10 @@ static size_t check_page(const struct tlsf *t, uint32_t pfn,
 				v++;
 			all_free = 0;
 			tl->objects++;
+			tl->page_objects++;
 			tl->bytes_requested += h.size;
 			tl->bytes_allocated += XV_HDR + ext;
+			keys_push(&tl->used, pfn, off + XV_HDR);
 		}
 		prev_off = off;
 		prev_free = is_free;
@@ -139,63 +145,89 @@ static size_t check_page(const struct tlsf *t, uint32_t pfn,
 	return v;
 }
 
+/* The page's record lists exactly the used blocks the walk found. */
+static size_t check_record(const struct xv_pool *pool, uint32_t pfn,
+			   struct tally *tl)
+{
+	const struct xv_pages *p = &pool->pages;
+	uint64_t rec = pages_load(p, pfn);
+	size_t v = 0, i;
+
+	if (rec & XV_REC_OVF) {
+		if (rec >> XV_REC_SLOTS_SHIFT)
+			v++; /* an overflowed record keeps no slots */
+		if (pages_count_locked(p, pfn) < p->nslots)
+			v++; /* it would have gone back to its slots */
+	}
+	if (pages_count_locked(p, pfn) != tl->page_objects)
+		v++;
+	if (tl->used.failed)
+		return v + 1; /* no memory to list the page's objects */
+	for (i = 0; i < tl->used.n; i++)
+		if (!pages_has_locked(p, pfn, (uint32_t)tl->used.v[i] >> 2))
+			v++;
+	return v;
+}
+
 /* A list link may be followed only to a block offset inside a page this
  * arena owns. */
 static int link_ok(const struct xv_pool *pool, const struct xv_arena *a,
 		   uint32_t pfn, uint32_t off)
 {
-	return owners_get(&pool->owners, pfn) == a->id &&
-	       !(off % XV_ALIGN) &&
+	return rec_owner(pages_load(&pool->pages, pfn)) == a->id &&
+	       mp_page_valid(pool->src, pfn) && !(off % XV_ALIGN) &&
 	       off + XV_HDR + XV_MIN_BLOCK <= a->tlsf.page_size;
 }
 
-/* Walk every free list and both bitmap levels. */
-static size_t check_lists(struct xv_pool *pool, struct xv_arena *a,
-			  uint64_t bound, struct keys *on_lists)
+/* Walk free list @i: every block free, of its list's size, linked back,
+ * counted. */
+static size_t check_list(struct xv_pool *pool, struct xv_arena *a,
+			 uint32_t i, uint64_t bound, struct keys *on_lists)
 {
 	const struct tlsf *t = &a->tlsf;
-	uint32_t i, w;
+	struct xv_ref cur = t->heads[i];
+	uint32_t prev_pfn = XV_NIL_PFN, prev_off = 0;
+	int bit = (int)((t->sl_bitmap[i / 64] >> (i % 64)) & 1);
+	uint64_t steps = 0;
 	size_t v = 0;
 
-	for (i = 0; i < t->nlists; i++) {
-		struct xv_ref cur = t->heads[i];
-		uint32_t prev_pfn = XV_NIL_PFN, prev_off = 0;
-		int bit = (int)((t->sl_bitmap[i / 64] >> (i % 64)) & 1);
-		uint64_t steps = 0;
+	if (bit != (cur.pfn != XV_NIL_PFN))
+		v++;
+	while (cur.pfn != XV_NIL_PFN) {
+		const unsigned char *page;
+		struct xv_link l;
+		struct xv_hdr h;
 
-		if (bit != (cur.pfn != XV_NIL_PFN))
-			v++;
-		while (cur.pfn != XV_NIL_PFN) {
-			const unsigned char *page;
-			struct xv_link l;
-			struct xv_hdr h;
-
-			if (++steps > bound || !link_ok(pool, a, cur.pfn,
-							cur.off)) {
-				v++; /* a cycle, or a link out of the arena */
-				break;
-			}
-			page = mp_kmap(t->src, cur.pfn);
-			if (!page) {
-				v++;
-				break;
-			}
-			h = xv_hdr_load(page, cur.off);
-			if (!xv_hdr_free(h) || h.size < XV_MIN_BLOCK ||
-			    h.size > t->max_data ||
-			    tlsf_list_index(t, h.size) != i)
-				v++;
-			l = xv_link_load(page, cur.off);
-			if (prev_pfn != XV_NIL_PFN &&
-			    (l.prev_pfn != prev_pfn || l.prev_off != prev_off))
-				v++; /* (the head's prev is not kept) */
-			keys_push(on_lists, cur.pfn, cur.off);
-			prev_pfn = cur.pfn;
-			prev_off = cur.off;
-			cur.pfn = l.next_pfn;
-			cur.off = l.next_off;
+		if (++steps > bound || !link_ok(pool, a, cur.pfn, cur.off)) {
+			v++; /* a cycle, or a link out of the arena */
+			break;
 		}
+		page = tlsf_page(t, cur.pfn);
+		h = xv_hdr_load(page, cur.off);
+		if (!xv_hdr_free(h) || h.size < XV_MIN_BLOCK ||
+		    h.size > t->max_data || tlsf_list_index(t, h.size) != i)
+			v++;
+		l = xv_link_load(page, cur.off);
+		if (prev_pfn != XV_NIL_PFN &&
+		    (l.prev_pfn != prev_pfn || l.prev_off != prev_off))
+			v++; /* (the head's prev is not kept) */
+		keys_push(on_lists, cur.pfn, cur.off);
+		prev_pfn = cur.pfn;
+		prev_off = cur.off;
+		cur.pfn = l.next_pfn;
+		cur.off = l.next_off;
 	}
+	if (steps != t->counts[i])
+		v++;
+	return v;
+}
+
+/* Both bitmap levels agree with each other and with the lists. */
+static size_t check_bitmaps(const struct tlsf *t)
+{
+	size_t v = 0;
+	uint32_t w;
+
 	for (w = 0; w < t->sl_words; w++) {
 		int bit = (int)((t->fl_bitmap[w / 64] >> (w % 64)) & 1);
 
@@ -212,73 +244,108 @@ static size_t check_lists(struct xv_pool *pool, struct xv_arena *a,
 	return v;
 }
 
-static size_t check_arena_locked(struct xv_pool *pool, struct xv_arena *a)
+/* Every page the arena owns: its chain and its record. */
+static size_t check_pages(struct xv_pool *pool, struct xv_arena *a,
+			  struct tally *tl, struct keys *on_pages)
 {
-	const struct tlsf *t = &a->tlsf;
-	uint32_t hwm = atomic_load_explicit(&pool->owners.hwm,
+	uint32_t hwm = atomic_load_explicit(&pool->pages.hwm,
 					    memory_order_relaxed);
-	struct keys on_pages = { 0 }, on_lists = { 0 };
-	struct tally tl = { 0 };
 	size_t v = 0;
 	uint32_t pfn;
 
 	for (pfn = 0; pfn < hwm; pfn++) {
-		const unsigned char *page;
-
-		if (owners_get(&pool->owners, pfn) != a->id)
+		if (rec_owner(pages_load(&pool->pages, pfn)) != a->id)
 			continue;
-		tl.pages++;
-		page = mp_page_valid(pool->src, pfn) ? mp_kmap(pool->src, pfn)
-						     : NULL;
-		if (!page) {
+		tl->pages++;
+		if (!mp_page_valid(pool->src, pfn)) {
 			v++; /* we own a page the source says is free */
 			continue;
 		}
-		v += check_page(t, pfn, page, &tl, &on_pages);
+		tl->page_objects = 0;
+		tl->used.n = 0;
+		v += check_page(&a->tlsf, pfn, tlsf_page(&a->tlsf, pfn), tl,
+				on_pages);
+		v += check_record(pool, pfn, tl);
 	}
-	v += check_lists(pool, a, on_pages.n + 1, &on_lists);
+	return v;
+}
+
+/* The arena's counters against what the walk found. */
+static size_t check_counters(const struct xv_arena *a, const struct tally *tl)
+{
+	const struct tlsf *t = &a->tlsf;
+	size_t v = 0;
+
+	if (tl->pages != atomic_load_explicit(&a->pages, memory_order_relaxed))
+		v++;
+	if (a->pages_allocated - a->pages_freed != tl->pages)
+		v++;
+	if (tl->objects != t->objects)
+		v++;
+	if (tl->bytes_requested != t->bytes_requested)
+		v++;
+	if (tl->bytes_allocated != t->bytes_allocated)
+		v++;
+	if (tl->bytes_free != t->bytes_free)
+		v++;
+	if (t->bytes_allocated + t->bytes_free != tl->pages * t->page_size)
+		v++;
+	return v;
+}
+
+static size_t check_arena_locked(struct xv_pool *pool, struct xv_arena *a)
+{
+	const struct tlsf *t = &a->tlsf;
+	struct keys on_pages = { 0 }, on_lists = { 0 };
+	struct tally tl = { 0 };
+	size_t v;
+	uint32_t i;
+
+	v = check_pages(pool, a, &tl, &on_pages);
+	for (i = 0; i < t->nlists; i++)
+		v += check_list(pool, a, i, on_pages.n + 1, &on_lists);
+	v += check_bitmaps(t);
 	if (on_lists.n != t->free_listed)
 		v++;
 	v += keys_diff(&on_pages, &on_lists);
+	v += check_counters(a, &tl);
 	free(on_pages.v);
 	free(on_lists.v);
+	free(tl.used.v);
+	return v;
+}
 
-	if (tl.pages != atomic_load_explicit(&a->pages, memory_order_relaxed))
-		v++;
-	if (a->pages_allocated - a->pages_freed != tl.pages)
-		v++;
-	if (tl.objects != t->objects)
-		v++;
-	if (tl.bytes_requested != t->bytes_requested)
-		v++;
-	if (tl.bytes_allocated != t->bytes_allocated)
-		v++;
-	if (tl.bytes_free != t->bytes_free)
-		v++;
-	if (t->bytes_allocated + t->bytes_free != tl.pages * t->page_size)
-		v++;
+/* Records of pages no arena holds are 0; owners name real arenas. */
+static size_t check_records(const struct xv_pool *pool)
+{
+	uint32_t hwm = atomic_load_explicit(&pool->pages.hwm,
+					    memory_order_relaxed);
+	size_t v = 0;
+	uint32_t pfn;
+
+	for (pfn = 0; pfn < hwm; pfn++) {
+		uint64_t rec = pages_load(&pool->pages, pfn);
+
+		if (rec_owner(rec) > pool->narenas || (rec && !rec_owner(rec)))
+			v++;
+	}
 	return v;
 }
 
 size_t xv_check(struct xv_pool *pool)
 {
-	uint32_t hwm, pfn;
-	size_t v = 0;
+	size_t v;
 	unsigned i;
 
 	if (!pool)
 		return 1;
-	/* Owner entries name real arenas. */
-	hwm = atomic_load_explicit(&pool->owners.hwm, memory_order_relaxed);
-	for (pfn = 0; pfn < hwm; pfn++)
-		if (owners_get(&pool->owners, pfn) > pool->narenas)
-			v++;
+	v = check_records(pool);
 	for (i = 0; i < pool->narenas; i++) {
 		struct xv_arena *a = pool->arenas[i];
 
-		pthread_mutex_lock(&a->lock);
+		arena_lock(a);
 		v += check_arena_locked(pool, a);
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 	}
 	return v;
 }
@@ -289,20 +356,20 @@ int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg)
 
 	if (!pool || !fn)
 		return 0;
-	hwm = atomic_load_explicit(&pool->owners.hwm, memory_order_relaxed);
+	hwm = atomic_load_explicit(&pool->pages.hwm, memory_order_relaxed);
 	for (pfn = 0; pfn < hwm; pfn++) {
 		const unsigned char *page;
 		struct xv_arena *a;
 		uint32_t off = 0, page_size = pool->page_size;
 		int ret = 0;
 
-		if (!owners_get(&pool->owners, pfn))
+		if (!rec_owner(pages_load(&pool->pages, pfn)))
 			continue;
 		a = pool_lock_owner(pool, pfn);
 		if (!a)
 			continue;
-		page = mp_kmap(pool->src, pfn);
-		while (page && off + XV_HDR <= page_size) {
+		page = tlsf_page(&a->tlsf, pfn);
+		while (off + XV_HDR <= page_size) {
 			struct xv_hdr h = xv_hdr_load(page, off);
 			uint32_t ext = xv_hdr_extent(h);
 
@@ -314,7 +381,7 @@ int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg)
 				break;
 			off += XV_HDR + ext;
 		}
-		pthread_mutex_unlock(&a->lock);
+		arena_unlock(a);
 		if (ret)
 			return ret;
 	}

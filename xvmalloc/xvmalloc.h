@@ -2,9 +2,11 @@
  * xvmalloc.h - a TLSF-style allocator of objects inside single pages.
  *
  * The allocator of compcache (2009), in user space on zsalloc's page source.
- * An object lives inside one page and is named by a <pfn, offset> pair; the
- * caller maps the pair to get a pointer (xv_map), like a highmem page had to
- * be kmapped. Every block carries a 4-byte header:
+ * Every object lives inside one page: at most xv_max_size() = page size - 4
+ * bytes, never spanning two pages (larger data, such as a page that does not
+ * compress, must be stored some other way). An object is named by a
+ * <pfn, offset> pair; the caller maps the pair to get a pointer (xv_map),
+ * like a highmem page had to be kmapped. Every block carries a 4-byte header:
  *
  *     page:  | hdr | object .......... | hdr | free block ....... | hdr | ...
  *             ^ offset - 4               blocks are 4-byte aligned
@@ -13,36 +15,51 @@
  *
  * Free blocks sit on free lists every 8 bytes of size, found in O(1) through a
  * two-level bitmap (one word over words of free-list bits, as in TLSF). An
- * allocation splits the block it takes; a free merges the block with both
- * neighbours; a page whose blocks are all free goes back to the page source,
- * and its memory to the OS (past a small reuse cache: see cache_pages).
+ * allocation takes the block that keeps the sizes of the free blocks most
+ * even among a few that fit, or a fresh page, and splits it; a free merges
+ * the block with both neighbours; a page whose blocks are all free goes back
+ * to the page source, and its memory to the OS (past a small reuse cache:
+ * see cache_pages).
  *
- * Sizes: 1 .. xv_max_size() bytes (page size - 4). An object takes its size
- * rounded up to 4, at least xv_min_block() (32 bytes), plus its 4-byte
- * header. Free blocks whose data part is smaller than xv_min_block() (the
- * tail of a split) are on no free list: they wait, as in the seed, to merge
- * with a neighbour that is freed.
+ * Sizes: 1 .. xv_max_size() bytes. An object takes its size rounded up to 4,
+ * at least xv_min_block() (32 bytes), plus its 4-byte header. Free blocks
+ * whose data part is smaller than xv_min_block() (the tail of a split) are on
+ * no free list: they wait, as in the seed, to merge with a neighbour that is
+ * freed. Beside the pages the pool keeps 8 bytes per page it holds (more for
+ * a page of more than five objects), counted in xv_stats.metadata_bytes.
+ *
+ * Validation: every <pfn, offset> is checked. A pair that is not the start of
+ * a live object of this pool (never allocated, freed, a wrong, interior or
+ * unaligned offset, an unknown pfn, another pool's pair) is refused with
+ * EINVAL and the pool is unchanged. Nothing inside any object is trusted:
+ * a pair is accepted only if the pool's own record of its page, kept outside
+ * the pages, lists it, so no byte of the page is read before the pair is
+ * proved, and a header forged in object data never passes. The proof is
+ * O(1); xv_map, xv_unmap and xv_get_object_size take no lock for it (but for
+ * a page holding more than five objects, whose record is looked up under
+ * its arena's lock). pfns are per pool: each pool has its own page source.
  *
  * Threads: every function is thread-safe. A pool holds one or more arenas,
  * each a complete TLSF instance with its own lock and pages. A thread
  * allocates from its own arena (assigned round robin on its first
  * allocation; when that arena's lock is taken, the first other arena whose
  * lock is free becomes its own), so a single thread touches one arena only.
- * When its arena has no fitting block it takes a page; the other arenas are
- * searched only when no page may be taken (XV_NOGROW, the page limit, an
- * injected fault). A free goes to the arena that owns the page.
+ * When its arena's fit prefers a fresh page, or no block fits, it takes a
+ * page; the other arenas are searched only when no page may be taken
+ * (XV_NOGROW, the page limit, the OS, an injected fault). A free goes to the
+ * arena that owns the page. Mapping, unmapping and sizing an object run in
+ * parallel with everything but a free of the same object (which must not
+ * race them: the caller frees an object no thread uses).
+ *
+ * fork(): the child gets a copy-on-write snapshot of every pool: it may use
+ * and destroy a pool created before the fork, and nothing it does reaches
+ * the parent's objects, nor the parent's the child's. A fork while other
+ * threads use a pool is safe: the fork waits for every arena to be between
+ * two operations.
  *
  * Errors: int functions return 0 or a negative errno; pointer functions
- * return NULL and set errno. Every <pfn, offset> is validated: a pair that is
- * not the start of a live object of this pool (never allocated, double free,
- * wrong offset, unknown pfn) is refused with EINVAL and the pool is unchanged.
- * The pool knows its pages (a byte per pfn), and a pair is accepted only if
- * walking its page's block chain from offset 0 lands exactly on it: this
- * reads the headers of the blocks before the object in its page (on average
- * half the page's blocks, one or two for compressed pages; at most
- * page size / 20), under the arena's lock, in xv_free, xv_map, xv_unmap and
- * xv_get_object_size. pfns are per pool: each pool has its own page source.
- * Nothing here prints (xv_walk gives the caller every block instead).
+ * return NULL and set errno. Nothing here prints (xv_walk gives the caller
+ * every block instead).
  */
 #ifndef ZSALLOC_XVMALLOC_H
 #define ZSALLOC_XVMALLOC_H
@@ -80,11 +97,10 @@ struct xv_config {
 	 * of returning them to the OS at once (mp_config.cache_pages). They
 	 * are no longer the pool's (not in its stats or total size), at most
 	 * this many, and go to the OS when the cache is full. Taking a page
-	 * back from the OS costs a hole punch and a page fault (~70-100 us
-	 * on the project's VMs), from the cache ~60 ns plus zeroing; with
-	 * objects of ~1.5 KiB a page empties every ~16 frees, and the number
-	 * of pages a churning pool holds wanders by hundreds, so the cache
-	 * must be a few hundred pages to absorb it. 0: XV_CACHE_BYTES_DEFAULT
+	 * back from the OS costs a system call and a page fault, from the
+	 * cache a memset; a churning pool empties a page every few frees and
+	 * the number of pages it holds wanders by hundreds, so the cache must
+	 * be a few hundred pages to absorb it. 0: XV_CACHE_BYTES_DEFAULT
 	 * worth of pages (256 of 4 KiB). XV_CACHE_NONE: no cache, every empty
 	 * page goes to the OS at once. */
 	uint32_t cache_pages;
@@ -133,35 +149,42 @@ void xv_destroy_pool(struct xv_pool *pool);
  * *pfn and its offset in the page (4-byte aligned, past the header) in
  * *offset, and returns 0. On error stores 0 in both and returns -EINVAL
  * (@size 0 or above xv_max_size(), unknown @flags, NULL argument) or -ENOMEM
- * (no free block and XV_NOGROW, the page limit, or the OS). The pool is
- * unchanged after any error; one trace may remain outside it: if the owner
- * table could not grow (no memory) for a page just taken, that page goes
- * back to the page source, whose reuse cache may keep it (pages_cached one
- * higher, as after any free).
+ * (no page could be had: no free block fits and XV_NOGROW, the page limit,
+ * the OS or an injected fault refused one; or the arena's fit preferred a
+ * fresh page and the OS or an injected fault refused it: at the page limit
+ * a fitting block is used instead). The pool is unchanged after any error;
+ * traces may remain outside it: a page just taken whose record could not be
+ * made goes back to the page source, whose reuse cache may keep it
+ * (pages_cached one higher, as after any free), and metadata_bytes may keep
+ * an allocation the record needed.
  */
 int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn,
 	      uint32_t *offset, int flags);
 
 /*
  * xv_free - free the object at <@pfn, @offset>. Returns 0, or -EINVAL if the
- * pair is not a live object of @pool; nothing changes then.
+ * pair is not a live object of @pool; nothing changes then. Takes the lock
+ * of the arena that owns the page.
  */
 int xv_free(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
 
 /*
  * xv_map - a pointer to the object at <@pfn, @offset>: xv_get_object_size()
  * bytes, valid until the object is freed. Returns NULL with errno EINVAL if
- * the pair is not a live object of @pool. No system call.
+ * the pair is not a live object of @pool. No lock (see Validation), no
+ * system call.
  */
 void *xv_map(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
 
-/* xv_unmap - end a mapping from xv_map(). Objects live in the direct map, so
- * this only validates; a pair that is not a live object sets errno EINVAL. */
+/* xv_unmap - end a mapping from xv_map(). Objects live in the direct map,
+ * so this only validates, as xv_map does: a pair that is not a live object
+ * sets errno EINVAL (errno is left alone otherwise). */
 void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
 
 /*
  * xv_get_object_size - the size asked for when the object at <@pfn, @offset>
- * was allocated. Returns 0 with errno EINVAL if the pair is not a live object.
+ * was allocated. Returns 0 with errno EINVAL if the pair is not a live
+ * object. No lock (see Validation).
  */
 uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn,
 			    uint32_t offset);
@@ -174,16 +197,23 @@ uint64_t xv_get_total_size_bytes(struct xv_pool *pool);
 /* xv_get_stats - a consistent snapshot of the counters (locks each arena). */
 void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats);
 
+/* ------------------------------------------------------------------------
+ * Test and debug entry points: the checker, the walker, fault injection.
+ * They hold each arena's lock while they visit it, and are meant for tests,
+ * fuzzers and tools rather than for the path of every object.
+ * ------------------------------------------------------------------------ */
+
 /*
  * xv_check - walk every page, every block and both bitmap levels of every
  * arena and check every invariant (block chain covers each page exactly,
  * prev offsets and PREV_FREE flags agree, no two free neighbours, each free
  * block of at least the minimum size is on exactly the free list of its size,
- * bitmaps match non-empty lists, counters match). Returns the number of
- * violations found: 0 for a sound pool. Works in release builds; takes the
- * arenas' locks one at a time. Matching the free lists against the pages
- * takes scratch memory (16 bytes per free block); without it the check
- * cannot finish and counts one violation.
+ * list counts and bitmaps match the lists, each page's record lists exactly
+ * its used blocks, counters match). Returns the number of violations found:
+ * 0 for a sound pool. Works in release builds; takes the arenas' locks one
+ * at a time. Matching the free lists against the pages takes scratch memory
+ * (16 bytes per free block); without it the check cannot finish and counts
+ * one violation.
  */
 size_t xv_check(struct xv_pool *pool);
 

@@ -14,7 +14,8 @@
 //     pages back), map-write (a new seed through xv_map), map-read,
 //     bad pair (a freed pair, an interior or unaligned offset of a live
 //     object, a random pair, another pool's pair, a free block found by
-//     xv_walk, pfn UINT32_MAX) through all four entry points, fail-nth,
+//     xv_walk, pfn UINT32_MAX, a used-block header forged inside a live
+//     object's data) through all four entry points, fail-nth,
 //     walk (compared with the model), stats, check.
 // Checks: exact error codes of the header; a failed xv_malloc leaves the
 // stats exactly as they were and stores 0 in *pfn and *offset; -ENOMEM only
@@ -258,7 +259,7 @@ class Harness {
   }
 
   void BadPair() {
-    switch (in_->U8() % 7) {
+    switch (in_->U8() % 8) {
       case 0:
         if (!freed_.empty())
           ExpectRefused(freed_[in_->Below(static_cast<uint32_t>(freed_.size()))],
@@ -302,10 +303,33 @@ class Harness {
               "free block");
         break;
       }
+      case 6:
+        Forge();
+        break;
       default:
         ExpectRefused({UINT32_MAX, 4}, "pfn UINT32_MAX");
         ExpectRefused({0, 0}, "offset 0");
     }
+  }
+
+  // A header that claims a used block, written into a live object's data
+  // at an aligned interior offset: the pair it would head is refused (the
+  // pool does not read object bytes to validate). The object then gets its
+  // bytes back.
+  void Forge() {
+    if (objs_.empty()) return;
+    Key k = PickLive();
+    const Obj& o = objs_.at(k);
+    if (o.size < 8) return;
+    uint32_t i = 4 + 4 * in_->Below((o.size - 4) / 4);
+    unsigned char* p = static_cast<unsigned char*>(xv_map(pool_, k.first, k.second));
+    FUZZ_CHECK(p != nullptr, "map of live <%u, %u>", k.first, k.second);
+    uint16_t size = static_cast<uint16_t>(in_->U8() & 1 ? o.size - i : 1 + in_->U16() % max_);
+    uint16_t prev = static_cast<uint16_t>((k.second - 4) | (in_->U8() & 2));
+    std::memcpy(p + i - 4, &size, 2);
+    std::memcpy(p + i - 2, &prev, 2);
+    ExpectRefused({k.first, k.second + i}, "forged header");
+    fuzz::Fill(p, o.size, o.seed);
   }
 
   void Walk() {

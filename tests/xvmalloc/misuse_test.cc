@@ -1,11 +1,20 @@
 // misuse_test.cc - deliberate misuse of <pfn, offset> pairs: double free,
-// wrong, interior and unaligned offsets, free blocks, headers forged in user
-// data, unknown pfns, pages given back, another pool's pairs, use after
-// free. Each is refused with EINVAL; afterwards xv_check finds nothing,
-// the stats have not moved and every live object still holds its bytes.
+// wrong, interior and unaligned offsets (every byte offset of every page the
+// pool holds), free blocks, headers forged in user data (in every object, at
+// every aligned offset), random pairs, unknown pfns, pages given back,
+// another pool's pairs, use after free. Each is refused with EINVAL through
+// every entry point; afterwards xv_check finds nothing, the stats have not
+// moved and every live object still holds its bytes. Every test runs on two
+// pools: objects of the compressed-page mix (two to four a page, each page's
+// record lists them itself), and small objects (dozens a page, kept in the
+// record's overflow map).
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ostream>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -22,7 +31,14 @@ struct Obj {
   uint64_t seed = 0;
 };
 
-class XvMisuse : public ::testing::Test {
+// Which objects a test's pool holds.
+enum class Mix { kCompressed, kSmall };
+
+void PrintTo(Mix m, std::ostream* os) {
+  *os << (m == Mix::kSmall ? "small objects" : "compressed pages");
+}
+
+class XvMisuse : public ::testing::TestWithParam<Mix> {
  protected:
   void SetUp() override {
     xv_config cfg{};
@@ -31,7 +47,38 @@ class XvMisuse : public ::testing::Test {
     ASSERT_NE(nullptr, pool_);
     xvtest::Rng r(1234);
     for (int i = 0; i < 300; i++)
-      objs_.push_back(Alloc(xvtest::CompressedSize(r, xv_max_size())));
+      objs_.push_back(Alloc(Size(r)));
+  }
+
+  uint32_t Size(xvtest::Rng& r) {
+    if (GetParam() == Mix::kSmall)
+      return static_cast<uint32_t>(r.Range(1, 120));
+    return xvtest::CompressedSize(r, xv_max_size());
+  }
+
+  // The pages the pool holds (xv_walk).
+  std::set<uint32_t> Pages() {
+    std::set<uint32_t> pfns;
+    for (const xvtest::Block& b : xvtest::Blocks(pool_)) pfns.insert(b.pfn);
+    return pfns;
+  }
+
+  std::set<std::pair<uint32_t, uint32_t>> Live() {
+    std::set<std::pair<uint32_t, uint32_t>> live;
+    for (const Obj& o : objs_) live.insert({o.pfn, o.off});
+    return live;
+  }
+
+  // The entry points that do not change the pool refuse <pfn, off> with
+  // EINVAL (xv_free is asked by the caller, whose stats check covers it).
+  static bool Refused(xv_pool* pool, uint32_t pfn, uint32_t off) {
+    errno = 0;
+    if (xv_map(pool, pfn, off) != nullptr || errno != EINVAL) return false;
+    errno = 0;
+    xv_unmap(pool, pfn, off);
+    if (errno != EINVAL) return false;
+    errno = 0;
+    return xv_get_object_size(pool, pfn, off) == 0 && errno == EINVAL;
   }
   void TearDown() override { xv_destroy_pool(pool_); }
 
@@ -93,7 +140,7 @@ class XvMisuse : public ::testing::Test {
   std::vector<Obj> objs_;
 };
 
-TEST_F(XvMisuse, DoubleFree) {
+TEST_P(XvMisuse, DoubleFree) {
   for (size_t i : {0, 17, 100, 200}) {
     Obj o = Take(i);
     ASSERT_EQ(0, xv_free(pool_, o.pfn, o.off));
@@ -102,7 +149,7 @@ TEST_F(XvMisuse, DoubleFree) {
   }
 }
 
-TEST_F(XvMisuse, WrongOffsets) {
+TEST_P(XvMisuse, WrongOffsets) {
   const Obj o = objs_[42];
   const uint32_t page = PageSize();
   for (uint32_t off : {o.off + 1, o.off + 2, o.off + 3, o.off - 1, o.off + 4,
@@ -116,24 +163,124 @@ TEST_F(XvMisuse, WrongOffsets) {
   }
 }
 
-// Every 4-aligned offset of a page that is not an object's is refused.
-TEST_F(XvMisuse, EveryInteriorOffset) {
-  const uint32_t pfn = objs_[0].pfn;
-  std::vector<bool> is_obj(PageSize() + 4);
-  for (const Obj& x : objs_)
-    if (x.pfn == pfn) is_obj[x.off] = true;
+// Every byte offset of every page the pool holds (and the first past it)
+// that is not an object's is refused by every entry point; the objects'
+// own pairs are accepted.
+TEST_P(XvMisuse, EveryOffsetOfEveryPage) {
+  const std::set<std::pair<uint32_t, uint32_t>> live = Live();
+  const std::set<uint32_t> pages = Pages();
+  ASSERT_GT(pages.size(), GetParam() == Mix::kSmall ? 2u : 50u);
   xv_stats before = xvtest::Stats(pool_);
-  for (uint32_t off = 0; off <= PageSize(); off += 4) {
-    if (is_obj[off]) continue;
-    ASSERT_EQ(-EINVAL, xv_free(pool_, pfn, off)) << off;
-    ASSERT_EQ(0u, xv_get_object_size(pool_, pfn, off)) << off;
+  size_t accepted = 0;
+  for (uint32_t pfn : pages) {
+    for (uint32_t off = 0; off <= PageSize() + 4; off++) {
+      if (live.count({pfn, off})) {
+        ASSERT_NE(nullptr, xv_map(pool_, pfn, off)) << pfn << ", " << off;
+        ASSERT_NE(0u, xv_get_object_size(pool_, pfn, off));
+        accepted++;
+        continue;
+      }
+      ASSERT_EQ(-EINVAL, xv_free(pool_, pfn, off)) << pfn << ", " << off;
+      ASSERT_TRUE(Refused(pool_, pfn, off)) << pfn << ", " << off;
+    }
   }
+  EXPECT_EQ(objs_.size(), accepted);
   xv_stats after = xvtest::Stats(pool_);
   EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
   ExpectIntact("every offset");
 }
 
-TEST_F(XvMisuse, FreeBlocksAndFragments) {
+// Random pairs: pfns around the pool's and across the whole range, offsets
+// in and past a page, and 32-bit noise. Only live pairs are accepted.
+TEST_P(XvMisuse, RandomPairs) {
+  const std::set<std::pair<uint32_t, uint32_t>> live = Live();
+  uint32_t top = *Pages().rbegin();
+  xvtest::Rng r(GetParam() == Mix::kSmall ? 5 : 6);
+  xv_stats before = xvtest::Stats(pool_);
+  int hits = 0;
+  for (int i = 0; i < 300000; i++) {
+    uint32_t pfn, off;
+    switch (r.Below(3)) {
+      case 0:
+        pfn = static_cast<uint32_t>(r.Below(top + 8));
+        off = static_cast<uint32_t>(r.Below(PageSize() + 8));
+        break;
+      case 1:
+        pfn = static_cast<uint32_t>(r.Below(top + 8));
+        off = static_cast<uint32_t>(r.Below(PageSize() / 4)) * 4;
+        break;
+      default:
+        pfn = static_cast<uint32_t>(r.Next());
+        off = static_cast<uint32_t>(r.Next());
+    }
+    if (live.count({pfn, off})) {
+      hits++;
+      ASSERT_NE(nullptr, xv_map(pool_, pfn, off));
+      continue;
+    }
+    ASSERT_EQ(-EINVAL, xv_free(pool_, pfn, off)) << pfn << ", " << off;
+    ASSERT_TRUE(Refused(pool_, pfn, off)) << pfn << ", " << off;
+  }
+  EXPECT_GT(hits, 0);  // the draw does reach live objects
+  xv_stats after = xvtest::Stats(pool_);
+  EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
+  ExpectIntact("random pairs");
+}
+
+// Headers forged in every object at every 4-aligned offset: each claims a
+// used block of a size that ends exactly where the real object ends (or at
+// the page end, or 36 bytes on), whose prev field names the real block
+// before it with the flags an allocator would set, and a copy of a real
+// header taken from another object. None is taken for an object: the
+// pool's record of the page, not the page, says which offsets are live.
+TEST_P(XvMisuse, HeadersForgedInEveryObject) {
+  xv_stats before = xvtest::Stats(pool_);
+  const std::set<std::pair<uint32_t, uint32_t>> live = Live();
+  uint32_t real_hdr;
+  {
+    const unsigned char* q = static_cast<const unsigned char*>(
+        xv_map(pool_, objs_[7].pfn, objs_[7].off));
+    ASSERT_NE(nullptr, q);
+    std::memcpy(&real_hdr, q - 4, 4);
+  }
+  for (int variant = 0; variant < 4; variant++) {
+    SCOPED_TRACE(variant);
+    for (const Obj& o : objs_) {
+      unsigned char* p =
+          static_cast<unsigned char*>(xv_map(pool_, o.pfn, o.off));
+      ASSERT_NE(nullptr, p);
+      for (uint32_t i = 4; i + 4 <= o.size; i += 4) {
+        uint32_t fake_off = o.off + i;  // the pair the forged header heads
+        uint16_t size = static_cast<uint16_t>(
+            variant == 0   ? o.off + o.size - fake_off
+            : variant == 1 ? PageSize() - fake_off
+                           : 36);
+        uint16_t prev = static_cast<uint16_t>(o.off - 4);
+        if (variant == 3) {
+          std::memcpy(p + i - 4, &real_hdr, 4);
+        } else {
+          std::memcpy(p + i - 4, &size, 2);
+          std::memcpy(p + i - 2, &prev, 2);
+        }
+      }
+    }
+    for (const Obj& o : objs_) {
+      for (uint32_t i = 4; i + 4 <= o.size; i += 4) {
+        if (live.count({o.pfn, o.off + i})) continue;
+        ASSERT_EQ(-EINVAL, xv_free(pool_, o.pfn, o.off + i)) << i;
+        ASSERT_TRUE(Refused(pool_, o.pfn, o.off + i)) << i;
+      }
+    }
+    EXPECT_EQ(0u, xv_check(pool_));  // user data is data
+  }
+  xv_stats after = xvtest::Stats(pool_);
+  EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
+  for (Obj& o : objs_)  // back to the contents ExpectIntact knows
+    xvtest::Fill(xv_map(pool_, o.pfn, o.off), o.size, o.seed);
+  ExpectIntact("forged headers");
+}
+
+TEST_P(XvMisuse, FreeBlocksAndFragments) {
   // A free block between two objects, and the free tail of a page.
   Obj a = Take(10);
   ASSERT_EQ(0, xv_free(pool_, a.pfn, a.off));
@@ -145,8 +292,8 @@ TEST_F(XvMisuse, FreeBlocksAndFragments) {
 }
 
 // User data that looks exactly like a used block's header (and a chain of
-// them) is not taken for an object: validation walks the real chain.
-TEST_F(XvMisuse, HeadersForgedInUserData) {
+// them) is not taken for an object, and does not disturb the real chain.
+TEST_P(XvMisuse, HeadersForgedInUserData) {
   Obj big = Alloc(2000);
   objs_.push_back(big);
   unsigned char* p = static_cast<unsigned char*>(xv_map(pool_, big.pfn,
@@ -172,7 +319,7 @@ TEST_F(XvMisuse, HeadersForgedInUserData) {
   ExpectIntact("forged headers");
 }
 
-TEST_F(XvMisuse, UnknownPfns) {
+TEST_P(XvMisuse, UnknownPfns) {
   xv_stats s = xvtest::Stats(pool_);
   uint32_t top = 0;
   for (const Obj& o : objs_) top = o.pfn > top ? o.pfn : top;
@@ -183,7 +330,7 @@ TEST_F(XvMisuse, UnknownPfns) {
   EXPECT_EQ(s.pages, xvtest::Stats(pool_).pages);
 }
 
-TEST_F(XvMisuse, PageGivenBack) {
+TEST_P(XvMisuse, PageGivenBack) {
   // Empty a whole page: its pfn is then no longer ours.
   const uint32_t pfn = objs_[5].pfn;
   std::vector<uint32_t> offs;
@@ -198,7 +345,7 @@ TEST_F(XvMisuse, PageGivenBack) {
   ExpectRefused(pfn, 4, "page given back");
 }
 
-TEST_F(XvMisuse, AnotherPoolsPairs) {
+TEST_P(XvMisuse, AnotherPoolsPairs) {
   // pfns are per pool (each pool has its own page source): a pair of pool B
   // is refused by pool A unless A happens to have a live object there.
   xv_pool* b = xv_create_pool();
@@ -221,7 +368,7 @@ TEST_F(XvMisuse, AnotherPoolsPairs) {
   ExpectIntact("another pool's pairs");
 }
 
-TEST_F(XvMisuse, UseAfterFree) {
+TEST_P(XvMisuse, UseAfterFree) {
   Obj o = Take(3);
   ASSERT_NE(nullptr, xv_map(pool_, o.pfn, o.off));
   ASSERT_EQ(0, xv_free(pool_, o.pfn, o.off));
@@ -239,7 +386,7 @@ TEST_F(XvMisuse, UseAfterFree) {
   ExpectIntact("reallocated");
 }
 
-TEST_F(XvMisuse, NullPool) {
+TEST_P(XvMisuse, NullPool) {
   EXPECT_EQ(-EINVAL, xv_free(nullptr, objs_[0].pfn, objs_[0].off));
   errno = 0;
   EXPECT_EQ(nullptr, xv_map(nullptr, objs_[0].pfn, objs_[0].off));
@@ -260,7 +407,7 @@ TEST_F(XvMisuse, NullPool) {
 
 // The checker itself: damage a header and it reports it (and does not
 // crash); repair it and it is quiet again.
-TEST_F(XvMisuse, CheckerSeesCorruption) {
+TEST_P(XvMisuse, CheckerSeesCorruption) {
   const Obj o = objs_[20];
   unsigned char* p = static_cast<unsigned char*>(xv_map(pool_, o.pfn, o.off));
   ASSERT_NE(nullptr, p);
@@ -281,5 +428,12 @@ TEST_F(XvMisuse, CheckerSeesCorruption) {
   EXPECT_EQ(0u, xv_check(pool_));
   ExpectIntact("repaired");
 }
+
+INSTANTIATE_TEST_SUITE_P(Mixes, XvMisuse,
+                         ::testing::Values(Mix::kCompressed, Mix::kSmall),
+                         [](const ::testing::TestParamInfo<Mix>& i) {
+                           return i.param == Mix::kSmall ? "SmallObjects"
+                                                         : "CompressedPages";
+                         });
 
 }  // namespace

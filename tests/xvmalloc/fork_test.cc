@@ -1,0 +1,189 @@
+// fork_test.cc - fork() for real. The child of a process using a pool gets
+// a copy-on-write snapshot of it: it reads every object as it was, writes,
+// frees everything and destroys the pool, while the parent's objects stay
+// intact and readable. A child forked while other threads allocate and free
+// in the pool finds every arena between two operations (the fork handlers
+// hold every arena lock across fork) and can use its snapshot.
+//
+// The child reports through its exit status (0: all well, else the number
+// of the first check that failed), and the parent waits for it with a
+// deadline, so that a child stuck on a lock a vanished thread held fails
+// the test instead of hanging it.
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/xvmalloc/xv_test_util.h"
+#include "xvmalloc/xvmalloc.h"
+
+namespace {
+
+struct Obj {
+  uint32_t pfn, off, size;
+  uint64_t seed;
+};
+
+std::vector<Obj> Fill(xv_pool* pool, int n, uint64_t seed) {
+  xvtest::Rng r(seed);
+  std::vector<Obj> objs;
+  for (int i = 0; i < n; i++) {
+    Obj o;
+    o.size = xvtest::CompressedSize(r, xv_max_size());
+    o.seed = r.Next();
+    if (xv_malloc(pool, o.size, &o.pfn, &o.off, 0)) break;
+    void* p = xv_map(pool, o.pfn, o.off);
+    if (!p) break;
+    xvtest::Fill(p, o.size, o.seed);
+    xv_unmap(pool, o.pfn, o.off);
+    objs.push_back(o);
+  }
+  return objs;
+}
+
+// Every object maps and holds its bytes: 0, else @code.
+int CheckAll(xv_pool* pool, const std::vector<Obj>& objs, int code) {
+  for (const Obj& o : objs) {
+    const void* p = xv_map(pool, o.pfn, o.off);
+    if (!p || xv_get_object_size(pool, o.pfn, o.off) != o.size ||
+        !xvtest::Verify(p, o.size, o.seed))
+      return code;
+  }
+  return 0;
+}
+
+// What the child does with its snapshot; returns its exit status.
+int ChildWork(xv_pool* pool, std::vector<Obj> objs) {
+  if (int e = CheckAll(pool, objs, 10)) return e;  // the snapshot reads
+  if (xv_check(pool) != 0) return 11;
+  for (Obj& o : objs) {  // overwrite every object
+    void* p = xv_map(pool, o.pfn, o.off);
+    if (!p) return 12;
+    o.seed ^= 0x5a5a5a5a5a5a5a5aull;
+    xvtest::Fill(p, o.size, o.seed);
+  }
+  if (int e = CheckAll(pool, objs, 13)) return e;
+  std::vector<Obj> more = Fill(pool, 200, 99);  // and allocate more
+  if (more.size() != 200) return 14;
+  for (const Obj& o : objs)
+    if (xv_free(pool, o.pfn, o.off)) return 15;
+  for (const Obj& o : more)
+    if (xv_free(pool, o.pfn, o.off)) return 16;
+  if (xv_check(pool) != 0) return 17;
+  xv_destroy_pool(pool);
+  return 0;
+}
+
+// The child's exit status, or -1 if it did not end within @seconds (then
+// it is killed) or died of a signal.
+int WaitChild(pid_t pid, int seconds) {
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (r < 0 && errno != EINTR) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects) {
+  xv_pool* pool = xv_create_pool();
+  ASSERT_NE(nullptr, pool);
+  std::vector<Obj> objs = Fill(pool, 3000, 1);
+  ASSERT_EQ(3000u, objs.size());
+  const xv_stats before = xvtest::Stats(pool);
+
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(ChildWork(pool, objs));
+  ASSERT_EQ(0, WaitChild(pid, 60));
+
+  // Nothing the child did reached the parent's pool.
+  const xv_stats after = xvtest::Stats(pool);
+  EXPECT_EQ(before.objects, after.objects);
+  EXPECT_EQ(before.pages, after.pages);
+  EXPECT_EQ(0, CheckAll(pool, objs, 1));
+  EXPECT_EQ(0u, xv_check(pool));
+  for (const Obj& o : objs) ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
+  EXPECT_EQ(0u, xvtest::Stats(pool).pages);
+  xv_destroy_pool(pool);
+}
+
+// Threads allocate, fill, verify and free in the pool while the main thread
+// forks again and again; every child checks the pool, uses it and destroys
+// it. Without the fork handlers a child would now and then find an arena
+// locked by a thread it does not have (and hang), or half updated.
+TEST(XvFork, ForkWhileThreadsUseThePool) {
+  const int kForks = static_cast<int>(xvtest::CountFromEnv("XV_FORKS", 40));
+  xv_config cfg{};
+  cfg.arenas = 2;
+  xv_pool* pool = xv_create_pool_config(&cfg);
+  ASSERT_NE(nullptr, pool);
+  std::vector<Obj> mine = Fill(pool, 500, 2);
+  ASSERT_EQ(500u, mine.size());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> errors{0}, rounds{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 2; t++) {
+    workers.emplace_back([&, t] {
+      xvtest::Rng r(100 + static_cast<uint64_t>(t));
+      std::vector<Obj> objs;
+      while (!stop.load()) {
+        if (objs.size() < 64 && r.Below(2)) {
+          std::vector<Obj> one = Fill(pool, 1, r.Next());
+          if (one.size() != 1) errors++;
+          objs.insert(objs.end(), one.begin(), one.end());
+        } else if (!objs.empty()) {
+          size_t k = r.Below(objs.size());
+          if (CheckAll(pool, {objs[k]}, 1) ||
+              xv_free(pool, objs[k].pfn, objs[k].off))
+            errors++;
+          objs[k] = objs.back();
+          objs.pop_back();
+        }
+        rounds++;
+      }
+      for (const Obj& o : objs)
+        if (xv_free(pool, o.pfn, o.off)) errors++;
+    });
+  }
+  int failed = 0, first_status = 0;
+  for (int i = 0; i < kForks; i++) {
+    uint64_t seen = rounds.load();
+    while (rounds.load() < seen + 200) std::this_thread::yield();
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) _exit(ChildWork(pool, mine));
+    int status = WaitChild(pid, 20);
+    if (status != 0 && !failed++) first_status = status;
+  }
+  stop = true;
+  for (std::thread& w : workers) w.join();
+  EXPECT_EQ(0, failed) << "children failed; the first with status "
+                       << first_status << " (-1: hung or killed)";
+  EXPECT_EQ(0u, errors.load());
+  EXPECT_EQ(0, CheckAll(pool, mine, 1));
+  EXPECT_EQ(0u, xv_check(pool));
+  for (const Obj& o : mine) ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
+  EXPECT_EQ(0u, xvtest::Stats(pool).objects);
+  xv_destroy_pool(pool);
+}
+
+}  // namespace
