@@ -332,7 +332,8 @@ static int scan_step(struct zs_compaction *cc)
 	}
 	if (cc->scan_class < cc->n)
 		return 0;
-	qsort(cc->cand, cc->ncand, sizeof(*cc->cand), by_order_idx);
+	if (cc->ncand > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(cc->cand, cc->ncand, sizeof(*cc->cand), by_order_idx);
 	return 1;
 }
 
