@@ -163,10 +163,13 @@ static size_t cache_expire_locked(struct zs_pool *pool, struct zs_cache *c, uint
 void zs_cache_tick(struct zs_pool *pool, unsigned s)
 {
 	struct zs_shard *sh = zs_shard_get(pool, s);
+	/* A plain load and store, not a locked add: two threads of one shard
+	 * may lose a count between them, which only delays a check. */
+	unsigned ops = atomic_load_explicit(&sh->ops, memory_order_relaxed) + 1;
 	uint32_t now, i;
 
-	if ((atomic_fetch_add_explicit(&sh->ops, 1, memory_order_relaxed) + 1) %
-		    ZS_DECAY_CHECK_OPS ||
+	atomic_store_explicit(&sh->ops, ops, memory_order_relaxed);
+	if (ops % ZS_DECAY_CHECK_OPS ||
 	    !atomic_load_explicit(&pool->pages_cached, memory_order_relaxed))
 		return;
 	now = (uint32_t)mp_clock_ms();

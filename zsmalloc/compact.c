@@ -67,6 +67,7 @@ struct zs_compaction {
 };
 
 static void pending_set(struct size_class *class, int on);
+static void auto_end(struct size_class *class);
 
 struct src_ref {
 	uint32_t first;       /* a source's (or the meeting zspage's) extent */
@@ -311,6 +312,26 @@ static int scan_chunk(struct zs_compaction *cc, uint32_t chunk)
 	return 0;
 }
 
+/* Sort @n candidates by source, then place: an insertion sort for the few
+ * dozen an automatic plan finds (qsort's merge sort cost it ~4x more),
+ * qsort for zs_compact()'s thousands. */
+static void sort_cands(struct cand *c, size_t n)
+{
+	size_t i, j;
+
+	if (n > 32) {
+		qsort(c, n, sizeof(*c), by_order_idx);
+		return;
+	}
+	for (i = 1; i < n; i++) {
+		struct cand t = c[i];
+
+		for (j = i; j > 0 && by_order_idx(&c[j - 1], &t) > 0; j--)
+			c[j] = c[j - 1];
+		c[j] = t;
+	}
+}
+
 /* One step of the scan (locks held): 1 when it is over. */
 static int scan_step(struct zs_compaction *cc)
 {
@@ -332,8 +353,7 @@ static int scan_step(struct zs_compaction *cc)
 	}
 	if (cc->scan_class < cc->n)
 		return 0;
-	if (cc->ncand > 1) /* qsort(NULL, 0, ...) is undefined */
-		qsort(cc->cand, cc->ncand, sizeof(*cc->cand), by_order_idx);
+	sort_cands(cc->cand, cc->ncand);
 	return 1;
 }
 
@@ -513,6 +533,7 @@ void zs_compaction_abort_auto(struct size_class **cls, unsigned n)
 			putback(cc);
 			cc_free(cc);
 			pending_set(cls[i], 0);
+			auto_end(cls[i]);
 		}
 	}
 }
@@ -592,14 +613,47 @@ static void pending_set(struct size_class *class, int on)
 	}
 }
 
+/* An automatic plan of @class is over: the next waits until the frees
+ * could have made half a threshold's worth of room again (a page's worth
+ * at least), and twice as long again after each plan in a row that freed
+ * no page, up to 2^ZS_AUTO_MAX_BACKOFF times. Each plan scans the class's
+ * slots: the wait caps their cost at a few dozen slot reads per free (a
+ * wait of a whole threshold let the bundled mix drift from 102.5 % to
+ * 103.0 % after churn), and the backoff stops a class whose free places
+ * are the slack of its partial zspages from paying it at every wait. */
+static void auto_end(struct size_class *class)
+{
+	uint64_t places = class->nr_zspages * class->opz;
+	uint64_t wait = class->pool->page_size / class->size + 1;
+
+	if (class->pages_used < class->auto_pages)
+		class->auto_backoff = 0;
+	else if (class->auto_backoff < ZS_AUTO_MAX_BACKOFF)
+		class->auto_backoff++;
+	if (wait < places >> ZS_AUTO_WAIT_SHIFT)
+		wait = places >> ZS_AUTO_WAIT_SHIFT;
+	wait <<= class->auto_backoff;
+	class->auto_wait = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+}
+
+/* One step of @class's automatic compaction (class lock): 1 when over. */
+static int auto_step(struct size_class *class)
+{
+	if (!cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+		return 0;
+	pending_set(class, 0);
+	auto_end(class);
+	return 1;
+}
+
 void zs_auto_compact(struct size_class *class, int may_begin)
 {
 	uint64_t places = class->nr_zspages * class->opz, room;
 	struct size_class *one[1] = { class };
 
 	if (class->cc) {
-		if (class->cc->automatic && cc_step(class->cc, ZS_AUTO_STEP_MOVES))
-			pending_set(class, 0);
+		if (class->cc->automatic)
+			auto_step(class);
 		return; /* (else a zs_compact() owns it) */
 	}
 	if (!may_begin)
@@ -612,20 +666,15 @@ void zs_auto_compact(struct size_class *class, int may_begin)
 	if (room <= places >> ZS_AUTO_SHIFT ||
 	    room * class->size <= (uint64_t)class->pool->page_size)
 		return;
-	/* Whatever the plan finds, the next one waits until the frees could
-	 * have made half a threshold's worth of room again (a page's worth at
-	 * least): each plan scans the class's slots, so that caps their cost
-	 * at a few dozen slot reads per free (a wait of a whole threshold let
-	 * the bundled mix drift from 102.5 % to 103.0 % after churn). */
-	class->auto_wait = class->pool->page_size / class->size + 1;
-	if (class->auto_wait < places >> (ZS_AUTO_SHIFT + 1))
-		class->auto_wait = (uint32_t)(places >> (ZS_AUTO_SHIFT + 1));
-	if (!cc_begin(one, 1))
+	class->auto_pages = class->pages_used;
+	if (!cc_begin(one, 1)) {
+		auto_end(class);
 		return;
+	}
 	class->cc->automatic = 1;
 	atomic_fetch_add_explicit(&class->pool->auto_compactions, 1, memory_order_relaxed);
-	if (!cc_step(class->cc, ZS_AUTO_STEP_MOVES))
-		pending_set(class, 1);
+	pending_set(class, 1);
+	auto_step(class);
 }
 
 void zs_auto_compact_pending(struct zs_pool *pool, unsigned s)
@@ -644,8 +693,10 @@ void zs_auto_compact_pending(struct zs_pool *pool, unsigned s)
 		class = zs_class_get(pool, s, w * 64 + (uint32_t)__builtin_ctzll(bits));
 		if (!class || !zs_spin_trylock(&class->lock))
 			return;
-		if (!class->cc || !class->cc->automatic || cc_step(class->cc, ZS_AUTO_STEP_MOVES))
+		if (!class->cc || !class->cc->automatic)
 			pending_set(class, 0);
+		else
+			auto_step(class);
 		zs_class_unlock(class);
 		return;
 	}
