@@ -229,6 +229,18 @@ uint64_t mp_clock_ms(void);
 /* mp_yield - let another thread run (for bounded spin-waits). */
 void mp_yield(void);
 
+/*
+ * mp_zalloc - @bytes of zero-filled memory straight from the OS, for the
+ * tables a pool sizes by its page limit and touches only as far as it
+ * grows: a page of it costs resident memory once written, whatever state
+ * malloc's heap is in (calloc() of a large size may reuse heap memory and
+ * clear all of it). Returns NULL with errno ENOMEM (also for @bytes 0).
+ * mp_zfree - give it back; @bytes as given to mp_zalloc(). NULL is ignored.
+ * Thread-safe.
+ */
+void *mp_zalloc(size_t bytes);
+void mp_zfree(void *p, size_t bytes);
+
 
 /* mp_get_stats - a consistent snapshot of the counters. */
 void mp_get_stats(struct mp_source *src, struct mp_stats *stats);

@@ -166,6 +166,25 @@ void mp_yield(void)
 	os_yield();
 }
 
+void *mp_zalloc(size_t bytes)
+{
+	void *p = bytes ? os_reserve(bytes) : NULL;
+
+	if (p && os_commit(p, bytes)) {
+		os_unmap(p, bytes);
+		p = NULL;
+	}
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+void mp_zfree(void *p, size_t bytes)
+{
+	if (p)
+		os_unmap(p, bytes);
+}
+
 /* Read once; racing first calls compute and store the same value. */
 static _Atomic size_t mp_cached_page_size;
 
@@ -211,15 +230,25 @@ static int config_limits(const struct mp_config *config, uint32_t *max_pages,
 	return 0;
 }
 
-/* The bitmaps and tables of @src (span set): 0 or -ENOMEM. */
+/* The span-sized tables: the used and free bitmaps, the generations. */
+static size_t source_bitmap_bytes(const struct mp_source *src)
+{
+	return ((size_t)src->span + 63) / 64 * sizeof(*src->used);
+}
+
+static size_t source_gen_bytes(const struct mp_source *src)
+{
+	return (size_t)src->span * sizeof(*src->gen);
+}
+
+/* The bitmaps and tables of @src (span set): 0 or -ENOMEM. Those sized by
+ * the span come from mp_zalloc(): only what the pool reaches is resident. */
 static int source_alloc_tables(struct mp_source *src)
 {
-	size_t words = ((size_t)src->span + 63) / 64;
-
-	src->used = calloc(words, sizeof(*src->used));
-	src->free = calloc(words, sizeof(*src->free));
+	src->used = mp_zalloc(source_bitmap_bytes(src));
+	src->free = mp_zalloc(source_bitmap_bytes(src));
 	if (!src->placed)
-		src->gen = calloc(src->span, sizeof(*src->gen));
+		src->gen = mp_zalloc(source_gen_bytes(src));
 	if (src->cache_pages)
 		src->cache = calloc(src->cache_pages, sizeof(*src->cache));
 	if (!src->used || !src->free || (!src->placed && !src->gen) ||
@@ -249,9 +278,10 @@ static void source_free(struct mp_source *src)
 	if (src->fd >= 0)
 		os_close(src->fd);
 	free(src->cache);
-	free(src->free);
-	free(src->gen);
-	free(src->used);
+	mp_zfree(src->free, source_bitmap_bytes(src));
+	if (!src->placed)
+		mp_zfree(src->gen, source_gen_bytes(src));
+	mp_zfree(src->used, source_bitmap_bytes(src));
 	free(src);
 }
 

@@ -9,14 +9,19 @@
 
 #include "xvmalloc/internal.h"
 
+static size_t dir_bytes(uint64_t ndir)
+{
+	return (size_t)(ndir ? ndir : 1) * sizeof(struct xv_pages_chunk *);
+}
+
 int pages_init(struct xv_pages *p, uint64_t max_pages, unsigned page_shift)
 {
 	uint64_t ndir = (max_pages + XV_PAGES_CHUNK - 1) >> XV_PAGES_CHUNK_SHIFT;
 	unsigned k;
 
 	memset(p, 0, sizeof(*p));
-	/* calloc: untouched directory pages cost no memory. */
-	p->dir = calloc((size_t)(ndir ? ndir : 1), sizeof(*p->dir));
+	/* Untouched directory pages cost no memory. */
+	p->dir = mp_zalloc(dir_bytes(ndir));
 	if (!p->dir)
 		return -ENOMEM;
 	p->ndir = (uint32_t)ndir;
@@ -58,7 +63,7 @@ void pages_destroy(struct xv_pages *p)
 		return;
 	for (i = 0; i < p->ndir; i++)
 		chunk_destroy(p->dir[i]);
-	free(p->dir);
+	mp_zfree(p->dir, dir_bytes(p->ndir));
 	p->dir = NULL;
 }
 

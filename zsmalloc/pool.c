@@ -225,6 +225,12 @@ struct zs_pool *zs_create_pool(const char *name)
 
 /* The layout @config asks for (a map method implies the scattered layout),
  * or -EINVAL. */
+/* The span's bitmap of free extents (mp_zalloc()'d: resident as used). */
+static size_t span_free_bytes(const struct zs_pool *pool)
+{
+	return (pool->span_exts / 64 + 1) * sizeof(uint64_t);
+}
+
 static int config_check(const struct zs_config *config)
 {
 	if (config->max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE ||
@@ -293,7 +299,7 @@ static int pool_sources(struct zs_pool *pool, const struct zs_config *config)
 					      << pool->page_shift));
 	pool->vpfn = (_Atomic uint32_t *)(base + ((size_t)pool->region[ZS_META_VPFN].first
 						  << pool->page_shift));
-	pool->span_free = calloc(pool->span_exts / 64 + 1, sizeof(uint64_t));
+	pool->span_free = mp_zalloc(span_free_bytes(pool));
 	return pool->span_free ? 0 : -ENOMEM;
 }
 
@@ -303,7 +309,7 @@ static void pool_free(struct zs_pool *pool)
 	if (pool->meta)
 		zs_meta_free(pool);
 	mp_destroy(pool->src);
-	free(pool->span_free);
+	mp_zfree(pool->span_free, span_free_bytes(pool));
 	pthread_mutex_destroy(&pool->span_lock);
 	pthread_mutex_destroy(&pool->shard_lock);
 	if (pool->tag)

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -459,6 +460,31 @@ TEST(Source, RejectedBatchNeverHidesAllocatedPages)
 	EXPECT_EQ(misses, 0);
 	EXPECT_EQ(accepted.load(), 0);
 	EXPECT_EQ(mp_page_valid(s.get(), p), 1);
+}
+
+// mp_zalloc: zero-filled, writable, resident only where written (mincore),
+// refused for 0 bytes.
+TEST(Source, ZallocIsZeroedAndResidentOnlyWhereWritten)
+{
+	errno = 0;
+	EXPECT_EQ(mp_zalloc(0), nullptr);
+	EXPECT_EQ(errno, ENOMEM);
+	mp_zfree(nullptr, 0);
+
+	const size_t page = mp_page_size(), pages = 256, bytes = pages * page;
+	auto *p = static_cast<unsigned char *>(mp_zalloc(bytes));
+	ASSERT_NE(p, nullptr);
+	std::memset(p + 3 * page, 0xa5, page); // writes one page
+	std::vector<unsigned char> in(pages);
+	ASSERT_EQ(mincore(p, bytes, in.data()), 0);
+	size_t resident = 0;
+	for (size_t i = 0; i < pages; i++)
+		resident += in[i] & 1;
+	EXPECT_TRUE(in[3] & 1);
+	EXPECT_EQ(resident, 1u) << "only the written page";
+	for (size_t i = 0; i < bytes; i += 512)
+		ASSERT_EQ(p[i], i / page == 3 ? 0xa5 : 0) << "byte " << i;
+	mp_zfree(p, bytes);
 }
 
 } // namespace
