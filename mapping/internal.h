@@ -64,6 +64,7 @@ struct mp_source {
 	uint32_t committed;        /* pages of the direct map usable: the
 				      memfd's size, or the private range
 				      made accessible */
+	int dirty_reuse;           /* == mp_config.dirty_reuse */
 	uint64_t *free;            /* punched pfns (bitmap), reused lowest first */
 	uint32_t nr_free;          /* bits set in free[] */
 	uint32_t free_low;         /* first word of free[] that may have a bit */

@@ -105,6 +105,12 @@ struct mp_config {
 	/* 1: the owner chooses every pfn (mp_alloc_pages_at(); mp_alloc_page()
 	 * fails with EINVAL); the reuse cache is not used. */
 	int placed;
+	/* 1: a page mp_alloc_page() takes from the reuse cache keeps the bytes
+	 * it had when freed (for an owner that writes a page before it reads
+	 * it: clearing it costs a pass over the page); pages that went back
+	 * to the OS, and new ones, read as zero all the same. 0: every page
+	 * mp_alloc_page() returns is zero-filled. */
+	int dirty_reuse;
 	/* Size of the pfn space: every pfn is < span_pages. 0: max_pages.
 	 * At least max_pages, at most UINT32_MAX; it costs address space
 	 * (span_pages pages of it), not memory. */
@@ -144,7 +150,8 @@ struct mp_source *mp_create(const struct mp_config *config);
 void mp_destroy(struct mp_source *src);
 
 /*
- * mp_alloc_page - allocate one zero-filled page, at a pfn the source picks.
+ * mp_alloc_page - allocate one zero-filled page (but see
+ * mp_config.dirty_reuse), at a pfn the source picks.
  * Stores its pfn in *pfn (untouched on error).
  * Returns 0, -EINVAL (NULL argument, a placed source), -EPERM (a shared
  * source inherited across fork), or -ENOMEM: the page limit is reached,

@@ -309,6 +309,7 @@ struct mp_source *mp_create(const struct mp_config *config)
 	src->shared = config->backing == MP_BACKING_SHARED;
 	src->placed = config->placed != 0;
 	src->cache_pages = src->placed ? 0 : config->cache_pages;
+	src->dirty_reuse = config->dirty_reuse != 0;
 	if (src->cache_pages > src->max_pages)
 		src->cache_pages = src->max_pages;
 	src->id = atomic_fetch_add(&mp_next_id, 1);
@@ -513,7 +514,7 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 	pthread_mutex_unlock(&src->lock);
 
 	MP_ASSERT(p < src->span && "a pfn is inside the span");
-	if (stale)
+	if (stale && !src->dirty_reuse)
 		memset(src->base + ((size_t)p << src->shift), 0,
 		       (size_t)1 << src->shift);
 	*pfn = p;

@@ -178,6 +178,7 @@ static struct mp_source *pool_source_create(const struct xv_config *config,
 	struct mp_config mc = { 0 };
 
 	mc.max_pages = config->max_pages;
+	mc.dirty_reuse = 1; /* a page's first block header is written at once */
 	if (config->cache_pages == XV_CACHE_NONE)
 		mc.cache_pages = 0;
 	else if (config->cache_pages)

@@ -241,6 +241,34 @@ TEST(Source, FreedMemoryGoesBackToTheOs)
 	}
 }
 
+// dirty_reuse: a page from the reuse cache comes back as it was freed (no
+// clearing pass); one that went back to the OS, or a new one, reads zero.
+TEST(Source, DirtyReuseKeepsCachedBytesOnly)
+{
+	mp_config cfg = {};
+	cfg.cache_pages = 1;
+	cfg.dirty_reuse = 1;
+	Source s(mp_create(&cfg));
+	ASSERT_NE(s, nullptr);
+	const size_t page = mp_page_size();
+	uint32_t a, b, c;
+	ASSERT_EQ(mp_alloc_page(s.get(), &a), 0);
+	ASSERT_EQ(mp_alloc_page(s.get(), &b), 0);
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), b)), page));
+	memset(mp_kmap(s.get(), a), 0xab, page);
+	memset(mp_kmap(s.get(), b), 0xcd, page);
+	ASSERT_EQ(mp_free_page(s.get(), a), 0); // cached
+	ASSERT_EQ(mp_free_page(s.get(), b), 0); // the cache is full: to the OS
+	ASSERT_EQ(mp_alloc_page(s.get(), &c), 0);
+	ASSERT_EQ(c, a);
+	auto *bytes = static_cast<uint8_t *>(mp_kmap(s.get(), c));
+	EXPECT_EQ(bytes[0], 0xab);
+	EXPECT_EQ(bytes[page - 1], 0xab);
+	ASSERT_EQ(mp_alloc_page(s.get(), &c), 0);
+	EXPECT_EQ(c, b);
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), c)), page));
+}
+
 TEST(Source, CacheKeepsPagesUntilTrim)
 {
 	Source s = make_source(0, 8);
