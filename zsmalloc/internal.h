@@ -115,6 +115,8 @@ extern void (*zs_test_hook_free_scanned)(zs_handle h);
  * less but 104.9 % after churn and 115.4 % after discarding half against
  * 103.6 % and 107.9 %; the backoff of 16x cost 15 % less at 103.7 % and
  * 108.2 %. Compile-time knobs, for such measurements. */
+/* Pages of a small pool (4 MiB of 4 KiB pages), see compact.c. */
+#define ZS_AUTO_SMALL_POOL 1024
 #ifndef ZS_AUTO_WAIT_SHIFT
 #define ZS_AUTO_WAIT_SHIFT 6
 #endif

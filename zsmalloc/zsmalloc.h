@@ -169,7 +169,9 @@ struct zs_config {
 	/* 1: no automatic compaction (only zs_compact() moves objects). 0:
 	 * a class whose free object places add up to more than 1/32 of its
 	 * places and a page is compacted by its allocating and freeing
-	 * threads, a few objects per call. */
+	 * threads, a few objects per call (in a pool under 4 MiB, not a
+	 * class's only zspage); a plan that frees no page makes the next
+	 * wait longer. */
 	int no_auto_compact;
 	/* Copies of every size class, each with its own lock, zspages and
 	 * handles, 1..ZS_MAX_SHARDS; 0: one per online CPU, at most

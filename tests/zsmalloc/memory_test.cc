@@ -216,6 +216,46 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	EXPECT_EQ(zs_check(on.get()), 0u);
 }
 
+// A class whose only zspage empties and refills: in a small pool automatic
+// compaction leaves it alone (no pack, no trim, no page given back and
+// faulted in again on every cycle); in a pool past ZS_AUTO_SMALL_POOL pages
+// (4 MiB) it packs and trims that zspage all the same.
+TEST(Compaction, AutomaticLeavesASmallPoolsOnlyZspage)
+{
+	const size_t size = 3000; // chains of several pages
+	for (bool large : {false, true}) {
+		SCOPED_TRACE(large ? "large pool" : "small pool");
+		zs_config cfg = {};
+		cfg.shards = 1;
+		Pool pool = make(cfg);
+		zs_pool *p = pool.get();
+		std::vector<zs_handle> ballast; // other classes: 8 MiB
+		for (size_t i = 0; large && i < 2048; i++) {
+			ballast.push_back(zs_malloc(p, 4096, 0));
+			ASSERT_NE(ballast.back(), 0u);
+		}
+		const uint64_t before = stats(p).auto_compactions;
+		for (int round = 0; round < 50; round++) {
+			std::vector<zs_handle> hs;
+			for (int i = 0; i < 4; i++) {
+				hs.push_back(zs_malloc(p, size, 0));
+				ASSERT_NE(hs.back(), 0u);
+			}
+			for (size_t i = 0; i + 1 < hs.size(); i++) // keep the last one
+				ASSERT_EQ(zs_free(p, hs[i]), 0);
+			ASSERT_EQ(zs_free(p, hs.back()), 0);
+		}
+		const uint64_t steps = stats(p).auto_compactions - before;
+		if (large)
+			EXPECT_GT(steps, 0u);
+		else
+			EXPECT_EQ(steps, 0u);
+		for (zs_handle h : ballast)
+			ASSERT_EQ(zs_free(p, h), 0);
+		EXPECT_EQ(zs_check(p), 0u);
+	}
+}
+
 // Four threads fill their shards; zs_compact() leaves one partial zspage
 // per class, not one per shard.
 TEST(Compaction, MergesShards)
