@@ -37,7 +37,7 @@ class Reader {
   uint32_t U32() { return U16() | static_cast<uint32_t>(U16()) << 16; }
   uint64_t U64() { return U32() | static_cast<uint64_t>(U32()) << 32; }
   // Uniform-ish in [0, n) (n > 0), from one byte when n fits one.
-  uint32_t Below(uint32_t n) { return n <= 256 ? U8() % n : U32() % n; }
+  uint32_t below(uint32_t n) { return n <= 256 ? U8() % n : U32() % n; }
 
  private:
   const uint8_t* p_;
@@ -47,17 +47,17 @@ class Reader {
 // Fills [p, p + n) with bytes derived from seed (never all zero: a page
 // that reads as zero is what a lost write or a punched page looks like).
 // The generator is the test suites' (tests/common/content.h).
-inline void Fill(void* p, size_t n, uint64_t seed) {
-  zscontent::Fill(p, n, seed | 1);
+inline void fill(void* p, size_t n, uint64_t seed) {
+  test_content::fill(p, n, seed | 1);
 }
 
-// The offset of the first byte of [p, p + n) that differs from Fill(seed),
+// The offset of the first byte of [p, p + n) that differs from fill(seed),
 // or n when all match.
 inline size_t Mismatch(const void* p, size_t n, uint64_t seed) {
-  zscontent::Rng r(seed | 1);
+  test_content::Rng r(seed | 1);
   const unsigned char* b = static_cast<const unsigned char*>(p);
   for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = r.Next();
+    uint64_t v = r.next();
     size_t k = n - i < 8 ? n - i : 8;
     if (std::memcmp(b + i, &v, k) != 0) {
       for (size_t j = 0; j < k; j++)
@@ -68,7 +68,7 @@ inline size_t Mismatch(const void* p, size_t n, uint64_t seed) {
   return n;
 }
 
-inline bool Same(const void* p, size_t n, uint64_t seed) {
+inline bool same(const void* p, size_t n, uint64_t seed) {
   return Mismatch(p, n, seed) == n;
 }
 

@@ -97,7 +97,7 @@ class Harness {
   bool Live(uint32_t pfn) const { return pages_.count(pfn) != 0; }
   uint32_t PickLive() {
     auto it = pages_.begin();
-    std::advance(it, in_->Below(static_cast<uint32_t>(pages_.size())));
+    std::advance(it, in_->below(static_cast<uint32_t>(pages_.size())));
     return it->first;
   }
   uint8_t* Kmap(uint32_t pfn) {
@@ -238,7 +238,7 @@ class Harness {
     Page& pg = pages_[pfn];
     pg.bytes.assign(page_, 0);
     if (in_->U8() & 1) {  // most pages get contents; some stay zero
-      fuzz::Fill(pg.bytes.data(), page_, ++seed_);
+      fuzz::fill(pg.bytes.data(), page_, ++seed_);
       std::memcpy(p, pg.bytes.data(), page_);
     }
     Touch(pfn);
@@ -267,18 +267,18 @@ class Harness {
     std::vector<uint32_t> v(pick.begin(), pick.end());
     uint8_t poison = in_->U8() % 4;
     if (poison == 1) {
-      v.push_back(v[in_->Below(static_cast<uint32_t>(v.size()))]);  // twice
+      v.push_back(v[in_->below(static_cast<uint32_t>(v.size()))]);  // twice
     } else if (poison == 2) {
       uint32_t bad = dead_.empty() ? in_->U32()
-                                   : dead_[in_->Below(static_cast<uint32_t>(
+                                   : dead_[in_->below(static_cast<uint32_t>(
                                          dead_.size()))];
       if (Live(bad)) return;
-      v.insert(v.begin() + in_->Below(static_cast<uint32_t>(v.size() + 1)),
+      v.insert(v.begin() + in_->below(static_cast<uint32_t>(v.size() + 1)),
                bad);
     }
     // Shuffle a little: order must not matter.
     for (size_t i = v.size(); i > 1; i--)
-      std::swap(v[i - 1], v[in_->Below(static_cast<uint32_t>(i))]);
+      std::swap(v[i - 1], v[in_->below(static_cast<uint32_t>(i))]);
     int err = mp_free_pages(src_, v.data(), v.size());
     if (poison == 1 || poison == 2) {
       FUZZ_CHECK(err == -EINVAL, "step %zu: poisoned batch of %zu: %d", step_,
@@ -302,7 +302,7 @@ class Harness {
     switch (in_->U8() % 5) {
       case 0:
         if (!dead_.empty())
-          return dead_[in_->Below(static_cast<uint32_t>(dead_.size()))];
+          return dead_[in_->below(static_cast<uint32_t>(dead_.size()))];
         return in_->U32();
       case 1:
         return in_->U32();
@@ -334,7 +334,7 @@ class Harness {
     uint32_t off = in_->U16() % page_;
     uint32_t len = 1 + in_->U16() % (page_ - off);
     Page& pg = pages_[pfn];
-    fuzz::Fill(pg.bytes.data() + off, len, ++seed_);
+    fuzz::fill(pg.bytes.data() + off, len, ++seed_);
     std::memcpy(Kmap(pfn) + off, pg.bytes.data() + off, len);
     Touch(pfn);
   }
@@ -424,7 +424,7 @@ class Harness {
   // Ends the latest mapping of a held key (what mp_unmap_pair() does).
   void Unmap() {
     if (held_.empty()) return;
-    uintptr_t key = held_[in_->Below(static_cast<uint32_t>(held_.size()))].key;
+    uintptr_t key = held_[in_->below(static_cast<uint32_t>(held_.size()))].key;
     size_t k = held_.size();
     for (size_t i = 0; i < held_.size(); i++)
       if (held_[i].key == key && (k == held_.size() || held_[i].seq > held_[k].seq))
@@ -448,7 +448,7 @@ class Harness {
     if (pages_live && !h.freed && h.mode != MP_WO && (!copy || unchanged))
       CheckShows(h, "held mapping");
     std::vector<uint8_t> pattern(h.len);
-    fuzz::Fill(pattern.data(), h.len, ++seed_);
+    fuzz::fill(pattern.data(), h.len, ++seed_);
     bool writes = false;
     if (h.mode != MP_RO && !h.freed) {
       std::memcpy(h.ptr, pattern.data(), h.len);
@@ -560,7 +560,7 @@ class Harness {
     uint32_t pfn;
     if (mp_alloc_page(other_, &pfn) == 0) other_pfns_.push_back(pfn);
     if (other_pfns_.empty()) return;
-    pfn = other_pfns_[in_->Below(static_cast<uint32_t>(other_pfns_.size()))];
+    pfn = other_pfns_[in_->below(static_cast<uint32_t>(other_pfns_.size()))];
     if (in_->U8() & 1) {
       FUZZ_CHECK(mp_free_page(other_, pfn) == 0, "free in second source");
       other_pfns_.erase(std::find(other_pfns_.begin(), other_pfns_.end(), pfn));

@@ -93,7 +93,7 @@ class Harness {
 
   Key PickLive() {
     auto it = objs_.begin();
-    std::advance(it, in_->Below(static_cast<uint32_t>(objs_.size())));
+    std::advance(it, in_->below(static_cast<uint32_t>(objs_.size())));
     return it->first;
   }
 
@@ -220,7 +220,7 @@ class Harness {
     Obj o{size, ++seed_};
     void* p = xv_map(pool_, pfn, off);
     FUZZ_CHECK(p != nullptr, "map of a new object");
-    fuzz::Fill(p, size, o.seed);
+    fuzz::fill(p, size, o.seed);
     objs_[k] = o;
     return 0;
   }
@@ -262,7 +262,7 @@ class Harness {
     switch (in_->U8() % 8) {
       case 0:
         if (!freed_.empty())
-          ExpectRefused(freed_[in_->Below(static_cast<uint32_t>(freed_.size()))],
+          ExpectRefused(freed_[in_->below(static_cast<uint32_t>(freed_.size()))],
                         "freed pair");
         break;
       case 1:
@@ -299,7 +299,7 @@ class Harness {
         FUZZ_CHECK(xv_walk(pool_, CollectBlock, &w) == 0, "walk");
         if (!w.free_blocks.empty())
           ExpectRefused(
-              w.free_blocks[in_->Below(static_cast<uint32_t>(w.free_blocks.size()))],
+              w.free_blocks[in_->below(static_cast<uint32_t>(w.free_blocks.size()))],
               "free block");
         break;
       }
@@ -321,7 +321,7 @@ class Harness {
     Key k = PickLive();
     const Obj& o = objs_.at(k);
     if (o.size < 8) return;
-    uint32_t i = 4 + 4 * in_->Below((o.size - 4) / 4);
+    uint32_t i = 4 + 4 * in_->below((o.size - 4) / 4);
     unsigned char* p = static_cast<unsigned char*>(xv_map(pool_, k.first, k.second));
     FUZZ_CHECK(p != nullptr, "map of live <%u, %u>", k.first, k.second);
     uint16_t size = static_cast<uint16_t>(in_->U8() & 1 ? o.size - i : 1 + in_->U16() % max_);
@@ -329,7 +329,7 @@ class Harness {
     std::memcpy(p + i - 4, &size, 2);
     std::memcpy(p + i - 2, &prev, 2);
     ExpectRefused({k.first, k.second + i}, "forged header");
-    fuzz::Fill(p, o.size, o.seed);
+    fuzz::fill(p, o.size, o.seed);
   }
 
   void Walk() {
@@ -383,7 +383,7 @@ class Harness {
         o.seed = ++seed_;
         void* p = xv_map(pool_, k.first, k.second);
         FUZZ_CHECK(p != nullptr, "map");
-        fuzz::Fill(p, o.size, o.seed);
+        fuzz::fill(p, o.size, o.seed);
         xv_unmap(pool_, k.first, k.second);
         break;
       }
@@ -425,7 +425,7 @@ class Harness {
         for (const auto& kv : objs_)
           if (kv.first.first == pfn) in_page.push_back(kv.first);
         for (size_t i = in_page.size(); i > 1; i--)
-          std::swap(in_page[i - 1], in_page[in_->Below(static_cast<uint32_t>(i))]);
+          std::swap(in_page[i - 1], in_page[in_->below(static_cast<uint32_t>(i))]);
         for (Key k : in_page) Free(k);
         ExpectRefused({pfn, in_page[0].second}, "pair of an emptied page");
       }

@@ -111,7 +111,7 @@ class Harness {
   }
   zs_handle PickLive() {
     auto it = objs_.begin();
-    std::advance(it, in_->Below(static_cast<uint32_t>(objs_.size())));
+    std::advance(it, in_->below(static_cast<uint32_t>(objs_.size())));
     return it->first;
   }
   bool IsHeld(zs_handle h) const {
@@ -123,7 +123,7 @@ class Harness {
                   std::vector<uint8_t>* out) {
     Obj& o = objs_.at(h);
     out->resize(len);
-    fuzz::Fill(out->data(), len, ++seed_);
+    fuzz::fill(out->data(), len, ++seed_);
     std::memcpy(o.bytes.data() + off, out->data(), len);
     o.version++;
   }
@@ -197,7 +197,7 @@ class Harness {
         return 1 + in_->U8() % 48;
       case 1: {  // a class boundary, or one past it
         const zs_class_stat& c =
-            classes_[in_->Below(static_cast<uint32_t>(classes_.size()))];
+            classes_[in_->below(static_cast<uint32_t>(classes_.size()))];
         return in_->U8() & 1 ? c.size : c.merged_from;
       }
       case 2:
@@ -417,7 +417,7 @@ class Harness {
 
   void ReleaseOne() {
     if (held_.empty()) return;
-    size_t k = in_->Below(static_cast<uint32_t>(held_.size()));
+    size_t k = in_->below(static_cast<uint32_t>(held_.size()));
     if (!held_[k]->read) {  // unmap ends the latest map of the handle
       for (size_t i = 0; i < held_.size(); i++)
         if (!held_[i]->read && held_[i]->h == held_[k]->h &&
@@ -456,7 +456,7 @@ class Harness {
         return 0;
       case 1:
         if (freed_.empty()) return 0;
-        return freed_[in_->Below(static_cast<uint32_t>(freed_.size()))];
+        return freed_[in_->below(static_cast<uint32_t>(freed_.size()))];
       case 2:
       case 3: {  // a live handle with one or a few bits flipped
         if (objs_.empty()) return 0;
@@ -474,7 +474,7 @@ class Harness {
         zs_handle h = zs_malloc(other_, 1 + in_->U16() % page_, 0);
         if (h) other_handles_.push_back(h);
         if (other_handles_.empty()) return 0;
-        return other_handles_[in_->Below(
+        return other_handles_[in_->below(
             static_cast<uint32_t>(other_handles_.size()))];
       }
       case 5: {  // a destroyed pool's

@@ -53,9 +53,9 @@ MpResult RunMp(uint64_t seed, int ops, uint32_t cache, uint64_t fail_n) {
   std::map<uint32_t, uint64_t> live;  // pfn -> seed
   Rng r(seed);
   for (int i = 0; i < ops; i++) {
-    uint64_t k = r.Below(100);
+    uint64_t k = r.below(100);
     if (k < 55 || live.empty()) {
-      uint32_t near = live.empty() || r.Below(2) ? UINT32_MAX
+      uint32_t near = live.empty() || r.below(2) ? UINT32_MAX
                                                  : live.rbegin()->first;
       mp_stats before, after;
       mp_get_stats(src, &before);
@@ -70,30 +70,30 @@ MpResult RunMp(uint64_t seed, int ops, uint32_t cache, uint64_t fail_n) {
         EXPECT_EQ(before.allocs, after.allocs);
         EXPECT_EQ(before.alloc_failures + 1, after.alloc_failures);
         for (const auto& kv : live)
-          EXPECT_TRUE(stress::Same(mp_kmap(src, kv.first), page, kv.second))
+          EXPECT_TRUE(stress::same(mp_kmap(src, kv.first), page, kv.second))
               << "pfn " << kv.first << " after a refused allocation";
         continue;
       }
       res.allocs++;
-      uint64_t s = r.Next();
-      stress::Fill(mp_kmap(src, pfn), page, s);
+      uint64_t s = r.next();
+      stress::fill(mp_kmap(src, pfn), page, s);
       live[pfn] = s;
     } else if (k < 85) {
       auto it = live.begin();
-      std::advance(it, static_cast<long>(r.Below(live.size())));
-      EXPECT_TRUE(stress::Same(mp_kmap(src, it->first), page, it->second));
+      std::advance(it, static_cast<long>(r.below(live.size())));
+      EXPECT_TRUE(stress::same(mp_kmap(src, it->first), page, it->second));
       EXPECT_EQ(0, mp_free_page(src, it->first));
       live.erase(it);
     } else {
       std::vector<uint32_t> batch;
       for (auto it = live.begin(); it != live.end() && batch.size() < 5; ++it)
-        if (r.Below(3) == 0) batch.push_back(it->first);
+        if (r.below(3) == 0) batch.push_back(it->first);
       EXPECT_EQ(0, mp_free_pages(src, batch.data(), batch.size()));
       for (uint32_t p : batch) live.erase(p);
     }
   }
   for (const auto& kv : live) {
-    EXPECT_TRUE(stress::Same(mp_kmap(src, kv.first), page, kv.second));
+    EXPECT_TRUE(stress::same(mp_kmap(src, kv.first), page, kv.second));
     EXPECT_EQ(0, mp_free_page(src, kv.first));
   }
   mp_stats st;
@@ -153,12 +153,12 @@ XvResult RunXv(uint64_t seed, int ops, unsigned arenas, uint32_t cache,
   std::vector<XvLive> live;
   Rng r(seed);
   for (int i = 0; i < ops && !::testing::Test::HasFatalFailure(); i++) {
-    uint64_t k = r.Below(100);
+    uint64_t k = r.below(100);
     if (k < 55 || live.empty()) {
       XvLive x;
       x.size = static_cast<uint32_t>(stress::CompressedSize(r, xv_max_size()));
-      x.seed = r.Next();
-      int flags = r.Below(10) == 0 ? static_cast<int>(XV_NOGROW) : 0;
+      x.seed = r.next();
+      int flags = r.below(10) == 0 ? static_cast<int>(XV_NOGROW) : 0;
       xv_stats before = stress::XvStats(pool);
       int err = xv_malloc(pool, x.size, &x.o.pfn, &x.o.off, flags);
       if (err) {
@@ -175,17 +175,17 @@ XvResult RunXv(uint64_t seed, int ops, unsigned arenas, uint32_t cache,
       EXPECT_TRUE(stress::XvWrite(pool, x.o, x.size, x.seed));
       live.push_back(x);
     } else if (k < 85) {
-      size_t j = r.Below(live.size());
+      size_t j = r.below(live.size());
       EXPECT_TRUE(stress::XvSame(pool, live[j].o, live[j].size, live[j].seed));
       EXPECT_EQ(0, xv_free(pool, live[j].o.pfn, live[j].o.off));
       live[j] = live.back();
       live.pop_back();
     } else if (k < 95) {
-      XvLive& x = live[r.Below(live.size())];
-      x.seed = r.Next();
+      XvLive& x = live[r.below(live.size())];
+      x.seed = r.next();
       EXPECT_TRUE(stress::XvWrite(pool, x.o, x.size, x.seed));
     } else {
-      const XvLive& x = live[r.Below(live.size())];
+      const XvLive& x = live[r.below(live.size())];
       EXPECT_TRUE(stress::XvSame(pool, x.o, x.size, x.seed));
     }
   }
@@ -285,13 +285,13 @@ ZsResult RunZs(uint64_t seed, int ops, unsigned chain, zs_map_method method,
     uint64_t now = ZsMoved(pool);
     res.page_requests_bound += now - moved;
     moved = now;
-    uint64_t k = r.Below(100);
+    uint64_t k = r.below(100);
     if (k < 55 || live.empty()) {
       ZsLive x;
       x.size = stress::CompressedSize(r, page);
-      x.seed = r.Next();
-      int flags = r.Below(10) == 0 ? ZS_NOGROW : 0;
-      int how = static_cast<int>(r.Below(3));
+      x.seed = r.next();
+      int flags = r.below(10) == 0 ? ZS_NOGROW : 0;
+      int how = static_cast<int>(r.below(3));
       size_t pages = zs_get_total_pages(pool);
       errno = 0;
       x.h = zs_malloc(pool, x.size, flags);
@@ -311,25 +311,25 @@ ZsResult RunZs(uint64_t seed, int ops, unsigned chain, zs_map_method method,
       EXPECT_TRUE(stress::ZsWrite(pool, x.h, x.size, x.seed, how));
       live.push_back(x);
     } else if (k < 85) {
-      size_t j = r.Below(live.size());
+      size_t j = r.below(live.size());
       EXPECT_TRUE(stress::ZsSame(pool, live[j].h, live[j].size, live[j].seed,
-                                 static_cast<int>(r.Below(3))));
+                                 static_cast<int>(r.below(3))));
       EXPECT_EQ(0, zs_free(pool, live[j].h));
       live[j] = live.back();
       live.pop_back();
     } else if (k < 92) {
-      ZsLive& x = live[r.Below(live.size())];
-      x.seed = r.Next();
+      ZsLive& x = live[r.below(live.size())];
+      x.seed = r.next();
       EXPECT_TRUE(stress::ZsWrite(pool, x.h, x.size, x.seed,
-                                  static_cast<int>(r.Below(3))));
+                                  static_cast<int>(r.below(3))));
     } else if (k < 96) {
       zs_compact(pool);
       // A refusal may strike in here, silently: compaction stops.
       ExpectZsIntact(pool, live, "after zs_compact");
     } else {
-      const ZsLive& x = live[r.Below(live.size())];
+      const ZsLive& x = live[r.below(live.size())];
       EXPECT_TRUE(stress::ZsSame(pool, x.h, x.size, x.seed,
-                                 static_cast<int>(r.Below(3))));
+                                 static_cast<int>(r.below(3))));
     }
   }
   ExpectZsIntact(pool, live, "at the end");

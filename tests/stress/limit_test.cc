@@ -47,8 +47,8 @@ TEST(Limit, PageSourceFillFreeRefill) {
         }
         ASSERT_LT(pfn, 37u);
         ASSERT_EQ(0u, live.count(pfn));
-        uint64_t s = r.Next();
-        stress::Fill(mp_kmap(src, pfn), page, s);
+        uint64_t s = r.next();
+        stress::fill(mp_kmap(src, pfn), page, s);
         live[pfn] = s;
       }
       ASSERT_EQ(37u, live.size());
@@ -63,11 +63,11 @@ TEST(Limit, PageSourceFillFreeRefill) {
       ASSERT_EQ(37u, st.pages_used);
       ASSERT_EQ(37u, st.pages_peak);
       for (const auto& kv : live)
-        ASSERT_TRUE(stress::Same(mp_kmap(src, kv.first), page, kv.second));
+        ASSERT_TRUE(stress::same(mp_kmap(src, kv.first), page, kv.second));
       // Free a random part (all of it in the last round), batch or single.
       std::vector<uint32_t> out;
       for (const auto& kv : live)
-        if (round == 5 || r.Below(3) == 0) out.push_back(kv.first);
+        if (round == 5 || r.below(3) == 0) out.push_back(kv.first);
       if (round % 2) {
         ASSERT_EQ(0, mp_free_pages(src, out.data(), out.size()));
       } else {
@@ -106,7 +106,7 @@ TEST_P(XvLimit, FillFreeRefill) {
     for (int failed = 0; failed < 20;) {
       XvLive x;
       x.size = static_cast<uint32_t>(stress::CompressedSize(r, xv_max_size()));
-      x.seed = r.Next();
+      x.seed = r.next();
       xv_stats before = stress::XvStats(pool);
       int err = xv_malloc(pool, x.size, &x.o.pfn, &x.o.off, 0);
       if (err) {
@@ -133,7 +133,7 @@ TEST_P(XvLimit, FillFreeRefill) {
     }
     // Free some (everything every third round), in random order.
     for (size_t i = live.size(); i-- > 0;) {
-      if (round % 3 != 2 && r.Below(2)) continue;
+      if (round % 3 != 2 && r.below(2)) continue;
       ASSERT_TRUE(stress::XvSame(pool, live[i].o, live[i].size, live[i].seed));
       ASSERT_EQ(0, xv_free(pool, live[i].o.pfn, live[i].o.off));
       live[i] = live.back();
@@ -174,7 +174,7 @@ TEST_P(ZsLimit, FillFreeCompactRefill) {
     for (int failed = 0; failed < 20;) {
       ZsLive x;
       x.size = stress::CompressedSize(r, page);
-      x.seed = r.Next();
+      x.seed = r.next();
       size_t pages = zs_get_total_pages(pool);
       errno = 0;
       x.h = zs_malloc(pool, x.size, 0);
@@ -188,7 +188,7 @@ TEST_P(ZsLimit, FillFreeCompactRefill) {
       }
       failed = 0;
       ASSERT_TRUE(stress::ZsWrite(pool, x.h, x.size, x.seed,
-                                  static_cast<int>(r.Below(3))));
+                                  static_cast<int>(r.below(3))));
       live.push_back(x);
       ASSERT_LE(zs_get_total_pages(pool), limit);
     }
@@ -199,7 +199,7 @@ TEST_P(ZsLimit, FillFreeCompactRefill) {
                                  static_cast<int>(i % 3)));
     // Free a random half (everything every fourth round).
     for (size_t i = live.size(); i-- > 0;) {
-      if (round % 4 != 3 && r.Below(2)) continue;
+      if (round % 4 != 3 && r.below(2)) continue;
       ASSERT_EQ(0, zs_free(pool, live[i].h));
       live[i] = live.back();
       live.pop_back();

@@ -428,8 +428,8 @@ TEST(ThreadExit, ZsMappingsEndAsUnmapWould) {
         ASSERT_NE(nullptr, p1);
         ASSERT_NE(nullptr, p2);
         ASSERT_NE(nullptr, p3);
-        stress::Fill(p0, 1500, 900 + first);
-        stress::Fill(p1, 1500, 901 + first);
+        stress::fill(p0, 1500, 900 + first);
+        stress::fill(p1, 1500, 901 + first);
       });
       t.join();
     }
@@ -471,8 +471,8 @@ TEST(ThreadExit, PageSourceWindowsAndBuffersAreReleased) {
   const uint32_t page = static_cast<uint32_t>(stress::PageSize());
   uint32_t a, b;
   ASSERT_NO_FATAL_FAILURE(AllocApart(src, &a, &b));
-  stress::Fill(mp_kmap(src, a), page, 1);
-  stress::Fill(mp_kmap(src, b), page, 2);
+  stress::fill(mp_kmap(src, a), page, 1);
+  stress::fill(mp_kmap(src, b), page, 2);
   for (int round = 0; round < 50; round++) {  // leaks would add up
     std::thread t([&] {
       void* w = mp_map_pair(src, a, b, page - 10, 20, MP_RO, MP_REMAP, 1);
@@ -483,8 +483,8 @@ TEST(ThreadExit, PageSourceWindowsAndBuffersAreReleased) {
     });
     t.join();
   }
-  EXPECT_TRUE(stress::Same(mp_kmap(src, a), page, 1));
-  EXPECT_TRUE(stress::Same(mp_kmap(src, b), page, 2));
+  EXPECT_TRUE(stress::same(mp_kmap(src, a), page, 1));
+  EXPECT_TRUE(stress::same(mp_kmap(src, b), page, 2));
   mp_destroy(src);
 }
 
@@ -511,7 +511,7 @@ TEST(Destroy, OnePoolWhileAnotherIsMapped) {
   void* p = zs_map_object(a, ha, ZS_MM_RW);
   ASSERT_NE(nullptr, p);
   zs_destroy_pool(b);  // b has live objects, no mapping: fine
-  EXPECT_TRUE(stress::Same(p, 3000, 5));
+  EXPECT_TRUE(stress::same(p, 3000, 5));
   zs_unmap_object(a, ha);
   EXPECT_TRUE(stress::ZsSame(a, ha, 3000, 5, 0));
   EXPECT_EQ(0u, zs_check(a));
@@ -567,9 +567,9 @@ TEST(MappingMisuse, CopyBackIntoAPageAllocatedAgain) {
   uint32_t again;
   ASSERT_EQ(0, mp_alloc_page(src, &again));  // ...and handed out again
   ASSERT_EQ(b, again);
-  stress::Fill(mp_kmap(src, again), page, 77);  // the new owner's bytes
+  stress::fill(mp_kmap(src, again), page, 77);  // the new owner's bytes
   EXPECT_EQ(-EINVAL, mp_unmap_pair(src, 7));
-  EXPECT_TRUE(stress::Same(mp_kmap(src, again), page, 77))
+  EXPECT_TRUE(stress::same(mp_kmap(src, again), page, 77))
       << "the stale copy landed in the new owner's page";
   mp_destroy(src);
 }

@@ -18,30 +18,30 @@
 
 namespace stress {
 
-using zscontent::Fill;
-using zscontent::Rng;
-using zscontent::Same;
+using test_content::fill;
+using test_content::Rng;
+using test_content::same;
 
 inline size_t PageSize() { return mp_page_size(); }
 
 // Sizes like LZ4-compressed 4 KiB pages, with the edges: tiny, near and at
 // the largest size @max.
 inline size_t CompressedSize(Rng& r, size_t max) {
-  uint64_t k = r.Below(100);
-  if (k < 5) return r.Range(1, 48);
-  if (k < 10) return r.Range(max - 64, max);
-  if (k < 45) return r.Range(max / 4, max / 2);
-  return r.Range(32, max);
+  uint64_t k = r.below(100);
+  if (k < 5) return r.range(1, 48);
+  if (k < 10) return r.range(max - 64, max);
+  if (k < 45) return r.range(max / 4, max / 2);
+  return r.range(32, max);
 }
 
 // ---- zsmalloc objects --------------------------------------------------
 
-// Stores Fill(seed) into @h through zs_obj_write, map WO or map RW (@how
+// Stores fill(seed) into @h through zs_obj_write, map WO or map RW (@how
 // 0..2). Returns false if the call failed.
 inline bool ZsWrite(zs_pool* pool, zs_handle h, size_t size, uint64_t seed,
                     int how) {
   std::vector<unsigned char> v(size);
-  Fill(v.data(), size, seed);
+  fill(v.data(), size, seed);
   if (how == 0) return zs_obj_write(pool, h, v.data(), size) == 0;
   void* p = zs_map_object(pool, h, how == 1 ? ZS_MM_WO : ZS_MM_RW);
   if (!p) return false;
@@ -50,7 +50,7 @@ inline bool ZsWrite(zs_pool* pool, zs_handle h, size_t size, uint64_t seed,
   return true;
 }
 
-// True if @h holds Fill(seed), read through read_begin, map RO or map RW
+// True if @h holds fill(seed), read through read_begin, map RO or map RW
 // (@how 0..2).
 inline bool ZsSame(zs_pool* pool, zs_handle h, size_t size, uint64_t seed,
                    int how) {
@@ -58,14 +58,14 @@ inline bool ZsSame(zs_pool* pool, zs_handle h, size_t size, uint64_t seed,
     std::vector<unsigned char> buf(size);
     const void* p = zs_obj_read_begin(pool, h, size, buf.data());
     if (!p) return false;
-    bool same = Same(p, size, seed);
-    return zs_obj_read_end(pool, h, p) == 0 && same;
+    bool ok = same(p, size, seed);
+    return zs_obj_read_end(pool, h, p) == 0 && ok;
   }
   const void* p = zs_map_object(pool, h, how == 1 ? ZS_MM_RO : ZS_MM_RW);
   if (!p) return false;
-  bool same = Same(p, size, seed);
+  bool ok = same(p, size, seed);
   zs_unmap_object(pool, h);
-  return same;
+  return ok;
 }
 
 // ---- xvmalloc objects --------------------------------------------------
@@ -77,7 +77,7 @@ struct XvObj {
 inline bool XvWrite(xv_pool* pool, XvObj o, size_t size, uint64_t seed) {
   void* p = xv_map(pool, o.pfn, o.off);
   if (!p) return false;
-  Fill(p, size, seed);
+  fill(p, size, seed);
   xv_unmap(pool, o.pfn, o.off);
   return true;
 }
@@ -85,10 +85,10 @@ inline bool XvWrite(xv_pool* pool, XvObj o, size_t size, uint64_t seed) {
 inline bool XvSame(xv_pool* pool, XvObj o, size_t size, uint64_t seed) {
   const void* p = xv_map(pool, o.pfn, o.off);
   if (!p) return false;
-  bool same = Same(p, size, seed) &&
+  bool ok = same(p, size, seed) &&
               xv_get_object_size(pool, o.pfn, o.off) == size;
   xv_unmap(pool, o.pfn, o.off);
-  return same;
+  return ok;
 }
 
 inline size_t ZsObjects(zs_pool* pool) {

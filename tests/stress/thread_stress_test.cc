@@ -117,11 +117,11 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
   for (uint64_t i = 0; i < ops && !sh->stop; i++) {
     if ((i & 63) == 0 && Clock::now() > deadline) break;
     sh->ops++;
-    uint64_t k = r.Below(100);
+    uint64_t k = r.below(100);
     if (k < 35 || mine.empty()) {  // alloc and write
       Obj o{};
-      o.pool = static_cast<int>(r.Below(kZsPools + kXvPools));
-      o.seed = r.Next();
+      o.pool = static_cast<int>(r.below(kZsPools + kXvPools));
+      o.seed = r.next();
       if (IsZs(o.pool)) {
         o.size = stress::CompressedSize(r, page);
         errno = 0;
@@ -145,15 +145,15 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
           continue;
         }
       }
-      STRESS_EXPECT(sh, Write(p, o, static_cast<int>(r.Below(3))),
+      STRESS_EXPECT(sh, Write(p, o, static_cast<int>(r.below(3))),
                     "write of a new object");
       mine.push_back(o);
     } else if (k < 55) {  // verify and free one (not a held one)
-      size_t j = r.Below(mine.size());
+      size_t j = r.below(mine.size());
       bool is_held = false;
       for (const Held& h : held) is_held |= h.idx == j;
       if (is_held) continue;
-      STRESS_EXPECT(sh, Verify(p, mine[j], static_cast<int>(r.Below(3))),
+      STRESS_EXPECT(sh, Verify(p, mine[j], static_cast<int>(r.below(3))),
                     "object of pool %d damaged before free", mine[j].pool);
       STRESS_EXPECT(sh, Free(p, mine[j]) == 0, "free");
       // Keep held indices valid: move the last object into j.
@@ -162,24 +162,24 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
       mine[j] = mine.back();
       mine.pop_back();
     } else if (k < 70) {  // verify
-      const Obj& o = mine[r.Below(mine.size())];
-      STRESS_EXPECT(sh, Verify(p, o, static_cast<int>(r.Below(3))),
+      const Obj& o = mine[r.below(mine.size())];
+      STRESS_EXPECT(sh, Verify(p, o, static_cast<int>(r.below(3))),
                     "object of pool %d (size %zu) damaged", o.pool, o.size);
     } else if (k < 78) {  // rewrite (not a held one)
-      size_t j = r.Below(mine.size());
+      size_t j = r.below(mine.size());
       bool is_held = false;
       for (const Held& h : held) is_held |= h.idx == j;
       if (is_held) continue;
-      mine[j].seed = r.Next();
-      STRESS_EXPECT(sh, Write(p, mine[j], static_cast<int>(r.Below(3))),
+      mine[j].seed = r.next();
+      STRESS_EXPECT(sh, Write(p, mine[j], static_cast<int>(r.below(3))),
                     "rewrite");
     } else if (k < 86) {  // hold a zs mapping or read across other ops
-      size_t j = r.Below(mine.size());
+      size_t j = r.below(mine.size());
       const Obj& o = mine[j];
       if (!IsZs(o.pool) || held.size() >= 2) continue;
       Held h;
       h.idx = j;
-      h.read = r.Below(2);
+      h.read = r.below(2);
       if (h.read) {
         h.copy.resize(o.size);
         h.p = static_cast<const uint8_t*>(
@@ -190,13 +190,13 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
       }
       STRESS_EXPECT(sh, h.p != nullptr, "hold: errno %d", errno);
       if (!h.p) continue;
-      STRESS_EXPECT(sh, stress::Same(h.p, o.size, o.seed), "held at start");
+      STRESS_EXPECT(sh, stress::same(h.p, o.size, o.seed), "held at start");
       held.push_back(std::move(h));
     } else if (k < 92) {  // release a held one, checking what it showed
       if (held.empty()) continue;
       Held& h = held.back();
       const Obj& o = mine[h.idx];
-      STRESS_EXPECT(sh, stress::Same(h.p, o.size, o.seed),
+      STRESS_EXPECT(sh, stress::same(h.p, o.size, o.seed),
                     "held %s of pool %d (size %zu) changed while held",
                     h.read ? "read" : "mapping", o.pool, o.size);
       sh->held_checked++;
@@ -207,7 +207,7 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
         zs_unmap_object(p.zs[o.pool], o.h);
       held.pop_back();
     } else if (k < 96) {  // give one away
-      size_t j = r.Below(mine.size());
+      size_t j = r.below(mine.size());
       bool is_held = false;
       for (const Held& h : held) is_held |= h.idx == j;
       if (is_held) continue;
@@ -228,14 +228,14 @@ void Worker(Shared* sh, int id, uint64_t seed, uint64_t ops,
         o = sh->handoff.front();
         sh->handoff.pop_front();
       }
-      STRESS_EXPECT(sh, Verify(p, o, static_cast<int>(r.Below(3))),
+      STRESS_EXPECT(sh, Verify(p, o, static_cast<int>(r.below(3))),
                     "handed-over object of pool %d damaged", o.pool);
       STRESS_EXPECT(sh, Free(p, o) == 0, "free of a handed-over object");
     }
   }
   for (Held& h : held) {
     const Obj& o = mine[h.idx];
-    STRESS_EXPECT(sh, stress::Same(h.p, o.size, o.seed), "held at the end");
+    STRESS_EXPECT(sh, stress::same(h.p, o.size, o.seed), "held at the end");
     if (h.read)
       zs_obj_read_end(p.zs[o.pool], o.h, h.p);
     else
@@ -286,7 +286,7 @@ void PageChurner(Shared* sh, mp_source* src, uint64_t seed, uint64_t ops,
   std::vector<std::pair<uint32_t, uint64_t>> mine;
   for (uint64_t i = 0; i < ops && !sh->stop; i++) {
     if ((i & 63) == 0 && Clock::now() > deadline) break;
-    if (mine.size() < 40 && r.Below(2)) {
+    if (mine.size() < 40 && r.below(2)) {
       uint32_t pfn;
       int err = mp_alloc_page(src, &pfn);
       if (err) {
@@ -296,13 +296,13 @@ void PageChurner(Shared* sh, mp_source* src, uint64_t seed, uint64_t ops,
       STRESS_EXPECT(sh, pfn < kMpLimit, "pfn %u past the limit %llu", pfn,
                     (unsigned long long)kMpLimit);
       if (pfn >= kMpLimit) return;
-      uint64_t s = r.Next();
+      uint64_t s = r.next();
       uint8_t* q = static_cast<uint8_t*>(mp_kmap(src, pfn));
-      stress::Fill(q, 64, s);  // the first bytes are enough to see sharing
+      stress::fill(q, 64, s);  // the first bytes are enough to see sharing
       mine.push_back({pfn, s});
     } else if (!mine.empty()) {
-      size_t j = r.Below(mine.size());
-      STRESS_EXPECT(sh, stress::Same(mp_kmap(src, mine[j].first), 64,
+      size_t j = r.below(mine.size());
+      STRESS_EXPECT(sh, stress::same(mp_kmap(src, mine[j].first), 64,
                                      mine[j].second),
                     "page %u changed under its owner", mine[j].first);
       STRESS_EXPECT(sh, mp_free_page(src, mine[j].first) == 0, "free page");

@@ -14,7 +14,7 @@ using ustest::Stats;
 
 constexpr uint64_t kSeed = 21;
 
-void Fill(struct uswap* u) {
+void fill(struct uswap* u) {
   for (size_t i = 0; i < uswap_pages(u); i++) MakePage(PageAt(u, i), kSeed, i, 0);
 }
 
@@ -33,7 +33,7 @@ TEST(UswapFault, NthPageRefused) {
   const size_t n = 192;
   auto probe = ustest::MakeRegion(n);
   ASSERT_TRUE(probe);
-  Fill(probe.get());
+  fill(probe.get());
   ASSERT_EQ(uswap_reclaim_range(probe.get(), 0, n), static_cast<long>(n));
   const uint64_t pool_pages = Stats(probe.get()).mem_used_max / ustest::PageSize();
   ASSERT_GT(pool_pages, 4u);
@@ -41,7 +41,7 @@ TEST(UswapFault, NthPageRefused) {
   for (uint64_t nth = 1; nth <= pool_pages + 1; nth++) {
     auto u = ustest::MakeRegion(n);
     ASSERT_TRUE(u);
-    Fill(u.get());
+    fill(u.get());
     zs_fail_nth_page_alloc(uswap_pool(u.get()), nth);
     long got = uswap_reclaim_range(u.get(), 0, n);
     struct uswap_stats st = Stats(u.get());
@@ -90,7 +90,7 @@ TEST(UswapFault, PoolLimit) {
   c.max_pool_pages = 16;
   auto u = ustest::MakeRegion(n, c);
   ASSERT_TRUE(u);
-  Fill(u.get());
+  fill(u.get());
   long got = uswap_reclaim(u.get(), n);
   ASSERT_GT(got, 0);
   ASSERT_LT(got, static_cast<long>(n));

@@ -35,20 +35,20 @@ struct Touch {
 
 // Owned pages of thread t: kShared + t, + threads, ...
 void Toucher(Touch* run, size_t t) {
-  zscontent::Rng rng(run->seed * 1000 + t);
+  test_content::Rng rng(run->seed * 1000 + t);
   const size_t owned = (kPages - kShared) / run->threads;
   // A working set: a random quarter of the shared pages and of its own.
   std::vector<size_t> ws;
   for (size_t i = 0; i < kShared; i++)
-    if (rng.Below(4) == 0) ws.push_back(i);
+    if (rng.below(4) == 0) ws.push_back(i);
   for (size_t k = 0; k < owned; k++)
-    if (rng.Below(4) == 0) ws.push_back(kShared + t + k * run->threads);
+    if (rng.below(4) == 0) ws.push_back(kShared + t + k * run->threads);
   for (uint64_t step = 0; step < kStepsPerThread; step++) {
-    size_t i = ws[rng.Below(ws.size())];
+    size_t i = ws[rng.below(ws.size())];
     uint64_t& v = run->version[i];
     bool mine = i >= kShared;
     if (!PageIs(PageAt(run->u, i), run->seed, i, mine ? v : 0)) run->bad++;
-    if (mine && rng.Below(4) == 0) MakePage(PageAt(run->u, i), run->seed, i, ++v);
+    if (mine && rng.below(4) == 0) MakePage(PageAt(run->u, i), run->seed, i, ++v);
   }
 }
 

@@ -49,7 +49,7 @@ inline Region MakeRegion(size_t pages, uswap_config c = {}) {
 enum class Kind { kSame, kZero, kText, kRaw };
 
 inline Kind KindOf(uint64_t seed, size_t page) {
-  uint64_t k = zscontent::Rng(seed * 31 + page).Next() % 16;
+  uint64_t k = test_content::Rng(seed * 31 + page).next() % 16;
   if (k == 0) return Kind::kZero;
   if (k == 1) return Kind::kSame;
   if (k == 2) return Kind::kRaw;
@@ -62,24 +62,24 @@ inline void MakePage(void* out, uint64_t seed, size_t page, uint64_t version) {
   const size_t ps = PageSize();
   uint64_t s = (seed * 0x9e3779b97f4a7c15ull) ^ (page << 20) ^ version;
   unsigned char* p = static_cast<unsigned char*>(out);
-  zscontent::Rng r(s);
+  test_content::Rng r(s);
   switch (KindOf(seed, page)) {
     case Kind::kZero:
       std::memset(p, 0, ps);
       if (version) std::memcpy(p, &version, sizeof(version));
       return;
     case Kind::kSame: {
-      uint64_t w = r.Next() | 1;
+      uint64_t w = r.next() | 1;
       for (size_t i = 0; i < ps; i += 8) std::memcpy(p + i, &w, 8);
       if (version) std::memcpy(p, &version, sizeof(version));
       return;
     }
     case Kind::kRaw:
-      zscontent::Fill(p, ps, s);
+      test_content::fill(p, ps, s);
       return;
     case Kind::kText: {
-      size_t prefix = 8 + r.Below(ps * 3 / 4);
-      zscontent::Fill(p, prefix, s);
+      size_t prefix = 8 + r.below(ps * 3 / 4);
+      test_content::fill(p, prefix, s);
       for (size_t i = prefix; i < ps; i++) p[i] = static_cast<unsigned char>("pattern "[i % 8]);
       return;
     }

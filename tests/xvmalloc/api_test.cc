@@ -152,7 +152,7 @@ TEST_F(XvApi, BoundarySizes) {
     EXPECT_EQ(size, xv_get_object_size(pool_, o.pfn, o.off));
     void* p = xv_map(pool_, o.pfn, o.off);
     ASSERT_NE(nullptr, p);
-    xvtest::Fill(p, size, size);
+    xvtest::fill(p, size, size);
     xv_unmap(pool_, o.pfn, o.off);
     EXPECT_EQ(0u, xv_check(pool_)) << size;
     EXPECT_EQ(1u, Stats(pool_).objects);
@@ -550,8 +550,8 @@ TEST_F(XvApi, MapPointsIntoThePage) {
   ASSERT_NE(nullptr, pb);
   EXPECT_EQ(static_cast<ptrdiff_t>(b.off - a.off), pb - pa);
   EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(pa) % 4);
-  xvtest::Fill(pa, 100, 1);
-  xvtest::Fill(pb, 200, 2);
+  xvtest::fill(pa, 100, 1);
+  xvtest::fill(pb, 200, 2);
   xv_unmap(pool_, a.pfn, a.off);
   xv_unmap(pool_, b.pfn, b.off);
   EXPECT_TRUE(xvtest::Verify(pa, 100, 1));
@@ -572,8 +572,8 @@ TEST(XvArenas, SingleThreadUsesOneArena) {
   xvtest::Rng r(99);
   std::vector<Obj> o1, o8;
   for (int i = 0; i < 20000; i++) {
-    if (!o1.empty() && r.Below(3) == 0) {
-      size_t k = r.Below(o1.size());
+    if (!o1.empty() && r.below(3) == 0) {
+      size_t k = r.below(o1.size());
       ASSERT_EQ(0, xv_free(p1, o1[k].pfn, o1[k].off));
       ASSERT_EQ(0, xv_free(p8, o8[k].pfn, o8[k].off));
       o1[k] = o1.back(), o1.pop_back();

@@ -35,8 +35,8 @@ TEST_P(XvFault, NthPageAllocationFails) {
     // Fill up to n + 8 pages, freeing now and then, so that some requests
     // are served from free blocks and some need pages.
     while (xvtest::Stats(pool).pages_allocated < n + 8) {
-      if (!objs.empty() && r.Below(4) == 0) {
-        size_t k = r.Below(objs.size());
+      if (!objs.empty() && r.below(4) == 0) {
+        size_t k = r.below(objs.size());
         ASSERT_EQ(0, xv_free(pool, objs[k].pfn, objs[k].off));
         objs[k] = objs.back();
         objs.pop_back();
@@ -44,7 +44,7 @@ TEST_P(XvFault, NthPageAllocationFails) {
       }
       Obj o;
       o.size = xvtest::CompressedSize(r, xv_max_size());
-      o.seed = r.Next();
+      o.seed = r.next();
       xv_stats before = xvtest::Stats(pool);
       int err = xv_malloc(pool, o.size, &o.pfn, &o.off, 0);
       if (err) {
@@ -63,7 +63,7 @@ TEST_P(XvFault, NthPageAllocationFails) {
       }
       void* p = xv_map(pool, o.pfn, o.off);
       ASSERT_NE(nullptr, p);
-      xvtest::Fill(p, o.size, o.seed);
+      xvtest::fill(p, o.size, o.seed);
       objs.push_back(o);
     }
     EXPECT_EQ(1, failures);

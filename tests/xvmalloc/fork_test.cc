@@ -33,17 +33,17 @@ struct Obj {
   uint64_t seed;
 };
 
-std::vector<Obj> Fill(xv_pool* pool, int n, uint64_t seed) {
+std::vector<Obj> fill(xv_pool* pool, int n, uint64_t seed) {
   xvtest::Rng r(seed);
   std::vector<Obj> objs;
   for (int i = 0; i < n; i++) {
     Obj o;
     o.size = xvtest::CompressedSize(r, xv_max_size());
-    o.seed = r.Next();
+    o.seed = r.next();
     if (xv_malloc(pool, o.size, &o.pfn, &o.off, 0)) break;
     void* p = xv_map(pool, o.pfn, o.off);
     if (!p) break;
-    xvtest::Fill(p, o.size, o.seed);
+    xvtest::fill(p, o.size, o.seed);
     xv_unmap(pool, o.pfn, o.off);
     objs.push_back(o);
   }
@@ -69,10 +69,10 @@ int ChildWork(xv_pool* pool, std::vector<Obj> objs) {
     void* p = xv_map(pool, o.pfn, o.off);
     if (!p) return 12;
     o.seed ^= 0x5a5a5a5a5a5a5a5aull;
-    xvtest::Fill(p, o.size, o.seed);
+    xvtest::fill(p, o.size, o.seed);
   }
   if (int e = CheckAll(pool, objs, 13)) return e;
-  std::vector<Obj> more = Fill(pool, 200, 99);  // and allocate more
+  std::vector<Obj> more = fill(pool, 200, 99);  // and allocate more
   if (more.size() != 200) return 14;
   for (const Obj& o : objs)
     if (xv_free(pool, o.pfn, o.off)) return 15;
@@ -106,7 +106,7 @@ int WaitChild(pid_t pid, int seconds) {
 TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects) {
   xv_pool* pool = xv_create_pool();
   ASSERT_NE(nullptr, pool);
-  std::vector<Obj> objs = Fill(pool, 3000, 1);
+  std::vector<Obj> objs = fill(pool, 3000, 1);
   ASSERT_EQ(3000u, objs.size());
   const xv_stats before = xvtest::Stats(pool);
 
@@ -136,7 +136,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool) {
   cfg.arenas = 2;
   xv_pool* pool = xv_create_pool_config(&cfg);
   ASSERT_NE(nullptr, pool);
-  std::vector<Obj> mine = Fill(pool, 500, 2);
+  std::vector<Obj> mine = fill(pool, 500, 2);
   ASSERT_EQ(500u, mine.size());
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> errors{0}, rounds{0};
@@ -146,12 +146,12 @@ TEST(XvFork, ForkWhileThreadsUseThePool) {
       xvtest::Rng r(100 + static_cast<uint64_t>(t));
       std::vector<Obj> objs;
       while (!stop.load()) {
-        if (objs.size() < 64 && r.Below(2)) {
-          std::vector<Obj> one = Fill(pool, 1, r.Next());
+        if (objs.size() < 64 && r.below(2)) {
+          std::vector<Obj> one = fill(pool, 1, r.next());
           if (one.size() != 1) errors++;
           objs.insert(objs.end(), one.begin(), one.end());
         } else if (!objs.empty()) {
-          size_t k = r.Below(objs.size());
+          size_t k = r.below(objs.size());
           if (CheckAll(pool, {objs[k]}, 1) ||
               xv_free(pool, objs[k].pfn, objs[k].off))
             errors++;

@@ -52,7 +52,7 @@ class XvMisuse : public ::testing::TestWithParam<Mix> {
 
   uint32_t Size(xvtest::Rng& r) {
     if (GetParam() == Mix::kSmall)
-      return static_cast<uint32_t>(r.Range(1, 120));
+      return static_cast<uint32_t>(r.range(1, 120));
     return xvtest::CompressedSize(r, xv_max_size());
   }
 
@@ -89,7 +89,7 @@ class XvMisuse : public ::testing::TestWithParam<Mix> {
     EXPECT_EQ(0, xv_malloc(pool_, size, &o.pfn, &o.off, 0));
     void* p = xv_map(pool_, o.pfn, o.off);
     EXPECT_NE(nullptr, p);
-    if (p) xvtest::Fill(p, size, o.seed);
+    if (p) xvtest::fill(p, size, o.seed);
     return o;
   }
 
@@ -200,18 +200,18 @@ TEST_P(XvMisuse, RandomPairs) {
   int hits = 0;
   for (int i = 0; i < 300000; i++) {
     uint32_t pfn, off;
-    switch (r.Below(3)) {
+    switch (r.below(3)) {
       case 0:
-        pfn = static_cast<uint32_t>(r.Below(top + 8));
-        off = static_cast<uint32_t>(r.Below(PageSize() + 8));
+        pfn = static_cast<uint32_t>(r.below(top + 8));
+        off = static_cast<uint32_t>(r.below(PageSize() + 8));
         break;
       case 1:
-        pfn = static_cast<uint32_t>(r.Below(top + 8));
-        off = static_cast<uint32_t>(r.Below(PageSize() / 4)) * 4;
+        pfn = static_cast<uint32_t>(r.below(top + 8));
+        off = static_cast<uint32_t>(r.below(PageSize() / 4)) * 4;
         break;
       default:
-        pfn = static_cast<uint32_t>(r.Next());
-        off = static_cast<uint32_t>(r.Next());
+        pfn = static_cast<uint32_t>(r.next());
+        off = static_cast<uint32_t>(r.next());
     }
     if (live.count({pfn, off})) {
       hits++;
@@ -276,7 +276,7 @@ TEST_P(XvMisuse, HeadersForgedInEveryObject) {
   xv_stats after = xvtest::Stats(pool_);
   EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
   for (Obj& o : objs_)  // back to the contents ExpectIntact knows
-    xvtest::Fill(xv_map(pool_, o.pfn, o.off), o.size, o.seed);
+    xvtest::fill(xv_map(pool_, o.pfn, o.off), o.size, o.seed);
   ExpectIntact("forged headers");
 }
 
@@ -381,7 +381,7 @@ TEST_P(XvMisuse, UseAfterFree) {
   n.pfn = pfn;
   n.off = off;
   n.seed = 999;
-  xvtest::Fill(xv_map(pool_, pfn, off), n.size, n.seed);
+  xvtest::fill(xv_map(pool_, pfn, off), n.size, n.seed);
   objs_.push_back(n);
   ExpectIntact("reallocated");
 }

@@ -54,13 +54,13 @@ class Model {
     for (step_ = 0; step_ < opt_.ops; step_++) {
       if (live_.size() >= opt_.high) growing = false;
       if (live_.size() <= opt_.low) growing = true;
-      uint64_t k = rng_.Below(100);
+      uint64_t k = rng_.below(100);
       if (live_.empty() || (growing ? k < 65 : k < 35)) {
         Alloc();
       } else if (k < 90) {
-        Free(rng_.Below(keys_.size()));
+        Free(rng_.below(keys_.size()));
       } else {
-        Verify(rng_.Below(keys_.size()));
+        Verify(rng_.below(keys_.size()));
       }
       if (::testing::Test::HasFatalFailure()) return;
       if (opt_.check_every && step_ % opt_.check_every == 0) {
@@ -97,12 +97,12 @@ class Model {
   }
 
   uint32_t DrawSize() {
-    switch (rng_.Below(16)) {
+    switch (rng_.below(16)) {
       case 0: {  // the edges
         const uint32_t min = xv_min_block(), edges[] = {
           1, 2, 3, 4, min - 1, min, min + 1, min + 4, opt_.max_size - 1,
           opt_.max_size};
-        return edges[rng_.Below(sizeof(edges) / sizeof(edges[0]))];
+        return edges[rng_.below(sizeof(edges) / sizeof(edges[0]))];
       }
       default:
         return xvtest::CompressedSize(rng_, opt_.max_size);
@@ -111,7 +111,7 @@ class Model {
 
   void Alloc() {
     const uint32_t size = DrawSize();
-    const int flags = rng_.Below(10) == 0 ? static_cast<int>(XV_NOGROW) : 0;
+    const int flags = rng_.below(10) == 0 ? static_cast<int>(XV_NOGROW) : 0;
     xv_stats before = xvtest::Stats(pool_);
     uint32_t pfn = 1, off = 1;
     int err = xv_malloc(pool_, size, &pfn, &off, flags);
@@ -134,8 +134,8 @@ class Model {
     ASSERT_EQ(0u, live_.count(key)) << "handed out twice, step " << step_;
     void* p = xv_map(pool_, pfn, off);
     ASSERT_NE(nullptr, p) << "step " << step_;
-    const uint64_t seed = rng_.Next();
-    xvtest::Fill(p, size, seed);
+    const uint64_t seed = rng_.next();
+    xvtest::fill(p, size, seed);
     xv_unmap(pool_, pfn, off);
     live_[key] = Shadow{size, seed, keys_.size()};
     keys_.push_back(key);

@@ -69,12 +69,12 @@ void Worker(Shared* sh, uint64_t seed, uint64_t ops, std::vector<Obj>* left) {
   for (uint64_t i = 0; i < ops && !sh->stop.load(); i++) {
     if ((i & 255) == 0 && std::chrono::steady_clock::now() > sh->deadline)
       break;
-    uint64_t k = r.Below(100);
+    uint64_t k = r.below(100);
     if (mine.size() < 50 || (mine.size() < 3000 && k < 45)) {
       Obj o;
       o.size = xvtest::CompressedSize(r, xv_max_size());
-      o.seed = r.Next();
-      int flags = r.Below(20) == 0 ? static_cast<int>(XV_NOGROW) : 0;
+      o.seed = r.next();
+      int flags = r.below(20) == 0 ? static_cast<int>(XV_NOGROW) : 0;
       int err = xv_malloc(sh->pool, o.size, &o.pfn, &o.off, flags);
       if (err) {
         if (err != -ENOMEM || !flags) fail();
@@ -85,17 +85,17 @@ void Worker(Shared* sh, uint64_t seed, uint64_t ops, std::vector<Obj>* left) {
         fail();
         continue;
       }
-      xvtest::Fill(p, o.size, o.seed);
+      xvtest::fill(p, o.size, o.seed);
       mine.push_back(o);
     } else if (k < 85) {
-      size_t j = r.Below(mine.size());
+      size_t j = r.below(mine.size());
       if (!CheckObj(sh->pool, mine[j]) ||
           xv_free(sh->pool, mine[j].pfn, mine[j].off) != 0)
         fail();
       mine[j] = mine.back();
       mine.pop_back();
     } else if (k < 92) {
-      size_t j = r.Below(mine.size());
+      size_t j = r.below(mine.size());
       sh->mailbox.Put(mine[j]);
       mine[j] = mine.back();
       mine.pop_back();

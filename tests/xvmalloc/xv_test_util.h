@@ -19,25 +19,25 @@
 
 namespace xvtest {
 
-using zscontent::Fill;
-using zscontent::Rng;
+using test_content::fill;
+using test_content::Rng;
 
-// True if [p, p + n) holds exactly what Fill(p, n, seed) wrote.
+// True if [p, p + n) holds exactly what fill(p, n, seed) wrote.
 inline bool Verify(const void* p, uint32_t n, uint64_t seed) {
-  return zscontent::Same(p, n, seed);
+  return test_content::same(p, n, seed);
 }
 
 // Sizes like LZ4-compressed pages: spread over 1..max with a bump around
 // 1.5 KiB, plus the edges (tiny, the minimum block, near the maximum).
 inline uint32_t CompressedSize(Rng& r, uint32_t max) {
-  uint64_t k = r.Below(100);
-  if (k < 4) return static_cast<uint32_t>(r.Range(1, 40));
-  if (k < 8) return static_cast<uint32_t>(r.Range(max - 64, max));
+  uint64_t k = r.below(100);
+  if (k < 4) return static_cast<uint32_t>(r.range(1, 40));
+  if (k < 8) return static_cast<uint32_t>(r.range(max - 64, max));
   if (k < 40) {
     uint32_t mid = max * 3 / 8;
-    return static_cast<uint32_t>(r.Range(mid - max / 8, mid + max / 8));
+    return static_cast<uint32_t>(r.range(mid - max / 8, mid + max / 8));
   }
-  return static_cast<uint32_t>(r.Range(30, max));
+  return static_cast<uint32_t>(r.range(30, max));
 }
 
 // A seed from $XV_SEED, or a fresh one; printed so that a failure replays.
