@@ -9,12 +9,12 @@
 
 namespace {
 
-using ustest::make_page;
-using ustest::make_region;
-using ustest::page_at;
-using ustest::page_is;
-using ustest::page_size;
-using ustest::stats;
+using uswap_test::make_page;
+using uswap_test::make_region;
+using uswap_test::page_at;
+using uswap_test::page_is;
+using uswap_test::page_size;
+using uswap_test::stats;
 
 TEST(UswapApi, BadArguments)
 {
@@ -72,7 +72,7 @@ TEST(UswapApi, RangeArguments)
 	// Rounded up to whole pages.
 	uswap_config c = {};
 	c.size = page_size() + 1;
-	ustest::Region v(uswap_create(&c));
+	uswap_test::Region v(uswap_create(&c));
 	ASSERT_TRUE(v);
 	EXPECT_EQ(uswap_pages(v.get()), 2u);
 }
@@ -108,9 +108,9 @@ TEST(UswapApi, RoundTripsEveryKind)
 	size_t same = 0, raw = 0;
 	for (size_t i = 0; i < n; i++) {
 		make_page(page_at(u.get(), i), seed, i, 0);
-		ustest::Kind k = ustest::kind_of(seed, i);
-		same += k == ustest::Kind::kSame || k == ustest::Kind::kZero;
-		raw += k == ustest::Kind::kRaw;
+		uswap_test::Kind k = uswap_test::kind_of(seed, i);
+		same += k == uswap_test::Kind::kSame || k == uswap_test::Kind::kZero;
+		raw += k == uswap_test::Kind::kRaw;
 	}
 	ASSERT_GT(same, 0u);
 	ASSERT_GT(raw, 0u);
@@ -118,7 +118,7 @@ TEST(UswapApi, RoundTripsEveryKind)
 		ASSERT_EQ(uswap_reclaim_range(u.get(), 0, n), static_cast<long>(n));
 		for (size_t i = 0; i < n; i++)
 			ASSERT_EQ(uswap_page_state(u.get(), i), USWAP_STORED);
-		EXPECT_EQ(ustest::resident_pages(u.get()), 0u);
+		EXPECT_EQ(uswap_test::resident_pages(u.get()), 0u);
 		struct uswap_stats st = stats(u.get());
 		EXPECT_EQ(st.stored_pages, n);
 		EXPECT_EQ(st.orig_data_size, n * page_size());

@@ -7,10 +7,10 @@
 
 namespace {
 
-using ustest::make_page;
-using ustest::page_at;
-using ustest::page_is;
-using ustest::stats;
+using uswap_test::make_page;
+using uswap_test::page_at;
+using uswap_test::page_is;
+using uswap_test::stats;
 
 constexpr uint64_t kSeed = 21;
 
@@ -36,15 +36,15 @@ TEST(UswapFault, NthPageRefused)
 {
 	USWAP_REQUIRE();
 	const size_t n = 192;
-	auto probe = ustest::make_region(n);
+	auto probe = uswap_test::make_region(n);
 	ASSERT_TRUE(probe);
 	fill(probe.get());
 	ASSERT_EQ(uswap_reclaim_range(probe.get(), 0, n), static_cast<long>(n));
-	const uint64_t pool_pages = stats(probe.get()).mem_used_max / ustest::page_size();
+	const uint64_t pool_pages = stats(probe.get()).mem_used_max / uswap_test::page_size();
 	ASSERT_GT(pool_pages, 4u);
 	size_t refusals = 0;
 	for (uint64_t nth = 1; nth <= pool_pages + 1; nth++) {
-		auto u = ustest::make_region(n);
+		auto u = uswap_test::make_region(n);
 		ASSERT_TRUE(u);
 		fill(u.get());
 		zs_fail_nth_page_alloc(uswap_pool(u.get()), nth);
@@ -70,7 +70,8 @@ TEST(UswapFault, NthPageRefused)
 			while (uswap_page_state(u.get(), first) == USWAP_STORED)
 				first++;
 			unsigned char in = 0;
-			ASSERT_EQ(mincore(page_at(u.get(), first), ustest::page_size(), &in), 0);
+			ASSERT_EQ(mincore(page_at(u.get(), first), uswap_test::page_size(), &in),
+				  0);
 			EXPECT_TRUE(in & 1) << "nth " << nth << " page " << first;
 		}
 		EXPECT_EQ(uswap_check(u.get()), 0u) << "nth " << nth;
@@ -98,14 +99,14 @@ TEST(UswapFault, PoolLimit)
 	const size_t n = 512;
 	uswap_config c = {};
 	c.max_pool_pages = 16;
-	auto u = ustest::make_region(n, c);
+	auto u = uswap_test::make_region(n, c);
 	ASSERT_TRUE(u);
 	fill(u.get());
 	long got = uswap_reclaim(u.get(), n);
 	ASSERT_GT(got, 0);
 	ASSERT_LT(got, static_cast<long>(n));
 	struct uswap_stats st = stats(u.get());
-	EXPECT_LE(st.mem_used_total, 16 * ustest::page_size());
+	EXPECT_LE(st.mem_used_total, 16 * uswap_test::page_size());
 	EXPECT_EQ(st.reclaim_failed, 1u);
 	EXPECT_EQ(uswap_check(u.get()), 0u);
 	// Again, until the pool refuses the first page it is given: -ENOMEM.

@@ -16,9 +16,9 @@
 
 namespace {
 
-using ustest::page_at;
-using ustest::page_size;
-using ustest::stats;
+using uswap_test::page_at;
+using uswap_test::page_size;
+using uswap_test::stats;
 
 constexpr size_t kPages = 8;
 constexpr auto kMaxRun = std::chrono::seconds(60);
@@ -74,7 +74,7 @@ TEST_P(RaceTest, NoWriteLost)
 {
 	USWAP_REQUIRE();
 	const size_t threads = static_cast<size_t>(GetParam());
-	auto u = ustest::make_region(kPages);
+	auto u = uswap_test::make_region(kPages);
 	ASSERT_TRUE(u);
 	Shared sh;
 	sh.u = u.get();
@@ -128,10 +128,10 @@ TEST(RaceReaders, SamePagesAtOnce)
 {
 	USWAP_REQUIRE();
 	const size_t n = 32, threads = 4, rounds = 200;
-	auto u = ustest::make_region(n);
+	auto u = uswap_test::make_region(n);
 	ASSERT_TRUE(u);
 	for (size_t i = 0; i < n; i++)
-		ustest::make_page(page_at(u.get(), i), 11, i, 0);
+		uswap_test::make_page(page_at(u.get(), i), 11, i, 0);
 	std::atomic<uint64_t> bad{0};
 	for (size_t r = 0; r < rounds; r++) {
 		ASSERT_EQ(uswap_reclaim_range(u.get(), 0, n), static_cast<long>(n));
@@ -140,7 +140,7 @@ TEST(RaceReaders, SamePagesAtOnce)
 			ts.emplace_back([&, t] {
 				for (size_t k = 0; k < n; k++) {
 					size_t i = (k * 7 + t * (r % 3)) % n; // overlapping orders
-					if (!ustest::page_is(page_at(u.get(), i), 11, i, 0))
+					if (!uswap_test::page_is(page_at(u.get(), i), 11, i, 0))
 						bad++;
 				}
 			});

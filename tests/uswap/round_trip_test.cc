@@ -15,10 +15,10 @@
 
 namespace {
 
-using ustest::make_page;
-using ustest::page_at;
-using ustest::page_is;
-using ustest::stats;
+using uswap_test::make_page;
+using uswap_test::page_at;
+using uswap_test::page_is;
+using uswap_test::stats;
 
 constexpr size_t kPages = 2048;
 constexpr size_t kShared = kPages / 2; // pages [0, kShared): read only
@@ -80,10 +80,10 @@ TEST_P(RoundTrip, EveryReadChecked)
 {
 	USWAP_REQUIRE();
 	Touch run;
-	run.seed = ustest::test_seed();
+	run.seed = uswap_test::test_seed();
 	run.threads = static_cast<size_t>(GetParam());
 	run.version.assign(kPages, 0);
-	auto u = ustest::make_region(kPages);
+	auto u = uswap_test::make_region(kPages);
 	ASSERT_TRUE(u);
 	run.u = u.get();
 	for (size_t i = 0; i < kPages; i++)

@@ -80,7 +80,7 @@ TEST(Unavailable, RefusedWithEperm)
 		if (uswap_available(0) != -EPERM)
 			return 101;
 		uswap_config c = {};
-		c.size = ustest::page_size();
+		c.size = uswap_test::page_size();
 		errno = 0;
 		if (uswap_create(&c) != nullptr || errno != EPERM)
 			return 102;
@@ -115,24 +115,24 @@ TEST(Unavailable, UserModeOnlyTaken)
 			return 101;
 		if (uswap_available(0) != 0)
 			return 102;
-		ustest::Region u = ustest::make_region(4);
+		uswap_test::Region u = uswap_test::make_region(4);
 		if (!u)
 			return 103;
 		for (size_t i = 0; i < 4; i++)
-			ustest::make_page(ustest::page_at(u.get(), i), 1, i, 0);
+			uswap_test::make_page(uswap_test::page_at(u.get(), i), 1, i, 0);
 		if (uswap_reclaim_range(u.get(), 0, 4) != 4)
 			return 104;
-		struct uswap_stats st = ustest::stats(u.get());
+		struct uswap_stats st = uswap_test::stats(u.get());
 		if (st.user_mode_only != 1)
 			return 105;
 		int p[2];
 		if (pipe(p) != 0)
 			return 106;
 		errno = 0;
-		ssize_t w = write(p[1], ustest::page_at(u.get(), 1), 64);
+		ssize_t w = write(p[1], uswap_test::page_at(u.get(), 1), 64);
 		if (w != -1 || errno != EFAULT)
 			return 107; // the kernel's access is not served
-		if (!ustest::page_is(ustest::page_at(u.get(), 1), 1, 1, 0))
+		if (!uswap_test::page_is(uswap_test::page_at(u.get(), 1), 1, 1, 0))
 			return 108; // a user access is
 		if (uswap_check(u.get()) != 0)
 			return 109;
@@ -174,22 +174,22 @@ TEST(Available, KernelFaultsServed)
 			     << uswap_advice(uswap_available(1));
 	uswap_config c = {};
 	c.kernel_faults = 1;
-	ustest::Region u = ustest::make_region(4, c);
+	uswap_test::Region u = uswap_test::make_region(4, c);
 	ASSERT_TRUE(u);
 	for (size_t i = 0; i < 4; i++)
-		ustest::make_page(ustest::page_at(u.get(), i), 9, i, 0);
+		uswap_test::make_page(uswap_test::page_at(u.get(), i), 9, i, 0);
 	ASSERT_EQ(uswap_reclaim_range(u.get(), 0, 4), 4);
-	EXPECT_EQ(ustest::stats(u.get()).user_mode_only, 0);
+	EXPECT_EQ(uswap_test::stats(u.get()).user_mode_only, 0);
 	int p[2];
 	ASSERT_EQ(pipe(p), 0);
-	ASSERT_EQ(write(p[1], ustest::page_at(u.get(), 2), 64), 64);
+	ASSERT_EQ(write(p[1], uswap_test::page_at(u.get(), 2), 64), 64);
 	unsigned char got[64];
 	ASSERT_EQ(read(p[0], got, sizeof(got)), 64);
 	close(p[0]);
 	close(p[1]);
 	EXPECT_EQ(uswap_page_state(u.get(), 2), USWAP_RESIDENT);
-	EXPECT_EQ(std::memcmp(got, ustest::page_at(u.get(), 2), 64), 0);
-	EXPECT_TRUE(ustest::page_is(ustest::page_at(u.get(), 2), 9, 2, 0));
+	EXPECT_EQ(std::memcmp(got, uswap_test::page_at(u.get(), 2), 64), 0);
+	EXPECT_TRUE(uswap_test::page_is(uswap_test::page_at(u.get(), 2), 9, 2, 0));
 }
 
 } // namespace

@@ -21,7 +21,7 @@
 #include "tests/common/content.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace ustest {
+namespace uswap_test {
 
 // Skips the test, with uswap's advice as the reason, where userfaultfd is
 // not allowed (a GoogleTest skip: counted as skipped, never as passed).
@@ -144,6 +144,6 @@ inline uint64_t test_seed()
 	return seed;
 }
 
-} // namespace ustest
+} // namespace uswap_test
 
 #endif // ZSALLOC_TESTS_USWAP_UTIL_H

@@ -14,10 +14,10 @@
 
 namespace {
 
-using xvtest::Block;
-using xvtest::extent;
-using xvtest::page_size;
-using xvtest::stats;
+using xv_test::Block;
+using xv_test::extent;
+using xv_test::page_size;
+using xv_test::stats;
 
 struct Obj {
 	uint32_t pfn = 0, off = 0, size = 0;
@@ -49,7 +49,7 @@ protected:
 	void free_obj(const Obj &o) { EXPECT_EQ(0, xv_free(pool, o.pfn, o.off)); }
 
 	// Every block of o's page, in order.
-	std::vector<Block> page_of(const Obj &o) { return xvtest::page_blocks(pool, o.pfn); }
+	std::vector<Block> page_of(const Obj &o) { return xv_test::page_blocks(pool, o.pfn); }
 
 	xv_pool *pool = nullptr;
 };
@@ -159,13 +159,13 @@ TEST_F(XvApi, BoundarySizes)
 		EXPECT_EQ(size, xv_get_object_size(pool, o.pfn, o.off));
 		void *p = xv_map(pool, o.pfn, o.off);
 		ASSERT_NE(nullptr, p);
-		xvtest::fill(p, size, size);
+		xv_test::fill(p, size, size);
 		xv_unmap(pool, o.pfn, o.off);
 		EXPECT_EQ(0u, xv_check(pool)) << size;
 		EXPECT_EQ(1u, stats(pool).objects);
 		EXPECT_EQ(size, stats(pool).bytes_requested);
 		EXPECT_EQ(4 + extent(size), stats(pool).bytes_allocated);
-		EXPECT_TRUE(xvtest::verify(xv_map(pool, o.pfn, o.off), size, size));
+		EXPECT_TRUE(xv_test::verify(xv_map(pool, o.pfn, o.off), size, size));
 		free_obj(o);
 		EXPECT_EQ(0u, stats(pool).pages) << size;
 		EXPECT_EQ(0u, xv_check(pool));
@@ -496,11 +496,11 @@ TEST(XvPageLimit, UsesOtherArenasBeforeFailing)
 
 TEST_F(XvApi, StatsMatchTheObjects)
 {
-	xvtest::Rng r(42);
+	xv_test::Rng r(42);
 	std::vector<Obj> objs;
 	uint64_t requested = 0, allocated = 0;
 	for (int i = 0; i < 2000; i++) {
-		Obj o = alloc(xvtest::compressed_size(r, xv_max_size()));
+		Obj o = alloc(xv_test::compressed_size(r, xv_max_size()));
 		requested += o.size;
 		allocated += 4 + extent(o.size);
 		objs.push_back(o);
@@ -523,14 +523,14 @@ TEST_F(XvApi, StatsMatchTheObjects)
 
 TEST_F(XvApi, WalkerVisitsEveryBlockInPageOrder)
 {
-	xvtest::Rng r(7);
+	xv_test::Rng r(7);
 	std::vector<Obj> objs;
 	for (int i = 0; i < 500; i++)
-		objs.push_back(alloc(xvtest::compressed_size(r, xv_max_size())));
+		objs.push_back(alloc(xv_test::compressed_size(r, xv_max_size())));
 	for (size_t i = 0; i < objs.size(); i += 2)
 		free_obj(objs[i]);
 
-	std::vector<Block> blocks = xvtest::walk_blocks(pool);
+	std::vector<Block> blocks = xv_test::walk_blocks(pool);
 	std::vector<std::pair<uint32_t, uint32_t>> used;
 	uint64_t covered = 0;
 	for (size_t i = 0; i < blocks.size(); i++) {
@@ -574,12 +574,12 @@ TEST_F(XvApi, MapPointsIntoThePage)
 	ASSERT_NE(nullptr, pb);
 	EXPECT_EQ(static_cast<ptrdiff_t>(b.off - a.off), pb - pa);
 	EXPECT_EQ(0u, reinterpret_cast<uintptr_t>(pa) % 4);
-	xvtest::fill(pa, 100, 1);
-	xvtest::fill(pb, 200, 2);
+	xv_test::fill(pa, 100, 1);
+	xv_test::fill(pb, 200, 2);
 	xv_unmap(pool, a.pfn, a.off);
 	xv_unmap(pool, b.pfn, b.off);
-	EXPECT_TRUE(xvtest::verify(pa, 100, 1));
-	EXPECT_TRUE(xvtest::verify(pb, 200, 2));
+	EXPECT_TRUE(xv_test::verify(pa, 100, 1));
+	EXPECT_TRUE(xv_test::verify(pb, 200, 2));
 	EXPECT_EQ(0u, xv_check(pool));
 }
 
@@ -594,7 +594,7 @@ TEST(XvArenas, SingleThreadUsesOneArena)
 	xv_pool *p8 = xv_create_pool_config(&many);
 	ASSERT_NE(nullptr, p1);
 	ASSERT_NE(nullptr, p8);
-	xvtest::Rng r(99);
+	xv_test::Rng r(99);
 	std::vector<Obj> o1, o8;
 	for (int i = 0; i < 20000; i++) {
 		if (!o1.empty() && r.below(3) == 0) {
@@ -605,7 +605,7 @@ TEST(XvArenas, SingleThreadUsesOneArena)
 			o8[k] = o8.back(), o8.pop_back();
 			continue;
 		}
-		uint32_t size = xvtest::compressed_size(r, xv_max_size());
+		uint32_t size = xv_test::compressed_size(r, xv_max_size());
 		Obj a, b;
 		ASSERT_EQ(0, xv_malloc(p1, size, &a.pfn, &a.off, 0));
 		ASSERT_EQ(0, xv_malloc(p8, size, &b.pfn, &b.off, 0));

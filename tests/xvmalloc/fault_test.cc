@@ -30,12 +30,12 @@ TEST_P(XvFault, NthPageAllocationFails)
 		xv_pool *pool = xv_create_pool_config(&cfg);
 		ASSERT_NE(nullptr, pool);
 		xv_fail_nth_page_alloc(pool, n);
-		xvtest::Rng r(n * 7919);
+		xv_test::Rng r(n * 7919);
 		std::vector<Obj> objs;
 		int failures = 0;
 		// Fill up to n + 8 pages, freeing now and then, so that some requests
 		// are served from free blocks and some need pages.
-		while (xvtest::stats(pool).pages_allocated < n + 8) {
+		while (xv_test::stats(pool).pages_allocated < n + 8) {
 			if (!objs.empty() && r.below(4) == 0) {
 				size_t k = r.below(objs.size());
 				ASSERT_EQ(0, xv_free(pool, objs[k].pfn, objs[k].off));
@@ -44,36 +44,36 @@ TEST_P(XvFault, NthPageAllocationFails)
 				continue;
 			}
 			Obj o;
-			o.size = xvtest::compressed_size(r, xv_max_size());
+			o.size = xv_test::compressed_size(r, xv_max_size());
 			o.seed = r.next();
-			xv_stats before = xvtest::stats(pool);
+			xv_stats before = xv_test::stats(pool);
 			int err = xv_malloc(pool, o.size, &o.pfn, &o.off, 0);
 			if (err) {
 				ASSERT_EQ(-ENOMEM, err);
 				ASSERT_EQ(0, failures++) << "the fault must strike once";
 				// It struck the nth page request.
 				ASSERT_EQ(n - 1, before.pages_allocated);
-				xv_stats after = xvtest::stats(pool);
+				xv_stats after = xv_test::stats(pool);
 				ASSERT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
 				ASSERT_EQ(0u, xv_check(pool));
 				for (const Obj &x : objs) {
-					ASSERT_TRUE(xvtest::verify(xv_map(pool, x.pfn, x.off),
-								   x.size, x.seed));
+					ASSERT_TRUE(xv_test::verify(xv_map(pool, x.pfn, x.off),
+								    x.size, x.seed));
 				}
 				continue;
 			}
 			void *p = xv_map(pool, o.pfn, o.off);
 			ASSERT_NE(nullptr, p);
-			xvtest::fill(p, o.size, o.seed);
+			xv_test::fill(p, o.size, o.seed);
 			objs.push_back(o);
 		}
 		EXPECT_EQ(1, failures);
 		EXPECT_EQ(0u, xv_check(pool));
 		for (const Obj &x : objs) {
-			ASSERT_TRUE(xvtest::verify(xv_map(pool, x.pfn, x.off), x.size, x.seed));
+			ASSERT_TRUE(xv_test::verify(xv_map(pool, x.pfn, x.off), x.size, x.seed));
 			ASSERT_EQ(0, xv_free(pool, x.pfn, x.off));
 		}
-		EXPECT_EQ(0u, xvtest::stats(pool).pages);
+		EXPECT_EQ(0u, xv_test::stats(pool).pages);
 		EXPECT_EQ(0u, xv_check(pool));
 		xv_destroy_pool(pool);
 	}
@@ -95,9 +95,9 @@ TEST(XvFaultCancel, ZeroCancelsAndOnlyPageRequestsCount)
 	ASSERT_EQ(0, xv_malloc(pool, 100, &pfn2, &off2, 0));
 	EXPECT_EQ(pfn, pfn2);
 	EXPECT_EQ(-ENOMEM, xv_malloc(pool, xv_max_size(), &pfn2, &off2, 0));
-	EXPECT_EQ(1u, xvtest::stats(pool).pages);
+	EXPECT_EQ(1u, xv_test::stats(pool).pages);
 	EXPECT_EQ(0, xv_malloc(pool, xv_max_size(), &pfn2, &off2, 0));
-	EXPECT_EQ(2u, xvtest::stats(pool).pages);
+	EXPECT_EQ(2u, xv_test::stats(pool).pages);
 	EXPECT_EQ(0u, xv_check(pool));
 	xv_destroy_pool(pool);
 }

@@ -35,18 +35,18 @@ struct Obj {
 
 std::vector<Obj> fill(xv_pool *pool, int n, uint64_t seed)
 {
-	xvtest::Rng r(seed);
+	xv_test::Rng r(seed);
 	std::vector<Obj> objs;
 	for (int i = 0; i < n; i++) {
 		Obj o;
-		o.size = xvtest::compressed_size(r, xv_max_size());
+		o.size = xv_test::compressed_size(r, xv_max_size());
 		o.seed = r.next();
 		if (xv_malloc(pool, o.size, &o.pfn, &o.off, 0))
 			break;
 		void *p = xv_map(pool, o.pfn, o.off);
 		if (!p)
 			break;
-		xvtest::fill(p, o.size, o.seed);
+		xv_test::fill(p, o.size, o.seed);
 		xv_unmap(pool, o.pfn, o.off);
 		objs.push_back(o);
 	}
@@ -59,7 +59,7 @@ int check_all(xv_pool *pool, const std::vector<Obj> &objs, int code)
 	for (const Obj &o : objs) {
 		const void *p = xv_map(pool, o.pfn, o.off);
 		if (!p || xv_get_object_size(pool, o.pfn, o.off) != o.size ||
-		    !xvtest::verify(p, o.size, o.seed))
+		    !xv_test::verify(p, o.size, o.seed))
 			return code;
 	}
 	return 0;
@@ -77,7 +77,7 @@ int child_work(xv_pool *pool, std::vector<Obj> objs)
 		if (!p)
 			return 12;
 		o.seed ^= 0x5a5a5a5a5a5a5a5aull;
-		xvtest::fill(p, o.size, o.seed);
+		xv_test::fill(p, o.size, o.seed);
 	}
 	if (int e = check_all(pool, objs, 13))
 		return e;
@@ -123,7 +123,7 @@ TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 	ASSERT_NE(nullptr, pool);
 	std::vector<Obj> objs = fill(pool, 3000, 1);
 	ASSERT_EQ(3000u, objs.size());
-	const xv_stats before = xvtest::stats(pool);
+	const xv_stats before = xv_test::stats(pool);
 
 	pid_t pid = fork();
 	ASSERT_GE(pid, 0);
@@ -132,14 +132,14 @@ TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 	ASSERT_EQ(0, wait_child(pid, 60));
 
 	// Nothing the child did reached the parent's pool.
-	const xv_stats after = xvtest::stats(pool);
+	const xv_stats after = xv_test::stats(pool);
 	EXPECT_EQ(before.objects, after.objects);
 	EXPECT_EQ(before.pages, after.pages);
 	EXPECT_EQ(0, check_all(pool, objs, 1));
 	EXPECT_EQ(0u, xv_check(pool));
 	for (const Obj &o : objs)
 		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
-	EXPECT_EQ(0u, xvtest::stats(pool).pages);
+	EXPECT_EQ(0u, xv_test::stats(pool).pages);
 	xv_destroy_pool(pool);
 }
 
@@ -149,7 +149,7 @@ TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 // locked by a thread it does not have (and hang), or half updated.
 TEST(XvFork, ForkWhileThreadsUseThePool)
 {
-	const int kForks = static_cast<int>(xvtest::count_from_env("XV_FORKS", 40));
+	const int kForks = static_cast<int>(xv_test::count_from_env("XV_FORKS", 40));
 	xv_config cfg{};
 	cfg.arenas = 2;
 	xv_pool *pool = xv_create_pool_config(&cfg);
@@ -161,7 +161,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 	std::vector<std::thread> workers;
 	for (int t = 0; t < 2; t++) {
 		workers.emplace_back([&, t] {
-			xvtest::Rng r(100 + static_cast<uint64_t>(t));
+			xv_test::Rng r(100 + static_cast<uint64_t>(t));
 			std::vector<Obj> objs;
 			while (!stop.load()) {
 				if (objs.size() < 64 && r.below(2)) {
@@ -207,7 +207,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 	EXPECT_EQ(0u, xv_check(pool));
 	for (const Obj &o : mine)
 		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
-	EXPECT_EQ(0u, xvtest::stats(pool).objects);
+	EXPECT_EQ(0u, xv_test::stats(pool).objects);
 	xv_destroy_pool(pool);
 }
 

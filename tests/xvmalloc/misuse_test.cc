@@ -23,8 +23,8 @@
 
 namespace {
 
-using xvtest::extent;
-using xvtest::page_size;
+using xv_test::extent;
+using xv_test::page_size;
 
 struct Obj {
 	uint32_t pfn = 0, off = 0, size = 0;
@@ -47,23 +47,23 @@ protected:
 		cfg.arenas = 2;
 		pool = xv_create_pool_config(&cfg);
 		ASSERT_NE(nullptr, pool);
-		xvtest::Rng r(1234);
+		xv_test::Rng r(1234);
 		for (int i = 0; i < 300; i++)
 			objs.push_back(alloc(pick_size(r)));
 	}
 
-	uint32_t pick_size(xvtest::Rng &r)
+	uint32_t pick_size(xv_test::Rng &r)
 	{
 		if (GetParam() == Mix::kSmall)
 			return static_cast<uint32_t>(r.range(1, 120));
-		return xvtest::compressed_size(r, xv_max_size());
+		return xv_test::compressed_size(r, xv_max_size());
 	}
 
 	// The pages the pool holds (xv_walk).
 	std::set<uint32_t> pfns()
 	{
 		std::set<uint32_t> pfns;
-		for (const xvtest::Block &b : xvtest::walk_blocks(pool))
+		for (const xv_test::Block &b : xv_test::walk_blocks(pool))
 			pfns.insert(b.pfn);
 		return pfns;
 	}
@@ -101,7 +101,7 @@ protected:
 		void *p = xv_map(pool, o.pfn, o.off);
 		EXPECT_NE(nullptr, p);
 		if (p)
-			xvtest::fill(p, size, o.seed);
+			xv_test::fill(p, size, o.seed);
 		return o;
 	}
 
@@ -110,7 +110,7 @@ protected:
 	{
 		SCOPED_TRACE(what);
 		EXPECT_EQ(0u, xv_check(pool));
-		xv_stats s = xvtest::stats(pool);
+		xv_stats s = xv_test::stats(pool);
 		EXPECT_EQ(objs.size(), s.objects);
 		uint64_t bytes = 0;
 		for (const Obj &o : objs) {
@@ -118,7 +118,7 @@ protected:
 			const void *p = xv_map(pool, o.pfn, o.off);
 			ASSERT_NE(nullptr, p);
 			ASSERT_EQ(o.size, xv_get_object_size(pool, o.pfn, o.off));
-			ASSERT_TRUE(xvtest::verify(p, o.size, o.seed))
+			ASSERT_TRUE(xv_test::verify(p, o.size, o.seed))
 				<< "<" << o.pfn << ", " << o.off << "> damaged";
 		}
 		EXPECT_EQ(bytes, s.bytes_requested);
@@ -128,7 +128,7 @@ protected:
 	void expect_refused(uint32_t pfn, uint32_t off, const char *what)
 	{
 		SCOPED_TRACE(what);
-		xv_stats before = xvtest::stats(pool);
+		xv_stats before = xv_test::stats(pool);
 		EXPECT_EQ(-EINVAL, xv_free(pool, pfn, off)) << pfn << ", " << off;
 		errno = 0;
 		EXPECT_EQ(nullptr, xv_map(pool, pfn, off));
@@ -139,7 +139,7 @@ protected:
 		errno = 0;
 		EXPECT_EQ(0u, xv_get_object_size(pool, pfn, off));
 		EXPECT_EQ(EINVAL, errno);
-		xv_stats after = xvtest::stats(pool);
+		xv_stats after = xv_test::stats(pool);
 		EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
 		expect_intact(what);
 	}
@@ -190,7 +190,7 @@ TEST_P(XvMisuse, EveryOffsetOfEveryPage)
 	const std::set<std::pair<uint32_t, uint32_t>> live = live_pairs();
 	const std::set<uint32_t> pages = pfns();
 	ASSERT_GT(pages.size(), GetParam() == Mix::kSmall ? 2u : 50u);
-	xv_stats before = xvtest::stats(pool);
+	xv_stats before = xv_test::stats(pool);
 	size_t accepted = 0;
 	for (uint32_t pfn : pages) {
 		for (uint32_t off = 0; off <= page_size() + 4; off++) {
@@ -205,7 +205,7 @@ TEST_P(XvMisuse, EveryOffsetOfEveryPage)
 		}
 	}
 	EXPECT_EQ(objs.size(), accepted);
-	xv_stats after = xvtest::stats(pool);
+	xv_stats after = xv_test::stats(pool);
 	EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
 	expect_intact("every offset");
 }
@@ -216,8 +216,8 @@ TEST_P(XvMisuse, RandomPairs)
 {
 	const std::set<std::pair<uint32_t, uint32_t>> live = live_pairs();
 	uint32_t top = *pfns().rbegin();
-	xvtest::Rng r(GetParam() == Mix::kSmall ? 5 : 6);
-	xv_stats before = xvtest::stats(pool);
+	xv_test::Rng r(GetParam() == Mix::kSmall ? 5 : 6);
+	xv_stats before = xv_test::stats(pool);
 	int hits = 0;
 	for (int i = 0; i < 300000; i++) {
 		uint32_t pfn, off;
@@ -243,7 +243,7 @@ TEST_P(XvMisuse, RandomPairs)
 		ASSERT_TRUE(is_refused(pool, pfn, off)) << pfn << ", " << off;
 	}
 	EXPECT_GT(hits, 0); // the draw does reach live objects
-	xv_stats after = xvtest::stats(pool);
+	xv_stats after = xv_test::stats(pool);
 	EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
 	expect_intact("random pairs");
 }
@@ -256,7 +256,7 @@ TEST_P(XvMisuse, RandomPairs)
 // pool's record of the page, not the page, says which offsets are live.
 TEST_P(XvMisuse, HeadersForgedInEveryObject)
 {
-	xv_stats before = xvtest::stats(pool);
+	xv_stats before = xv_test::stats(pool);
 	const std::set<std::pair<uint32_t, uint32_t>> live = live_pairs();
 	uint32_t real_hdr;
 	{
@@ -295,10 +295,10 @@ TEST_P(XvMisuse, HeadersForgedInEveryObject)
 		}
 		EXPECT_EQ(0u, xv_check(pool)); // user data is data
 	}
-	xv_stats after = xvtest::stats(pool);
+	xv_stats after = xv_test::stats(pool);
 	EXPECT_EQ(0, std::memcmp(&before, &after, sizeof(before)));
 	for (Obj &o : objs) // back to the contents ExpectIntact knows
-		xvtest::fill(xv_map(pool, o.pfn, o.off), o.size, o.seed);
+		xv_test::fill(xv_map(pool, o.pfn, o.off), o.size, o.seed);
 	expect_intact("forged headers");
 }
 
@@ -307,7 +307,7 @@ TEST_P(XvMisuse, FreeBlocksAndFragments)
 	// A free block between two objects, and the free tail of a page.
 	Obj a = take(10);
 	ASSERT_EQ(0, xv_free(pool, a.pfn, a.off));
-	for (const xvtest::Block &b : xvtest::walk_blocks(pool)) {
+	for (const xv_test::Block &b : xv_test::walk_blocks(pool)) {
 		if (b.used)
 			continue;
 		ASSERT_EQ(-EINVAL, xv_free(pool, b.pfn, b.offset));
@@ -345,14 +345,14 @@ TEST_P(XvMisuse, HeadersForgedInUserData)
 
 TEST_P(XvMisuse, UnknownPfns)
 {
-	xv_stats s = xvtest::stats(pool);
+	xv_stats s = xv_test::stats(pool);
 	uint32_t top = 0;
 	for (const Obj &o : objs)
 		top = o.pfn > top ? o.pfn : top;
 	for (uint32_t pfn : {top + 1, top + 1000, uint32_t{1} << 20, UINT32_MAX - 1, UINT32_MAX}) {
 		expect_refused(pfn, 4, "unknown pfn");
 	}
-	EXPECT_EQ(s.pages, xvtest::stats(pool).pages);
+	EXPECT_EQ(s.pages, xv_test::stats(pool).pages);
 }
 
 TEST_P(XvMisuse, PageGivenBack)
@@ -379,12 +379,12 @@ TEST_P(XvMisuse, AnotherPoolsPairs)
 	// is refused by pool A unless A happens to have a live object there.
 	xv_pool *b = xv_create_pool();
 	ASSERT_NE(nullptr, b);
-	xvtest::Rng r(77);
+	xv_test::Rng r(77);
 	int refused = 0;
 	for (int i = 0; i < 3000; i++) {
 		uint32_t pfn, off;
 		ASSERT_EQ(0,
-			  xv_malloc(b, xvtest::compressed_size(r, xv_max_size()), &pfn, &off, 0));
+			  xv_malloc(b, xv_test::compressed_size(r, xv_max_size()), &pfn, &off, 0));
 		bool live_in_a = false;
 		for (const Obj &o : objs)
 			live_in_a |= o.pfn == pfn && o.off == off;
@@ -413,7 +413,7 @@ TEST_P(XvMisuse, UseAfterFree)
 	n.pfn = pfn;
 	n.off = off;
 	n.seed = 999;
-	xvtest::fill(xv_map(pool, pfn, off), n.size, n.seed);
+	xv_test::fill(xv_map(pool, pfn, off), n.size, n.seed);
 	objs.push_back(n);
 	expect_intact("reallocated");
 }

@@ -17,7 +17,7 @@
 
 namespace {
 
-using xvtest::Rng;
+using xv_test::Rng;
 
 struct Shadow {
 	uint32_t size; // size asked for
@@ -90,7 +90,7 @@ public:
 				return;
 		}
 		ASSERT_EQ(0u, xv_check(pool));
-		xv_stats s = xvtest::stats(pool);
+		xv_stats s = xv_test::stats(pool);
 		EXPECT_EQ(0u, s.objects);
 		EXPECT_EQ(0u, s.pages);
 		EXPECT_EQ(0u, xv_get_total_size_bytes(pool));
@@ -113,7 +113,7 @@ private:
 			return edges[rng.below(sizeof(edges) / sizeof(edges[0]))];
 		}
 		default:
-			return xvtest::compressed_size(rng, opt.max_size);
+			return xv_test::compressed_size(rng, opt.max_size);
 		}
 	}
 
@@ -121,7 +121,7 @@ private:
 	{
 		const uint32_t size = draw_size();
 		const int flags = rng.below(10) == 0 ? static_cast<int>(XV_NOGROW) : 0;
-		xv_stats before = xvtest::stats(pool);
+		xv_stats before = xv_test::stats(pool);
 		uint32_t pfn = 1, off = 1;
 		int err = xv_malloc(pool, size, &pfn, &off, flags);
 		if (err) {
@@ -129,7 +129,7 @@ private:
 			ASSERT_TRUE(flags || opt.max_pages) << "step " << step;
 			ASSERT_EQ(0u, pfn);
 			ASSERT_EQ(0u, off);
-			xv_stats after = xvtest::stats(pool);
+			xv_stats after = xv_test::stats(pool);
 			ASSERT_EQ(before.objects, after.objects);
 			ASSERT_EQ(before.pages, after.pages);
 			ASSERT_EQ(before.bytes_requested, after.bytes_requested);
@@ -138,13 +138,13 @@ private:
 		}
 		ASSERT_EQ(0u, off % 4) << "step " << step;
 		ASSERT_GE(off, 4u);
-		ASSERT_LE(uint64_t{off} + size, xvtest::page_size());
+		ASSERT_LE(uint64_t{off} + size, xv_test::page_size());
 		const uint64_t key = key_of(pfn, off);
 		ASSERT_EQ(0u, live.count(key)) << "handed out twice, step " << step;
 		void *p = xv_map(pool, pfn, off);
 		ASSERT_NE(nullptr, p) << "step " << step;
 		const uint64_t seed = rng.next();
-		xvtest::fill(p, size, seed);
+		xv_test::fill(p, size, seed);
 		xv_unmap(pool, pfn, off);
 		live[key] = Shadow{size, seed, keys.size()};
 		keys.push_back(key);
@@ -160,7 +160,7 @@ private:
 		ASSERT_EQ(s.size, xv_get_object_size(pool, pfn, off)) << "step " << step;
 		const void *p = xv_map(pool, pfn, off);
 		ASSERT_NE(nullptr, p) << "step " << step;
-		ASSERT_TRUE(xvtest::verify(p, s.size, s.seed))
+		ASSERT_TRUE(xv_test::verify(p, s.size, s.seed))
 			<< "content of <" << pfn << ", " << off << "> size " << s.size
 			<< " damaged, step " << step;
 		xv_unmap(pool, pfn, off);
@@ -186,11 +186,11 @@ private:
 
 	void compare_stats()
 	{
-		xv_stats s = xvtest::stats(pool);
+		xv_stats s = xv_test::stats(pool);
 		ASSERT_EQ(live.size(), s.objects) << "step " << step;
 		ASSERT_EQ(bytes, s.bytes_requested) << "step " << step;
-		ASSERT_EQ(s.pages * xvtest::page_size(), s.bytes_allocated + s.bytes_free);
-		ASSERT_EQ(s.pages * xvtest::page_size(), xv_get_total_size_bytes(pool));
+		ASSERT_EQ(s.pages * xv_test::page_size(), s.bytes_allocated + s.bytes_free);
+		ASSERT_EQ(s.pages * xv_test::page_size(), xv_get_total_size_bytes(pool));
 		if (opt.max_pages) {
 			ASSERT_LE(s.pages, opt.max_pages);
 		}
@@ -200,7 +200,7 @@ private:
 	void compare_walk()
 	{
 		size_t used = 0;
-		for (const xvtest::Block &b : xvtest::walk_blocks(pool)) {
+		for (const xv_test::Block &b : xv_test::walk_blocks(pool)) {
 			if (!b.used)
 				continue;
 			used++;
@@ -226,14 +226,14 @@ TEST(XvModel, MillionOperations)
 	Options o;
 #ifdef ZSALLOC_TSAN
 	// Single-threaded: TSan adds ~4x time and nothing to find; keep it short.
-	o.ops = xvtest::count_from_env("XV_OPS", 250000);
+	o.ops = xv_test::count_from_env("XV_OPS", 250000);
 #else
-	o.ops = xvtest::count_from_env("XV_OPS", 1000000);
+	o.ops = xv_test::count_from_env("XV_OPS", 1000000);
 #endif
 	o.check_every = 100000;
 	o.low = 2000;
 	o.high = 30000;
-	Model m(xvtest::seed_from_env("MillionOperations"), o);
+	Model m(xv_test::seed_from_env("MillionOperations"), o);
 	m.run();
 	if (HasFatalFailure())
 		return;
@@ -248,7 +248,7 @@ TEST(XvModel, CheckEveryStep)
 	o.check_every = 1;
 	o.low = 20;
 	o.high = 300;
-	Model m(xvtest::seed_from_env("CheckEveryStep") ^ 1, o);
+	Model m(xv_test::seed_from_env("CheckEveryStep") ^ 1, o);
 	m.run();
 	if (HasFatalFailure())
 		return;
@@ -264,7 +264,7 @@ TEST(XvModel, SmallObjectsCheckEveryStep)
 	o.low = 50;
 	o.high = 1500;
 	o.max_size = 200;
-	Model m(xvtest::seed_from_env("SmallObjectsCheckEveryStep") ^ 2, o);
+	Model m(xv_test::seed_from_env("SmallObjectsCheckEveryStep") ^ 2, o);
 	m.run();
 	if (HasFatalFailure())
 		return;
@@ -280,7 +280,7 @@ TEST(XvModel, PageLimitCheckEveryStep)
 	o.max_pages = 40;
 	o.low = 30;
 	o.high = 200;
-	Model m(xvtest::seed_from_env("PageLimitCheckEveryStep") ^ 3, o);
+	Model m(xv_test::seed_from_env("PageLimitCheckEveryStep") ^ 3, o);
 	m.run();
 	if (HasFatalFailure())
 		return;
@@ -297,7 +297,7 @@ TEST(XvModel, ManyArenas)
 	o.arenas = 8;
 	o.low = 500;
 	o.high = 5000;
-	Model m(xvtest::seed_from_env("ManyArenas") ^ 4, o);
+	Model m(xv_test::seed_from_env("ManyArenas") ^ 4, o);
 	m.run();
 	if (HasFatalFailure())
 		return;

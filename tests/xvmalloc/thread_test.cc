@@ -64,12 +64,12 @@ bool check_obj(xv_pool *pool, const Obj &o)
 {
 	const void *p = xv_map(pool, o.pfn, o.off);
 	return p && xv_get_object_size(pool, o.pfn, o.off) == o.size &&
-	       xvtest::verify(p, o.size, o.seed);
+	       xv_test::verify(p, o.size, o.seed);
 }
 
 void work(Shared *sh, uint64_t seed, uint64_t ops, std::vector<Obj> *left)
 {
-	xvtest::Rng r(seed);
+	xv_test::Rng r(seed);
 	std::vector<Obj> mine;
 	auto fail = [&] { sh->errors.fetch_add(1); };
 	for (uint64_t i = 0; i < ops && !sh->stop.load(); i++) {
@@ -78,7 +78,7 @@ void work(Shared *sh, uint64_t seed, uint64_t ops, std::vector<Obj> *left)
 		uint64_t k = r.below(100);
 		if (mine.size() < 50 || (mine.size() < 3000 && k < 45)) {
 			Obj o;
-			o.size = xvtest::compressed_size(r, xv_max_size());
+			o.size = xv_test::compressed_size(r, xv_max_size());
 			o.seed = r.next();
 			int flags = r.below(20) == 0 ? static_cast<int>(XV_NOGROW) : 0;
 			int err = xv_malloc(sh->pool, o.size, &o.pfn, &o.off, flags);
@@ -92,7 +92,7 @@ void work(Shared *sh, uint64_t seed, uint64_t ops, std::vector<Obj> *left)
 				fail();
 				continue;
 			}
-			xvtest::fill(p, o.size, o.seed);
+			xv_test::fill(p, o.size, o.seed);
 			mine.push_back(o);
 		} else if (k < 85) {
 			size_t j = r.below(mine.size());
@@ -128,7 +128,7 @@ void check_loop(Shared *sh, std::atomic<uint64_t> *checks)
 			sh->errors.fetch_add(1000000);
 		xv_stats s;
 		xv_get_stats(sh->pool, &s);
-		if (s.bytes_allocated + s.bytes_free != s.pages * xvtest::page_size())
+		if (s.bytes_allocated + s.bytes_free != s.pages * xv_test::page_size())
 			sh->errors.fetch_add(1000000);
 		uint64_t n = 0;
 		xv_walk(
@@ -149,8 +149,8 @@ class XvThreads : public ::testing::TestWithParam<unsigned> {};
 TEST_P(XvThreads, SharedPool)
 {
 	const unsigned kThreads = 4;
-	const uint64_t ops = xvtest::count_from_env("XV_THREAD_OPS", 150000);
-	const uint64_t seed = xvtest::seed_from_env("SharedPool");
+	const uint64_t ops = xv_test::count_from_env("XV_THREAD_OPS", 150000);
+	const uint64_t seed = xv_test::seed_from_env("SharedPool");
 	xv_config cfg{};
 	cfg.arenas = GetParam();
 	Shared sh;
@@ -175,12 +175,12 @@ TEST_P(XvThreads, SharedPool)
 	std::vector<Obj> all = sh.mailbox.drain();
 	for (auto &v : left)
 		all.insert(all.end(), v.begin(), v.end());
-	EXPECT_EQ(all.size(), xvtest::stats(sh.pool).objects);
+	EXPECT_EQ(all.size(), xv_test::stats(sh.pool).objects);
 	for (const Obj &o : all) {
 		ASSERT_TRUE(check_obj(sh.pool, o));
 		ASSERT_EQ(0, xv_free(sh.pool, o.pfn, o.off));
 	}
-	EXPECT_EQ(0u, xvtest::stats(sh.pool).pages);
+	EXPECT_EQ(0u, xv_test::stats(sh.pool).pages);
 	EXPECT_EQ(0u, xv_check(sh.pool));
 	xv_destroy_pool(sh.pool);
 }
@@ -198,9 +198,9 @@ TEST(XvThreadsMisuse, RacingDoubleFrees)
 	ASSERT_NE(nullptr, pool);
 	for (int round = 0; round < 20; round++) {
 		std::vector<Obj> objs(2000);
-		xvtest::Rng r(static_cast<uint64_t>(round));
+		xv_test::Rng r(static_cast<uint64_t>(round));
 		for (Obj &o : objs) {
-			o.size = xvtest::compressed_size(r, xv_max_size());
+			o.size = xv_test::compressed_size(r, xv_max_size());
 			ASSERT_EQ(0, xv_malloc(pool, o.size, &o.pfn, &o.off, 0));
 		}
 		std::atomic<int> ok{0}, refused{0};
@@ -223,7 +223,7 @@ TEST(XvThreadsMisuse, RacingDoubleFrees)
 		EXPECT_EQ(2000, ok.load());
 		EXPECT_EQ(4000, refused.load());
 		EXPECT_EQ(0u, xv_check(pool));
-		EXPECT_EQ(0u, xvtest::stats(pool).pages);
+		EXPECT_EQ(0u, xv_test::stats(pool).pages);
 	}
 	xv_destroy_pool(pool);
 }

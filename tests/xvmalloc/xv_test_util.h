@@ -17,7 +17,7 @@
 #include "tests/common/content.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace xvtest {
+namespace xv_test {
 
 using test_content::fill;
 using test_content::Rng;
@@ -118,6 +118,6 @@ inline uint32_t extent(uint32_t size)
 	return e < xv_min_block() ? xv_min_block() : e;
 }
 
-} // namespace xvtest
+} // namespace xv_test
 
 #endif // ZSALLOC_TESTS_XVMALLOC_XV_TEST_UTIL_H

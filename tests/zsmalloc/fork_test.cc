@@ -18,8 +18,8 @@
 
 namespace {
 
-using zstest::Obj;
-using zstest::Pool;
+using zs_test::Obj;
+using zs_test::Pool;
 
 // Runs @child in a forked process; its exit status (0: its checks held).
 template <typename F> int in_child(F child)
@@ -41,7 +41,7 @@ std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 		zs_handle h = zs_malloc(p, size, 0);
 		EXPECT_NE(h, 0u);
 		objs.push_back({h, size, seed + (uint64_t)i});
-		EXPECT_TRUE(zstest::write_object(p, h, objs.back().seed, size, 0));
+		EXPECT_TRUE(zs_test::write_object(p, h, objs.back().seed, size, 0));
 	}
 	return objs;
 }
@@ -58,12 +58,12 @@ void fork_keeps_parent(zs_layout layout, zs_map_method method)
 
 	int status = in_child([&] {
 		// The snapshot is there and whole.
-		if (zstest::first_bad(p, objs, 3) != -1)
+		if (zs_test::first_bad(p, objs, 3) != -1)
 			return 1;
 		// Overwrite half, free the rest, compact, check, destroy.
 		for (size_t i = 0; i < objs.size(); i++) {
 			if (i % 2) {
-				if (!zstest::write_object(p, objs[i].h, 999, objs[i].size, 0))
+				if (!zs_test::write_object(p, objs[i].h, 999, objs[i].size, 0))
 					return 2;
 			} else if (zs_free(p, objs[i].h)) {
 				return 3;
@@ -76,7 +76,7 @@ void fork_keeps_parent(zs_layout layout, zs_map_method method)
 		return 0;
 	});
 	EXPECT_EQ(status, 0);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1) << "the child reached the parent's objects";
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "the child reached the parent's objects";
 	EXPECT_EQ(zs_check(p), 0u);
 	for (const Obj &o : objs)
 		EXPECT_EQ(zs_free(p, o.h), 0);
@@ -151,7 +151,7 @@ TEST(Fork, RemapPoolIsRefusedInTheChild)
 		return 0;
 	});
 	EXPECT_EQ(status, 0);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1) << "the child's destroy reached the parent";
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "the child's destroy reached the parent";
 	EXPECT_EQ(zs_check(p), 0u);
 }
 
@@ -166,7 +166,7 @@ TEST(Fork, PoolsMadeInTheChildWork)
 		if (!p)
 			return 1;
 		std::vector<Obj> objs = fill(p, 200, 9);
-		int bad = zstest::first_bad(p, objs, 3) != -1;
+		int bad = zs_test::first_bad(p, objs, 3) != -1;
 		zs_destroy_pool(p);
 		return bad;
 	});

@@ -4,7 +4,7 @@
 // the pairing of read_begin and read_end, in-place versus copied reads,
 // zs_obj_write's length limits, destroying a pool with a live mapping
 // (death test), and a mapping held across compaction (the object is pinned
-// where it is). Each in every layout (zstest::accesses()): contiguous,
+// where it is). Each in every layout (zs_test::accesses()): contiguous,
 // where every access is in place, and scattered, where a straddler is
 // copied or remapped unless its pages happen to be consecutive.
 #include <errno.h>
@@ -24,17 +24,17 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::check_object_all;
-using zstest::content;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::same_content;
-using zstest::straddles;
-using zstest::write_object;
+using zs_test::check_object;
+using zs_test::check_object_all;
+using zs_test::content;
+using zs_test::make_pool;
+using zs_test::Obj;
+using zs_test::Pool;
+using zs_test::same_content;
+using zs_test::straddles;
+using zs_test::write_object;
 
-const size_t kPage = zstest::page_size();
+const size_t kPage = zs_test::page_size();
 
 // A fresh pool with @n objects of @size (a class size, so that object i of
 // the first zspage is the i-th allocated), each holding content(i + 1).
@@ -51,7 +51,7 @@ struct Filled {
 		pool = make_pool(0, method);
 		for (size_t i = 0; i < n; i++) {
 			if (spaced && i > 0 &&
-			    zstest::pages_for(i, size, kPage) > zstest::pages_for(i - 1, size, kPage)) {
+			    zs_test::pages_for(i, size, kPage) > zs_test::pages_for(i - 1, size, kPage)) {
 				size_t pages = zs_get_total_pages(pool.get());
 				while (zs_get_total_pages(pool.get()) == pages) {
 					zs_handle sp = zs_malloc(pool.get(), kPage, 0);
@@ -76,7 +76,7 @@ struct Filled {
 				return i;
 		return SIZE_MAX;
 	}
-	bool intact() { return zstest::first_bad(p(), objs, 0) == -1; }
+	bool intact() { return zs_test::first_bad(p(), objs, 0) == -1; }
 };
 
 // Class 1392 (4 KiB pages): objects 0 and 1 in page 0, object 2 straddles
@@ -87,8 +87,8 @@ TEST(Map, Geometry)
 {
 	Filled f(kSize, 8);
 	ASSERT_EQ(f.objs.size(), 8u);
-	auto cs = zstest::class_stats(f.p());
-	const zs_class_stat &c = cs[(size_t)zstest::class_for(cs, kSize)];
+	auto cs = zs_test::class_stats(f.p());
+	const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, kSize)];
 	ASSERT_EQ(c.size, kSize) << "the tests below assume a class of exactly 1392";
 	ASSERT_GE(c.pages_per_zspage, 3u);
 	EXPECT_EQ(f.first_straddling(), 2u);
@@ -99,7 +99,7 @@ TEST(Map, Geometry)
 
 TEST(Map, NestingUpToFourThenEbusy)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		Filled f(kSize, 12, acc.method);
 		zs_pool *p = f.p();
@@ -218,7 +218,7 @@ TEST(Map, LimitIsPerThread)
 // objects, pages consecutive or not, every layout.
 TEST(Map, NestedMappingsShareOneView)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool spaced : {false, true})
 	for (size_t idx : {(size_t)2, (size_t)1}) {
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : "") + ", object " +
@@ -267,12 +267,12 @@ TEST(Map, NestedMappingsShareOneView)
 
 TEST(Map, UnmapWithoutMap)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		const zs_map_method method = acc.method;
 		Filled f(kSize, 8, method);
 		zs_pool *p = f.p();
-		zstest::Snapshot s = zstest::snapshot(p);
+		zs_test::Snapshot s = zs_test::snapshot(p);
 		for (const Obj &o : f.objs) {
 			errno = 0;
 			zs_unmap_object(p, o.h);
@@ -308,7 +308,7 @@ TEST(Map, UnmapWithoutMap)
 		EXPECT_EQ(errno, EINVAL);
 		zs_unmap_object(p, f.objs[1].h);
 		// Nothing changed, nothing is left mapped (free works).
-		EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+		EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 		EXPECT_EQ(zs_check(p), 0u);
 		EXPECT_TRUE(f.intact());
 		for (const Obj &o : f.objs) {
@@ -320,7 +320,7 @@ TEST(Map, UnmapWithoutMap)
 // Another thread's mapping is not this thread's to end.
 TEST(Map, UnmapFromAnotherThread)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Filled f(kSize, 8, acc.method, true);
 	zs_pool *p = f.p();
@@ -352,7 +352,7 @@ TEST(Map, UnmapFromAnotherThread)
 
 TEST(Map, FreeWhileMapped)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		Filled f(kSize, 8, acc.method);
 		zs_pool *p = f.p();
@@ -361,9 +361,9 @@ TEST(Map, FreeWhileMapped)
 				const Obj &o = f.objs[i];
 				void *m = zs_map_object(p, o.h, mm);
 				ASSERT_NE(m, nullptr);
-				zstest::Snapshot s = zstest::snapshot(p);
+				zs_test::Snapshot s = zs_test::snapshot(p);
 				EXPECT_EQ(zs_free(p, o.h), -EBUSY) << "object " << i << " mode " << mm;
-				EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+				EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 				if (mm == ZS_MM_WO) // contents undefined until written
 					memcpy(m, content(o.seed, kSize).data(), kSize);
 				zs_unmap_object(p, o.h);
@@ -388,7 +388,7 @@ TEST(Map, FreeWhileMapped)
 		for (const Obj &o : f.objs) {
 			EXPECT_EQ(zs_free(p, o.h), 0);
 		}
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 	}
 }
 
@@ -396,7 +396,7 @@ TEST(Map, FreeWhileMapped)
 // zs_free returns "-EBUSY if the object is mapped (by any thread)".
 TEST(Map, FreeWhileMappedByAnotherThread)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Filled f(kSize, 8, acc.method);
 	zs_pool *p = f.p();
@@ -445,7 +445,7 @@ TEST(Map, FreeWhileMappedByAnotherThread)
 
 TEST(Read, BeginEndPairing)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Filled f(kSize, 8, acc.method, true);
 	zs_pool *p = f.p();
@@ -496,7 +496,7 @@ TEST(Read, BeginEndPairing)
 // a straddler may be read in place or copied, nothing else.
 TEST(Read, InPlaceOrCopied)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool spaced : {true, false}) {
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
 		const bool contiguous = acc.method == ZS_MAP_DEFAULT;
@@ -559,7 +559,7 @@ TEST(Read, LengthLimitIsTheClassSize)
 {
 	Pool pool = make_pool();
 	zs_pool *p = pool.get();
-	auto cs = zstest::class_stats(p);
+	auto cs = zs_test::class_stats(p);
 	// A merged class: requests from merged_from up to size share it.
 	const zs_class_stat *m = nullptr;
 	for (const zs_class_stat &c : cs)
@@ -568,7 +568,7 @@ TEST(Read, LengthLimitIsTheClassSize)
 			break;
 		}
 	ASSERT_NE(m, nullptr);
-	for (size_t req : {(size_t)m->merged_from - (zstest::class_delta() - 1), (size_t)m->merged_from, (size_t)m->size}) {
+	for (size_t req : {(size_t)m->merged_from - (zs_test::class_delta() - 1), (size_t)m->merged_from, (size_t)m->size}) {
 		zs_handle h = zs_malloc(p, req, 0);
 		ASSERT_NE(h, 0u);
 		std::vector<uint8_t> v = content(req, m->size), buf(m->size + 1);
@@ -587,13 +587,13 @@ TEST(Read, LengthLimitIsTheClassSize)
 
 TEST(Write, LengthLimitsAndPartialWrites)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool spaced : {false, true}) {
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
 		Filled f(kSize, 8, acc.method, spaced);
 		zs_pool *p = f.p();
 		std::vector<uint8_t> v = content(9, kPage + 1);
-		zstest::Snapshot s = zstest::snapshot(p);
+		zs_test::Snapshot s = zs_test::snapshot(p);
 		for (size_t i : {(size_t)1, (size_t)2}) {
 			zs_handle h = f.objs[i].h;
 			EXPECT_EQ(zs_obj_write(p, h, v.data(), 0), -EINVAL);
@@ -602,7 +602,7 @@ TEST(Write, LengthLimitsAndPartialWrites)
 			EXPECT_EQ(zs_obj_write(p, h, nullptr, 8), -EINVAL);
 		}
 		EXPECT_TRUE(f.intact()) << "a refused write wrote";
-		EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+		EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 		// Partial writes change the first len bytes only; across the
 		// boundary of a straddling object too.
 		const size_t head = kPage - 2 * kSize;
@@ -726,7 +726,7 @@ struct Sparse {
 	Sparse(zs_map_method method, size_t x, bool auto_compact = false)
 	{
 		x_index = x;
-		zs_config cfg = zstest::pool_config(0, method);
+		zs_config cfg = zs_test::pool_config(0, method);
 		cfg.no_auto_compact = !auto_compact;
 		pool = make_pool(cfg);
 		std::vector<Obj> all;
@@ -746,8 +746,8 @@ struct Sparse {
 	}
 	zs_class_stat cls()
 	{
-		auto cs = zstest::class_stats(pool.get());
-		return cs[(size_t)zstest::class_for(cs, kSz)];
+		auto cs = zs_test::class_stats(pool.get());
+		return cs[(size_t)zs_test::class_for(cs, kSz)];
 	}
 	// 1 if a nested map of @o shows it at @m (it did not move).
 	bool still_at(const Obj &o, const void *m)
@@ -764,7 +764,7 @@ struct Sparse {
 // and its zspage may be the one the others move into.
 TEST(Map, MappingPinsAcrossCompaction)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool auto_compact : {false, true}) {
 		// X in a page, X straddling; held by map RW, map RO, read_begin.
 		for (size_t x : {(size_t)10, (size_t)4}) {
@@ -778,9 +778,9 @@ TEST(Map, MappingPinsAcrossCompaction)
 				ASSERT_EQ(straddles(x, Sparse::kSz, kPage), x == 4);
 				ASSERT_EQ(s.cls().objs_per_zspage, 65u);
 				if (!auto_compact) {
-					ASSERT_EQ(zstest::total_zspages(s.cls()), 3u);
+					ASSERT_EQ(zs_test::total_zspages(s.cls()), 3u);
 				}
-				ASSERT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+				ASSERT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 				const Obj X = s.objs[0];
 				std::vector<uint8_t> buf(kPage);
 				uint8_t *m;
@@ -797,11 +797,11 @@ TEST(Map, MappingPinsAcrossCompaction)
 				EXPECT_EQ(zs_check(p), 0u);
 				EXPECT_EQ(zs_free(p, X.h), -EBUSY) << "X is pinned";
 				if (!auto_compact) {
-					EXPECT_EQ(zstest::total_zspages(s.cls()), 2u)
+					EXPECT_EQ(zs_test::total_zspages(s.cls()), 2u)
 						<< "Z0 pinned, Z1 and Z2 merged";
 				} else {
-					EXPECT_GE(zstest::total_zspages(s.cls()), 1u);
-					EXPECT_LE(zstest::total_zspages(s.cls()), 2u)
+					EXPECT_GE(zs_test::total_zspages(s.cls()), 1u);
+					EXPECT_LE(zs_test::total_zspages(s.cls()), 2u)
 						<< "X's zspage and at most one more";
 				}
 				EXPECT_EQ(zs_get_total_pages(p), pages - freed);
@@ -821,16 +821,16 @@ TEST(Map, MappingPinsAcrossCompaction)
 				} else {
 					EXPECT_EQ(zs_obj_read_end(p, X.h, m), 0);
 				}
-				EXPECT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+				EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 				// Unpinned, X may move: one zspage is left.
 				zs_compact(p);
 				EXPECT_EQ(zs_check(p), 0u);
-				EXPECT_EQ(zstest::total_zspages(s.cls()), 1u);
-				EXPECT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+				EXPECT_EQ(zs_test::total_zspages(s.cls()), 1u);
+				EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 				for (const Obj &o : s.objs) {
 					ASSERT_EQ(zs_free(p, o.h), 0);
 				}
-				EXPECT_EQ(zstest::emptied(p), "");
+				EXPECT_EQ(zs_test::emptied(p), "");
 			}
 		}
 	}
@@ -842,7 +842,7 @@ TEST(Map, MappingPinsAcrossCompaction)
 // stay exactly as they were and the object where it is.
 TEST(Map, PinnedDestinationUntouched)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		Sparse s(acc.method, 10);
 		zs_pool *p = s.pool.get();
@@ -855,11 +855,11 @@ TEST(Map, PinnedDestinationUntouched)
 		EXPECT_TRUE(same_content(m, y.seed, Sparse::kSz));
 		EXPECT_TRUE(s.still_at(y, m)) << "a pinned object moved";
 		EXPECT_EQ(zs_check(p), 0u);
-		EXPECT_EQ(zstest::first_bad(p, s.objs, 0), -1);
+		EXPECT_EQ(zs_test::first_bad(p, s.objs, 0), -1);
 		zs_unmap_object(p, y.h);
 		zs_compact(p);
-		EXPECT_EQ(zstest::total_zspages(s.cls()), 1u);
-		EXPECT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+		EXPECT_EQ(zs_test::total_zspages(s.cls()), 1u);
+		EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 	}
 }
 

@@ -16,8 +16,8 @@
 
 namespace {
 
-using zstest::Obj;
-using zstest::Pool;
+using zs_test::Obj;
+using zs_test::Pool;
 
 Pool make(zs_config cfg)
 {
@@ -156,7 +156,7 @@ std::vector<Obj> fill_free_half(zs_pool *p, size_t n, uint64_t seed, size_t max_
 		zs_handle h = zs_malloc(p, size, 0);
 		EXPECT_NE(h, 0u);
 		objs.push_back({h, size, seed * 1000003 + i});
-		zstest::write_object(p, h, objs.back().seed, size, 0);
+		zs_test::write_object(p, h, objs.back().seed, size, 0);
 	}
 	std::vector<Obj> kept;
 	for (size_t i = 0; i < n; i++)
@@ -180,14 +180,14 @@ TEST(Compaction, FreeableIsExactlyWhatCompactionFrees)
 			std::vector<Obj> objs = fill_free_half(p, 6000, 11 + max_size, max_size);
 			zs_trim(p);
 			uint64_t freeable = 0;
-			for (const zs_class_stat &c : zstest::class_stats(p))
+			for (const zs_class_stat &c : zs_test::class_stats(p))
 				freeable += c.freeable;
 			EXPECT_EQ(zs_compact(p), freeable);
-			for (const zs_class_stat &c : zstest::class_stats(p)) {
+			for (const zs_class_stat &c : zs_test::class_stats(p)) {
 				EXPECT_EQ(c.freeable, 0u) << "class " << c.size;
-				EXPECT_LE(zstest::partial_zspages(c), 1u) << "class " << c.size;
+				EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
 			}
-			EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+			EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 			EXPECT_EQ(zs_check(p), 0u);
 		}
 }
@@ -212,7 +212,7 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	EXPECT_LT(pages_on * 100, pages_off * 80) << "automatic compaction did little";
 	EXPECT_GT(stats(on.get()).auto_compactions, 0u);
 	EXPECT_EQ(stats(off.get()).auto_compactions, 0u);
-	EXPECT_EQ(zstest::first_bad(on.get(), a, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(on.get(), a, 3), -1);
 	EXPECT_EQ(zs_check(on.get()), 0u);
 }
 
@@ -232,10 +232,10 @@ TEST(Compaction, MergesShards)
 	for (auto &t : ts)
 		t.join();
 	zs_compact(p);
-	for (const zs_class_stat &c : zstest::class_stats(p))
-		EXPECT_LE(zstest::partial_zspages(c), 1u) << "class " << c.size;
+	for (const zs_class_stat &c : zs_test::class_stats(p))
+		EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
 	for (auto &objs : per)
-		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	EXPECT_EQ(zs_check(p), 0u);
 	for (auto &objs : per)
 		for (const Obj &o : objs)
@@ -259,24 +259,24 @@ TEST(Large, EverySizeUpToTheLargest)
 				zs_handle h = zs_malloc(p, size, 0);
 				ASSERT_NE(h, 0u) << size;
 				objs.push_back({h, size, size * 3 + (uint64_t)k});
-				ASSERT_TRUE(zstest::write_object(p, h, objs.back().seed, size, k));
+				ASSERT_TRUE(zs_test::write_object(p, h, objs.back().seed, size, k));
 			}
 		}
 		zs_handle h = zs_malloc(p, ZS_MAX_OBJECT_SIZE, 0);
 		ASSERT_NE(h, 0u);
 		objs.push_back({h, ZS_MAX_OBJECT_SIZE, 77});
-		ASSERT_TRUE(zstest::write_object(p, h, 77, ZS_MAX_OBJECT_SIZE, 2));
+		ASSERT_TRUE(zs_test::write_object(p, h, 77, ZS_MAX_OBJECT_SIZE, 2));
 		errno = 0;
 		EXPECT_EQ(zs_malloc(p, ZS_MAX_OBJECT_SIZE + 1, 0), 0u);
 		EXPECT_EQ(errno, ENOSPC);
-		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 		EXPECT_EQ(zs_check(p), 0u);
 		// The class table's largest classes waste little: each object's
 		// class is within 1/32 of its size (the pages then follow the
 		// objects once compacted, checked by the density runs).
-		auto cs = zstest::class_stats(p);
+		auto cs = zs_test::class_stats(p);
 		for (const Obj &o : objs) {
-			const zs_class_stat &c = cs[(size_t)zstest::class_for(cs, o.size)];
+			const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, o.size)];
 			EXPECT_LE(c.size - o.size, o.size / 32) << o.size;
 		}
 		for (size_t i = 0; i < objs.size(); i += 2)
@@ -284,14 +284,14 @@ TEST(Large, EverySizeUpToTheLargest)
 		zs_compact(p);
 		EXPECT_EQ(zs_check(p), 0u);
 		for (size_t i = 1; i < objs.size(); i += 2)
-			EXPECT_TRUE(zstest::check_object_all(p, objs[i].h, objs[i].seed, objs[i].size));
+			EXPECT_TRUE(zs_test::check_object_all(p, objs[i].h, objs[i].seed, objs[i].size));
 	}
 }
 
 TEST(Large, ClassesAboveAPageWasteLittle)
 {
 	Pool pool = make({});
-	for (const zs_class_stat &c : zstest::class_stats(pool.get())) {
+	for (const zs_class_stat &c : zs_test::class_stats(pool.get())) {
 		if (c.size <= 4096)
 			continue;
 		uint64_t bytes = (uint64_t)c.pages_per_zspage * 4096;
@@ -317,7 +317,7 @@ TEST(Segments, OneSegmentPerContiguousRun)
 			std::vector<zs_handle> hs;
 			for (int k = 0; k < 5; k++) {
 				hs.push_back(zs_malloc(p, size, 0));
-				ASSERT_TRUE(zstest::write_object(p, hs.back(), size + (uint64_t)k, size, 0));
+				ASSERT_TRUE(zs_test::write_object(p, hs.back(), size + (uint64_t)k, size, 0));
 			}
 			for (int k = 0; k < 5; k++) {
 				zs_segment seg[ZS_MAX_SEGMENTS];
@@ -336,7 +336,7 @@ TEST(Segments, OneSegmentPerContiguousRun)
 							  a) << "two segments that could be one";
 					}
 				}
-				EXPECT_EQ(got, zstest::content(size + (uint64_t)k, size));
+				EXPECT_EQ(got, zs_test::content(size + (uint64_t)k, size));
 				EXPECT_EQ(zs_free(p, hs[k]), -EBUSY) << "a read pins";
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), 0);
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), -EINVAL);

@@ -34,10 +34,10 @@
 
 namespace {
 
-using zstest::content;
-using zstest::make_pool;
-using zstest::Pool;
-using zstest::same_content;
+using zs_test::content;
+using zs_test::make_pool;
+using zs_test::Pool;
+using zs_test::same_content;
 
 struct Errors {
 	std::atomic<uint64_t> count{0};
@@ -131,9 +131,9 @@ void race(zs_map_method method, double secs)
 			Mine &o = mine[rng() % mine.size()];
 			access_one(p, size, &o, (int)(rng() % 4), &next, &err);
 			accesses++;
-			if (!zstest::check_object(p, o.h, o.seed, size, (int)(rng() % 3)))
+			if (!zs_test::check_object(p, o.h, o.seed, size, (int)(rng() % 3)))
 				err.add("object after access: " +
-					zstest::explain_object(p, o.h, o.seed, size));
+					zs_test::explain_object(p, o.h, o.seed, size));
 			if (rng() % 4 == 0) { // move ours around
 				if (zs_free(p, o.h))
 					err.add("mapper free");
@@ -146,7 +146,7 @@ void race(zs_map_method method, double secs)
 			}
 		}
 		for (const Mine &o : mine) {
-			std::string bad = zstest::explain_object(p, o.h, o.seed, size);
+			std::string bad = zs_test::explain_object(p, o.h, o.seed, size);
 			if (!bad.empty())
 				err.add("mapper object at the end: " + bad);
 			zs_free(p, o.h);
@@ -178,14 +178,14 @@ void race(zs_map_method method, double secs)
 	stop = true;
 	for (std::thread &t : ts)
 		t.join();
-	zs_stats st = zstest::pool_stats(p);
+	zs_stats st = zs_test::pool_stats(p);
 	printf("method %d: %llu accesses, %llu compactions, %llu objects moved\n", method,
 	       (unsigned long long)accesses.load(), (unsigned long long)rounds,
 	       (unsigned long long)st.objects_moved);
 	EXPECT_EQ(err.count.load(), 0u) << "first: " << err.first;
 	EXPECT_GT(st.objects_moved, 0u) << "nothing moved: nothing raced";
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 double seconds_from_env(double fallback)
@@ -196,7 +196,7 @@ double seconds_from_env(double fallback)
 
 TEST(Race, AccessWhileCompactionMoves)
 {
-	for (const zstest::Access &a : zstest::accesses()) {
+	for (const zs_test::Access &a : zs_test::accesses()) {
 		SCOPED_TRACE(a.name);
 		race(a.method, seconds_from_env(3.0));
 	}

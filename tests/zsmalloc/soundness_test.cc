@@ -17,7 +17,7 @@
 
 namespace {
 
-using zstest::Pool;
+using zs_test::Pool;
 
 Pool make(zs_layout layout, zs_map_method method = ZS_MAP_DEFAULT, int auto_compact = 1)
 {
@@ -125,7 +125,7 @@ TEST(Soundness, ReadsRacingFreesSeeTheirObject)
 	Pool pool = make(ZS_LAYOUT_CONTIGUOUS);
 	zs_pool *p = pool.get();
 	const size_t size = 2000;
-	std::vector<uint8_t> want = zstest::content(7, size), buf(size);
+	std::vector<uint8_t> want = zs_test::content(7, size), buf(size);
 	for (int round = 0; round < 500; round++) {
 		zs_handle x = zs_malloc(p, size, 0);
 		ASSERT_EQ(zs_obj_write(p, x, want.data(), size), 0);
@@ -215,17 +215,17 @@ TEST(Soundness, ThreadExitEndsItsMappings)
 		// A straddling object: page size / 3 bytes, the second object.
 		const size_t size = 1360;
 		zs_handle a = zs_malloc(p, size, 0), b = zs_malloc(p, size, 0);
-		ASSERT_TRUE(zstest::write_object(p, b, 1, size, 0));
+		ASSERT_TRUE(zs_test::write_object(p, b, 1, size, 0));
 		std::thread t([&] {
 			void *m = zs_map_object(p, b, ZS_MM_RW);
 			ASSERT_NE(m, nullptr);
-			memcpy(m, zstest::content(2, size).data(), size);
+			memcpy(m, zs_test::content(2, size).data(), size);
 			char buf[4096];
 			ASSERT_NE(zs_obj_read_begin(p, a, size, buf), nullptr);
 			// exits with both
 		});
 		t.join();
-		EXPECT_TRUE(zstest::check_object_all(p, b, 2, size)) << zstest::explain_object(p, b, 2, size);
+		EXPECT_TRUE(zs_test::check_object_all(p, b, 2, size)) << zs_test::explain_object(p, b, 2, size);
 		EXPECT_EQ(zs_free(p, a), 0);
 		EXPECT_EQ(zs_free(p, b), 0);
 		EXPECT_EQ(zs_check(p), 0u);
@@ -311,7 +311,7 @@ private:
 		if (objs.size() > 40)
 			return;
 		ModelObj o;
-		o.bytes = zstest::content(rng(), pick_size());
+		o.bytes = zs_test::content(rng(), pick_size());
 		for (int i = 0; i < 1; i++) {
 			o.h[i] = zs_malloc(p[i], o.bytes.size(), 0);
 			ASSERT_NE(o.h[i], 0u);
@@ -388,7 +388,7 @@ private:
 			return;
 		ModelObj &o = objs[(int)m.h];
 		size_t off = rng() % o.bytes.size(), n = 1 + rng() % (o.bytes.size() - off);
-		std::vector<uint8_t> b = zstest::content(rng(), n);
+		std::vector<uint8_t> b = zs_test::content(rng(), n);
 		memcpy(&o.bytes[off], b.data(), n);
 		for (int i = 0; i < 1; i++)
 			memcpy(m.p[i] + off, b.data(), n);
@@ -410,7 +410,7 @@ private:
 		if (!o)
 			return;
 		size_t n = 1 + rng() % o->bytes.size();
-		std::vector<uint8_t> b = zstest::content(rng(), n);
+		std::vector<uint8_t> b = zs_test::content(rng(), n);
 		memcpy(o->bytes.data(), b.data(), n);
 		for (int i = 0; i < 1; i++)
 			ASSERT_EQ(zs_obj_write(p[i], o->h[i], b.data(), n), 0) << kinds[i].name;
@@ -466,7 +466,7 @@ private:
 
 TEST(Soundness, EverySequenceMeansTheSameInEveryLayout)
 {
-	const uint64_t seed = zstest::test_seed(14);
+	const uint64_t seed = zs_test::test_seed(14);
 	printf("seed %llu (replay: ZS_TEST_SEED=%llu)\n", (unsigned long long)seed,
 	       (unsigned long long)seed);
 	for (uint64_t run = 0; run < 20; run++)

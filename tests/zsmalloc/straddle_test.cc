@@ -23,17 +23,17 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::check_object_all;
-using zstest::content;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::same_content;
-using zstest::straddles;
-using zstest::write_object;
+using zs_test::check_object;
+using zs_test::check_object_all;
+using zs_test::content;
+using zs_test::make_pool;
+using zs_test::Obj;
+using zs_test::Pool;
+using zs_test::same_content;
+using zs_test::straddles;
+using zs_test::write_object;
 
-const size_t kPage = zstest::page_size();
+const size_t kPage = zs_test::page_size();
 
 // One zspage of a class, filled: objs[i] is object i of the zspage.
 struct Zspage {
@@ -50,16 +50,16 @@ struct Zspage {
 		pool = make_pool(0, method);
 		if (!pool)
 			return;
-		auto cs = zstest::class_stats(pool.get());
-		int c = zstest::class_for(cs, size);
+		auto cs = zs_test::class_stats(pool.get());
+		int c = zs_test::class_for(cs, size);
 		if (c < 0 || cs[(size_t)c].size != size)
 			return;
 		cls = cs[(size_t)c];
 		// A spacer of another class, a page each.
-		size_t spacer = zstest::class_for(cs, kPage) == c ? 2000 : kPage;
+		size_t spacer = zs_test::class_for(cs, kPage) == c ? 2000 : kPage;
 		for (uint64_t i = 0; i < cls.objs_per_zspage; i++) {
-			bool grows = i == 0 || zstest::pages_for(i, size, kPage) >
-						       zstest::pages_for(i - 1, size, kPage);
+			bool grows = i == 0 || zs_test::pages_for(i, size, kPage) >
+						       zs_test::pages_for(i - 1, size, kPage);
 			if (spaced && grows && i > 0) {
 				size_t pages = zs_get_total_pages(pool.get());
 				while (zs_get_total_pages(pool.get()) == pages) {
@@ -77,8 +77,8 @@ struct Zspage {
 			if (!write_object(pool.get(), h, objs.back().seed, size, 0))
 				return;
 		}
-		auto after = zstest::class_stats(pool.get());
-		ok = zstest::total_zspages(after[(size_t)c]) == 1 &&
+		auto after = zs_test::class_stats(pool.get());
+		ok = zs_test::total_zspages(after[(size_t)c]) == 1 &&
 		     after[(size_t)c].obj_used == cls.objs_per_zspage &&
 		     after[(size_t)c].pages_used == cls.pages_per_zspage;
 	}
@@ -160,7 +160,7 @@ void every_path(Zspage &z, uint64_t *nseed, int *straddlers)
 TEST(Straddle, EveryClassEveryBoundary)
 {
 	Pool probe = make_pool();
-	auto cs = classes_to_fill(zstest::class_stats(probe.get()));
+	auto cs = classes_to_fill(zs_test::class_stats(probe.get()));
 	for (zs_map_method method : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
 		for (bool spaced : {false, true}) {
 			if (spaced && method == ZS_MAP_DEFAULT)
@@ -176,7 +176,7 @@ TEST(Straddle, EveryClassEveryBoundary)
 				if (HasFatalFailure())
 					return;
 				ASSERT_EQ(zs_check(z.p()), 0u);
-				ASSERT_EQ(zstest::first_bad(z.p(), z.objs, 1), -1);
+				ASSERT_EQ(zs_test::first_bad(z.p(), z.objs, 1), -1);
 			}
 			printf("%s %s: %d straddling objects in %zu classes\n", method_name(method),
 			       spaced ? "spaced" : "adjacent", straddlers, cs.size());
@@ -190,11 +190,11 @@ std::vector<size_t> deep_classes()
 {
 	Pool probe = make_pool();
 	std::vector<size_t> v;
-	auto cs = zstest::class_stats(probe.get());
+	auto cs = zs_test::class_stats(probe.get());
 	// Small, middling and large objects, long chains, some merged.
 	for (size_t want : {(size_t)208, (size_t)720, (size_t)1008, (size_t)1392, (size_t)2448,
 			    (size_t)3264, (size_t)3840}) {
-		int c = zstest::class_for(cs, want);
+		int c = zs_test::class_for(cs, want);
 		if (c >= 0 && cs[(size_t)c].pages_per_zspage >= 9)
 			v.push_back(cs[(size_t)c].size);
 	}
@@ -312,7 +312,7 @@ TEST_P(StraddleModes, ReadOnly)
 			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
 		}
 		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
 	}
 }
 
@@ -355,7 +355,7 @@ TEST_P(StraddleModes, WriteOnly)
 			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
 		}
 		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
 	}
 }
 
@@ -399,7 +399,7 @@ TEST_P(StraddleModes, ReadWrite)
 			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
 		}
 		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
 	}
 }
 
@@ -417,7 +417,7 @@ TEST_P(StraddleModes, EveryPathPair)
 		if (HasFatalFailure())
 			return;
 		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
 	}
 	EXPECT_GT(straddlers, 40);
 }
@@ -462,7 +462,7 @@ TEST_P(StraddleModes, FourAtOnce)
 			}
 		}
 		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zstest::first_bad(z.p(), z.objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
 	}
 }
 

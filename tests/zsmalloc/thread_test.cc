@@ -27,14 +27,14 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::content;
-using zstest::make_pool;
-using zstest::Pool;
-using zstest::same_content;
-using zstest::write_object;
+using zs_test::check_object;
+using zs_test::content;
+using zs_test::make_pool;
+using zs_test::Pool;
+using zs_test::same_content;
+using zs_test::write_object;
 
-const size_t kPage = zstest::page_size();
+const size_t kPage = zs_test::page_size();
 using Clock = std::chrono::steady_clock;
 
 double seconds_from_env(double fallback)
@@ -246,7 +246,7 @@ void compactor(Shared *sh, uint64_t *compactions, uint64_t *pages)
 				zs_pool_stats(p, &st);
 				if (st.pages_used > (uint64_t)1 << 30)
 					sh->err.add("absurd pages_used");
-				zstest::class_stats(p);
+				zs_test::class_stats(p);
 			}
 		}
 		// A compaction takes every class lock in turn: on a small VM
@@ -260,7 +260,7 @@ void compactor(Shared *sh, uint64_t *compactions, uint64_t *pages)
 
 TEST(Threads, MixedWithCompaction)
 {
-	const uint64_t seed = zstest::test_seed(4242);
+	const uint64_t seed = zs_test::test_seed(4242);
 	const double secs = seconds_from_env(3.0);
 	printf("threads seed %llu (replay: ZS_TEST_SEED=%llu), %.1f s\n",
 	       (unsigned long long)seed, (unsigned long long)seed, secs);
@@ -291,7 +291,7 @@ TEST(Threads, MixedWithCompaction)
 		total += o;
 	uint64_t objects = 0, moved = 0, steps = 0;
 	for (zs_pool *p : sh.pools) {
-		zs_stats st = zstest::pool_stats(p);
+		zs_stats st = zs_test::pool_stats(p);
 		objects += st.objects;
 		moved += st.objects_moved;
 		steps += st.auto_compactions;
@@ -311,7 +311,7 @@ TEST(Threads, MixedWithCompaction)
 	for (const auto &v : left)
 		for (const TObj &o : v) {
 			live++;
-			ASSERT_TRUE(zstest::check_object_all(sh.pools[o.pool], o.h, o.seed, o.size))
+			ASSERT_TRUE(zs_test::check_object_all(sh.pools[o.pool], o.h, o.seed, o.size))
 				<< "size " << o.size << " pool " << o.pool;
 		}
 	EXPECT_EQ(objects, live);
@@ -322,7 +322,7 @@ TEST(Threads, MixedWithCompaction)
 			ASSERT_EQ(zs_free(sh.pools[o.pool], o.h), 0);
 		}
 	for (zs_pool *p : sh.pools) {
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 		EXPECT_EQ(zs_check(p), 0u);
 	}
 }
@@ -432,7 +432,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 			}
 		}
 		for (int j = 0; j < held; j++) {
-			std::string bad = zstest::explain_object(sh->pool, mine[idx[j]].h,
+			std::string bad = zs_test::explain_object(sh->pool, mine[idx[j]].h,
 								 mine[idx[j]].seed, size);
 			if (!bad.empty())
 				sh->err.add("bytes after unmap (kind " + std::to_string(kind[j]) +
@@ -440,7 +440,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		}
 	}
 	for (const O &o : mine) {
-		std::string bad = zstest::explain_object(sh->pool, o.h, o.seed, size);
+		std::string bad = zs_test::explain_object(sh->pool, o.h, o.seed, size);
 		if (!bad.empty())
 			sh->err.add("mapper object at the end: " + bad);
 		if (zs_free(sh->pool, o.h))
@@ -486,7 +486,7 @@ void churner(PinShared *sh, uint64_t seed, uint64_t *compactions)
 
 void pin_protocol(zs_map_method method, size_t size)
 {
-	const uint64_t seed = zstest::test_seed(99);
+	const uint64_t seed = zs_test::test_seed(99);
 	const double secs = seconds_from_env(2.0);
 	printf("pin seed %llu (replay: ZS_TEST_SEED=%llu), method %d, size %zu\n",
 	       (unsigned long long)seed, (unsigned long long)seed, method, size);
@@ -514,7 +514,7 @@ void pin_protocol(zs_map_method method, size_t size)
 	EXPECT_GT(st.objects_moved, 0u) << "compaction moved nothing: the pins were not tested";
 	EXPECT_GT(sh.mapped_reads.load(), 0u);
 	EXPECT_EQ(zs_check(pool.get()), 0u);
-	EXPECT_EQ(zstest::emptied(pool.get()), "");
+	EXPECT_EQ(zs_test::emptied(pool.get()), "");
 }
 
 TEST(Threads, PinProtocolContiguous)

@@ -17,7 +17,7 @@
 
 #include "zsmalloc/zsmalloc.h"
 
-namespace zstest {
+namespace zs_test {
 
 struct PoolDeleter {
 	void operator()(zs_pool *p) const { zs_destroy_pool(p); }
@@ -394,6 +394,6 @@ inline uint64_t total_zspages(const zs_class_stat &c)
 	return n;
 }
 
-} // namespace zstest
+} // namespace zs_test
 
 #endif
