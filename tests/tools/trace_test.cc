@@ -97,7 +97,7 @@ TEST(Synth, SameLineSameSeedSamePage)
 	trace_synth_free(&b);
 }
 
-std::string WriteTemp(const std::string &text)
+std::string write_temp(const std::string &text)
 {
 	char name[] = "/tmp/trace_test_XXXXXX";
 	int fd = mkstemp(name);
@@ -110,7 +110,7 @@ std::string WriteTemp(const std::string &text)
 
 TEST(TraceRead, ClassifiesAndKeepsEveryPage)
 {
-	std::string path = WriteTemp("# header\n100\nS\n\n4096\n2000\ns\n");
+	std::string path = write_temp("# header\n100\nS\n\n4096\n2000\ns\n");
 	workload wl;
 	trace_synth s;
 	ASSERT_EQ(0, workload_init(&wl, 4096, 0));
@@ -146,7 +146,7 @@ TEST(TraceRead, ClassifiesAndKeepsEveryPage)
 
 TEST(TraceRead, NamesTheBadLine)
 {
-	std::string path = WriteTemp("100\n200\nbanana\n");
+	std::string path = write_temp("100\n200\nbanana\n");
 	workload wl;
 	trace_synth s;
 	ASSERT_EQ(0, workload_init(&wl, 4096, 0));
@@ -189,7 +189,7 @@ TEST(Workload, MaxPagesStopsReading)
 }
 
 // The bytes workload @wl keeps for object @i, decompressed (or raw).
-std::vector<unsigned char> Kept(const workload &wl, size_t i)
+std::vector<unsigned char> kept(const workload &wl, size_t i)
 {
 	std::vector<unsigned char> out(wl.block_size);
 	const wl_page &p = wl.pages[i];
@@ -250,7 +250,7 @@ TEST(Blocks, ConsecutivePagesAsOneObject)
 				      in[want[k] + 1].end());
 		else
 			expect.resize(8192, 0);
-		EXPECT_EQ(expect, Kept(blocks, k)) << "block of pages " << want[k];
+		EXPECT_EQ(expect, kept(blocks, k)) << "block of pages " << want[k];
 	}
 	EXPECT_LT(blocks.pages[3].size, 200u);
 	EXPECT_EQ(blocks.max_size, std::max({blocks.pages[0].size, blocks.pages[1].size,
@@ -284,7 +284,7 @@ TEST(Blocks, IncompressibleBlockIsStoredRaw)
 	EXPECT_EQ(1u, blocks.raw);
 	EXPECT_EQ(16384u, blocks.pages[0].size);
 	EXPECT_EQ(16384u, blocks.max_size);
-	Kept(blocks, 0);
+	kept(blocks, 0);
 	workload_free(&blocks);
 	workload_free(&pages);
 }
