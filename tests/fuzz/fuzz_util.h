@@ -58,18 +58,7 @@ inline void fill(void *p, size_t n, uint64_t seed)
 // or n when all match.
 inline size_t mismatch(const void *p, size_t n, uint64_t seed)
 {
-	test_content::Rng r(seed | 1);
-	const unsigned char *b = static_cast<const unsigned char *>(p);
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t v = r.next();
-		size_t k = n - i < 8 ? n - i : 8;
-		if (std::memcmp(b + i, &v, k) != 0) {
-			for (size_t j = 0; j < k; j++)
-				if (b[i + j] != reinterpret_cast<const unsigned char *>(&v)[j])
-					return i + j;
-		}
-	}
-	return n;
+	return test_content::mismatch(p, n, seed | 1);
 }
 
 inline bool same(const void *p, size_t n, uint64_t seed)

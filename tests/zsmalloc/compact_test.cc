@@ -509,14 +509,14 @@ TEST(Compact, AroundPins)
 		zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
 		EXPECT_EQ(zspages(), 2u) << "both pinned zspages stay, Z0's objects moved";
-		EXPECT_TRUE(zs_test::same_content(a, A.seed, sz));
-		EXPECT_TRUE(zs_test::same_content(b, B.seed, sz));
+		EXPECT_TRUE(test_content::same(a, sz, A.seed));
+		EXPECT_TRUE(test_content::same(b, sz, B.seed));
 		EXPECT_TRUE(still_at(A, a)) << "a mapped object moved";
 		EXPECT_TRUE(still_at(B, b)) << "a mapped object moved";
 		EXPECT_EQ(zs_test::first_bad(p, live, 0), -1);
 		// Unpin A (with new bytes); it may move now.
 		A.seed = 555;
-		memcpy(a, zs_test::content(A.seed, sz).data(), sz);
+		memcpy(a, test_content::bytes(A.seed, sz).data(), sz);
 		zs_unmap_object(p, A.h);
 		live.push_back(A);
 		zs_compact(p);
@@ -524,12 +524,12 @@ TEST(Compact, AroundPins)
 		EXPECT_GE(zspages(), 1u);
 		EXPECT_LE(zspages(), 2u) << "B's zspage and at most one more";
 		EXPECT_LE(zs_test::partial_zspages(cls()), 2u);
-		EXPECT_TRUE(zs_test::same_content(b, B.seed, sz)) << "pinned B was touched";
+		EXPECT_TRUE(test_content::same(b, sz, B.seed)) << "pinned B was touched";
 		EXPECT_TRUE(still_at(B, b)) << "a mapped object moved";
 		EXPECT_EQ(zs_test::first_bad(p, live, 3), -1);
 		// Unpin B (with new bytes, written back at unmap in copy mode).
 		B.seed = 777;
-		memcpy(b, zs_test::content(B.seed, sz).data(), sz);
+		memcpy(b, test_content::bytes(B.seed, sz).data(), sz);
 		zs_unmap_object(p, B.h);
 		live.push_back(B);
 		EXPECT_EQ(zs_test::first_bad(p, live, 3), -1);

@@ -26,18 +26,16 @@ namespace {
 
 using zs_test::check_object;
 using zs_test::check_object_all;
-using zs_test::content;
 using zs_test::make_pool;
 using zs_test::Obj;
 using zs_test::Pool;
-using zs_test::same_content;
 using zs_test::straddles;
 using zs_test::write_object;
 
 const size_t kPage = zs_test::page_size();
 
 // A fresh pool with @n objects of @size (a class size, so that object i of
-// the first zspage is the i-th allocated), each holding content(i + 1).
+// the first zspage is the i-th allocated), each holding test_content::bytes(i + 1).
 // With @spaced, a page of another class is taken before each page the
 // zspage grows by, so that in the scattered layout no two of its pages are
 // consecutive (a straddler is then really copied or remapped).
@@ -111,10 +109,10 @@ TEST(Map, NestingUpToFourThenEbusy)
 		void *r1 = zs_obj_read_begin(p, o[1].h, kSize, buf);
 		void *m5 = zs_map_object(p, o[5].h, ZS_MM_RO);
 		ASSERT_TRUE(m0 && m2 && r1 && m5);
-		EXPECT_TRUE(same_content(m0, o[0].seed, kSize));
-		EXPECT_TRUE(same_content(m2, o[2].seed, kSize));
-		EXPECT_TRUE(same_content(r1, o[1].seed, kSize));
-		EXPECT_TRUE(same_content(m5, o[5].seed, kSize));
+		EXPECT_TRUE(test_content::same(m0, kSize, o[0].seed));
+		EXPECT_TRUE(test_content::same(m2, kSize, o[2].seed));
+		EXPECT_TRUE(test_content::same(r1, kSize, o[1].seed));
+		EXPECT_TRUE(test_content::same(m5, kSize, o[5].seed));
 		// A fifth: refused, whatever the call, the handle or the pool.
 		errno = 0;
 		EXPECT_EQ(zs_map_object(p, o[3].h, ZS_MM_RO), nullptr);
@@ -147,9 +145,9 @@ TEST(Map, NestingUpToFourThenEbusy)
 		EXPECT_TRUE(write_object(p, o[7].h, 77, kSize, 0));
 		o[7].seed = 77;
 		// The refusals changed none of the live mappings.
-		EXPECT_TRUE(same_content(m0, o[0].seed, kSize));
-		EXPECT_TRUE(same_content(m2, o[2].seed, kSize));
-		EXPECT_TRUE(same_content(m5, o[5].seed, kSize));
+		EXPECT_TRUE(test_content::same(m0, kSize, o[0].seed));
+		EXPECT_TRUE(test_content::same(m2, kSize, o[2].seed));
+		EXPECT_TRUE(test_content::same(m5, kSize, o[5].seed));
 		// One ends: one more may begin.
 		zs_unmap_object(p, o[5].h);
 		void *om = zs_map_object(other.get(), oh, ZS_MM_RW);
@@ -166,7 +164,7 @@ TEST(Map, NestingUpToFourThenEbusy)
 		for (int i = 0; i < 4; i++) {
 			a[i] = zs_map_object(p, o[2].h, ZS_MM_RO);
 			ASSERT_NE(a[i], nullptr) << i;
-			EXPECT_TRUE(same_content(a[i], o[2].seed, kSize));
+			EXPECT_TRUE(test_content::same(a[i], kSize, o[2].seed));
 		}
 		EXPECT_EQ(zs_map_object(p, o[2].h, ZS_MM_RO), nullptr);
 		for (int i = 0; i < 4; i++)
@@ -193,7 +191,7 @@ TEST(Map, LimitIsPerThread)
 		void *m[4];
 		for (int i = 0; i < 4; i++) {
 			m[i] = zs_map_object(p, f.objs[(size_t)i + 4].h, ZS_MM_RO);
-			if (m[i] && same_content(m[i], f.objs[(size_t)i + 4].seed, kSize))
+			if (m[i] && test_content::same(m[i], kSize, f.objs[(size_t)i + 4].seed))
 				ok++;
 		}
 		if (!zs_map_object(p, f.objs[8].h, ZS_MM_RO) && errno == EBUSY)
@@ -227,18 +225,18 @@ TEST(Map, NestedMappingsShareOneView)
 		zs_pool *p = f.p();
 		const Obj &o = f.objs[idx];
 		ASSERT_EQ(straddles(idx, kSize, kPage), idx == 2);
-		std::vector<uint8_t> A = content(1001, kSize), B = content(1002, kSize);
+		std::vector<uint8_t> A = test_content::bytes(1001, kSize), B = test_content::bytes(1002, kSize);
 		uint8_t *p1 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
 		ASSERT_NE(p1, nullptr);
 		memcpy(p1, A.data(), kSize);
 		uint8_t *p2 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
 		ASSERT_NE(p2, nullptr);
-		EXPECT_TRUE(same_content(p2, 1001, kSize)) << "the second map shows the first's writes";
+		EXPECT_TRUE(test_content::same(p2, kSize, 1001)) << "the second map shows the first's writes";
 		memcpy(p2, B.data(), kSize);
-		EXPECT_TRUE(same_content(p1, 1002, kSize)) << "the first map shows the second's writes";
+		EXPECT_TRUE(test_content::same(p1, kSize, 1002)) << "the first map shows the second's writes";
 		EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0)) << "read_begin reads the view";
 		zs_unmap_object(p, o.h); // the latest; the other still shows B
-		EXPECT_TRUE(same_content(p1, 1002, kSize));
+		EXPECT_TRUE(test_content::same(p1, kSize, 1002));
 		EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0));
 		zs_unmap_object(p, o.h); // the last: B is in the object
 		EXPECT_TRUE(check_object_all(p, o.h, 1002, kSize));
@@ -252,7 +250,7 @@ TEST(Map, NestedMappingsShareOneView)
 		uint8_t *w2 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
 		ASSERT_NE(w2, nullptr);
 		memcpy(w2, A.data(), kSize);
-		EXPECT_TRUE(same_content(r1, 1001, kSize));
+		EXPECT_TRUE(test_content::same(r1, kSize, 1001));
 		zs_unmap_object(p, o.h);
 		zs_unmap_object(p, o.h);
 		EXPECT_TRUE(check_object_all(p, o.h, 1001, kSize)) << "RW nested in RO: write lost";
@@ -337,8 +335,8 @@ TEST(Map, UnmapFromAnotherThread)
 		t.join();
 		EXPECT_EQ(err, EINVAL);
 		// Still ours: still shows the object and still writes back.
-		EXPECT_TRUE(same_content(m, o.seed, kSize));
-		std::vector<uint8_t> v = content(500 + i, kSize);
+		EXPECT_TRUE(test_content::same(m, kSize, o.seed));
+		std::vector<uint8_t> v = test_content::bytes(500 + i, kSize);
 		memcpy(m, v.data(), kSize);
 		zs_unmap_object(p, o.h);
 		EXPECT_TRUE(check_object_all(p, o.h, 500 + i, kSize));
@@ -365,7 +363,7 @@ TEST(Map, FreeWhileMapped)
 				EXPECT_EQ(zs_free(p, o.h), -EBUSY) << "object " << i << " mode " << mm;
 				EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 				if (mm == ZS_MM_WO) // contents undefined until written
-					memcpy(m, content(o.seed, kSize).data(), kSize);
+					memcpy(m, test_content::bytes(o.seed, kSize).data(), kSize);
 				zs_unmap_object(p, o.h);
 				EXPECT_TRUE(check_object_all(p, o.h, o.seed, kSize));
 			}
@@ -456,7 +454,7 @@ TEST(Read, BeginEndPairing)
 		EXPECT_EQ(zs_obj_read_end(p, o.h, buf), -EINVAL);
 		void *r = zs_obj_read_begin(p, o.h, kSize, buf);
 		ASSERT_NE(r, nullptr);
-		EXPECT_TRUE(same_content(r, o.seed, kSize));
+		EXPECT_TRUE(test_content::same(r, kSize, o.seed));
 		// Wrong pointer, wrong handle, wrong pool: refused, the read
 		// stays open.
 		EXPECT_EQ(zs_obj_read_end(p, o.h, static_cast<char *>(r) + 1), -EINVAL);
@@ -473,8 +471,8 @@ TEST(Read, BeginEndPairing)
 	void *r1 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf);
 	void *r2 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf2);
 	ASSERT_TRUE(r1 && r2);
-	EXPECT_TRUE(same_content(r1, f.objs[2].seed, kSize));
-	EXPECT_TRUE(same_content(r2, f.objs[2].seed, kSize));
+	EXPECT_TRUE(test_content::same(r1, kSize, f.objs[2].seed));
+	EXPECT_TRUE(test_content::same(r2, kSize, f.objs[2].seed));
 	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r1), 0);
 	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), 0);
 	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), -EINVAL);
@@ -529,7 +527,7 @@ TEST(Read, InPlaceOrCopied)
 			} else if (copied) {
 				EXPECT_TRUE(c.copied) << "copied bytes that lie in one page";
 			}
-			EXPECT_TRUE(same_content(r, o.seed, c.len));
+			EXPECT_TRUE(test_content::same(r, c.len, o.seed));
 			// A copy takes exactly len bytes of the buffer; an
 			// in-place read none.
 			size_t used = copied ? c.len : 0;
@@ -571,12 +569,12 @@ TEST(Read, LengthLimitIsTheClassSize)
 	for (size_t req : {(size_t)m->merged_from - (zs_test::class_delta() - 1), (size_t)m->merged_from, (size_t)m->size}) {
 		zs_handle h = zs_malloc(p, req, 0);
 		ASSERT_NE(h, 0u);
-		std::vector<uint8_t> v = content(req, m->size), buf(m->size + 1);
+		std::vector<uint8_t> v = test_content::bytes(req, m->size), buf(m->size + 1);
 		EXPECT_EQ(zs_obj_write(p, h, v.data(), m->size), 0) << req;
 		EXPECT_EQ(zs_obj_write(p, h, v.data(), m->size + 1), -EINVAL) << req;
 		void *r = zs_obj_read_begin(p, h, m->size, buf.data());
 		ASSERT_NE(r, nullptr) << req;
-		EXPECT_TRUE(same_content(r, req, m->size));
+		EXPECT_TRUE(test_content::same(r, m->size, req));
 		EXPECT_EQ(zs_obj_read_end(p, h, r), 0);
 		EXPECT_EQ(zs_obj_read_begin(p, h, m->size + 1, buf.data()), nullptr);
 		EXPECT_EQ(zs_free(p, h), 0);
@@ -592,7 +590,7 @@ TEST(Write, LengthLimitsAndPartialWrites)
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
 		Filled f(kSize, 8, acc.method, spaced);
 		zs_pool *p = f.p();
-		std::vector<uint8_t> v = content(9, kPage + 1);
+		std::vector<uint8_t> v = test_content::bytes(9, kPage + 1);
 		zs_test::Snapshot s = zs_test::snapshot(p);
 		for (size_t i : {(size_t)1, (size_t)2}) {
 			zs_handle h = f.objs[i].h;
@@ -608,7 +606,7 @@ TEST(Write, LengthLimitsAndPartialWrites)
 		const size_t head = kPage - 2 * kSize;
 		for (size_t len : {(size_t)1, head - 1, head, head + 1, kSize - 1, kSize}) {
 			const Obj &o = f.objs[2];
-			std::vector<uint8_t> want = content(o.seed, kSize), w = content(len * 7, len);
+			std::vector<uint8_t> want = test_content::bytes(o.seed, kSize), w = test_content::bytes(len * 7, len);
 			memcpy(want.data(), w.data(), len);
 			ASSERT_EQ(zs_obj_write(p, o.h, w.data(), len), 0);
 			std::vector<uint8_t> buf(kSize);
@@ -806,13 +804,13 @@ TEST(Map, MappingPinsAcrossCompaction)
 				}
 				EXPECT_EQ(zs_get_total_pages(p), pages - freed);
 				// The pointer still shows X, where X still is.
-				EXPECT_TRUE(same_content(m, X.seed, Sparse::kSz));
+				EXPECT_TRUE(test_content::same(m, Sparse::kSz, X.seed));
 				if (m != buf.data()) {
 					EXPECT_TRUE(s.still_at(X, m)) << "a pinned object moved";
 				}
 				if (how == 0) {
 					// Writes through it land in X.
-					std::vector<uint8_t> v = content(31337, Sparse::kSz);
+					std::vector<uint8_t> v = test_content::bytes(31337, Sparse::kSz);
 					memcpy(m, v.data(), Sparse::kSz);
 					zs_unmap_object(p, X.h);
 					s.objs[0].seed = 31337;
@@ -852,7 +850,7 @@ TEST(Map, PinnedDestinationUntouched)
 		uint8_t *m = (uint8_t *)zs_map_object(p, y.h, ZS_MM_RO);
 		ASSERT_NE(m, nullptr);
 		zs_compact(p);
-		EXPECT_TRUE(same_content(m, y.seed, Sparse::kSz));
+		EXPECT_TRUE(test_content::same(m, Sparse::kSz, y.seed));
 		EXPECT_TRUE(s.still_at(y, m)) << "a pinned object moved";
 		EXPECT_EQ(zs_check(p), 0u);
 		EXPECT_EQ(zs_test::first_bad(p, s.objs, 0), -1);

@@ -336,7 +336,7 @@ TEST(Segments, OneSegmentPerContiguousRun)
 							  a) << "two segments that could be one";
 					}
 				}
-				EXPECT_EQ(got, zs_test::content(size + (uint64_t)k, size));
+				EXPECT_EQ(got, test_content::bytes(size + (uint64_t)k, size));
 				EXPECT_EQ(zs_free(p, hs[k]), -EBUSY) << "a read pins";
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), 0);
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), -EINVAL);

@@ -34,10 +34,8 @@
 
 namespace {
 
-using zs_test::content;
 using zs_test::make_pool;
 using zs_test::Pool;
-using zs_test::same_content;
 
 struct Errors {
 	std::atomic<uint64_t> count{0};
@@ -73,7 +71,7 @@ void access_one(zs_pool *p, size_t size, Mine *o, int how, uint64_t *next, Error
 		m = (const uint8_t *)zs_obj_read_begin(p, o->h, size, buf.data());
 	if (how == 3) {
 		uint64_t seed = (*next)++;
-		int ret = zs_obj_write(p, o->h, content(seed, size).data(), size);
+		int ret = zs_obj_write(p, o->h, test_content::bytes(seed, size).data(), size);
 		if (ret)
 			err->add("zs_obj_write of a live handle: " + std::to_string(ret));
 		else
@@ -86,14 +84,14 @@ void access_one(zs_pool *p, size_t size, Mine *o, int how, uint64_t *next, Error
 	}
 	// Held across a yield: the churner's compaction runs meanwhile.
 	for (int pass = 0; pass < 2; pass++) {
-		if (!same_content(m, o->seed, size))
+		if (!test_content::same(m, size, o->seed))
 			err->add("bytes changed under access " + std::to_string(how) + ", pass " +
 				 std::to_string(pass));
 		std::this_thread::yield();
 	}
 	if (how == 1) {
 		o->seed = (*next)++;
-		memcpy(const_cast<uint8_t *>(m), content(o->seed, size).data(), size);
+		memcpy(const_cast<uint8_t *>(m), test_content::bytes(o->seed, size).data(), size);
 	}
 	if (how == 2) {
 		if (zs_obj_read_end(p, o->h, m))
@@ -121,7 +119,7 @@ void race(zs_map_method method, double secs)
 		std::vector<Mine> mine;
 		for (int i = 0; i < 40; i++) {
 			Mine o{zs_malloc(p, size, 0), next++};
-			if (!o.h || zs_obj_write(p, o.h, content(o.seed, size).data(), size)) {
+			if (!o.h || zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
 				err.add("mapper alloc");
 				return;
 			}
@@ -139,7 +137,7 @@ void race(zs_map_method method, double secs)
 					err.add("mapper free");
 				o.h = zs_malloc(p, size, 0);
 				o.seed = next++;
-				if (!o.h || zs_obj_write(p, o.h, content(o.seed, size).data(), size)) {
+				if (!o.h || zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
 					err.add("mapper realloc");
 					return;
 				}

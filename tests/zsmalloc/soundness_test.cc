@@ -125,7 +125,7 @@ TEST(Soundness, ReadsRacingFreesSeeTheirObject)
 	Pool pool = make(ZS_LAYOUT_CONTIGUOUS);
 	zs_pool *p = pool.get();
 	const size_t size = 2000;
-	std::vector<uint8_t> want = zs_test::content(7, size), buf(size);
+	std::vector<uint8_t> want = test_content::bytes(7, size), buf(size);
 	for (int round = 0; round < 500; round++) {
 		zs_handle x = zs_malloc(p, size, 0);
 		ASSERT_EQ(zs_obj_write(p, x, want.data(), size), 0);
@@ -219,7 +219,7 @@ TEST(Soundness, ThreadExitEndsItsMappings)
 		std::thread t([&] {
 			void *m = zs_map_object(p, b, ZS_MM_RW);
 			ASSERT_NE(m, nullptr);
-			memcpy(m, zs_test::content(2, size).data(), size);
+			memcpy(m, test_content::bytes(2, size).data(), size);
 			char buf[4096];
 			ASSERT_NE(zs_obj_read_begin(p, a, size, buf), nullptr);
 			// exits with both
@@ -311,7 +311,7 @@ private:
 		if (objs.size() > 40)
 			return;
 		ModelObj o;
-		o.bytes = zs_test::content(rng(), pick_size());
+		o.bytes = test_content::bytes(rng(), pick_size());
 		for (int i = 0; i < 1; i++) {
 			o.h[i] = zs_malloc(p[i], o.bytes.size(), 0);
 			ASSERT_NE(o.h[i], 0u);
@@ -388,7 +388,7 @@ private:
 			return;
 		ModelObj &o = objs[(int)m.h];
 		size_t off = rng() % o.bytes.size(), n = 1 + rng() % (o.bytes.size() - off);
-		std::vector<uint8_t> b = zs_test::content(rng(), n);
+		std::vector<uint8_t> b = test_content::bytes(rng(), n);
 		memcpy(&o.bytes[off], b.data(), n);
 		for (int i = 0; i < 1; i++)
 			memcpy(m.p[i] + off, b.data(), n);
@@ -410,7 +410,7 @@ private:
 		if (!o)
 			return;
 		size_t n = 1 + rng() % o->bytes.size();
-		std::vector<uint8_t> b = zs_test::content(rng(), n);
+		std::vector<uint8_t> b = test_content::bytes(rng(), n);
 		memcpy(o->bytes.data(), b.data(), n);
 		for (int i = 0; i < 1; i++)
 			ASSERT_EQ(zs_obj_write(p[i], o->h[i], b.data(), n), 0) << kinds[i].name;

@@ -25,11 +25,9 @@ namespace {
 
 using zs_test::check_object;
 using zs_test::check_object_all;
-using zs_test::content;
 using zs_test::make_pool;
 using zs_test::Obj;
 using zs_test::Pool;
-using zs_test::same_content;
 using zs_test::straddles;
 using zs_test::write_object;
 
@@ -223,7 +221,7 @@ TEST(Straddle, ContiguousObjectsAreInPlace)
 			EXPECT_EQ(prev + size, cur) << "class " << size << " object " << i;
 			EXPECT_EQ(r, (const void *)cur) << "class " << size << " object " << i;
 			EXPECT_TRUE(in_place(z.p(), z.objs[i].h, size, cur));
-			EXPECT_TRUE(same_content(cur, z.objs[i].seed, size));
+			EXPECT_TRUE(test_content::same(cur, size, z.objs[i].seed));
 			EXPECT_EQ(zs_obj_read_end(z.p(), z.objs[i].h, r), 0);
 			zs_unmap_object(z.p(), z.objs[i].h);
 			zs_unmap_object(z.p(), z.objs[i - 1].h);
@@ -246,7 +244,7 @@ TEST(Straddle, SpacedPagesAreNotAdjacent)
 			uint8_t *cur = (uint8_t *)zs_map_object(z.p(), z.objs[i].h, ZS_MM_RO);
 			ASSERT_TRUE(prev && cur);
 			EXPECT_NE(prev + size, cur) << "class " << size << " object " << i;
-			EXPECT_TRUE(same_content(cur, z.objs[i].seed, size));
+			EXPECT_TRUE(test_content::same(cur, size, z.objs[i].seed));
 			zs_unmap_object(z.p(), z.objs[i].h);
 			zs_unmap_object(z.p(), z.objs[i - 1].h);
 		}
@@ -283,7 +281,7 @@ TEST_P(StraddleModes, ReadOnly)
 			Obj &o = z.objs[i];
 			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RO);
 			ASSERT_NE(m, nullptr);
-			ASSERT_TRUE(same_content(m, o.seed, size)) << "object " << i;
+			ASSERT_TRUE(test_content::same(m, size, o.seed)) << "object " << i;
 			const bool own = in_place(z.p(), o.h, size, m);
 			if (prm.method == ZS_MAP_DEFAULT) {
 				ASSERT_TRUE(own) << "object " << i << ": the contiguous layout copied";
@@ -296,7 +294,7 @@ TEST_P(StraddleModes, ReadOnly)
 			std::vector<uint8_t> buf(size);
 			void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
 			ASSERT_NE(r, nullptr);
-			bool kept = same_content(r, o.seed, size);
+			bool kept = test_content::same(r, size, o.seed);
 			bool all_new = true;
 			for (size_t k = 0; k < size; k++)
 				all_new &= ((uint8_t *)r)[k] == 0x5a;
@@ -333,7 +331,7 @@ TEST_P(StraddleModes, WriteOnly)
 			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
 			ASSERT_NE(m, nullptr);
 			o.seed = nseed++;
-			memcpy(m, content(o.seed, size).data(), size);
+			memcpy(m, test_content::bytes(o.seed, size).data(), size);
 			zs_unmap_object(z.p(), o.h);
 			ASSERT_TRUE(check_object_all(z.p(), o.h, o.seed, size)) << "object " << i;
 			ASSERT_EQ(z.neighbours_ok(i), "") << "WO of object " << i;
@@ -372,7 +370,7 @@ TEST_P(StraddleModes, ReadWrite)
 			if (!straddles(i, size, kPage))
 				continue;
 			Obj &o = z.objs[i];
-			std::vector<uint8_t> want = content(o.seed, size);
+			std::vector<uint8_t> want = test_content::bytes(o.seed, size);
 			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RW);
 			ASSERT_NE(m, nullptr);
 			ASSERT_EQ(memcmp(m, want.data(), size), 0) << "object " << i;
@@ -444,12 +442,12 @@ TEST_P(StraddleModes, FourAtOnce)
 				Obj &o = z.objs[idx[start + (size_t)k]];
 				m[k] = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RW);
 				ASSERT_NE(m[k], nullptr);
-				ASSERT_TRUE(same_content(m[k], o.seed, size));
+				ASSERT_TRUE(test_content::same(m[k], size, o.seed));
 			}
 			for (int k = 0; k < 4; k++) {
 				Obj &o = z.objs[idx[start + (size_t)k]];
 				o.seed = nseed++;
-				memcpy(m[k], content(o.seed, size).data(), size);
+				memcpy(m[k], test_content::bytes(o.seed, size).data(), size);
 			}
 			// Unmap in an order that changes with start.
 			for (int k = 0; k < 4; k++) {

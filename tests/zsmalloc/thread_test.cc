@@ -28,10 +28,8 @@
 namespace {
 
 using zs_test::check_object;
-using zs_test::content;
 using zs_test::make_pool;
 using zs_test::Pool;
-using zs_test::same_content;
 using zs_test::write_object;
 
 const size_t kPage = zs_test::page_size();
@@ -195,7 +193,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 			for (int pass = 0; pass < 2; pass++) {
 				for (const Held &hd : held) {
 					const TObj &o = mine[hd.i];
-					if (!same_content(hd.m, o.seed, o.size))
+					if (!test_content::same(hd.m, o.size, o.seed))
 						fail("held mapping, pass " + std::to_string(pass), o);
 				}
 				std::this_thread::yield();
@@ -204,7 +202,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 				TObj &o = mine[hd.i];
 				if (hd.kind == 2) {
 					o.seed = next_seed++;
-					memcpy(hd.m, content(o.seed, o.size).data(), o.size);
+					memcpy(hd.m, test_content::bytes(o.seed, o.size).data(), o.size);
 				}
 			}
 			std::shuffle(held.begin(), held.end(), rng);
@@ -403,7 +401,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 			}
 			if (kind[held] == 2) { // WO: write first, then it must stay
 				mine[i].seed = next++;
-				memcpy(m[held], content(mine[i].seed, size).data(), size);
+				memcpy(m[held], test_content::bytes(mine[i].seed, size).data(), size);
 			}
 			held++;
 		}
@@ -411,7 +409,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		for (int pass = 0; pass < 4; pass++) {
 			for (int j = 0; j < held; j++) {
 				sh->mapped_reads++;
-				if (!same_content(m[j], mine[idx[j]].seed, size))
+				if (!test_content::same(m[j], size, mine[idx[j]].seed))
 					sh->err.add("mapped bytes changed under a mapping (kind " +
 						    std::to_string(kind[j]) + ", pass " +
 						    std::to_string(pass) + ")");
@@ -421,7 +419,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		for (int j = 0; j < held; j++)
 			if (kind[j] == 1) {
 				mine[idx[j]].seed = next++;
-				memcpy(m[j], content(mine[idx[j]].seed, size).data(), size);
+				memcpy(m[j], test_content::bytes(mine[idx[j]].seed, size).data(), size);
 			}
 		for (int j = held - 1; j >= 0; j--) {
 			if (kind[j] == 3) {
@@ -463,7 +461,7 @@ void churner(PinShared *sh, uint64_t seed, uint64_t *compactions)
 				return;
 			}
 			mine.push_back({h, next++});
-			zs_obj_write(sh->pool, h, content(mine.back().second, sh->size).data(),
+			zs_obj_write(sh->pool, h, test_content::bytes(mine.back().second, sh->size).data(),
 				     sh->size);
 		}
 		std::shuffle(mine.begin(), mine.end(), rng);
