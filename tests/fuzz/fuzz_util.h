@@ -17,6 +17,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <utility>
+#include <vector>
 
 #include "tests/common/content.h"
 
@@ -40,6 +43,24 @@ public:
 	uint64_t u64() { return u32() | static_cast<uint64_t>(u32()) << 32; }
 	// Uniform-ish in [0, n) (n > 0), from one byte when n fits one.
 	uint32_t below(uint32_t n) { return n <= 256 ? u8() % n : u32() % n; }
+	// An element of the non-empty vector @v: below(v.size()).
+	template <typename T> const T &pick(const std::vector<T> &v)
+	{
+		return v[below(static_cast<uint32_t>(v.size()))];
+	}
+	// The key of an entry of the non-empty map @m: below(m.size()).
+	template <typename M> typename M::key_type pick_key(const M &m)
+	{
+		auto it = m.begin();
+		std::advance(it, below(static_cast<uint32_t>(m.size())));
+		return it->first;
+	}
+	// Shuffles @v in the order the input says (Fisher-Yates from the back).
+	template <typename T> void shuffle(std::vector<T> &v)
+	{
+		for (size_t i = v.size(); i > 1; i--)
+			std::swap(v[i - 1], v[below(static_cast<uint32_t>(i))]);
+	}
 
 private:
 	const uint8_t *cur;
@@ -66,6 +87,38 @@ inline bool same(const void *p, size_t n, uint64_t seed)
 	return mismatch(p, n, seed) == n;
 }
 
+// The checking schedule of the allocator targets: the checker after each
+// of the first 64 ops, then after every 8th; every object's bytes too
+// (a sweep) after each of the first 16 ops, then after every 16th.
+inline bool check_after(size_t step)
+{
+	return step < 64 || step % 8 == 7;
+}
+
+inline bool sweep_after(size_t step)
+{
+	return step < 16 || step % 16 == 15;
+}
+
+// Arms the fault injection of @pool with fail_nth(pool, n): the @n-th page
+// allocation from now fails (0: none). Returns whether a fault is armed.
+template <typename Pool> bool arm_fault(void (*fail_nth)(Pool *, uint64_t), Pool *pool, uint32_t n)
+{
+	fail_nth(pool, n);
+	return n != 0;
+}
+
+// The position of the latest element of the non-empty @v: the one whose
+// sequence number seq(element) is the highest.
+template <typename V, typename F> size_t latest(const V &v, F seq)
+{
+	size_t k = 0;
+	for (size_t i = 1; i < v.size(); i++)
+		if (seq(v[i]) > seq(v[k]))
+			k = i;
+	return k;
+}
+
 // Report a broken promise and abort: libFuzzer saves the input as a crash,
 // the replay test dies with the message.
 [[noreturn]] __attribute__((format(printf, 4, 5))) inline void
@@ -79,6 +132,15 @@ fail(const char *file, int line, const char *cond, const char *fmt, ...)
 	std::fprintf(stderr, "\n");
 	std::fflush(stderr);
 	std::abort();
+}
+
+// The body of LLVMFuzzerTestOneInput: a Harness (constructed from the
+// Reader of the input, then run()) plays the input as its program.
+template <typename Harness> int run(const uint8_t *data, size_t size)
+{
+	Reader in(data, size);
+	Harness(&in).run();
+	return 0;
 }
 
 } // namespace fuzz

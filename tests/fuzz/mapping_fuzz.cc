@@ -98,12 +98,7 @@ private:
 		return straddles(h) && h.b != h.a + 1 && h.method == MP_COPY;
 	}
 	bool live(uint32_t pfn) const { return pages.count(pfn) != 0; }
-	uint32_t pick_live()
-	{
-		auto it = pages.begin();
-		std::advance(it, in->below(static_cast<uint32_t>(pages.size())));
-		return it->first;
-	}
+	uint32_t pick_live() { return in->pick_key(pages); }
 	uint8_t *kmap(uint32_t pfn)
 	{
 		void *p = mp_kmap(src, pfn);
@@ -285,18 +280,16 @@ private:
 		std::vector<uint32_t> v(pick.begin(), pick.end());
 		uint8_t poison = in->u8() % 4;
 		if (poison == 1) {
-			v.push_back(v[in->below(static_cast<uint32_t>(v.size()))]); // twice
+			uint32_t twice = in->pick(v);
+			v.push_back(twice);
 		} else if (poison == 2) {
-			uint32_t bad =
-				dead.empty() ? in->u32()
-					     : dead[in->below(static_cast<uint32_t>(dead.size()))];
+			uint32_t bad = dead.empty() ? in->u32() : in->pick(dead);
 			if (live(bad))
 				return;
 			v.insert(v.begin() + in->below(static_cast<uint32_t>(v.size() + 1)), bad);
 		}
 		// Shuffle a little: order must not matter.
-		for (size_t i = v.size(); i > 1; i--)
-			std::swap(v[i - 1], v[in->below(static_cast<uint32_t>(i))]);
+		in->shuffle(v);
 		int err = mp_free_pages(src, v.data(), v.size());
 		if (poison == 1 || poison == 2) {
 			FUZZ_CHECK(err == -EINVAL, "step %zu: poisoned batch of %zu: %d", step,
@@ -321,7 +314,7 @@ private:
 		switch (in->u8() % 5) {
 		case 0:
 			if (!dead.empty())
-				return dead[in->below(static_cast<uint32_t>(dead.size()))];
+				return in->pick(dead);
 			return in->u32();
 		case 1:
 			return in->u32();
@@ -453,7 +446,7 @@ private:
 	{
 		if (held.empty())
 			return;
-		uintptr_t key = held[in->below(static_cast<uint32_t>(held.size()))].key;
+		uintptr_t key = in->pick(held).key;
 		size_t k = held.size();
 		for (size_t i = 0; i < held.size(); i++)
 			if (held[i].key == key && (k == held.size() || held[i].seq > held[k].seq))
@@ -461,7 +454,7 @@ private:
 		unmap_held(k);
 	}
 
-	// Ends held_[k] (the latest mapping of its key): check what the pointer
+	// Ends held[k] (the latest mapping of its key): check what the pointer
 	// shows, write a new pattern through it unless RO, unmap, and check that
 	// exactly the pattern landed.
 	void unmap_held(size_t k)
@@ -601,7 +594,7 @@ private:
 			other_pfns.push_back(pfn);
 		if (other_pfns.empty())
 			return;
-		pfn = other_pfns[in->below(static_cast<uint32_t>(other_pfns.size()))];
+		pfn = in->pick(other_pfns);
 		if (in->u8() & 1) {
 			FUZZ_CHECK(mp_free_page(other, pfn) == 0, "free in second source");
 			other_pfns.erase(std::find(other_pfns.begin(), other_pfns.end(), pfn));
@@ -615,13 +608,8 @@ private:
 	void finish()
 	{
 		// End every mapping, latest first per key.
-		while (!held.empty()) {
-			size_t k = 0;
-			for (size_t i = 1; i < held.size(); i++)
-				if (held[i].seq > held[k].seq)
-					k = i;
-			unmap_held(k);
-		}
+		while (!held.empty())
+			unmap_held(fuzz::latest(held, [](const Held &h) { return h.seq; }));
 		check_all();
 		std::vector<uint32_t> all;
 		for (const auto &kv : pages)
@@ -657,7 +645,5 @@ private:
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz::Reader in(data, size);
-	Harness(&in).run();
-	return 0;
+	return fuzz::run<Harness>(data, size);
 }

@@ -84,8 +84,8 @@ public:
 
 		for (step = 0; !in->empty(); step++) {
 			run_op(in->u8() % kOps);
-			if (step < 64 || step % 8 == 7)
-				check_all(step < 16 || step % 16 == 15);
+			if (fuzz::check_after(step))
+				check_all(fuzz::sweep_after(step));
 		}
 		finish();
 	}
@@ -93,12 +93,7 @@ public:
 private:
 	size_t total_pages() { return xv_get_total_size_bytes(pool) / page; }
 
-	Key pick_live()
-	{
-		auto it = objs.begin();
-		std::advance(it, in->below(static_cast<uint32_t>(objs.size())));
-		return it->first;
-	}
+	Key pick_live() { return in->pick_key(objs); }
 
 	void verify(Key k)
 	{
@@ -272,9 +267,7 @@ private:
 		switch (in->u8() % 8) {
 		case 0:
 			if (!freed.empty())
-				expect_refused(
-					freed[in->below(static_cast<uint32_t>(freed.size()))],
-					"freed pair");
+				expect_refused(in->pick(freed), "freed pair");
 			break;
 		case 1:
 			if (!objs.empty()) {
@@ -309,9 +302,7 @@ private:
 			Walked w;
 			FUZZ_CHECK(xv_walk(pool, collect_block, &w) == 0, "walk");
 			if (!w.free_blocks.empty())
-				expect_refused(w.free_blocks[in->below(static_cast<uint32_t>(
-						       w.free_blocks.size()))],
-					       "free block");
+				expect_refused(in->pick(w.free_blocks), "free block");
 			break;
 		}
 		case 6:
@@ -418,12 +409,9 @@ private:
 		case 10:
 			bad_pair();
 			break;
-		case 11: {
-			uint32_t n = in->u8() % 6;
-			xv_fail_nth_page_alloc(pool, n);
-			fault_armed = n != 0;
+		case 11:
+			fault_armed = fuzz::arm_fault(xv_fail_nth_page_alloc, pool, in->u8() % 6);
 			break;
-		}
 		case 12:
 			walk();
 			break;
@@ -450,9 +438,7 @@ private:
 			for (const auto &kv : objs)
 				if (kv.first.first == pfn)
 					in_page.push_back(kv.first);
-			for (size_t i = in_page.size(); i > 1; i--)
-				std::swap(in_page[i - 1],
-					  in_page[in->below(static_cast<uint32_t>(i))]);
+			in->shuffle(in_page);
 			for (Key k : in_page)
 				free_obj(k);
 			expect_refused({pfn, in_page[0].second}, "pair of an emptied page");
@@ -493,7 +479,5 @@ private:
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz::Reader in(data, size);
-	Harness(&in).run();
-	return 0;
+	return fuzz::run<Harness>(data, size);
 }

@@ -96,8 +96,8 @@ public:
 
 		for (step = 0; !in->empty(); step++) {
 			run_op(in->u8() % kOps);
-			if (step < 64 || step % 8 == 7)
-				check_all(step < 16 || step % 16 == 15);
+			if (fuzz::check_after(step))
+				check_all(fuzz::sweep_after(step));
 		}
 		finish();
 	}
@@ -111,12 +111,7 @@ private:
 				return c.size;
 		return 0;
 	}
-	zs_handle pick_live()
-	{
-		auto it = objs.begin();
-		std::advance(it, in->below(static_cast<uint32_t>(objs.size())));
-		return it->first;
-	}
+	zs_handle pick_live() { return in->pick_key(objs); }
 	bool is_held(zs_handle h) const
 	{
 		for (const auto &x : held)
@@ -208,8 +203,7 @@ private:
 		case 0:
 			return 1 + in->u8() % 48;
 		case 1: { // a class boundary, or one past it
-			const zs_class_stat &c =
-				classes[in->below(static_cast<uint32_t>(classes.size()))];
+			const zs_class_stat &c = in->pick(classes);
 			return in->u8() & 1 ? c.size : c.merged_from;
 		}
 		case 2:
@@ -419,7 +413,7 @@ private:
 		held.push_back(std::move(x));
 	}
 
-	// Ends held_[k]; for a map it must be the latest map of its handle.
+	// Ends held[k]; for a map it must be the latest map of its handle.
 	void release(size_t k)
 	{
 		Held &x = *held[k];
@@ -487,7 +481,7 @@ private:
 		case 1:
 			if (freed.empty())
 				return 0;
-			return freed[in->below(static_cast<uint32_t>(freed.size()))];
+			return in->pick(freed);
 		case 2:
 		case 3: { // a live handle with one or a few bits flipped
 			if (objs.empty())
@@ -508,8 +502,7 @@ private:
 				other_handles.push_back(h);
 			if (other_handles.empty())
 				return 0;
-			return other_handles[in->below(
-				static_cast<uint32_t>(other_handles.size()))];
+			return in->pick(other_handles);
 		}
 		case 5: { // a destroyed pool's
 			zs_pool *gone = zs_create_pool_config(&cfg);
@@ -724,12 +717,9 @@ private:
 		case 20:
 			wrong_calls();
 			break;
-		case 21: {
-			uint32_t n = in->u8() % 8;
-			zs_fail_nth_page_alloc(pool, n);
-			fault_armed = n != 0;
+		case 21:
+			fault_armed = fuzz::arm_fault(zs_fail_nth_page_alloc, pool, in->u8() % 8);
 			break;
-		}
 		case 22:
 			stats();
 			break;
@@ -740,13 +730,9 @@ private:
 
 	void finish()
 	{
-		while (!held.empty()) {
-			size_t k = 0;
-			for (size_t i = 1; i < held.size(); i++)
-				if (held[i]->seq > held[k]->seq)
-					k = i;
-			release(k);
-		}
+		while (!held.empty())
+			release(fuzz::latest(
+				held, [](const std::unique_ptr<Held> &h) { return h->seq; }));
 		check_all();
 		if (seed & 1) { // sometimes destroy with live objects
 			zs_compact(pool);
@@ -790,7 +776,5 @@ private:
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	fuzz::Reader in(data, size);
-	Harness(&in).run();
-	return 0;
+	return fuzz::run<Harness>(data, size);
 }

@@ -92,7 +92,7 @@ protected:
 					<< "handle " << kv.first << " via path " << how;
 	}
 
-	// Every entry point refuses @h (not live in pool_) with EINVAL.
+	// Every entry point refuses @h (not live in pool) with EINVAL.
 	void expect_refused(zs_handle h, const char *what)
 	{
 		SCOPED_TRACE(what);
