@@ -22,14 +22,7 @@
 
 namespace {
 
-using zs_test::check_object;
-using zs_test::check_object_all;
-using zs_test::class_for;
-using zs_test::class_stats;
-using zs_test::make_pool;
-using zs_test::Obj;
-using zs_test::Pool;
-using zs_test::write_object;
+using namespace zs_test;
 
 const size_t kPage = zs_test::page_size();
 const size_t kDelta = zs_test::class_delta();

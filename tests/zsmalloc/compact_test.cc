@@ -26,28 +26,9 @@
 
 namespace {
 
-using zs_test::check_object_all;
-using zs_test::class_stats;
-using zs_test::make_pool;
-using zs_test::Obj;
-using zs_test::Pool;
-using zs_test::write_object;
+using namespace zs_test;
 
 const size_t kPage = zs_test::page_size();
-
-size_t compressed_size(std::mt19937_64 &rng)
-{
-	switch (rng() % 8) {
-	case 0:
-		return 1 + rng() % 128;
-	case 1:
-		return kPage - rng() % 400;
-	case 2:
-		return 1 + rng() % kPage;
-	default:
-		return 200 + rng() % 2800;
-	}
-}
 
 // Every class is as compact as it can be: at most one partly filled
 // zspage, packed from object 0. Returns a description of what is not.

@@ -23,11 +23,7 @@
 
 namespace {
 
-using zs_test::check_object_all;
-using zs_test::make_pool;
-using zs_test::Obj;
-using zs_test::Pool;
-using zs_test::write_object;
+using namespace zs_test;
 
 // The documented layout (zsmalloc/internal.h, "Handle, 64 bits").
 struct Layout {

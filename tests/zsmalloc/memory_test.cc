@@ -16,8 +16,7 @@
 
 namespace {
 
-using zs_test::Obj;
-using zs_test::Pool;
+using namespace zs_test;
 
 Pool make(zs_config cfg)
 {
@@ -25,11 +24,19 @@ Pool make(zs_config cfg)
 	return Pool(zs_create_pool_config(&cfg));
 }
 
-zs_stats stats(zs_pool *p)
+// @n objects of @size bytes (what they hold does not matter here).
+std::vector<zs_handle> alloc_objects(zs_pool *p, int n, size_t size)
 {
-	zs_stats st;
-	zs_pool_stats(p, &st);
-	return st;
+	std::vector<zs_handle> hs;
+	for (int i = 0; i < n; i++)
+		hs.push_back(zs_malloc(p, size, 0));
+	return hs;
+}
+
+void free_objects(zs_pool *p, const std::vector<zs_handle> &hs)
+{
+	for (zs_handle h : hs)
+		ASSERT_EQ(zs_free(p, h), 0);
 }
 
 // ---- The cache -----------------------------------------------------------
@@ -40,13 +47,10 @@ TEST(Cache, EmptiedZspagesAreKeptCountedAndTrimmed)
 	cfg.shards = 1;
 	Pool pool = make(cfg);
 	zs_pool *p = pool.get();
-	std::vector<zs_handle> hs;
-	for (int i = 0; i < 200; i++)
-		hs.push_back(zs_malloc(p, 3000, 0));
+	std::vector<zs_handle> hs = alloc_objects(p, 200, 3000);
 	size_t full = zs_get_total_pages(p);
-	for (zs_handle h : hs)
-		ASSERT_EQ(zs_free(p, h), 0);
-	zs_stats st = stats(p);
+	ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+	zs_stats st = pool_stats(p);
 	// 147 pages of objects: an eighth of them past the first 64 may stay.
 	EXPECT_GT(st.pages_cached, 0u);
 	EXPECT_LE(st.pages_cached, 64 + full / 8);
@@ -54,17 +58,14 @@ TEST(Cache, EmptiedZspagesAreKeptCountedAndTrimmed)
 	EXPECT_EQ(zs_get_total_pages(p), st.pages_cached);
 	EXPECT_EQ(zs_check(p), 0u);
 	// Taken back by the next zspages of the shard.
-	hs.clear();
-	for (int i = 0; i < 20; i++)
-		hs.push_back(zs_malloc(p, 3000, 0));
-	EXPECT_LT(stats(p).pages_cached, st.pages_cached) << "no cached zspage was reused";
+	hs = alloc_objects(p, 20, 3000);
+	EXPECT_LT(pool_stats(p).pages_cached, st.pages_cached) << "no cached zspage was reused";
 	EXPECT_EQ(zs_check(p), 0u);
-	for (zs_handle h : hs)
-		ASSERT_EQ(zs_free(p, h), 0);
-	size_t cached = stats(p).pages_cached;
+	ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+	size_t cached = pool_stats(p).pages_cached;
 	EXPECT_EQ(zs_trim(p), cached);
 	EXPECT_EQ(zs_get_total_pages(p), 0u);
-	EXPECT_EQ(stats(p).pages_cached, 0u);
+	EXPECT_EQ(pool_stats(p).pages_cached, 0u);
 	EXPECT_EQ(zs_trim(p), 0u);
 	EXPECT_EQ(zs_check(p), 0u);
 }
@@ -78,12 +79,9 @@ TEST(Cache, BoundedByItsSetting)
 		cfg.cache_pages = bound;
 		Pool pool = make(cfg);
 		zs_pool *p = pool.get();
-		std::vector<zs_handle> hs;
-		for (int i = 0; i < 2000; i++)
-			hs.push_back(zs_malloc(p, 2000, 0));
-		for (zs_handle h : hs)
-			ASSERT_EQ(zs_free(p, h), 0);
-		uint64_t cached = stats(p).pages_cached;
+		std::vector<zs_handle> hs = alloc_objects(p, 2000, 2000);
+		ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+		uint64_t cached = pool_stats(p).pages_cached;
 		if (bound == UINT32_MAX) {
 			EXPECT_EQ(cached, 0u) << "UINT32_MAX: no cache";
 		} else {
@@ -102,12 +100,9 @@ TEST(Cache, DecaysWithoutAnyCall)
 	cfg.decay_ms = 50;
 	Pool pool = make(cfg);
 	zs_pool *p = pool.get();
-	std::vector<zs_handle> hs;
-	for (int i = 0; i < 300; i++)
-		hs.push_back(zs_malloc(p, 1500, 0));
-	for (zs_handle h : hs)
-		ASSERT_EQ(zs_free(p, h), 0);
-	ASSERT_GT(stats(p).pages_cached, 0u);
+	std::vector<zs_handle> hs = alloc_objects(p, 300, 1500);
+	ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+	ASSERT_GT(pool_stats(p).pages_cached, 0u);
 	usleep(150 * 1000);
 	// Other work goes on (in a class of its own): enough calls that the
 	// decay check runs; no trim, no compaction.
@@ -115,7 +110,7 @@ TEST(Cache, DecaysWithoutAnyCall)
 		zs_handle h = zs_malloc(p, 100, 0);
 		ASSERT_EQ(zs_free(p, h), 0);
 	}
-	zs_stats st = stats(p);
+	zs_stats st = pool_stats(p);
 	EXPECT_LE(st.pages_cached, 1u) << "cached pages outlived the decay";
 	EXPECT_EQ(zs_check(p), 0u);
 }
@@ -201,8 +196,8 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	off_cfg.no_auto_compact = 1;
 	Pool off = make(off_cfg);
 	std::vector<Obj> a = fill_free_half(on.get(), 40000, 5), b = fill_free_half(off.get(), 40000, 5);
-	size_t pages_on = zs_get_total_pages(on.get()) - stats(on.get()).pages_cached;
-	size_t pages_off = zs_get_total_pages(off.get()) - stats(off.get()).pages_cached;
+	size_t pages_on = zs_get_total_pages(on.get()) - pool_stats(on.get()).pages_cached;
+	size_t pages_off = zs_get_total_pages(off.get()) - pool_stats(off.get()).pages_cached;
 	uint64_t live = 0;
 	for (const Obj &o : a)
 		live += o.size;
@@ -210,8 +205,8 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	       "%.1f %% and %.1f %% of the live bytes\n",
 	       pages_on, pages_off, 100.0 * pages_on * 4096 / live, 100.0 * pages_off * 4096 / live);
 	EXPECT_LT(pages_on * 100, pages_off * 80) << "automatic compaction did little";
-	EXPECT_GT(stats(on.get()).auto_compactions, 0u);
-	EXPECT_EQ(stats(off.get()).auto_compactions, 0u);
+	EXPECT_GT(pool_stats(on.get()).auto_compactions, 0u);
+	EXPECT_EQ(pool_stats(off.get()).auto_compactions, 0u);
 	EXPECT_EQ(zs_test::first_bad(on.get(), a, 3), -1);
 	EXPECT_EQ(zs_check(on.get()), 0u);
 }

@@ -15,8 +15,7 @@
 
 namespace {
 
-using zs_test::check_object;
-using zs_test::write_object;
+using namespace zs_test;
 
 struct Obj {
 	size_t size;

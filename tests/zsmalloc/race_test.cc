@@ -34,8 +34,7 @@
 
 namespace {
 
-using zs_test::make_pool;
-using zs_test::Pool;
+using namespace zs_test;
 
 struct Errors {
 	std::atomic<uint64_t> count{0};

@@ -14,13 +14,7 @@
 
 namespace {
 
-using zs_test::check_object;
-using zs_test::class_for;
-using zs_test::class_stats;
-using zs_test::Obj;
-using zs_test::Pool;
-using zs_test::total_zspages;
-using zs_test::write_object;
+using namespace zs_test;
 
 Pool make_sharded(uint32_t shards, zs_map_method method = ZS_MAP_DEFAULT)
 {

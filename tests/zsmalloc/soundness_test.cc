@@ -42,6 +42,32 @@ const Kind kKinds[] = {
 	{"scattered-remap", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP},
 };
 
+// Runs @theirs on a new thread and @mine on this one, started together:
+// both spin until the other is there, then one waits a little (@round says
+// which and how long), so that over the rounds each goes first, and in
+// some they meet. Returns when both have run.
+template <typename F, typename G> void race(int round, F theirs, G mine)
+{
+	std::atomic<bool> go{false};
+	std::atomic<bool> ready{false};
+	unsigned delay = (unsigned)(round % 32) * 40;
+	std::thread other([&] {
+		ready.store(true);
+		while (!go.load())
+			;
+		for (volatile unsigned d = 0; d < (round % 2 ? delay : 0); d++)
+			;
+		theirs();
+	});
+	while (!ready.load())
+		;
+	go.store(true);
+	for (volatile unsigned d = 0; d < (round % 2 ? 0 : delay); d++)
+		;
+	mine();
+	other.join();
+}
+
 // A thread frees x while this one maps it, with a compactor running under
 // both on a fragmented class. Either the map fails (EINVAL) or the free
 // does (-EBUSY); if both succeeded, the next object of the class could
@@ -67,28 +93,14 @@ void free_map_race(const Kind &k)
 		zs_handle x = zs_malloc(p, size, 0);
 		ASSERT_NE(x, 0u);
 		std::atomic<int> free_rc{1};
-		std::atomic<bool> go{false};
-		std::atomic<bool> ready{false};
-		// Both threads spin until the other is there; then one waits a
-		// little, so that over the rounds each goes first, and in some
-		// they meet.
-		unsigned delay = (unsigned)(round % 32) * 40;
-		std::thread freer([&] {
-			ready.store(true);
-			while (!go.load())
-				;
-			for (volatile unsigned d = 0; d < (round % 2 ? delay : 0); d++)
-				;
-			free_rc.store(zs_free(p, x));
-		});
-		while (!ready.load())
-			;
-		go.store(true);
-		for (volatile unsigned d = 0; d < (round % 2 ? 0 : delay); d++)
-			;
-		void *m = zs_map_object(p, x, ZS_MM_RW);
-		int map_errno = errno;
-		freer.join();
+		void *m = nullptr;
+		int map_errno = 0;
+		race(
+			round, [&] { free_rc.store(zs_free(p, x)); },
+			[&] {
+				m = zs_map_object(p, x, ZS_MM_RW);
+				map_errno = errno;
+			});
 		if (m && free_rc.load() == 0)
 			both++;
 		if (m) {
@@ -130,27 +142,11 @@ TEST(Soundness, ReadsRacingFreesSeeTheirObject)
 		zs_handle x = zs_malloc(p, size, 0);
 		ASSERT_EQ(zs_obj_write(p, x, want.data(), size), 0);
 		std::atomic<int> free_rc{1};
-		std::atomic<bool> go{false};
-		std::atomic<bool> ready{false};
-		// Both threads spin until the other is there; then one waits a
-		// little, so that over the rounds each goes first, and in some
-		// they meet.
-		unsigned delay = (unsigned)(round % 32) * 40;
-		std::thread freer([&] {
-			ready.store(true);
-			while (!go.load())
-				;
-			for (volatile unsigned d = 0; d < (round % 2 ? delay : 0); d++)
-				;
-			free_rc.store(zs_free(p, x));
-		});
-		while (!ready.load())
-			;
-		go.store(true);
-		for (volatile unsigned d = 0; d < (round % 2 ? 0 : delay); d++)
-			;
-		const void *r = zs_obj_read_begin(p, x, size, buf.data());
-		freer.join(); // the free ran while the read held the object, or before
+		const void *r = nullptr;
+		// The free runs while the read holds the object, or before it.
+		race(
+			round, [&] { free_rc.store(zs_free(p, x)); },
+			[&] { r = zs_obj_read_begin(p, x, size, buf.data()); });
 		if (r) {
 			EXPECT_EQ(memcmp(r, want.data(), size), 0);
 			EXPECT_EQ(free_rc.load(), -EBUSY) << "freed while being read";

@@ -23,13 +23,7 @@
 
 namespace {
 
-using zs_test::check_object;
-using zs_test::check_object_all;
-using zs_test::make_pool;
-using zs_test::Obj;
-using zs_test::Pool;
-using zs_test::straddles;
-using zs_test::write_object;
+using namespace zs_test;
 
 const size_t kPage = zs_test::page_size();
 
@@ -263,6 +257,38 @@ void PrintTo(const Param &prm, std::ostream *os)
 
 class StraddleModes : public ::testing::TestWithParam<Param> {};
 
+// For each deep class: a zspage of it in @prm's method and spacing,
+// @body(z, size) on it, then the whole zspage checked: zs_check(), and every
+// object's bytes through every path. Stops at the first fatal failure.
+template <typename F> void each_deep_zspage(const Param &prm, F body)
+{
+	for (size_t size : deep_classes()) {
+		SCOPED_TRACE("class " + std::to_string(size));
+		Zspage z(size, prm.method, prm.spaced);
+		ASSERT_TRUE(z.ok);
+		body(z, size);
+		if (::testing::Test::HasFatalFailure())
+			return;
+		EXPECT_EQ(zs_check(z.p()), 0u);
+		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
+	}
+}
+
+// @body(z, i, size) for each object i of each deep zspage (above) that
+// straddles a page boundary.
+template <typename F> void each_deep_straddler(const Param &prm, F body)
+{
+	each_deep_zspage(prm, [&](Zspage &z, size_t size) {
+			for (size_t i = 0; i < z.objs.size(); i++) {
+				if (!straddles(i, size, kPage))
+					continue;
+				body(z, i, size);
+				if (::testing::Test::HasFatalFailure())
+					return;
+			}
+	});
+}
+
 // RO: the object shows its bytes; writes through the pointer are lost when
 // it is a copy (copy mode, pages not consecutive), land when it is the
 // object's own bytes (the contiguous layout always; copy mode when the
@@ -271,47 +297,38 @@ class StraddleModes : public ::testing::TestWithParam<Param> {};
 TEST_P(StraddleModes, ReadOnly)
 {
 	const Param prm = GetParam();
-	for (size_t size : deep_classes()) {
-		SCOPED_TRACE("class " + std::to_string(size));
-		Zspage z(size, prm.method, prm.spaced);
-		ASSERT_TRUE(z.ok);
-		for (size_t i = 0; i < z.objs.size(); i++) {
-			if (!straddles(i, size, kPage))
-				continue;
-			Obj &o = z.objs[i];
-			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RO);
-			ASSERT_NE(m, nullptr);
-			ASSERT_TRUE(test_content::same(m, size, o.seed)) << "object " << i;
-			const bool own = in_place(z.p(), o.h, size, m);
-			if (prm.method == ZS_MAP_DEFAULT) {
-				ASSERT_TRUE(own) << "object " << i << ": the contiguous layout copied";
-			}
-			if (prm.method == ZS_MAP_COPY && prm.spaced) {
-				ASSERT_FALSE(own) << "object " << i << ": spaced pages, no copy";
-			}
-			memset(m, 0x5a, size);
-			zs_unmap_object(z.p(), o.h);
-			std::vector<uint8_t> buf(size);
-			void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
-			ASSERT_NE(r, nullptr);
-			bool kept = test_content::same(r, size, o.seed);
-			bool all_new = true;
-			for (size_t k = 0; k < size; k++)
-				all_new &= ((uint8_t *)r)[k] == 0x5a;
-			ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
-			if (prm.method != ZS_MAP_REMAP && !own) {
-				EXPECT_TRUE(kept) << "object " << i << ": a write through an RO copy landed";
-			} else if (prm.method != ZS_MAP_REMAP) {
-				EXPECT_TRUE(all_new) << "object " << i << ": a write in place was lost";
-			} else {
-				EXPECT_TRUE(kept || all_new) << "object " << i << ": half a write";
-			}
-			ASSERT_EQ(z.neighbours_ok(i, false), "") << "RO write to object " << i;
-			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+	each_deep_straddler(prm, [&](Zspage &z, size_t i, size_t size) {
+		Obj &o = z.objs[i];
+		uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RO);
+		ASSERT_NE(m, nullptr);
+		ASSERT_TRUE(test_content::same(m, size, o.seed)) << "object " << i;
+		const bool own = in_place(z.p(), o.h, size, m);
+		if (prm.method == ZS_MAP_DEFAULT) {
+			ASSERT_TRUE(own) << "object " << i << ": the contiguous layout copied";
 		}
-		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
-	}
+		if (prm.method == ZS_MAP_COPY && prm.spaced) {
+			ASSERT_FALSE(own) << "object " << i << ": spaced pages, no copy";
+		}
+		memset(m, 0x5a, size);
+		zs_unmap_object(z.p(), o.h);
+		std::vector<uint8_t> buf(size);
+		void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
+		ASSERT_NE(r, nullptr);
+		bool kept = test_content::same(r, size, o.seed);
+		bool all_new = true;
+		for (size_t k = 0; k < size; k++)
+			all_new &= ((uint8_t *)r)[k] == 0x5a;
+		ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
+		if (prm.method != ZS_MAP_REMAP && !own) {
+			EXPECT_TRUE(kept) << "object " << i << ": a write through an RO copy landed";
+		} else if (prm.method != ZS_MAP_REMAP) {
+			EXPECT_TRUE(all_new) << "object " << i << ": a write in place was lost";
+		} else {
+			EXPECT_TRUE(kept || all_new) << "object " << i << ": half a write";
+		}
+		ASSERT_EQ(z.neighbours_ok(i, false), "") << "RO write to object " << i;
+		ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+	});
 }
 
 // WO: what is written lands, whatever was there; writing only a part
@@ -320,41 +337,32 @@ TEST_P(StraddleModes, WriteOnly)
 {
 	const Param prm = GetParam();
 	uint64_t nseed = 1u << 20;
-	for (size_t size : deep_classes()) {
-		SCOPED_TRACE("class " + std::to_string(size));
-		Zspage z(size, prm.method, prm.spaced);
-		ASSERT_TRUE(z.ok);
-		for (size_t i = 0; i < z.objs.size(); i++) {
-			if (!straddles(i, size, kPage))
-				continue;
-			Obj &o = z.objs[i];
-			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
-			ASSERT_NE(m, nullptr);
-			o.seed = nseed++;
-			memcpy(m, test_content::bytes(o.seed, size).data(), size);
-			zs_unmap_object(z.p(), o.h);
-			ASSERT_TRUE(check_object_all(z.p(), o.h, o.seed, size)) << "object " << i;
-			ASSERT_EQ(z.neighbours_ok(i), "") << "WO of object " << i;
-			// Partial: the first and the last 10 bytes only.
-			m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
-			ASSERT_NE(m, nullptr);
-			memset(m, 0x11, 10);
-			memset(m + size - 10, 0x22, 10);
-			zs_unmap_object(z.p(), o.h);
-			std::vector<uint8_t> buf(size);
-			void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
-			ASSERT_NE(r, nullptr);
-			for (size_t k = 0; k < 10; k++) {
-				ASSERT_EQ(((uint8_t *)r)[k], 0x11) << "object " << i;
-				ASSERT_EQ(((uint8_t *)r)[size - 10 + k], 0x22) << "object " << i;
-			}
-			ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
-			ASSERT_EQ(z.neighbours_ok(i, false), "") << "partial WO of object " << i;
-			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+	each_deep_straddler(prm, [&](Zspage &z, size_t i, size_t size) {
+		Obj &o = z.objs[i];
+		uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
+		ASSERT_NE(m, nullptr);
+		o.seed = nseed++;
+		memcpy(m, test_content::bytes(o.seed, size).data(), size);
+		zs_unmap_object(z.p(), o.h);
+		ASSERT_TRUE(check_object_all(z.p(), o.h, o.seed, size)) << "object " << i;
+		ASSERT_EQ(z.neighbours_ok(i), "") << "WO of object " << i;
+		// Partial: the first and the last 10 bytes only.
+		m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_WO);
+		ASSERT_NE(m, nullptr);
+		memset(m, 0x11, 10);
+		memset(m + size - 10, 0x22, 10);
+		zs_unmap_object(z.p(), o.h);
+		std::vector<uint8_t> buf(size);
+		void *r = zs_obj_read_begin(z.p(), o.h, size, buf.data());
+		ASSERT_NE(r, nullptr);
+		for (size_t k = 0; k < 10; k++) {
+			ASSERT_EQ(((uint8_t *)r)[k], 0x11) << "object " << i;
+			ASSERT_EQ(((uint8_t *)r)[size - 10 + k], 0x22) << "object " << i;
 		}
-		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
-	}
+		ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
+		ASSERT_EQ(z.neighbours_ok(i, false), "") << "partial WO of object " << i;
+		ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+	});
 }
 
 // RW: the old bytes are visible, the changes land, both sides of the
@@ -362,43 +370,34 @@ TEST_P(StraddleModes, WriteOnly)
 TEST_P(StraddleModes, ReadWrite)
 {
 	const Param prm = GetParam();
-	for (size_t size : deep_classes()) {
-		SCOPED_TRACE("class " + std::to_string(size));
-		Zspage z(size, prm.method, prm.spaced);
-		ASSERT_TRUE(z.ok);
-		for (size_t i = 0; i < z.objs.size(); i++) {
-			if (!straddles(i, size, kPage))
-				continue;
-			Obj &o = z.objs[i];
-			std::vector<uint8_t> want = test_content::bytes(o.seed, size);
-			uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RW);
-			ASSERT_NE(m, nullptr);
-			ASSERT_EQ(memcmp(m, want.data(), size), 0) << "object " << i;
-			for (size_t k = 0; k < size; k += 7) {
-				m[k] ^= 0xff;
-				want[k] ^= 0xff;
-			}
-			zs_unmap_object(z.p(), o.h);
-			for (int r = 0; r < 3; r++) {
-				std::vector<uint8_t> buf(size);
-				const void *q = r == 0 ? zs_obj_read_begin(z.p(), o.h, size, buf.data())
-						       : zs_map_object(z.p(), o.h,
-								       r == 1 ? ZS_MM_RO : ZS_MM_RW);
-				ASSERT_NE(q, nullptr);
-				EXPECT_EQ(memcmp(q, want.data(), size), 0)
-					<< "object " << i << " read by " << kRead[r];
-				if (r == 0) {
-					ASSERT_EQ(zs_obj_read_end(z.p(), o.h, q), 0);
-				}
-				else
-					zs_unmap_object(z.p(), o.h);
-			}
-			ASSERT_EQ(z.neighbours_ok(i, false), "") << "RW of object " << i;
-			ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+	each_deep_straddler(prm, [&](Zspage &z, size_t i, size_t size) {
+		Obj &o = z.objs[i];
+		std::vector<uint8_t> want = test_content::bytes(o.seed, size);
+		uint8_t *m = (uint8_t *)zs_map_object(z.p(), o.h, ZS_MM_RW);
+		ASSERT_NE(m, nullptr);
+		ASSERT_EQ(memcmp(m, want.data(), size), 0) << "object " << i;
+		for (size_t k = 0; k < size; k += 7) {
+			m[k] ^= 0xff;
+			want[k] ^= 0xff;
 		}
-		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
-	}
+		zs_unmap_object(z.p(), o.h);
+		for (int r = 0; r < 3; r++) {
+			std::vector<uint8_t> buf(size);
+			const void *q = r == 0 ? zs_obj_read_begin(z.p(), o.h, size, buf.data())
+					       : zs_map_object(z.p(), o.h,
+							       r == 1 ? ZS_MM_RO : ZS_MM_RW);
+			ASSERT_NE(q, nullptr);
+			EXPECT_EQ(memcmp(q, want.data(), size), 0)
+				<< "object " << i << " read by " << kRead[r];
+			if (r == 0) {
+				ASSERT_EQ(zs_obj_read_end(z.p(), o.h, q), 0);
+			}
+			else
+				zs_unmap_object(z.p(), o.h);
+		}
+		ASSERT_EQ(z.neighbours_ok(i, false), "") << "RW of object " << i;
+		ASSERT_TRUE(write_object(z.p(), o.h, o.seed, size, 0));
+	});
 }
 
 // Write by one path, read by every other, for the deep classes.
@@ -407,16 +406,9 @@ TEST_P(StraddleModes, EveryPathPair)
 	const Param prm = GetParam();
 	uint64_t nseed = 1u << 24;
 	int straddlers = 0;
-	for (size_t size : deep_classes()) {
-		SCOPED_TRACE("class " + std::to_string(size));
-		Zspage z(size, prm.method, prm.spaced);
-		ASSERT_TRUE(z.ok);
+	each_deep_zspage(prm, [&](Zspage &z, size_t) {
 		every_path(z, &nseed, &straddlers);
-		if (HasFatalFailure())
-			return;
-		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
-	}
+	});
 	EXPECT_GT(straddlers, 40);
 }
 
@@ -427,10 +419,7 @@ TEST_P(StraddleModes, FourAtOnce)
 {
 	const Param prm = GetParam();
 	uint64_t nseed = 1u << 26;
-	for (size_t size : deep_classes()) {
-		SCOPED_TRACE("class " + std::to_string(size));
-		Zspage z(size, prm.method, prm.spaced);
-		ASSERT_TRUE(z.ok);
+	each_deep_zspage(prm, [&](Zspage &z, size_t size) {
 		std::vector<size_t> idx;
 		for (size_t i = 0; i < z.objs.size(); i++)
 			if (straddles(i, size, kPage))
@@ -459,9 +448,7 @@ TEST_P(StraddleModes, FourAtOnce)
 					<< "batch at " << start;
 			}
 		}
-		EXPECT_EQ(zs_check(z.p()), 0u);
-		EXPECT_EQ(zs_test::first_bad(z.p(), z.objs, 3), -1);
-	}
+	});
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -27,10 +27,7 @@
 
 namespace {
 
-using zs_test::check_object;
-using zs_test::make_pool;
-using zs_test::Pool;
-using zs_test::write_object;
+using namespace zs_test;
 
 const size_t kPage = zs_test::page_size();
 using Clock = std::chrono::steady_clock;
@@ -71,20 +68,6 @@ struct TObj {
 	int pool; // index into the shared pools
 };
 
-size_t compressed_size(std::mt19937_64 &rng)
-{
-	switch (rng() % 8) {
-	case 0:
-		return 1 + rng() % 128;
-	case 1:
-		return kPage - rng() % 400;
-	case 2: // now and then a block of several pages
-		return rng() % 16 ? 1 + rng() % kPage : kPage + 1 + rng() % (3 * kPage);
-	default:
-		return 200 + rng() % 2800;
-	}
-}
-
 const int kPools = 3; // contiguous, scattered copy, scattered remap
 
 struct Shared {
@@ -113,7 +96,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 			break;
 		unsigned op = (unsigned)(rng() % 100);
 		if (mine.size() < 20 || (op < 35 && mine.size() < 400)) {
-			TObj o{0, compressed_size(rng), next_seed++, (int)(rng() % kPools)};
+			TObj o{0, compressed_size(rng, true), next_seed++, (int)(rng() % kPools)};
 			int flags = rng() % 20 == 0 ? ZS_NOGROW : 0;
 			o.h = zs_malloc(sh->pools[o.pool], o.size, flags);
 			if (!o.h) {

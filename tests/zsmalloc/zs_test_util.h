@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -181,6 +182,27 @@ inline size_t class_delta()
 inline size_t round_up(size_t size, size_t to)
 {
 	return (size + to - 1) / to * to;
+}
+
+// A size like that of a compressed page, drawn from @rng: one in 8 tiny
+// (1..128), one in 8 near a page, one in 8 anything up to a page, the rest
+// 200..2999. With @multi_page, one in 16 of the "up to a page" draws
+// spans two to four pages instead.
+inline size_t compressed_size(std::mt19937_64 &rng, bool multi_page = false)
+{
+	const size_t page = page_size();
+	switch (rng() % 8) {
+	case 0:
+		return 1 + rng() % 128;
+	case 1:
+		return page - rng() % 400;
+	case 2:
+		if (multi_page && rng() % 16 == 0)
+			return page + 1 + rng() % (3 * page);
+		return 1 + rng() % page;
+	default:
+		return 200 + rng() % 2800;
+	}
 }
 
 // A live object as the tests track it.
