@@ -17,6 +17,7 @@
 
 #include <string>
 
+#include "tests/common/child.h"
 #include "tests/uswap/uswap_test_util.h"
 
 namespace {
@@ -54,23 +55,11 @@ int deny_userfaultfd(Deny what, int err)
 	return 0;
 }
 
-// Runs `body` in a child under the filter; the child's exit status (0:
-// every check in it passed; 100 + n: check n failed), or -1.
+// Runs `body` in a child under the filter; how the child ended (0: every
+// check in it passed; 100 + n: check n failed; 99: no filter), or -1.
 template <typename F> int in_child(Deny what, int err, F body)
 {
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		if (deny_userfaultfd(what, err) != 0)
-			_exit(99);
-		_exit(body());
-	}
-	int status = 0;
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return test_child::in_child([&] { return deny_userfaultfd(what, err) != 0 ? 99 : body(); });
 }
 
 #if defined(__x86_64__)

@@ -9,20 +9,15 @@
 // of the first check that failed), and the parent waits for it with a
 // deadline, so that a child stuck on a lock a vanished thread held fails
 // the test instead of hanging it.
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/common/child.h"
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
@@ -96,27 +91,6 @@ int child_work(xv_pool *pool, std::vector<Obj> objs)
 	return 0;
 }
 
-// The child's exit status, or -1 if it did not end within @seconds (then
-// it is killed) or died of a signal.
-int wait_child(pid_t pid, int seconds)
-{
-	auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-	for (;;) {
-		int status = 0;
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (std::chrono::steady_clock::now() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		std::this_thread::sleep_for(std::chrono::milliseconds(5));
-	}
-}
-
 TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 {
 	xv_pool *pool = xv_create_pool();
@@ -125,11 +99,7 @@ TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 	ASSERT_EQ(3000u, objs.size());
 	const xv_stats before = xv_test::stats(pool);
 
-	pid_t pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0)
-		_exit(child_work(pool, objs));
-	ASSERT_EQ(0, wait_child(pid, 60));
+	ASSERT_EQ(0, test_child::in_child([&] { return child_work(pool, objs); }, 60));
 
 	// Nothing the child did reached the parent's pool.
 	const xv_stats after = xv_test::stats(pool);
@@ -189,11 +159,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 		uint64_t seen = rounds.load();
 		while (rounds.load() < seen + 200)
 			std::this_thread::yield();
-		pid_t pid = fork();
-		ASSERT_GE(pid, 0);
-		if (pid == 0)
-			_exit(child_work(pool, mine));
-		int status = wait_child(pid, 20);
+		int status = test_child::in_child([&] { return child_work(pool, mine); }, 20);
 		if (status != 0 && !failed++)
 			first_status = status;
 	}
@@ -201,7 +167,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 	for (std::thread &w : workers)
 		w.join();
 	EXPECT_EQ(0, failed) << "children failed; the first with status " << first_status
-			     << " (-1: hung or killed)";
+			     << " (-1: hung, 128 + n: killed by signal n)";
 	EXPECT_EQ(0u, errors.load());
 	EXPECT_EQ(0, check_all(pool, mine, 1));
 	EXPECT_EQ(0u, xv_check(pool));

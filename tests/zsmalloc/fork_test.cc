@@ -5,8 +5,6 @@
 // child: there every call fails with EPERM and destroy leaves the parent's
 // pages alone.
 #include <errno.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -14,24 +12,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/child.h"
 #include "tests/zsmalloc/zs_test_util.h"
 
 namespace {
 
-using zs_test::Obj;
-using zs_test::Pool;
-
-// Runs @child in a forked process; its exit status (0: its checks held).
-template <typename F> int in_child(F child)
-{
-	fflush(nullptr);
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(child());
-	int status = -1;
-	EXPECT_EQ(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using namespace zs_test;
 
 std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 {
@@ -56,7 +42,7 @@ void fork_keeps_parent(zs_layout layout, zs_map_method method)
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 3000, 100);
 
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		// The snapshot is there and whole.
 		if (zs_test::first_bad(p, objs, 3) != -1)
 			return 1;
@@ -111,7 +97,7 @@ TEST(Fork, MappingsOfOtherThreadsEndInTheChild)
 	while (state != 1)
 		std::this_thread::yield();
 	EXPECT_EQ(zs_free(p, objs[3].h), -EBUSY);
-	int status = in_child([&] { return zs_free(p, objs[3].h) == 0 && zs_check(p) == 0 ? 0 : 1; });
+	int status = test_child::in_child([&] { return zs_free(p, objs[3].h) == 0 && zs_check(p) == 0 ? 0 : 1; });
 	EXPECT_EQ(status, 0);
 	state = 2;
 	holder.join();
@@ -127,7 +113,7 @@ TEST(Fork, RemapPoolIsRefusedInTheChild)
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 500, 300);
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		char buf[65536];
 		struct zs_segment seg[ZS_MAX_SEGMENTS];
 		errno = 0;
@@ -158,7 +144,7 @@ TEST(Fork, RemapPoolIsRefusedInTheChild)
 // A pool made in the child is the child's own, remap windows and all.
 TEST(Fork, PoolsMadeInTheChildWork)
 {
-	int status = in_child([] {
+	int status = test_child::in_child([] {
 		zs_config cfg = {};
 		cfg.layout = ZS_LAYOUT_SCATTERED;
 		cfg.map_method = ZS_MAP_REMAP;
