@@ -23,20 +23,23 @@ struct Obj {
 	uint32_t pfn = 0, off = 0, size = 0;
 };
 
+// A pool of @arenas arenas and at most @max_pages pages (0: no limit).
+xv_pool *create_pool(unsigned arenas, uint64_t max_pages)
+{
+	xv_config cfg{};
+	cfg.arenas = arenas;
+	cfg.max_pages = max_pages;
+	return xv_create_pool_config(&cfg);
+}
+
 class XvApi : public ::testing::Test {
 protected:
-	void SetUp() override { pool = create(1, 0); }
-	void TearDown() override { xv_destroy_pool(pool); }
-
-	static xv_pool *create(unsigned arenas, uint64_t max_pages)
+	void SetUp() override
 	{
-		xv_config cfg{};
-		cfg.arenas = arenas;
-		cfg.max_pages = max_pages;
-		xv_pool *p = xv_create_pool_config(&cfg);
-		EXPECT_NE(nullptr, p);
-		return p;
+		pool = create_pool(1, 0);
+		ASSERT_NE(nullptr, pool);
 	}
+	void TearDown() override { xv_destroy_pool(pool); }
 
 	Obj alloc(uint32_t size, int flags = 0)
 	{
@@ -440,10 +443,7 @@ TEST_F(XvApi, NoGrowNeverTakesAPage)
 
 TEST(XvPageLimit, FailsCleanlyAtTheLimit)
 {
-	xv_config cfg{};
-	cfg.arenas = 1;
-	cfg.max_pages = 3;
-	xv_pool *p = xv_create_pool_config(&cfg);
+	xv_pool *p = create_pool(1, 3);
 	ASSERT_NE(nullptr, p);
 	std::vector<Obj> objs(3);
 	for (Obj &o : objs)
@@ -468,10 +468,7 @@ TEST(XvPageLimit, FailsCleanlyAtTheLimit)
 // another arena rather than fail at the page limit (or under XV_NOGROW).
 TEST(XvPageLimit, UsesOtherArenasBeforeFailing)
 {
-	xv_config cfg{};
-	cfg.arenas = 4;
-	cfg.max_pages = 2;
-	xv_pool *p = xv_create_pool_config(&cfg);
+	xv_pool *p = create_pool(4, 2);
 	ASSERT_NE(nullptr, p);
 	Obj a, full;
 	ASSERT_EQ(0, xv_malloc(p, 100, &a.pfn, &a.off, 0));
@@ -587,11 +584,8 @@ TEST_F(XvApi, MapPointsIntoThePage)
 // (and so the same density) with 1 arena or 8.
 TEST(XvArenas, SingleThreadUsesOneArena)
 {
-	xv_config one{}, many{};
-	one.arenas = 1;
-	many.arenas = 8;
-	xv_pool *p1 = xv_create_pool_config(&one);
-	xv_pool *p8 = xv_create_pool_config(&many);
+	xv_pool *p1 = create_pool(1, 0);
+	xv_pool *p8 = create_pool(8, 0);
 	ASSERT_NE(nullptr, p1);
 	ASSERT_NE(nullptr, p8);
 	xv_test::Rng r(99);

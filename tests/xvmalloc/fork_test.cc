@@ -91,6 +91,16 @@ int child_work(xv_pool *pool, std::vector<Obj> objs)
 	return 0;
 }
 
+// What the parent finds after its children: every object of @objs holds
+// its bytes, the checker passes, and each object frees.
+void expect_intact_and_free(xv_pool *pool, const std::vector<Obj> &objs)
+{
+	EXPECT_EQ(0, check_all(pool, objs, 1));
+	EXPECT_EQ(0u, xv_check(pool));
+	for (const Obj &o : objs)
+		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
+}
+
 TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 {
 	xv_pool *pool = xv_create_pool();
@@ -105,10 +115,7 @@ TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
 	const xv_stats after = xv_test::stats(pool);
 	EXPECT_EQ(before.objects, after.objects);
 	EXPECT_EQ(before.pages, after.pages);
-	EXPECT_EQ(0, check_all(pool, objs, 1));
-	EXPECT_EQ(0u, xv_check(pool));
-	for (const Obj &o : objs)
-		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
+	ASSERT_NO_FATAL_FAILURE(expect_intact_and_free(pool, objs));
 	EXPECT_EQ(0u, xv_test::stats(pool).pages);
 	xv_destroy_pool(pool);
 }
@@ -169,10 +176,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 	EXPECT_EQ(0, failed) << "children failed; the first with status " << first_status
 			     << " (-1: hung, 128 + n: killed by signal n)";
 	EXPECT_EQ(0u, errors.load());
-	EXPECT_EQ(0, check_all(pool, mine, 1));
-	EXPECT_EQ(0u, xv_check(pool));
-	for (const Obj &o : mine)
-		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
+	ASSERT_NO_FATAL_FAILURE(expect_intact_and_free(pool, mine));
 	EXPECT_EQ(0u, xv_test::stats(pool).objects);
 	xv_destroy_pool(pool);
 }

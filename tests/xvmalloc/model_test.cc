@@ -219,89 +219,79 @@ private:
 	uint64_t bytes = 0, step = 0, nomem_count = 0;
 };
 
+// Options for a run of @ops steps, xv_check() every @check_every, the
+// population swinging between @low and @high objects.
+Options options(uint64_t ops, uint64_t check_every, size_t low, size_t high)
+{
+	Options o;
+	o.ops = ops;
+	o.check_every = check_every;
+	o.low = low;
+	o.high = high;
+	return o;
+}
+
+// A model of @o seeded from $XV_SEED (or the clock; printed under @test)
+// xored with @salt: it runs, @after_run(model) checks what it counted,
+// and it frees everything. Stops at the first fatal failure.
+template <typename F> void run_model(const char *test, uint64_t salt, const Options &o, F after_run)
+{
+	Model m(xv_test::seed_from_env(test) ^ salt, o);
+	m.run();
+	if (::testing::Test::HasFatalFailure())
+		return;
+	after_run(m);
+	m.drain();
+}
+
+void run_model(const char *test, uint64_t salt, const Options &o)
+{
+	run_model(test, salt, o, [](Model &) {});
+}
+
 // The main run: a million operations, population swinging between 2k and
 // 30k objects (pages filled, churned, emptied and given back).
 TEST(XvModel, MillionOperations)
 {
-	Options o;
 #ifdef ZSALLOC_TSAN
 	// Single-threaded: TSan adds ~4x time and nothing to find; keep it short.
-	o.ops = xv_test::count_from_env("XV_OPS", 250000);
+	const uint64_t ops = xv_test::count_from_env("XV_OPS", 250000);
 #else
-	o.ops = xv_test::count_from_env("XV_OPS", 1000000);
+	const uint64_t ops = xv_test::count_from_env("XV_OPS", 1000000);
 #endif
-	o.check_every = 100000;
-	o.low = 2000;
-	o.high = 30000;
-	Model m(xv_test::seed_from_env("MillionOperations"), o);
-	m.run();
-	if (HasFatalFailure())
-		return;
-	m.drain();
+	run_model("MillionOperations", 0, options(ops, 100000, 2000, 30000));
 }
 
 // Smaller, with xv_check after every single step.
 TEST(XvModel, CheckEveryStep)
 {
-	Options o;
-	o.ops = 30000;
-	o.check_every = 1;
-	o.low = 20;
-	o.high = 300;
-	Model m(xv_test::seed_from_env("CheckEveryStep") ^ 1, o);
-	m.run();
-	if (HasFatalFailure())
-		return;
-	m.drain();
+	run_model("CheckEveryStep", 1, options(30000, 1, 20, 300));
 }
 
 // Small objects only: many blocks per page, many fragments and merges.
 TEST(XvModel, SmallObjectsCheckEveryStep)
 {
-	Options o;
-	o.ops = 30000;
-	o.check_every = 1;
-	o.low = 50;
-	o.high = 1500;
+	Options o = options(30000, 1, 50, 1500);
 	o.max_size = 200;
-	Model m(xv_test::seed_from_env("SmallObjectsCheckEveryStep") ^ 2, o);
-	m.run();
-	if (HasFatalFailure())
-		return;
-	m.drain();
+	run_model("SmallObjectsCheckEveryStep", 2, o);
 }
 
 // A page limit under pressure: -ENOMEM leaves the pool unchanged.
 TEST(XvModel, PageLimitCheckEveryStep)
 {
-	Options o;
-	o.ops = 30000;
-	o.check_every = 1;
+	Options o = options(30000, 1, 30, 200);
 	o.max_pages = 40;
-	o.low = 30;
-	o.high = 200;
-	Model m(xv_test::seed_from_env("PageLimitCheckEveryStep") ^ 3, o);
-	m.run();
-	if (HasFatalFailure())
-		return;
-	EXPECT_GT(m.nomem(), 0u) << "the limit was never reached";
-	m.drain();
+	run_model("PageLimitCheckEveryStep", 3, o, [](Model &m) {
+		EXPECT_GT(m.nomem(), 0u) << "the limit was never reached";
+	});
 }
 
 // Several arenas, one thread: the same invariants hold.
 TEST(XvModel, ManyArenas)
 {
-	Options o;
-	o.ops = 200000;
-	o.check_every = 1000;
+	Options o = options(200000, 1000, 500, 5000);
 	o.arenas = 8;
-	o.low = 500;
-	o.high = 5000;
-	Model m(xv_test::seed_from_env("ManyArenas") ^ 4, o);
-	m.run();
-	if (HasFatalFailure())
-		return;
-	m.drain();
+	run_model("ManyArenas", 4, o);
 }
 
 } // namespace
