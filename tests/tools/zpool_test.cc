@@ -332,6 +332,27 @@ TEST(Zbud, TwoBuddiesPerPage)
 	(void)big;
 }
 
+// A driver of a test's own: the calls every driver has, the optional ones
+// (compact, class_stats, check, label) left NULL.
+zpool_driver test_driver(const char *name, const char *summary, unsigned flags,
+			 void *(*create)(void), void (*destroy)(void *),
+			 int (*store)(void *, const void *, size_t, uint64_t *),
+			 int (*load)(void *, uint64_t, void *, size_t), int (*release)(void *, uint64_t),
+			 void (*usage)(void *, zpool_usage *))
+{
+	zpool_driver d{};
+	d.name = name;
+	d.summary = summary;
+	d.flags = flags;
+	d.create = create;
+	d.destroy = destroy;
+	d.store = store;
+	d.load = load;
+	d.release = release;
+	d.usage = usage;
+	return d;
+}
+
 // A driver that flips one byte of what it returns: density's verification
 // must find every such object and fail the run.
 std::map<uint64_t, std::vector<unsigned char>> *liar_store;
@@ -364,15 +385,9 @@ void liar_usage(void *, zpool_usage *u) { *u = zpool_usage{}; }
 
 TEST(Verification, CatchesCorruptedObjects)
 {
-	zpool_driver liar{};
-	liar.name = "liar";
-	liar.summary = "flips a byte of every third object";
-	liar.create = liar_create;
-	liar.destroy = liar_destroy;
-	liar.store = liar_store_fn;
-	liar.load = liar_load;
-	liar.release = liar_release;
-	liar.usage = liar_usage;
+	zpool_driver liar = test_driver("liar", "flips a byte of every third object", 0, liar_create,
+					liar_destroy, liar_store_fn, liar_load, liar_release,
+					liar_usage);
 
 	workload wl;
 	ASSERT_EQ(0, workload_init(&wl, mp_page_size(), 0));
@@ -564,16 +579,9 @@ TEST(Resident, AnAllocatorThatHoldsNothingGrowsByNothing)
 #ifdef ZSALLOC_ASAN
 	GTEST_SKIP() << "ASan's allocator adds redzones and a quarantine";
 #endif
-	zpool_driver null{};
-	null.name = "null";
-	null.summary = "holds nothing: ids are the workload's bytes";
-	null.flags = ZPOOL_REAL;
-	null.create = null_create;
-	null.destroy = null_destroy;
-	null.store = null_store;
-	null.load = null_load;
-	null.release = null_release;
-	null.usage = null_usage;
+	zpool_driver null = test_driver("null", "holds nothing: ids are the workload's bytes",
+					ZPOOL_REAL, null_create, null_destroy, null_store, null_load,
+					null_release, null_usage);
 	static ChildRun c;
 	ASSERT_EQ(0, run_driver_isolated(&null, &c.plan, &c.res)) << c.res.error;
 	ASSERT_EQ(NR_PHASES, c.res.phases);
