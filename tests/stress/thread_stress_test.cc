@@ -116,6 +116,15 @@ struct Held {
 	std::vector<uint8_t> copy;
 };
 
+// 1 if object @j of a worker is one of its @held mappings or reads.
+bool is_held(const std::vector<Held> &held, size_t j)
+{
+	for (const Held &h : held)
+		if (h.idx == j)
+			return true;
+	return false;
+}
+
 void work(Shared *sh, int id, uint64_t seed, uint64_t ops, Clock::time_point deadline)
 {
 	Rng r(seed);
@@ -161,10 +170,7 @@ void work(Shared *sh, int id, uint64_t seed, uint64_t ops, Clock::time_point dea
 			mine.push_back(o);
 		} else if (k < 55) { // verify and free one (not a held one)
 			size_t j = r.below(mine.size());
-			bool is_held = false;
-			for (const Held &h : held)
-				is_held |= h.idx == j;
-			if (is_held)
+			if (is_held(held, j))
 				continue;
 			STRESS_EXPECT(sh, verify_obj(p, mine[j], static_cast<int>(r.below(3))),
 				      "object of pool %d damaged before free", mine[j].pool);
@@ -181,10 +187,7 @@ void work(Shared *sh, int id, uint64_t seed, uint64_t ops, Clock::time_point dea
 				      "object of pool %d (size %zu) damaged", o.pool, o.size);
 		} else if (k < 78) { // rewrite (not a held one)
 			size_t j = r.below(mine.size());
-			bool is_held = false;
-			for (const Held &h : held)
-				is_held |= h.idx == j;
-			if (is_held)
+			if (is_held(held, j))
 				continue;
 			mine[j].seed = r.next();
 			STRESS_EXPECT(sh, write_obj(p, mine[j], static_cast<int>(r.below(3))),
@@ -227,10 +230,7 @@ void work(Shared *sh, int id, uint64_t seed, uint64_t ops, Clock::time_point dea
 			held.pop_back();
 		} else if (k < 96) { // give one away
 			size_t j = r.below(mine.size());
-			bool is_held = false;
-			for (const Held &h : held)
-				is_held |= h.idx == j;
-			if (is_held)
+			if (is_held(held, j))
 				continue;
 			{
 				std::lock_guard<std::mutex> l(sh->mu);

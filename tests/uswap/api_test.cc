@@ -15,6 +15,7 @@ using uswap_test::page_at;
 using uswap_test::page_is;
 using uswap_test::page_size;
 using uswap_test::stats;
+using uswap_test::write_pages;
 
 TEST(UswapApi, BadArguments)
 {
@@ -150,8 +151,7 @@ TEST(UswapApi, WritesSurviveReclaim)
 	const size_t n = 64;
 	auto u = make_region(n);
 	ASSERT_TRUE(u);
-	for (size_t i = 0; i < n; i++)
-		make_page(page_at(u.get(), i), 3, i, 0);
+	write_pages(u.get(), n, 3);
 	for (uint64_t v = 1; v <= 5; v++) {
 		ASSERT_EQ(uswap_reclaim_range(u.get(), 0, n), static_cast<long>(n));
 		for (size_t i = 0; i < n; i++) {
@@ -170,8 +170,7 @@ TEST(UswapApi, ClockOrder)
 	const size_t n = 16;
 	auto u = make_region(n);
 	ASSERT_TRUE(u);
-	for (size_t i = 0; i < n; i++)
-		make_page(page_at(u.get(), i), 5, i, 0);
+	write_pages(u.get(), n, 5);
 	// Every page was faulted in (first touch): all referenced, so the first
 	// sweep only clears the marks and the second takes pages 0..3.
 	ASSERT_EQ(uswap_reclaim(u.get(), 4), 4);

@@ -130,8 +130,7 @@ TEST(RaceReaders, SamePagesAtOnce)
 	const size_t n = 32, threads = 4, rounds = 200;
 	auto u = uswap_test::make_region(n);
 	ASSERT_TRUE(u);
-	for (size_t i = 0; i < n; i++)
-		uswap_test::make_page(page_at(u.get(), i), 11, i, 0);
+	uswap_test::write_pages(u.get(), n, 11);
 	std::atomic<uint64_t> bad{0};
 	for (size_t r = 0; r < rounds; r++) {
 		ASSERT_EQ(uswap_reclaim_range(u.get(), 0, n), static_cast<long>(n));

@@ -112,6 +112,14 @@ inline unsigned char *page_at(struct uswap *u, size_t i)
 	return static_cast<unsigned char *>(uswap_base(u)) + i * page_size();
 }
 
+// Writes (seed, page, 0) into each of the first @n pages of @u (the first
+// touch faults each page in).
+inline void write_pages(struct uswap *u, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		make_page(page_at(u, i), seed, i, 0);
+}
+
 // Pages of the region with a page table entry now, by mincore() (the
 // shared zero page counts).
 inline size_t resident_pages(struct uswap *u)
