@@ -19,14 +19,24 @@ mp_source *make(mp_backing backing)
 	return mp_create(&cfg);
 }
 
+// A source of @backing with two pages, *@a and *@b; NULL if any of that
+// failed.
+mp_source *make(mp_backing backing, uint32_t *a, uint32_t *b)
+{
+	mp_source *src = make(backing);
+	if (src && (mp_alloc_page(src, a) != 0 || mp_alloc_page(src, b) != 0)) {
+		mp_destroy(src);
+		return nullptr;
+	}
+	return src;
+}
+
 TEST(Fork, PrivateSourceIsASnapshotInTheChild)
 {
-	mp_source *src = make(MP_BACKING_PRIVATE);
+	uint32_t a, b;
+	mp_source *src = make(MP_BACKING_PRIVATE, &a, &b);
 	ASSERT_NE(src, nullptr);
 	const size_t page = mp_page_size();
-	uint32_t a, b;
-	ASSERT_EQ(mp_alloc_page(src, &a), 0);
-	ASSERT_EQ(mp_alloc_page(src, &b), 0);
 	memset(mp_kmap(src, a), 'P', page);
 	memset(mp_kmap(src, b), 'Q', page);
 	EXPECT_EQ(mp_forked(src), 0);
@@ -60,12 +70,10 @@ TEST(Fork, PrivateSourceIsASnapshotInTheChild)
 
 TEST(Fork, SharedSourceIsRefusedInTheChild)
 {
-	mp_source *src = make(MP_BACKING_SHARED);
+	uint32_t a, b;
+	mp_source *src = make(MP_BACKING_SHARED, &a, &b);
 	ASSERT_NE(src, nullptr);
 	const size_t page = mp_page_size();
-	uint32_t a, b;
-	ASSERT_EQ(mp_alloc_page(src, &a), 0);
-	ASSERT_EQ(mp_alloc_page(src, &b), 0);
 	memset(mp_kmap(src, a), 'P', page);
 
 	int status = test_child::in_child([&] {

@@ -43,6 +43,17 @@ std::vector<size_t> large_sizes(size_t step)
 	return v;
 }
 
+// Every size from 1 to a page, then large_sizes(@step).
+std::vector<size_t> every_size(size_t step)
+{
+	std::vector<size_t> v;
+	for (size_t size = 1; size <= kPage; size++)
+		v.push_back(size);
+	for (size_t size : large_sizes(step))
+		v.push_back(size);
+	return v;
+}
+
 // ---- Creation -------------------------------------------------------------
 
 TEST(Create, Defaults)
@@ -299,11 +310,7 @@ TEST(Api, NullArguments)
 // lands in the smallest class that holds it. In every layout.
 TEST(Malloc, EverySize)
 {
-	std::vector<size_t> sizes;
-	for (size_t size = 1; size <= kPage; size++)
-		sizes.push_back(size);
-	for (size_t size : large_sizes(61))
-		sizes.push_back(size);
+	const std::vector<size_t> sizes = every_size(61);
 	for (const zs_test::Access &a : zs_test::accesses()) {
 		SCOPED_TRACE(a.name);
 		Pool pool = make_pool(0, a.method);
@@ -373,11 +380,7 @@ TEST(Malloc, EverySize)
 // zs_compact() gave back what no object touches, cache included.
 TEST(Malloc, EverySizeAlone)
 {
-	std::vector<size_t> sizes;
-	for (size_t size = 1; size <= kPage; size++)
-		sizes.push_back(size);
-	for (size_t size : large_sizes(97))
-		sizes.push_back(size);
+	const std::vector<size_t> sizes = every_size(97);
 	for (bool cache : {false, true}) {
 		SCOPED_TRACE(cache ? "cache" : "no cache");
 		zs_config cfg = zs_test::pool_config();

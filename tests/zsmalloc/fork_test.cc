@@ -19,6 +19,14 @@ namespace {
 
 using namespace zs_test;
 
+Pool make(zs_layout layout, zs_map_method method)
+{
+	zs_config cfg = {};
+	cfg.layout = layout;
+	cfg.map_method = method;
+	return make_pool(cfg);
+}
+
 std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 {
 	std::vector<Obj> objs;
@@ -34,10 +42,7 @@ std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 
 void fork_keeps_parent(zs_layout layout, zs_map_method method)
 {
-	zs_config cfg = {};
-	cfg.layout = layout;
-	cfg.map_method = method;
-	Pool pool(zs_create_pool_config(&cfg));
+	Pool pool = make(layout, method);
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 3000, 100);
@@ -106,10 +111,7 @@ TEST(Fork, MappingsOfOtherThreadsEndInTheChild)
 
 TEST(Fork, RemapPoolIsRefusedInTheChild)
 {
-	zs_config cfg = {};
-	cfg.layout = ZS_LAYOUT_SCATTERED;
-	cfg.map_method = ZS_MAP_REMAP;
-	Pool pool(zs_create_pool_config(&cfg));
+	Pool pool = make(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP);
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 500, 300);
@@ -145,10 +147,7 @@ TEST(Fork, RemapPoolIsRefusedInTheChild)
 TEST(Fork, PoolsMadeInTheChildWork)
 {
 	int status = test_child::in_child([] {
-		zs_config cfg = {};
-		cfg.layout = ZS_LAYOUT_SCATTERED;
-		cfg.map_method = ZS_MAP_REMAP;
-		zs_pool *p = zs_create_pool_config(&cfg);
+		zs_pool *p = make(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP).release();
 		if (!p)
 			return 1;
 		std::vector<Obj> objs = fill(p, 200, 9);

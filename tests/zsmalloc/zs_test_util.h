@@ -158,6 +158,29 @@ inline std::string explain_object(zs_pool *pool, zs_handle h, uint64_t seed, siz
 	return out;
 }
 
+// "" if @h is refused as a bad handle by every call that validates it
+// first: zs_map_object() and zs_obj_read_begin() (NULL, errno EINVAL) and
+// zs_obj_read_sg_begin() (-EINVAL), each asked for @len bytes; else what
+// each call that did otherwise did.
+inline std::string refused_as_bad(zs_pool *pool, zs_handle h, size_t len)
+{
+	std::ostringstream o;
+	std::vector<uint8_t> buf(len);
+	zs_segment seg[ZS_MAX_SEGMENTS];
+	errno = 0;
+	void *m = zs_map_object(pool, h, ZS_MM_RO);
+	if (m || errno != EINVAL)
+		o << "map: " << m << ", errno " << errno << "; ";
+	errno = 0;
+	void *r = zs_obj_read_begin(pool, h, len, buf.data());
+	if (r || errno != EINVAL)
+		o << "read_begin: " << r << ", errno " << errno << "; ";
+	int n = zs_obj_read_sg_begin(pool, h, len, seg, ZS_MAX_SEGMENTS);
+	if (n != -EINVAL)
+		o << "read_sg_begin: " << n << "; ";
+	return o.str();
+}
+
 // A seed from the environment (ZS_TEST_SEED) or @fallback.
 inline uint64_t test_seed(uint64_t fallback)
 {
