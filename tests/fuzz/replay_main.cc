@@ -19,78 +19,83 @@
 #include <string>
 #include <vector>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 namespace {
 
-bool ReadFile(const std::string& path, std::vector<uint8_t>* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  out->assign(std::istreambuf_iterator<char>(f),
-              std::istreambuf_iterator<char>());
-  return !f.bad();
+bool read_file(const std::string &path, std::vector<uint8_t> *out)
+{
+	std::ifstream f(path, std::ios::binary);
+	if (!f)
+		return false;
+	out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+	return !f.bad();
 }
 
 // Adds path, or the regular files of directory path (not recursively).
-bool Collect(const std::string& path, std::vector<std::string>* files) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    std::fprintf(stderr, "replay: cannot stat %s\n", path.c_str());
-    return false;
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    files->push_back(path);
-    return true;
-  }
-  DIR* d = opendir(path.c_str());
-  if (!d) {
-    std::fprintf(stderr, "replay: cannot open %s\n", path.c_str());
-    return false;
-  }
-  std::vector<std::string> found;
-  while (struct dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    std::string full = path + "/" + name;
-    if (stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode))
-      found.push_back(full);
-  }
-  closedir(d);
-  std::sort(found.begin(), found.end());
-  files->insert(files->end(), found.begin(), found.end());
-  return true;
+bool collect(const std::string &path, std::vector<std::string> *files)
+{
+	struct stat st;
+	if (stat(path.c_str(), &st) != 0) {
+		std::fprintf(stderr, "replay: cannot stat %s\n", path.c_str());
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		files->push_back(path);
+		return true;
+	}
+	DIR *d = opendir(path.c_str());
+	if (!d) {
+		std::fprintf(stderr, "replay: cannot open %s\n", path.c_str());
+		return false;
+	}
+	std::vector<std::string> found;
+	while (struct dirent *e = readdir(d)) {
+		std::string name = e->d_name;
+		if (name == "." || name == "..")
+			continue;
+		std::string full = path + "/" + name;
+		if (stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+			found.push_back(full);
+	}
+	closedir(d);
+	std::sort(found.begin(), found.end());
+	files->insert(files->end(), found.begin(), found.end());
+	return true;
 }
 
-}  // namespace
+} // namespace
 
-int main(int argc, char** argv) {
-  std::vector<std::string> files;
-  for (int i = 1; i < argc; i++) {
-    std::string a = argv[i];
-    if (!a.empty() && a[0] == '-') continue;  // libFuzzer flags: ignored
-    if (!Collect(a, &files)) return 1;
-  }
-  if (files.empty()) {
-    std::fprintf(stderr, "replay: no inputs (give files or directories)\n");
-    return 1;
-  }
-  size_t bytes = 0;
-  for (const std::string& f : files) {
-    std::vector<uint8_t> data;
-    if (!ReadFile(f, &data)) {
-      std::fprintf(stderr, "replay: cannot read %s\n", f.c_str());
-      return 1;
-    }
-    std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.c_str(), data.size());
-    // A copy of exactly the input's size, so that ASan sees any read past
-    // its end, as under libFuzzer.
-    uint8_t* copy = new uint8_t[data.size() ? data.size() : 1];
-    std::copy(data.begin(), data.end(), copy);
-    LLVMFuzzerTestOneInput(copy, data.size());
-    delete[] copy;
-    bytes += data.size();
-  }
-  std::printf("replay: %zu inputs, %zu bytes, all passed\n", files.size(),
-              bytes);
-  return 0;
+int main(int argc, char **argv)
+{
+	std::vector<std::string> files;
+	for (int i = 1; i < argc; i++) {
+		std::string a = argv[i];
+		if (!a.empty() && a[0] == '-')
+			continue; // libFuzzer flags: ignored
+		if (!collect(a, &files))
+			return 1;
+	}
+	if (files.empty()) {
+		std::fprintf(stderr, "replay: no inputs (give files or directories)\n");
+		return 1;
+	}
+	size_t bytes = 0;
+	for (const std::string &f : files) {
+		std::vector<uint8_t> data;
+		if (!read_file(f, &data)) {
+			std::fprintf(stderr, "replay: cannot read %s\n", f.c_str());
+			return 1;
+		}
+		std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.c_str(), data.size());
+		// A copy of exactly the input's size, so that ASan sees any read past
+		// its end, as under libFuzzer.
+		uint8_t *copy = new uint8_t[data.size() ? data.size() : 1];
+		std::copy(data.begin(), data.end(), copy);
+		LLVMFuzzerTestOneInput(copy, data.size());
+		delete[] copy;
+		bytes += data.size();
+	}
+	std::printf("replay: %zu inputs, %zu bytes, all passed\n", files.size(), bytes);
+	return 0;
 }

@@ -2,14 +2,13 @@
 // (memfd) source is the parent's too, so the child's calls on it fail with
 // EPERM and its destroy leaves the parent's pages alone.
 #include <errno.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstring>
 
 #include <gtest/gtest.h>
 
 #include "mapping/mapping.h"
+#include "tests/common/child.h"
 
 namespace {
 
@@ -20,31 +19,29 @@ mp_source *make(mp_backing backing)
 	return mp_create(&cfg);
 }
 
-// Runs @child in a forked process; its exit status (0: all its checks held).
-template <typename F> int in_child(F child)
+// A source of @backing with two pages, *@a and *@b; NULL if any of that
+// failed.
+mp_source *make(mp_backing backing, uint32_t *a, uint32_t *b)
 {
-	fflush(nullptr);
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(child());
-	int status = -1;
-	EXPECT_EQ(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	mp_source *src = make(backing);
+	if (src && (mp_alloc_page(src, a) != 0 || mp_alloc_page(src, b) != 0)) {
+		mp_destroy(src);
+		return nullptr;
+	}
+	return src;
 }
 
 TEST(Fork, PrivateSourceIsASnapshotInTheChild)
 {
-	mp_source *src = make(MP_BACKING_PRIVATE);
+	uint32_t a, b;
+	mp_source *src = make(MP_BACKING_PRIVATE, &a, &b);
 	ASSERT_NE(src, nullptr);
 	const size_t page = mp_page_size();
-	uint32_t a, b;
-	ASSERT_EQ(mp_alloc_page(src, &a), 0);
-	ASSERT_EQ(mp_alloc_page(src, &b), 0);
 	memset(mp_kmap(src, a), 'P', page);
 	memset(mp_kmap(src, b), 'Q', page);
 	EXPECT_EQ(mp_forked(src), 0);
 
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		if (mp_forked(src))
 			return 1; // a private source is the child's own
 		if (((char *)mp_kmap(src, a))[7] != 'P')
@@ -73,15 +70,13 @@ TEST(Fork, PrivateSourceIsASnapshotInTheChild)
 
 TEST(Fork, SharedSourceIsRefusedInTheChild)
 {
-	mp_source *src = make(MP_BACKING_SHARED);
+	uint32_t a, b;
+	mp_source *src = make(MP_BACKING_SHARED, &a, &b);
 	ASSERT_NE(src, nullptr);
 	const size_t page = mp_page_size();
-	uint32_t a, b;
-	ASSERT_EQ(mp_alloc_page(src, &a), 0);
-	ASSERT_EQ(mp_alloc_page(src, &b), 0);
 	memset(mp_kmap(src, a), 'P', page);
 
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		if (!mp_forked(src))
 			return 1;
 		uint32_t c;
@@ -109,7 +104,7 @@ TEST(Fork, SharedSourceIsRefusedInTheChild)
 // A source created in the child is the child's own, shared or not.
 TEST(Fork, SourcesMadeInTheChildWork)
 {
-	int status = in_child([] {
+	int status = test_child::in_child([] {
 		mp_source *src = make(MP_BACKING_SHARED);
 		uint32_t p;
 		if (!src || mp_forked(src) || mp_alloc_page(src, &p))
@@ -135,7 +130,7 @@ TEST(Fork, ChildUnmapOfASharedCopyWritesNothingBack)
 	memset(mp_kmap(src, b), 'B', page);
 	char *m = (char *)mp_map_pair(src, a, b, page - 8, 16, MP_RW, MP_COPY, 5);
 	ASSERT_NE(m, nullptr);
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		memset(m, 'X', 16);
 		return mp_unmap_pair(src, 5) == -EPERM ? 0 : 1;
 	});

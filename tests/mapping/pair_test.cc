@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "mapping/mapping.h"
+#include "tests/common/content.h"
 
 namespace {
 
@@ -42,13 +43,10 @@ protected:
 		fill(b, 'B');
 	}
 	uint8_t *kmap(uint32_t pfn) { return static_cast<uint8_t *>(mp_kmap(src.get(), pfn)); }
-	void fill(uint32_t pfn, int seed)
-	{
-		uint8_t *p = kmap(pfn);
-		for (uint32_t i = 0; i < page; i++)
-			p[i] = (uint8_t)(seed + i * 7);
-	}
-	uint8_t expect(int seed, uint32_t i) { return (uint8_t)(seed + i * 7); }
+	// Page @pfn holds the bytes of @seed (tests/common/content.h).
+	void fill(uint32_t pfn, uint64_t seed) { test_content::fill(kmap(pfn), page, seed); }
+	// Byte @i of a page filled with @seed.
+	uint8_t expect(uint64_t seed, uint32_t i) { return test_content::byte_at(seed, i); }
 
 	Source src;
 	uint32_t page = 0, a = 0, gap = 0, b = 0;

@@ -15,7 +15,7 @@ extern "C" {
 namespace {
 
 // Objects of @sizes bytes packed into pages of @page bytes.
-bound Pack(const std::vector<uint32_t> &sizes, size_t page)
+bound pack(const std::vector<uint32_t> &sizes, size_t page)
 {
 	std::vector<uint64_t> hist(page + 1, 0);
 	bound b{};
@@ -27,7 +27,7 @@ bound Pack(const std::vector<uint32_t> &sizes, size_t page)
 }
 
 // An object of @units 4-byte units of its page, header included.
-uint32_t OfUnits(uint32_t units)
+uint32_t of_units(uint32_t units)
 {
 	return 4 * units - 4;
 }
@@ -38,8 +38,8 @@ uint32_t OfUnits(uint32_t units)
 // would put 400 in B and need a third page for 200.)
 TEST(Bound, BestFitDecreasingByHand)
 {
-	bound b = Pack({OfUnits(300), OfUnits(600), OfUnits(200), OfUnits(500),
-			OfUnits(400)},
+	bound b = pack({of_units(300), of_units(600), of_units(200), of_units(500),
+			of_units(400)},
 		       4000);
 	EXPECT_EQ(2u, b.pages);
 	EXPECT_EQ(2u, b.floor_pages);
@@ -49,31 +49,31 @@ TEST(Bound, BestFitDecreasingByHand)
 // page, so 1,000 of them take two pages.
 TEST(Bound, HeaderAndAlignment)
 {
-	EXPECT_EQ(2u, Pack(std::vector<uint32_t>(1000, 1), 4096).pages);
-	EXPECT_EQ(1u, Pack(std::vector<uint32_t>(512, 1), 4096).pages);
-	EXPECT_EQ(2u, Pack(std::vector<uint32_t>(513, 1), 4096).pages);
+	EXPECT_EQ(2u, pack(std::vector<uint32_t>(1000, 1), 4096).pages);
+	EXPECT_EQ(1u, pack(std::vector<uint32_t>(512, 1), 4096).pages);
+	EXPECT_EQ(2u, pack(std::vector<uint32_t>(513, 1), 4096).pages);
 	// 2044 + 4 = 2048: two per page; 2045 rounds to 2048, + 4: one.
-	EXPECT_EQ(1u, Pack({2044, 2044}, 4096).pages);
-	EXPECT_EQ(2u, Pack({2045, 2045}, 4096).pages);
-	EXPECT_EQ(2u, Pack({2045, 2045}, 4096).floor_pages);
+	EXPECT_EQ(1u, pack({2044, 2044}, 4096).pages);
+	EXPECT_EQ(2u, pack({2045, 2045}, 4096).pages);
+	EXPECT_EQ(2u, pack({2045, 2045}, 4096).floor_pages);
 }
 
 // Objects above page size - 4 go one per page; one of page size - 4 fills
 // its page and leaves no room for even a 1-byte object.
 TEST(Bound, RawPagesOnePerPage)
 {
-	bound b = Pack({4093, 4096, 4096}, 4096);
+	bound b = pack({4093, 4096, 4096}, 4096);
 	EXPECT_EQ(3u, b.pages);
 	EXPECT_EQ(3u, b.floor_pages);
-	b = Pack({4092, 4092, 1}, 4096);
+	b = pack({4092, 4092, 1}, 4096);
 	EXPECT_EQ(3u, b.pages);
 	EXPECT_EQ(3u, b.floor_pages);
-	EXPECT_EQ(0u, Pack({}, 4096).pages);
+	EXPECT_EQ(0u, pack({}, 4096).pages);
 }
 
 // The plain algorithm: every page's free bytes in a list, each block (largest
 // first) into the page it fits most tightly.
-uint64_t PlainBestFit(std::vector<uint32_t> sizes, size_t page)
+uint64_t plain_best_fit(std::vector<uint32_t> sizes, size_t page)
 {
 	std::vector<size_t> free;
 	uint64_t raw = 0;
@@ -108,8 +108,8 @@ TEST(Bound, MatchesPlainBestFitDecreasing)
 
 		for (size_t i = 0; i < n; i++)
 			sizes.push_back(1 + (uint32_t)(rng() % top));
-		bound b = Pack(sizes, 4096);
-		ASSERT_EQ(PlainBestFit(sizes, 4096), b.pages) << "round " << round;
+		bound b = pack(sizes, 4096);
+		ASSERT_EQ(plain_best_fit(sizes, 4096), b.pages) << "round " << round;
 		EXPECT_LE(b.floor_pages, b.pages);
 	}
 }

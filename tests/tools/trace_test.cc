@@ -97,7 +97,7 @@ TEST(Synth, SameLineSameSeedSamePage)
 	trace_synth_free(&b);
 }
 
-std::string WriteTemp(const std::string &text)
+std::string write_temp(const std::string &text)
 {
 	char name[] = "/tmp/trace_test_XXXXXX";
 	int fd = mkstemp(name);
@@ -108,13 +108,41 @@ std::string WriteTemp(const std::string &text)
 	return name;
 }
 
-TEST(TraceRead, ClassifiesAndKeepsEveryPage)
-{
-	std::string path = WriteTemp("# header\n100\nS\n\n4096\n2000\ns\n");
+// A workload of 4 KiB pages and a synthesiser to read traces into, and
+// the trace files a test writes, removed at its end.
+class TraceRead : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		ASSERT_EQ(0, workload_init(&wl, 4096, 0));
+		ASSERT_EQ(0, trace_synth_init(&s, 4096, 0, 1));
+		ready = true;
+	}
+	void TearDown() override
+	{
+		if (ready) {
+			trace_synth_free(&s);
+			workload_free(&wl);
+		}
+		for (const std::string &f : files)
+			std::remove(f.c_str());
+	}
+	// A trace file of @text.
+	std::string trace(const std::string &text)
+	{
+		files.push_back(write_temp(text));
+		return files.back();
+	}
+
 	workload wl;
 	trace_synth s;
-	ASSERT_EQ(0, workload_init(&wl, 4096, 0));
-	ASSERT_EQ(0, trace_synth_init(&s, 4096, 0, 1));
+	bool ready = false;
+	std::vector<std::string> files;
+};
+
+TEST_F(TraceRead, ClassifiesAndKeepsEveryPage)
+{
+	std::string path = trace("# header\n100\nS\n\n4096\n2000\ns\n");
 	ASSERT_EQ(0, trace_read(&wl, &s, path.c_str()));
 	EXPECT_EQ(5u, wl.trace_len);
 	EXPECT_EQ(2u, wl.same_filled);
@@ -130,6 +158,7 @@ TEST(TraceRead, ClassifiesAndKeepsEveryPage)
 	EXPECT_EQ(wl.pages[0].hash, page_hash(plain.data(), 4096));
 	// --save-trace writes what was read, sizes as stored.
 	std::string out = path + ".out";
+	files.push_back(out);
 	ASSERT_EQ(0, trace_write(&wl, out.c_str(), "LZ4"));
 	workload again;
 	ASSERT_EQ(0, workload_init(&again, 4096, 0));
@@ -138,19 +167,11 @@ TEST(TraceRead, ClassifiesAndKeepsEveryPage)
 	EXPECT_EQ(wl.same_filled, again.same_filled);
 	EXPECT_EQ(wl.raw, again.raw);
 	workload_free(&again);
-	trace_synth_free(&s);
-	workload_free(&wl);
-	std::remove(path.c_str());
-	std::remove(out.c_str());
 }
 
-TEST(TraceRead, NamesTheBadLine)
+TEST_F(TraceRead, NamesTheBadLine)
 {
-	std::string path = WriteTemp("100\n200\nbanana\n");
-	workload wl;
-	trace_synth s;
-	ASSERT_EQ(0, workload_init(&wl, 4096, 0));
-	ASSERT_EQ(0, trace_synth_init(&s, 4096, 0, 1));
+	std::string path = trace("100\n200\nbanana\n");
 	testing::internal::CaptureStderr();
 	EXPECT_EQ(-1, trace_read(&wl, &s, path.c_str()));
 	std::string err = testing::internal::GetCapturedStderr();
@@ -159,9 +180,6 @@ TEST(TraceRead, NamesTheBadLine)
 	testing::internal::CaptureStderr();
 	EXPECT_EQ(-1, trace_read(&wl, &s, "/nonexistent/trace"));
 	testing::internal::GetCapturedStderr();
-	trace_synth_free(&s);
-	workload_free(&wl);
-	std::remove(path.c_str());
 }
 
 TEST(Workload, SameFilledIsEveryWordEqual)
@@ -189,7 +207,7 @@ TEST(Workload, MaxPagesStopsReading)
 }
 
 // The bytes workload @wl keeps for object @i, decompressed (or raw).
-std::vector<unsigned char> Kept(const workload &wl, size_t i)
+std::vector<unsigned char> kept(const workload &wl, size_t i)
 {
 	std::vector<unsigned char> out(wl.block_size);
 	const wl_page &p = wl.pages[i];
@@ -250,7 +268,7 @@ TEST(Blocks, ConsecutivePagesAsOneObject)
 				      in[want[k] + 1].end());
 		else
 			expect.resize(8192, 0);
-		EXPECT_EQ(expect, Kept(blocks, k)) << "block of pages " << want[k];
+		EXPECT_EQ(expect, kept(blocks, k)) << "block of pages " << want[k];
 	}
 	EXPECT_LT(blocks.pages[3].size, 200u);
 	EXPECT_EQ(blocks.max_size, std::max({blocks.pages[0].size, blocks.pages[1].size,
@@ -284,7 +302,7 @@ TEST(Blocks, IncompressibleBlockIsStoredRaw)
 	EXPECT_EQ(1u, blocks.raw);
 	EXPECT_EQ(16384u, blocks.pages[0].size);
 	EXPECT_EQ(16384u, blocks.max_size);
-	Kept(blocks, 0);
+	kept(blocks, 0);
 	workload_free(&blocks);
 	workload_free(&pages);
 }

@@ -26,7 +26,7 @@ namespace {
 struct Pool {
 	explicit Pool(const zpool_driver *d) : drv(d), pool(d->create()) {}
 	~Pool() { drv->destroy(pool); }
-	uint64_t Store(size_t len, unsigned char fill)
+	uint64_t store(size_t len, unsigned char fill)
 	{
 		std::vector<unsigned char> buf(len, fill);
 		uint64_t id = 0;
@@ -35,7 +35,7 @@ struct Pool {
 		EXPECT_NE(0u, id);
 		return id;
 	}
-	zpool_usage Usage()
+	zpool_usage usage()
 	{
 		zpool_usage u;
 
@@ -46,7 +46,7 @@ struct Pool {
 	void *pool;
 };
 
-bool FourKiBPages()
+bool four_kib_pages()
 {
 	return mp_page_size() == 4096;
 }
@@ -128,7 +128,7 @@ TEST_P(EveryDriver, KeepsTheBytes)
 				 : name.compare(0, 8, "zsmalloc") == 0
 					 ? (uint64_t)ZS_DEFAULT_CACHE_PAGES * ZS_MAX_SHARDS
 					 : 0;
-		EXPECT_LE(p.Usage().pages, cache) << d->name << " kept pages";
+		EXPECT_LE(p.usage().pages, cache) << d->name << " kept pages";
 	}
 }
 
@@ -163,8 +163,8 @@ TEST_P(EveryDriver, AccountingAddsUp)
 	std::vector<uint64_t> ids;
 
 	for (int i = 0; i < 100; i++)
-		ids.push_back(p.Store(700, (unsigned char)i));
-	zpool_usage u = p.Usage();
+		ids.push_back(p.store(700, (unsigned char)i));
+	zpool_usage u = p.usage();
 	if (d == &zpool_malloc_driver) {
 		EXPECT_EQ(0u, u.metadata_bytes);
 		EXPECT_EQ(0u, u.pages);
@@ -201,31 +201,31 @@ TEST(Registry, FindsEveryDriverByName)
 // bytes to kmalloc-4096, one per slab; 65 bytes to kmalloc-96, 42 per slab.
 TEST(Slub, RoundsUpToItsCaches)
 {
-	if (!FourKiBPages())
+	if (!four_kib_pages())
 		GTEST_SKIP() << "hand-computed for 4 KiB pages";
 	Pool p(&zpool_slub_driver);
 	std::vector<uint64_t> ids;
 
 	for (int i = 0; i < 32; i++)
-		ids.push_back(p.Store(i % 2 ? 100 : 97, 1));
-	EXPECT_EQ(1u, p.Usage().pages);
-	ids.push_back(p.Store(128, 2));
-	EXPECT_EQ(2u, p.Usage().pages);
-	p.Store(4096, 3);
-	EXPECT_EQ(3u, p.Usage().pages);
+		ids.push_back(p.store(i % 2 ? 100 : 97, 1));
+	EXPECT_EQ(1u, p.usage().pages);
+	ids.push_back(p.store(128, 2));
+	EXPECT_EQ(2u, p.usage().pages);
+	p.store(4096, 3);
+	EXPECT_EQ(3u, p.usage().pages);
 	for (int i = 0; i < 42; i++)
-		p.Store(65, 4);
-	EXPECT_EQ(4u, p.Usage().pages);
-	p.Store(96, 5);
-	EXPECT_EQ(5u, p.Usage().pages);
+		p.store(65, 4);
+	EXPECT_EQ(4u, p.usage().pages);
+	p.store(96, 5);
+	EXPECT_EQ(5u, p.usage().pages);
 	// Emptying the second kmalloc-128 slab gives its page back; freeing one
 	// object of the first makes room without a new page.
 	ASSERT_EQ(0, zpool_slub_driver.release(p.pool, ids.back()));
-	EXPECT_EQ(4u, p.Usage().pages);
+	EXPECT_EQ(4u, p.usage().pages);
 	ASSERT_EQ(0, zpool_slub_driver.release(p.pool, ids[0]));
-	p.Store(120, 6);
-	EXPECT_EQ(4u, p.Usage().pages);
-	EXPECT_EQ(0u, p.Usage().oversize_objects);
+	p.store(120, 6);
+	EXPECT_EQ(4u, p.usage().pages);
+	EXPECT_EQ(0u, p.usage().oversize_objects);
 }
 
 // Objects above a page, on SLUB and SLOB as kmalloc stores them: alone in
@@ -233,30 +233,30 @@ TEST(Slub, RoundsUpToItsCaches)
 // record counted as metadata; the pages go back when they are released.
 TEST(Models, LargeObjectsTakePowerOfTwoPages)
 {
-	if (!FourKiBPages())
+	if (!four_kib_pages())
 		GTEST_SKIP() << "hand-computed for 4 KiB pages";
 	for (const zpool_driver *d : {&zpool_slub_driver, &zpool_slob_driver}) {
 		Pool p(d);
-		uint64_t meta = p.Usage().metadata_bytes;
-		uint64_t a = p.Store(4097, 1);   // 2 pages
-		EXPECT_EQ(2u, p.Usage().pages) << d->name;
-		uint64_t b = p.Store(20000, 2);  // 5 pages needed: 8
-		EXPECT_EQ(10u, p.Usage().pages) << d->name;
-		uint64_t c = p.Store(65536, 3);  // 16
-		EXPECT_EQ(26u, p.Usage().pages) << d->name;
-		EXPECT_EQ(3u, p.Usage().oversize_objects) << d->name;
-		EXPECT_GT(p.Usage().metadata_bytes, meta) << d->name;
+		uint64_t meta = p.usage().metadata_bytes;
+		uint64_t a = p.store(4097, 1);   // 2 pages
+		EXPECT_EQ(2u, p.usage().pages) << d->name;
+		uint64_t b = p.store(20000, 2);  // 5 pages needed: 8
+		EXPECT_EQ(10u, p.usage().pages) << d->name;
+		uint64_t c = p.store(65536, 3);  // 16
+		EXPECT_EQ(26u, p.usage().pages) << d->name;
+		EXPECT_EQ(3u, p.usage().oversize_objects) << d->name;
+		EXPECT_GT(p.usage().metadata_bytes, meta) << d->name;
 		std::vector<unsigned char> out(65536);
 		ASSERT_EQ(0, d->load(p.pool, c, out.data(), 65536));
 		EXPECT_EQ(std::vector<unsigned char>(65536, 3), out);
 		ASSERT_EQ(0, d->load(p.pool, b, out.data(), 20000));
 		EXPECT_EQ(2, out[19999]);
 		ASSERT_EQ(0, d->release(p.pool, b));
-		EXPECT_EQ(18u, p.Usage().pages) << d->name;
+		EXPECT_EQ(18u, p.usage().pages) << d->name;
 		ASSERT_EQ(0, d->release(p.pool, a));
 		ASSERT_EQ(0, d->release(p.pool, c));
-		EXPECT_EQ(0u, p.Usage().pages) << d->name;
-		EXPECT_EQ(meta, p.Usage().metadata_bytes) << d->name;
+		EXPECT_EQ(0u, p.usage().pages) << d->name;
+		EXPECT_EQ(meta, p.usage().metadata_bytes) << d->name;
 	}
 }
 
@@ -265,37 +265,37 @@ TEST(Models, LargeObjectsTakePowerOfTwoPages)
 // Objects above 4090 bytes go one per page.
 TEST(Slob, FirstFitWithATwoByteHeader)
 {
-	if (!FourKiBPages())
+	if (!four_kib_pages())
 		GTEST_SKIP() << "hand-computed for 4 KiB pages";
 	Pool p(&zpool_slob_driver);
 	std::vector<uint64_t> ids;
 
 	for (int i = 0; i < 39; i++)
-		ids.push_back(p.Store(100, (unsigned char)i));
-	EXPECT_EQ(1u, p.Usage().pages);
+		ids.push_back(p.store(100, (unsigned char)i));
+	EXPECT_EQ(1u, p.usage().pages);
 	// 9 units are left: a 34-byte object (36 bytes, 9 units) still fits,
 	// a 35-byte one (37 -> 40 bytes, 10 units) does not.
-	p.Store(34, 0x34);
-	EXPECT_EQ(1u, p.Usage().pages);
-	uint64_t second = p.Store(35, 0x35);
-	EXPECT_EQ(2u, p.Usage().pages);
+	p.store(34, 0x34);
+	EXPECT_EQ(1u, p.usage().pages);
+	uint64_t second = p.store(35, 0x35);
+	EXPECT_EQ(2u, p.usage().pages);
 	// First fit: a hole in the first page is found before the second page.
 	ASSERT_EQ(0, zpool_slob_driver.release(p.pool, ids[10]));
-	p.Store(101, 0x65); // 103 -> 104 bytes: exactly the hole
-	EXPECT_EQ(2u, p.Usage().pages);
+	p.store(101, 0x65); // 103 -> 104 bytes: exactly the hole
+	EXPECT_EQ(2u, p.usage().pages);
 	// Freed neighbours merge: two adjacent 104-byte holes hold 206 bytes.
 	ASSERT_EQ(0, zpool_slob_driver.release(p.pool, ids[20]));
 	ASSERT_EQ(0, zpool_slob_driver.release(p.pool, ids[21]));
-	p.Store(206, 0x66); // 208 bytes = 52 units
-	EXPECT_EQ(2u, p.Usage().pages);
+	p.store(206, 0x66); // 208 bytes = 52 units
+	EXPECT_EQ(2u, p.usage().pages);
 	ASSERT_EQ(0, zpool_slob_driver.release(p.pool, second));
-	EXPECT_EQ(1u, p.Usage().pages);
-	p.Store(4090, 7);
-	EXPECT_EQ(2u, p.Usage().pages);
-	EXPECT_EQ(0u, p.Usage().oversize_objects);
-	p.Store(4091, 8);
-	EXPECT_EQ(3u, p.Usage().pages);
-	EXPECT_EQ(1u, p.Usage().oversize_objects);
+	EXPECT_EQ(1u, p.usage().pages);
+	p.store(4090, 7);
+	EXPECT_EQ(2u, p.usage().pages);
+	EXPECT_EQ(0u, p.usage().oversize_objects);
+	p.store(4091, 8);
+	EXPECT_EQ(3u, p.usage().pages);
+	EXPECT_EQ(1u, p.usage().oversize_objects);
 	// A double free is refused.
 	ASSERT_EQ(0, zpool_slob_driver.release(p.pool, ids[5]));
 	EXPECT_EQ(-EINVAL, zpool_slob_driver.release(p.pool, ids[5]));
@@ -304,32 +304,53 @@ TEST(Slob, FirstFitWithATwoByteHeader)
 // zbud: 64-byte chunks, one header chunk, 63 chunks for two buddies.
 TEST(Zbud, TwoBuddiesPerPage)
 {
-	if (!FourKiBPages())
+	if (!four_kib_pages())
 		GTEST_SKIP() << "hand-computed for 4 KiB pages";
 	Pool p(&zpool_zbud_driver);
 
-	uint64_t a = p.Store(1000, 1); // 16 chunks
-	p.Store(1000, 2);              // buddy of a: same page
-	EXPECT_EQ(1u, p.Usage().pages);
-	p.Store(30, 3); // 1 chunk; a page holds two objects at most
-	EXPECT_EQ(2u, p.Usage().pages);
-	p.Store(2000, 4); // 32 chunks; the 30-byte page has 62 free: fits
-	EXPECT_EQ(2u, p.Usage().pages);
-	uint64_t big = p.Store(2000, 5); // 32 chunks: new page
-	p.Store(1985, 6);                // 32 chunks: 32 + 32 > 63, new page
-	EXPECT_EQ(4u, p.Usage().pages);
-	p.Store(1984, 7); // 31 chunks: buddy of `big` or of the last one
-	EXPECT_EQ(4u, p.Usage().pages);
-	p.Store(3968, 8); // 62 chunks: the largest zbud object
-	EXPECT_EQ(5u, p.Usage().pages);
-	EXPECT_EQ(0u, p.Usage().oversize_objects);
-	p.Store(3969, 9); // too large for zbud: one per page, counted
-	EXPECT_EQ(6u, p.Usage().pages);
-	EXPECT_EQ(1u, p.Usage().oversize_objects);
+	uint64_t a = p.store(1000, 1); // 16 chunks
+	p.store(1000, 2);              // buddy of a: same page
+	EXPECT_EQ(1u, p.usage().pages);
+	p.store(30, 3); // 1 chunk; a page holds two objects at most
+	EXPECT_EQ(2u, p.usage().pages);
+	p.store(2000, 4); // 32 chunks; the 30-byte page has 62 free: fits
+	EXPECT_EQ(2u, p.usage().pages);
+	uint64_t big = p.store(2000, 5); // 32 chunks: new page
+	p.store(1985, 6);                // 32 chunks: 32 + 32 > 63, new page
+	EXPECT_EQ(4u, p.usage().pages);
+	p.store(1984, 7); // 31 chunks: buddy of `big` or of the last one
+	EXPECT_EQ(4u, p.usage().pages);
+	p.store(3968, 8); // 62 chunks: the largest zbud object
+	EXPECT_EQ(5u, p.usage().pages);
+	EXPECT_EQ(0u, p.usage().oversize_objects);
+	p.store(3969, 9); // too large for zbud: one per page, counted
+	EXPECT_EQ(6u, p.usage().pages);
+	EXPECT_EQ(1u, p.usage().oversize_objects);
 	ASSERT_EQ(0, zpool_zbud_driver.release(p.pool, a));
 	EXPECT_EQ(-EINVAL, zpool_zbud_driver.release(p.pool, a));
-	EXPECT_EQ(6u, p.Usage().pages);
+	EXPECT_EQ(6u, p.usage().pages);
 	(void)big;
+}
+
+// A driver of a test's own: the calls every driver has, the optional ones
+// (compact, class_stats, check, label) left NULL.
+zpool_driver test_driver(const char *name, const char *summary, unsigned flags,
+			 void *(*create)(void), void (*destroy)(void *),
+			 int (*store)(void *, const void *, size_t, uint64_t *),
+			 int (*load)(void *, uint64_t, void *, size_t), int (*release)(void *, uint64_t),
+			 void (*usage)(void *, zpool_usage *))
+{
+	zpool_driver d{};
+	d.name = name;
+	d.summary = summary;
+	d.flags = flags;
+	d.create = create;
+	d.destroy = destroy;
+	d.store = store;
+	d.load = load;
+	d.release = release;
+	d.usage = usage;
+	return d;
 }
 
 // A driver that flips one byte of what it returns: density's verification
@@ -364,15 +385,9 @@ void liar_usage(void *, zpool_usage *u) { *u = zpool_usage{}; }
 
 TEST(Verification, CatchesCorruptedObjects)
 {
-	zpool_driver liar{};
-	liar.name = "liar";
-	liar.summary = "flips a byte of every third object";
-	liar.create = liar_create;
-	liar.destroy = liar_destroy;
-	liar.store = liar_store_fn;
-	liar.load = liar_load;
-	liar.release = liar_release;
-	liar.usage = liar_usage;
+	zpool_driver liar = test_driver("liar", "flips a byte of every third object", 0, liar_create,
+					liar_destroy, liar_store_fn, liar_load, liar_release,
+					liar_usage);
 
 	workload wl;
 	ASSERT_EQ(0, workload_init(&wl, mp_page_size(), 0));
@@ -425,7 +440,7 @@ struct ChildRun {
 		plan.seed = 5;
 	}
 	~ChildRun() { workload_free(&wl); }
-	double Pct(const phase_result &p, uint64_t bytes)
+	double pct(const phase_result &p, uint64_t bytes)
 	{
 		return 100.0 * (double)bytes / (double)p.live_bytes;
 	}
@@ -451,11 +466,11 @@ TEST(MallocDriver, MeasuredInAChildProcess)
 	const phase_result &fill = c.res.phase[PHASE_FILL];
 	EXPECT_EQ(20000u, fill.verified);
 	EXPECT_EQ(fill.used, fill.resident_bytes);
-	EXPECT_GT(c.Pct(fill, fill.used), 97.0);
-	EXPECT_LT(c.Pct(fill, fill.used), 115.0);
+	EXPECT_GT(c.pct(fill, fill.used), 97.0);
+	EXPECT_LT(c.pct(fill, fill.used), 115.0);
 	ASSERT_NE(ZPOOL_NO_ACCOUNT, fill.usage.bytes_used);
-	EXPECT_GT(c.Pct(fill, fill.usage.bytes_used), 97.0);
-	EXPECT_LT(c.Pct(fill, fill.usage.bytes_used), 115.0);
+	EXPECT_GT(c.pct(fill, fill.usage.bytes_used), 97.0);
+	EXPECT_LT(c.pct(fill, fill.usage.bytes_used), 115.0);
 	// Half freed at random: no whole page empties, the figure stays.
 	const phase_result &discard = c.res.phase[PHASE_DISCARD];
 	EXPECT_GT(discard.used, fill.used * 8 / 10);
@@ -564,16 +579,9 @@ TEST(Resident, AnAllocatorThatHoldsNothingGrowsByNothing)
 #ifdef ZSALLOC_ASAN
 	GTEST_SKIP() << "ASan's allocator adds redzones and a quarantine";
 #endif
-	zpool_driver null{};
-	null.name = "null";
-	null.summary = "holds nothing: ids are the workload's bytes";
-	null.flags = ZPOOL_REAL;
-	null.create = null_create;
-	null.destroy = null_destroy;
-	null.store = null_store;
-	null.load = null_load;
-	null.release = null_release;
-	null.usage = null_usage;
+	zpool_driver null = test_driver("null", "holds nothing: ids are the workload's bytes",
+					ZPOOL_REAL, null_create, null_destroy, null_store, null_load,
+					null_release, null_usage);
 	static ChildRun c;
 	ASSERT_EQ(0, run_driver_isolated(&null, &c.plan, &c.res)) << c.res.error;
 	ASSERT_EQ(NR_PHASES, c.res.phases);

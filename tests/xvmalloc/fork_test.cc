@@ -9,181 +9,176 @@
 // of the first check that failed), and the parent waits for it with a
 // deadline, so that a child stuck on a lock a vanished thread held fails
 // the test instead of hanging it.
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/common/child.h"
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
 namespace {
 
 struct Obj {
-  uint32_t pfn, off, size;
-  uint64_t seed;
+	uint32_t pfn, off, size;
+	uint64_t seed;
 };
 
-std::vector<Obj> Fill(xv_pool* pool, int n, uint64_t seed) {
-  xvtest::Rng r(seed);
-  std::vector<Obj> objs;
-  for (int i = 0; i < n; i++) {
-    Obj o;
-    o.size = xvtest::CompressedSize(r, xv_max_size());
-    o.seed = r.Next();
-    if (xv_malloc(pool, o.size, &o.pfn, &o.off, 0)) break;
-    void* p = xv_map(pool, o.pfn, o.off);
-    if (!p) break;
-    xvtest::Fill(p, o.size, o.seed);
-    xv_unmap(pool, o.pfn, o.off);
-    objs.push_back(o);
-  }
-  return objs;
+std::vector<Obj> fill(xv_pool *pool, int n, uint64_t seed)
+{
+	xv_test::Rng r(seed);
+	std::vector<Obj> objs;
+	for (int i = 0; i < n; i++) {
+		Obj o;
+		o.size = xv_test::compressed_size(r, xv_max_size());
+		o.seed = r.next();
+		if (xv_malloc(pool, o.size, &o.pfn, &o.off, 0))
+			break;
+		void *p = xv_map(pool, o.pfn, o.off);
+		if (!p)
+			break;
+		xv_test::fill(p, o.size, o.seed);
+		xv_unmap(pool, o.pfn, o.off);
+		objs.push_back(o);
+	}
+	return objs;
 }
 
 // Every object maps and holds its bytes: 0, else @code.
-int CheckAll(xv_pool* pool, const std::vector<Obj>& objs, int code) {
-  for (const Obj& o : objs) {
-    const void* p = xv_map(pool, o.pfn, o.off);
-    if (!p || xv_get_object_size(pool, o.pfn, o.off) != o.size ||
-        !xvtest::Verify(p, o.size, o.seed))
-      return code;
-  }
-  return 0;
+int check_all(xv_pool *pool, const std::vector<Obj> &objs, int code)
+{
+	for (const Obj &o : objs) {
+		const void *p = xv_map(pool, o.pfn, o.off);
+		if (!p || xv_get_object_size(pool, o.pfn, o.off) != o.size ||
+		    !xv_test::verify(p, o.size, o.seed))
+			return code;
+	}
+	return 0;
 }
 
 // What the child does with its snapshot; returns its exit status.
-int ChildWork(xv_pool* pool, std::vector<Obj> objs) {
-  if (int e = CheckAll(pool, objs, 10)) return e;  // the snapshot reads
-  if (xv_check(pool) != 0) return 11;
-  for (Obj& o : objs) {  // overwrite every object
-    void* p = xv_map(pool, o.pfn, o.off);
-    if (!p) return 12;
-    o.seed ^= 0x5a5a5a5a5a5a5a5aull;
-    xvtest::Fill(p, o.size, o.seed);
-  }
-  if (int e = CheckAll(pool, objs, 13)) return e;
-  std::vector<Obj> more = Fill(pool, 200, 99);  // and allocate more
-  if (more.size() != 200) return 14;
-  for (const Obj& o : objs)
-    if (xv_free(pool, o.pfn, o.off)) return 15;
-  for (const Obj& o : more)
-    if (xv_free(pool, o.pfn, o.off)) return 16;
-  if (xv_check(pool) != 0) return 17;
-  xv_destroy_pool(pool);
-  return 0;
+int child_work(xv_pool *pool, std::vector<Obj> objs)
+{
+	if (int e = check_all(pool, objs, 10))
+		return e; // the snapshot reads
+	if (xv_check(pool) != 0)
+		return 11;
+	for (Obj &o : objs) { // overwrite every object
+		void *p = xv_map(pool, o.pfn, o.off);
+		if (!p)
+			return 12;
+		o.seed ^= 0x5a5a5a5a5a5a5a5aull;
+		xv_test::fill(p, o.size, o.seed);
+	}
+	if (int e = check_all(pool, objs, 13))
+		return e;
+	std::vector<Obj> more = fill(pool, 200, 99); // and allocate more
+	if (more.size() != 200)
+		return 14;
+	for (const Obj &o : objs)
+		if (xv_free(pool, o.pfn, o.off))
+			return 15;
+	for (const Obj &o : more)
+		if (xv_free(pool, o.pfn, o.off))
+			return 16;
+	if (xv_check(pool) != 0)
+		return 17;
+	xv_destroy_pool(pool);
+	return 0;
 }
 
-// The child's exit status, or -1 if it did not end within @seconds (then
-// it is killed) or died of a signal.
-int WaitChild(pid_t pid, int seconds) {
-  auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (r < 0 && errno != EINTR) return -1;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+// What the parent finds after its children: every object of @objs holds
+// its bytes, the checker passes, and each object frees.
+void expect_intact_and_free(xv_pool *pool, const std::vector<Obj> &objs)
+{
+	EXPECT_EQ(0, check_all(pool, objs, 1));
+	EXPECT_EQ(0u, xv_check(pool));
+	for (const Obj &o : objs)
+		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
 }
 
-TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects) {
-  xv_pool* pool = xv_create_pool();
-  ASSERT_NE(nullptr, pool);
-  std::vector<Obj> objs = Fill(pool, 3000, 1);
-  ASSERT_EQ(3000u, objs.size());
-  const xv_stats before = xvtest::Stats(pool);
+TEST(XvFork, ChildWritesFreesAndDestroysParentKeepsItsObjects)
+{
+	xv_pool *pool = xv_create_pool();
+	ASSERT_NE(nullptr, pool);
+	std::vector<Obj> objs = fill(pool, 3000, 1);
+	ASSERT_EQ(3000u, objs.size());
+	const xv_stats before = xv_test::stats(pool);
 
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) _exit(ChildWork(pool, objs));
-  ASSERT_EQ(0, WaitChild(pid, 60));
+	ASSERT_EQ(0, test_child::in_child([&] { return child_work(pool, objs); }, 60));
 
-  // Nothing the child did reached the parent's pool.
-  const xv_stats after = xvtest::Stats(pool);
-  EXPECT_EQ(before.objects, after.objects);
-  EXPECT_EQ(before.pages, after.pages);
-  EXPECT_EQ(0, CheckAll(pool, objs, 1));
-  EXPECT_EQ(0u, xv_check(pool));
-  for (const Obj& o : objs) ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
-  EXPECT_EQ(0u, xvtest::Stats(pool).pages);
-  xv_destroy_pool(pool);
+	// Nothing the child did reached the parent's pool.
+	const xv_stats after = xv_test::stats(pool);
+	EXPECT_EQ(before.objects, after.objects);
+	EXPECT_EQ(before.pages, after.pages);
+	ASSERT_NO_FATAL_FAILURE(expect_intact_and_free(pool, objs));
+	EXPECT_EQ(0u, xv_test::stats(pool).pages);
+	xv_destroy_pool(pool);
 }
 
 // Threads allocate, fill, verify and free in the pool while the main thread
 // forks again and again; every child checks the pool, uses it and destroys
 // it. Without the fork handlers a child would now and then find an arena
 // locked by a thread it does not have (and hang), or half updated.
-TEST(XvFork, ForkWhileThreadsUseThePool) {
-  const int kForks = static_cast<int>(xvtest::CountFromEnv("XV_FORKS", 40));
-  xv_config cfg{};
-  cfg.arenas = 2;
-  xv_pool* pool = xv_create_pool_config(&cfg);
-  ASSERT_NE(nullptr, pool);
-  std::vector<Obj> mine = Fill(pool, 500, 2);
-  ASSERT_EQ(500u, mine.size());
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> errors{0}, rounds{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < 2; t++) {
-    workers.emplace_back([&, t] {
-      xvtest::Rng r(100 + static_cast<uint64_t>(t));
-      std::vector<Obj> objs;
-      while (!stop.load()) {
-        if (objs.size() < 64 && r.Below(2)) {
-          std::vector<Obj> one = Fill(pool, 1, r.Next());
-          if (one.size() != 1) errors++;
-          objs.insert(objs.end(), one.begin(), one.end());
-        } else if (!objs.empty()) {
-          size_t k = r.Below(objs.size());
-          if (CheckAll(pool, {objs[k]}, 1) ||
-              xv_free(pool, objs[k].pfn, objs[k].off))
-            errors++;
-          objs[k] = objs.back();
-          objs.pop_back();
-        }
-        rounds++;
-      }
-      for (const Obj& o : objs)
-        if (xv_free(pool, o.pfn, o.off)) errors++;
-    });
-  }
-  int failed = 0, first_status = 0;
-  for (int i = 0; i < kForks; i++) {
-    uint64_t seen = rounds.load();
-    while (rounds.load() < seen + 200) std::this_thread::yield();
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) _exit(ChildWork(pool, mine));
-    int status = WaitChild(pid, 20);
-    if (status != 0 && !failed++) first_status = status;
-  }
-  stop = true;
-  for (std::thread& w : workers) w.join();
-  EXPECT_EQ(0, failed) << "children failed; the first with status "
-                       << first_status << " (-1: hung or killed)";
-  EXPECT_EQ(0u, errors.load());
-  EXPECT_EQ(0, CheckAll(pool, mine, 1));
-  EXPECT_EQ(0u, xv_check(pool));
-  for (const Obj& o : mine) ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
-  EXPECT_EQ(0u, xvtest::Stats(pool).objects);
-  xv_destroy_pool(pool);
+TEST(XvFork, ForkWhileThreadsUseThePool)
+{
+	const int kForks = static_cast<int>(xv_test::count_from_env("XV_FORKS", 40));
+	xv_config cfg{};
+	cfg.arenas = 2;
+	xv_pool *pool = xv_create_pool_config(&cfg);
+	ASSERT_NE(nullptr, pool);
+	std::vector<Obj> mine = fill(pool, 500, 2);
+	ASSERT_EQ(500u, mine.size());
+	std::atomic<bool> stop{false};
+	std::atomic<uint64_t> errors{0}, rounds{0};
+	std::vector<std::thread> workers;
+	for (int t = 0; t < 2; t++) {
+		workers.emplace_back([&, t] {
+			xv_test::Rng r(100 + static_cast<uint64_t>(t));
+			std::vector<Obj> objs;
+			while (!stop.load()) {
+				if (objs.size() < 64 && r.below(2)) {
+					std::vector<Obj> one = fill(pool, 1, r.next());
+					if (one.size() != 1)
+						errors++;
+					objs.insert(objs.end(), one.begin(), one.end());
+				} else if (!objs.empty()) {
+					size_t k = r.below(objs.size());
+					if (check_all(pool, {objs[k]}, 1) ||
+					    xv_free(pool, objs[k].pfn, objs[k].off))
+						errors++;
+					objs[k] = objs.back();
+					objs.pop_back();
+				}
+				rounds++;
+			}
+			for (const Obj &o : objs)
+				if (xv_free(pool, o.pfn, o.off))
+					errors++;
+		});
+	}
+	int failed = 0, first_status = 0;
+	for (int i = 0; i < kForks; i++) {
+		uint64_t seen = rounds.load();
+		while (rounds.load() < seen + 200)
+			std::this_thread::yield();
+		int status = test_child::in_child([&] { return child_work(pool, mine); }, 20);
+		if (status != 0 && !failed++)
+			first_status = status;
+	}
+	stop = true;
+	for (std::thread &w : workers)
+		w.join();
+	EXPECT_EQ(0, failed) << "children failed; the first with status " << first_status
+			     << " (-1: hung, 128 + n: killed by signal n)";
+	EXPECT_EQ(0u, errors.load());
+	ASSERT_NO_FATAL_FAILURE(expect_intact_and_free(pool, mine));
+	EXPECT_EQ(0u, xv_test::stats(pool).objects);
+	xv_destroy_pool(pool);
 }
 
-}  // namespace
+} // namespace

@@ -4,7 +4,7 @@
 // every layout), the class table, zs_huge_class_size(), the statistics and
 // zs_dump_classes(), ZS_NOGROW and the page limit. A pool keeps the pages
 // of emptied zspages in its cache: "empty" below means every page it holds
-// is a cached one, and none after zs_trim() (zstest::emptied()).
+// is a cached one, and none after zs_trim() (zs_test::emptied()).
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,17 +22,10 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::check_object_all;
-using zstest::class_for;
-using zstest::class_stats;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::write_object;
+using namespace zs_test;
 
-const size_t kPage = zstest::page_size();
-const size_t kDelta = zstest::class_delta();
+const size_t kPage = zs_test::page_size();
+const size_t kDelta = zs_test::class_delta();
 // The largest object (the header: 64 KiB, or the page size if larger).
 const size_t kMaxObj = kPage > ZS_MAX_OBJECT_SIZE ? kPage : ZS_MAX_OBJECT_SIZE;
 // The longest zspage of objects above a page (the header: 128 pages).
@@ -47,6 +40,17 @@ std::vector<size_t> large_sizes(size_t step)
 	for (size_t size = kPage + 1; size < kMaxObj; size += step)
 		v.push_back(size);
 	v.push_back(kMaxObj);
+	return v;
+}
+
+// Every size from 1 to a page, then large_sizes(@step).
+std::vector<size_t> every_size(size_t step)
+{
+	std::vector<size_t> v;
+	for (size_t size = 1; size <= kPage; size++)
+		v.push_back(size);
+	for (size_t size : large_sizes(step))
+		v.push_back(size);
 	return v;
 }
 
@@ -179,7 +183,7 @@ TEST(Create, EveryChainLengthAndMethod)
 				ASSERT_TRUE(check_object_all(p, h, size, size)) << "size " << size;
 				ASSERT_EQ(zs_free(p, h), 0);
 			}
-			EXPECT_EQ(zstest::emptied(p), "");
+			EXPECT_EQ(zs_test::emptied(p), "");
 			EXPECT_EQ(zs_check(p), 0u);
 			zs_destroy_pool(p);
 		}
@@ -195,7 +199,7 @@ TEST(Malloc, Errors)
 	zs_handle keep = zs_malloc(p, 100, 0);
 	ASSERT_NE(keep, 0u);
 	ASSERT_TRUE(write_object(p, keep, 7, 100, 0));
-	zstest::Snapshot before = zstest::snapshot(p);
+	zs_test::Snapshot before = zs_test::snapshot(p);
 
 	struct Case {
 		zs_pool *pool;
@@ -226,7 +230,7 @@ TEST(Malloc, Errors)
 		EXPECT_EQ(errno, c.err) << "size " << c.size << " flags " << c.flags;
 		ASSERT_EQ(zs_check(p), 0u);
 	}
-	EXPECT_EQ(zstest::diff(before, zstest::snapshot(p)), "");
+	EXPECT_EQ(zs_test::diff(before, zs_test::snapshot(p)), "");
 	EXPECT_TRUE(check_object_all(p, keep, 7, 100));
 	// The extremes that are legal.
 	zs_handle one = zs_malloc(p, 1, 0), page = zs_malloc(p, kPage, 0);
@@ -242,7 +246,7 @@ TEST(Malloc, Errors)
 	EXPECT_EQ(zs_free(p, above), 0);
 	EXPECT_EQ(zs_free(p, max), 0);
 	EXPECT_EQ(zs_free(p, keep), 0);
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 // Every call takes a NULL pool (or other NULL argument) without crashing.
@@ -295,7 +299,7 @@ TEST(Api, NullArguments)
 	}
 	EXPECT_EQ(zs_free(pool.get(), h), 0) << "a refused call left a mapping behind";
 	EXPECT_EQ(zs_check(pool.get()), 0u);
-	EXPECT_EQ(zstest::emptied(pool.get()), "");
+	EXPECT_EQ(zs_test::emptied(pool.get()), "");
 }
 
 // ---- Every size -------------------------------------------------------------
@@ -306,12 +310,8 @@ TEST(Api, NullArguments)
 // lands in the smallest class that holds it. In every layout.
 TEST(Malloc, EverySize)
 {
-	std::vector<size_t> sizes;
-	for (size_t size = 1; size <= kPage; size++)
-		sizes.push_back(size);
-	for (size_t size : large_sizes(61))
-		sizes.push_back(size);
-	for (const zstest::Access &a : zstest::accesses()) {
+	const std::vector<size_t> sizes = every_size(61);
+	for (const zs_test::Access &a : zs_test::accesses()) {
 		SCOPED_TRACE(a.name);
 		Pool pool = make_pool(0, a.method);
 		ASSERT_NE(pool, nullptr);
@@ -332,7 +332,7 @@ TEST(Malloc, EverySize)
 				}
 			ASSERT_EQ(changed, 1) << "size " << size;
 			const zs_class_stat &c = after[(size_t)got];
-			size_t rounded = zstest::round_up(size, kDelta);
+			size_t rounded = zs_test::round_up(size, kDelta);
 			EXPECT_GE(c.size, size) << "size " << size;
 			EXPECT_LE(c.merged_from, rounded) << "size " << size;
 			if (c.merged_from == c.size) {
@@ -354,7 +354,7 @@ TEST(Malloc, EverySize)
 		zs_pool_stats(p, &st);
 		EXPECT_EQ(st.objects, sizes.size());
 		// Everything is still there, through every path.
-		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 		// Free in a scattered order, checking the rest as we go.
 		std::mt19937_64 rng(7);
 		std::shuffle(objs.begin(), objs.end(), rng);
@@ -368,7 +368,7 @@ TEST(Malloc, EverySize)
 			}
 		}
 		EXPECT_EQ(zs_check(p), 0u);
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 		EXPECT_EQ(zs_check(p), 0u);
 	}
 }
@@ -380,31 +380,27 @@ TEST(Malloc, EverySize)
 // zs_compact() gave back what no object touches, cache included.
 TEST(Malloc, EverySizeAlone)
 {
-	std::vector<size_t> sizes;
-	for (size_t size = 1; size <= kPage; size++)
-		sizes.push_back(size);
-	for (size_t size : large_sizes(97))
-		sizes.push_back(size);
+	const std::vector<size_t> sizes = every_size(97);
 	for (bool cache : {false, true}) {
 		SCOPED_TRACE(cache ? "cache" : "no cache");
-		zs_config cfg = zstest::pool_config();
+		zs_config cfg = zs_test::pool_config();
 		cfg.cache_pages = cache ? 0 : UINT32_MAX;
 		Pool pool = make_pool(cfg);
 		ASSERT_NE(pool, nullptr);
 		zs_pool *p = pool.get();
 		for (size_t size : sizes) {
-			const uint64_t pages = zstest::pages_for(0, size, kPage);
+			const uint64_t pages = zs_test::pages_for(0, size, kPage);
 			zs_handle h = zs_malloc(p, size, 0);
 			ASSERT_NE(h, 0u) << size;
 			if (!cache) {
 				ASSERT_EQ(zs_get_total_pages(p), pages) << "size " << size;
 			} else {
-				ASSERT_GE(zstest::class_pages(p), pages) << "size " << size;
+				ASSERT_GE(zs_test::class_pages(p), pages) << "size " << size;
 				ASSERT_EQ(zs_compact(p), zs_get_total_pages(p) - pages)
 					<< "size " << size;
 				ASSERT_EQ(zs_get_total_pages(p), pages) << "size " << size;
 			}
-			ASSERT_EQ(zstest::class_pages(p), pages) << "size " << size;
+			ASSERT_EQ(zs_test::class_pages(p), pages) << "size " << size;
 			ASSERT_EQ(zs_check(p), 0u);
 			ASSERT_TRUE(write_object(p, h, size, size, (int)(size % 3)));
 			ASSERT_TRUE(check_object_all(p, h, size, size)) << size;
@@ -412,11 +408,11 @@ TEST(Malloc, EverySizeAlone)
 			if (!cache) {
 				ASSERT_EQ(zs_get_total_pages(p), 0u) << "size " << size;
 			} else {
-				ASSERT_EQ(zstest::pool_stats(p).pages_cached, pages) << "size " << size;
+				ASSERT_EQ(zs_test::pool_stats(p).pages_cached, pages) << "size " << size;
 			}
 			ASSERT_EQ(zs_check(p), 0u);
 		}
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 	}
 }
 
@@ -461,7 +457,7 @@ void check_class_table(zs_pool *p, unsigned chain)
 		if (c.objs_per_zspage < kMaxObjsPerZspage) {
 			EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.size, bytes);
 		}
-		EXPECT_EQ(zstest::pages_for(c.objs_per_zspage - 1, c.size, kPage),
+		EXPECT_EQ(zs_test::pages_for(c.objs_per_zspage - 1, c.size, kPage),
 			  c.pages_per_zspage);
 		// Every merged size has the same geometry as the class: the
 		// same object count fits in the same chain.
@@ -469,14 +465,14 @@ void check_class_table(zs_pool *p, unsigned chain)
 		if (c.objs_per_zspage < kMaxObjsPerZspage) {
 			EXPECT_GT((uint64_t)(c.objs_per_zspage + 1) * c.merged_from, bytes);
 		}
-		EXPECT_EQ(zstest::pages_for(c.objs_per_zspage - 1, c.merged_from, kPage),
+		EXPECT_EQ(zs_test::pages_for(c.objs_per_zspage - 1, c.merged_from, kPage),
 			  c.pages_per_zspage);
 		// A fresh pool holds nothing.
 		EXPECT_EQ(c.obj_allocated, 0u);
 		EXPECT_EQ(c.obj_used, 0u);
 		EXPECT_EQ(c.pages_used, 0u);
 		EXPECT_EQ(c.freeable, 0u);
-		EXPECT_EQ(zstest::total_zspages(c), 0u);
+		EXPECT_EQ(zs_test::total_zspages(c), 0u);
 	}
 	// Asking for fewer entries fills only those and still gives the count.
 	std::vector<zs_class_stat> few(4);
@@ -539,7 +535,7 @@ TEST(Classes, HugeClassSize)
 		// design: one-page zspages): fewer zspages, as dense.
 		EXPECT_EQ(cs[(size_t)c].pages_per_zspage, chain ? chain : 16u);
 		EXPECT_EQ(cs[(size_t)class_for(cs, kPage)].pages_per_zspage, chain ? chain : 16u);
-		EXPECT_EQ(cs[(size_t)c].merged_from, zstest::round_up(huge, kDelta));
+		EXPECT_EQ(cs[(size_t)c].merged_from, zs_test::round_up(huge, kDelta));
 		if (huge > kDelta) {
 			int b = class_for(cs, huge - kDelta);
 			ASSERT_GE(b, 0);
@@ -575,7 +571,7 @@ TEST(Classes, HugeClassSize)
 		for (zs_handle h : hs) {
 			ASSERT_EQ(zs_free(p, h), 0);
 		}
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 	}
 }
 
@@ -588,7 +584,7 @@ TEST(Stats, PoolCounters)
 {
 	for (int no_auto : {0, 1}) {
 		SCOPED_TRACE(no_auto ? "no automatic compaction" : "automatic compaction");
-		zs_config cfg = zstest::pool_config();
+		zs_config cfg = zs_test::pool_config();
 		cfg.no_auto_compact = no_auto;
 		Pool pool = make_pool(cfg);
 		ASSERT_NE(pool, nullptr);
@@ -625,11 +621,11 @@ TEST(Stats, PoolCounters)
 			pages += c.pages_used;
 			EXPECT_LE(c.obj_used, c.obj_allocated);
 			// Places in the pages the class holds (zspages fill lazily).
-			EXPECT_LE(c.obj_allocated, zstest::total_zspages(c) * c.objs_per_zspage);
+			EXPECT_LE(c.obj_allocated, zs_test::total_zspages(c) * c.objs_per_zspage);
 			EXPECT_LE(c.obj_allocated, c.pages_used * kPage / c.size);
 			EXPECT_GE(c.obj_allocated, c.obj_used);
-			EXPECT_LE(c.pages_used, zstest::total_zspages(c) * c.pages_per_zspage);
-			EXPECT_GE(c.pages_used, zstest::min_pages(c));
+			EXPECT_LE(c.pages_used, zs_test::total_zspages(c) * c.pages_per_zspage);
+			EXPECT_GE(c.pages_used, zs_test::min_pages(c));
 		}
 		EXPECT_EQ(objects, st.objects);
 		EXPECT_EQ(pages + st.pages_cached, st.pages_used);
@@ -649,7 +645,7 @@ TEST(Stats, PoolCounters)
 			EXPECT_EQ(st.objects_moved, 0u) << "moved with no compaction";
 			EXPECT_EQ(st.auto_compactions, 0u);
 		}
-		EXPECT_EQ(zstest::class_pages(p) + st.pages_cached, st.pages_used);
+		EXPECT_EQ(zs_test::class_pages(p) + st.pages_cached, st.pages_used);
 		size_t trimmed = zs_trim(p);
 		EXPECT_EQ(trimmed, st.pages_cached);
 		zs_pool_stats(p, &st);
@@ -667,7 +663,7 @@ TEST(Stats, PoolCounters)
 		EXPECT_EQ(st2.objects, kept.size());
 		EXPECT_EQ(st2.pages_used, st.pages_used - freed);
 		EXPECT_EQ(st2.pages_cached, 0u);
-		EXPECT_EQ(zstest::first_bad(p, kept, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, kept, 3), -1);
 		for (const Obj &o : kept) {
 			ASSERT_EQ(zs_free(p, o.h), 0);
 		}
@@ -675,7 +671,7 @@ TEST(Stats, PoolCounters)
 		EXPECT_EQ(st.objects, 0u);
 		EXPECT_EQ(st.pages_used, st.pages_cached);
 		EXPECT_EQ(st.pages_compacted, st2.pages_compacted) << "ever, not now";
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 		EXPECT_EQ(zs_check(p), 0u);
 	}
 }
@@ -766,7 +762,7 @@ TEST(Stats, DumpClasses)
 		EXPECT_EQ(v[14], tot[3]);
 		EXPECT_EQ(v[12], 250u);
 		// Every page but the cached ones belongs to a class.
-		EXPECT_EQ(v[13] + zstest::pool_stats(p).pages_cached, zs_get_total_pages(p));
+		EXPECT_EQ(v[13] + zs_test::pool_stats(p).pages_cached, zs_get_total_pages(p));
 	}
 	// A stream that cannot be written: -EIO.
 	FILE *ro = fopen("/dev/null", "r");
@@ -777,7 +773,7 @@ TEST(Stats, DumpClasses)
 		if (i % 3 != 1 || (i / 3) % 2) {
 			ASSERT_EQ(zs_free(p, hs[i]), 0);
 		}
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 // ---- ZS_NOGROW ---------------------------------------------------------------
@@ -797,8 +793,8 @@ TEST(Malloc, NoGrow)
 	EXPECT_EQ(errno, ENOMEM);
 	EXPECT_EQ(zs_get_total_pages(p), 0u);
 	EXPECT_EQ(zs_check(p), 0u);
-	zstest::Snapshot empty = zstest::snapshot(p);
-	EXPECT_EQ(zstest::diff(zstest::snapshot(make_pool().get()), empty, false), "");
+	zs_test::Snapshot empty = zs_test::snapshot(p);
+	EXPECT_EQ(zs_test::diff(zs_test::snapshot(make_pool().get()), empty, false), "");
 
 	// One object takes a page; the objects that end in that page come
 	// without growing, the next one does not.
@@ -816,14 +812,14 @@ TEST(Malloc, NoGrow)
 	for (const Obj &o : objs) {
 		ASSERT_TRUE(write_object(p, o.h, o.seed, o.size, 0));
 	}
-	zstest::Snapshot full = zstest::snapshot(p);
+	zs_test::Snapshot full = zs_test::snapshot(p);
 	errno = 0;
 	EXPECT_EQ(zs_malloc(p, size, ZS_NOGROW), 0u) << "object " << in_first_page
 						       << " needs the second page";
 	EXPECT_EQ(errno, ENOMEM);
-	EXPECT_EQ(zstest::diff(full, zstest::snapshot(p)), "");
+	EXPECT_EQ(zs_test::diff(full, zs_test::snapshot(p)), "");
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	// A hole makes room again.
 	ASSERT_EQ(zs_free(p, objs[3].h), 0);
 	objs.erase(objs.begin() + 3);
@@ -843,7 +839,7 @@ TEST(Malloc, NoGrow)
 	EXPECT_EQ(zs_malloc(p, 2000, ZS_NOGROW), 0u);
 	EXPECT_EQ(errno, ENOMEM);
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 }
 
 // ZS_NOGROW promises ENOMEM only "with no room". Here there is room: zspage
@@ -853,7 +849,7 @@ TEST(Malloc, NoGrow)
 // compaction: it could fill Z0's holes from Z2 first.)
 TEST(Malloc, NoGrowUsesRoomInOtherZspages)
 {
-	Pool pool = zstest::make_still_pool();
+	Pool pool = zs_test::make_still_pool();
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	const size_t size = 1008; // 16 pages, 65 objects per zspage
@@ -943,17 +939,17 @@ TEST(Create, CachePages)
 		if (round % 3 == 2)
 			zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
-		ASSERT_EQ(zstest::first_bad(p, objs, 3), -1) << "round " << round;
-		zs_stats st = zstest::pool_stats(p);
-		ASSERT_EQ(zstest::class_pages(p) + st.pages_cached, zs_get_total_pages(p))
+		ASSERT_EQ(zs_test::first_bad(p, objs, 3), -1) << "round " << round;
+		zs_stats st = zs_test::pool_stats(p);
+		ASSERT_EQ(zs_test::class_pages(p) + st.pages_cached, zs_get_total_pages(p))
 			<< "the pool's pages are its classes' and its cache's";
 		ASSERT_LE(st.pages_cached, cfg.cache_pages) << "one thread: one shard's cache";
 	}
 	for (const Obj &o : objs) {
 		ASSERT_EQ(zs_free(p, o.h), 0);
 	}
-	EXPECT_LE(zstest::pool_stats(p).pages_cached, cfg.cache_pages);
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_LE(zs_test::pool_stats(p).pages_cached, cfg.cache_pages);
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 // ---- The page limit ----------------------------------------------------------
@@ -961,7 +957,7 @@ TEST(Create, CachePages)
 TEST(Malloc, PageLimit)
 {
 	const uint64_t limit = 64;
-	const uint64_t seed = zstest::test_seed(5);
+	const uint64_t seed = zs_test::test_seed(5);
 	printf("page limit seed %llu (replay: ZS_TEST_SEED=%llu)\n",
 	       (unsigned long long)seed, (unsigned long long)seed);
 	std::mt19937_64 rng(seed);
@@ -975,12 +971,12 @@ TEST(Malloc, PageLimit)
 		int failures = 0;
 		while (failures < 300) {
 			size_t size = 1 + rng() % kPage;
-			zstest::Snapshot before = zstest::snapshot(p);
+			zs_test::Snapshot before = zs_test::snapshot(p);
 			errno = 0;
 			zs_handle h = zs_malloc(p, size, 0);
 			if (!h) {
 				ASSERT_EQ(errno, ENOMEM) << "size " << size;
-				ASSERT_EQ(zstest::diff(before, zstest::snapshot(p), false), "")
+				ASSERT_EQ(zs_test::diff(before, zs_test::snapshot(p), false), "")
 					<< "a failed zs_malloc changed the pool";
 				ASSERT_EQ(zs_check(p), 0u);
 				failures++;
@@ -994,7 +990,7 @@ TEST(Malloc, PageLimit)
 		// Failures come only when a page is needed and none is left.
 		EXPECT_EQ(zs_get_total_pages(p), limit) << "round " << round;
 		ASSERT_EQ(zs_check(p), 0u);
-		ASSERT_EQ(zstest::first_bad(p, objs, 3), -1) << "round " << round;
+		ASSERT_EQ(zs_test::first_bad(p, objs, 3), -1) << "round " << round;
 	};
 	fill(0);
 	// Free half, compact, fill again; twice.
@@ -1007,13 +1003,13 @@ TEST(Malloc, PageLimit)
 		objs.resize(half);
 		zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
-		ASSERT_EQ(zstest::first_bad(p, objs, 0), -1);
+		ASSERT_EQ(zs_test::first_bad(p, objs, 0), -1);
 		fill(round);
 	}
 	for (const Obj &o : objs) {
 		ASSERT_EQ(zs_free(p, o.h), 0);
 	}
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 // A limit smaller than one zspage: each page still serves.

@@ -26,28 +26,9 @@
 
 namespace {
 
-using zstest::check_object_all;
-using zstest::class_stats;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::write_object;
+using namespace zs_test;
 
-const size_t kPage = zstest::page_size();
-
-size_t compressed_size(std::mt19937_64 &rng)
-{
-	switch (rng() % 8) {
-	case 0:
-		return 1 + rng() % 128;
-	case 1:
-		return kPage - rng() % 400;
-	case 2:
-		return 1 + rng() % kPage;
-	default:
-		return 200 + rng() % 2800;
-	}
-}
+const size_t kPage = zs_test::page_size();
 
 // Every class is as compact as it can be: at most one partly filled
 // zspage, packed from object 0. Returns a description of what is not.
@@ -55,13 +36,13 @@ std::string fully_compacted(zs_pool *p)
 {
 	std::string bad;
 	for (const zs_class_stat &c : class_stats(p)) {
-		if (zstest::partial_zspages(c) > 1)
+		if (zs_test::partial_zspages(c) > 1)
 			bad += "class " + std::to_string(c.size) + ": " +
-			       std::to_string(zstest::partial_zspages(c)) + " partial zspages; ";
-		if (c.pages_used != zstest::min_pages(c, kPage))
+			       std::to_string(zs_test::partial_zspages(c)) + " partial zspages; ";
+		if (c.pages_used != zs_test::min_pages(c, kPage))
 			bad += "class " + std::to_string(c.size) + ": " +
 			       std::to_string(c.pages_used) + " pages, " +
-			       std::to_string(zstest::min_pages(c, kPage)) + " would do; ";
+			       std::to_string(zs_test::min_pages(c, kPage)) + " would do; ";
 		if (c.zspages[0])
 			bad += "class " + std::to_string(c.size) + ": empty zspages kept; ";
 	}
@@ -78,13 +59,13 @@ struct Config {
 
 void fill_free_compact(const Config &cfg)
 {
-	const uint64_t seed = zstest::test_seed(cfg.seed);
+	const uint64_t seed = zs_test::test_seed(cfg.seed);
 	printf("compact seed %llu (replay: ZS_TEST_SEED=%llu)\n", (unsigned long long)seed,
 	       (unsigned long long)seed);
 	printf("chain %u method %d%s\n", cfg.chain, cfg.method,
 	       cfg.no_auto_compact ? ", no automatic compaction" : "");
 	std::mt19937_64 rng(seed);
-	zs_config zc = zstest::pool_config(cfg.chain, cfg.method);
+	zs_config zc = zs_test::pool_config(cfg.chain, cfg.method);
 	zc.no_auto_compact = cfg.no_auto_compact;
 	Pool pool = make_pool(zc);
 	ASSERT_NE(pool, nullptr);
@@ -106,22 +87,22 @@ void fill_free_compact(const Config &cfg)
 	}
 	objs.erase(objs.begin(), objs.begin() + (long)nfree);
 	ASSERT_EQ(zs_check(p), 0u);
-	ASSERT_EQ(zstest::first_bad(p, objs, (int)(rng() % 3)), -1) << "before compaction";
+	ASSERT_EQ(zs_test::first_bad(p, objs, (int)(rng() % 3)), -1) << "before compaction";
 
 	// The cache first (zs_trim()): then freeable is exactly what
 	// zs_compact() frees in a pool nobody touches.
-	zs_stats st_cache = zstest::pool_stats(p);
+	zs_stats st_cache = zs_test::pool_stats(p);
 	size_t pages_cached = zs_get_total_pages(p);
 	EXPECT_EQ(zs_trim(p), st_cache.pages_cached);
 	EXPECT_EQ(zs_get_total_pages(p), pages_cached - st_cache.pages_cached);
-	EXPECT_EQ(zstest::pool_stats(p).pages_cached, 0u);
+	EXPECT_EQ(zs_test::pool_stats(p).pages_cached, 0u);
 	auto before = class_stats(p);
 	size_t pages_before = zs_get_total_pages(p);
 	uint64_t freeable = 0, unpopulated = 0, minimal = 0;
 	for (const zs_class_stat &c : before) {
 		freeable += c.freeable;
-		unpopulated += zstest::total_zspages(c) * c.pages_per_zspage - c.pages_used;
-		minimal += zstest::min_pages(c, kPage);
+		unpopulated += zs_test::total_zspages(c) * c.pages_per_zspage - c.pages_used;
+		minimal += zs_test::min_pages(c, kPage);
 	}
 	zs_stats st0;
 	zs_pool_stats(p, &st0);
@@ -149,12 +130,12 @@ void fill_free_compact(const Config &cfg)
 	EXPECT_EQ(st1.objects, objs.size());
 
 	// Every object, through every path, and its handle still frees.
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1) << "after compaction";
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "after compaction";
 
 	// Once more: nothing to do.
-	zstest::Snapshot s = zstest::snapshot(p);
+	zs_test::Snapshot s = zs_test::snapshot(p);
 	EXPECT_EQ(zs_compact(p), 0u);
-	EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "") << "a second compaction changed things";
+	EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "") << "a second compaction changed things";
 	EXPECT_EQ(zs_check(p), 0u);
 
 	// Churn a little and compact again (the cache not trimmed first: the
@@ -170,15 +151,15 @@ void fill_free_compact(const Config &cfg)
 	pages_before = zs_get_total_pages(p);
 	freed = zs_compact(p);
 	EXPECT_EQ(zs_get_total_pages(p), pages_before - freed);
-	EXPECT_EQ(zstest::pool_stats(p).pages_cached, 0u) << "zs_compact() drains the cache";
+	EXPECT_EQ(zs_test::pool_stats(p).pages_cached, 0u) << "zs_compact() drains the cache";
 	ASSERT_EQ(zs_check(p), 0u);
 	EXPECT_EQ(fully_compacted(p), "");
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1) << "after the second compaction";
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "after the second compaction";
 
 	for (const Obj &o : objs) {
 		ASSERT_EQ(zs_free(p, o.h), 0);
 	}
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 	EXPECT_EQ(zs_check(p), 0u);
 }
 
@@ -227,7 +208,7 @@ TEST(Compact, NothingToDo)
 	auto cs = class_stats(p);
 	std::vector<Obj> objs;
 	for (size_t size : {(size_t)1008, (size_t)3264}) {
-		const zs_class_stat &c = cs[(size_t)zstest::class_for(cs, size)];
+		const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, size)];
 		for (uint64_t i = 0; i < 2 * c.objs_per_zspage; i++) {
 			zs_handle h = zs_malloc(p, size, 0);
 			ASSERT_NE(h, 0u);
@@ -235,9 +216,9 @@ TEST(Compact, NothingToDo)
 			ASSERT_TRUE(write_object(p, h, i + size, size, 0));
 		}
 	}
-	zstest::Snapshot s = zstest::snapshot(p);
+	zs_test::Snapshot s = zs_test::snapshot(p);
 	EXPECT_EQ(zs_compact(p), 0u);
-	EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+	EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 	// Plus one partly filled zspage, packed from 0: still nothing.
 	for (int i = 0; i < 7; i++) {
 		zs_handle h = zs_malloc(p, 1008, 0);
@@ -245,11 +226,11 @@ TEST(Compact, NothingToDo)
 		objs.push_back({h, 1008, 7000u + (uint64_t)i});
 		ASSERT_TRUE(write_object(p, h, 7000u + (uint64_t)i, 1008, 1));
 	}
-	s = zstest::snapshot(p);
+	s = zs_test::snapshot(p);
 	EXPECT_EQ(zs_compact(p), 0u);
-	EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+	EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 }
 
 // One class, one partly filled zspage with holes at its low indices: the
@@ -268,13 +249,13 @@ TEST(Compact, TrailingPagesOfASingleZspage)
 		{3264, 19, 10},
 	};
 	for (Case c : cases) {
-		c.size = zstest::class_size(c.size);
-		for (const zstest::Access &a : zstest::accesses())
+		c.size = zs_test::class_size(c.size);
+		for (const zs_test::Access &a : zs_test::accesses())
 		for (int no_auto : {1, 0}) {
 			SCOPED_TRACE("size " + std::to_string(c.size) + " alloc " +
 				     std::to_string(c.alloc) + " " + a.name +
 				     (no_auto ? ", no automatic compaction" : ""));
-			zs_config zc = zstest::pool_config(0, a.method);
+			zs_config zc = zs_test::pool_config(0, a.method);
 			zc.no_auto_compact = no_auto;
 			Pool pool = make_pool(zc);
 			zs_pool *p = pool.get();
@@ -286,33 +267,33 @@ TEST(Compact, TrailingPagesOfASingleZspage)
 				ASSERT_TRUE(write_object(p, h, 100 + i, c.size, (int)(i % 3)));
 			}
 			auto cs = class_stats(p);
-			const zs_class_stat cl = cs[(size_t)zstest::class_for(cs, c.size)];
+			const zs_class_stat cl = cs[(size_t)zs_test::class_for(cs, c.size)];
 			ASSERT_EQ(cl.size, c.size);
 			ASSERT_LE(c.alloc, cl.objs_per_zspage) << "one zspage";
-			ASSERT_EQ(zs_get_total_pages(p), zstest::pages_for(c.alloc - 1, c.size, kPage));
+			ASSERT_EQ(zs_get_total_pages(p), zs_test::pages_for(c.alloc - 1, c.size, kPage));
 			for (size_t i = 0; i < c.free_below; i++) {
 				ASSERT_EQ(zs_free(p, objs[i].h), 0);
 			}
 			objs.erase(objs.begin(), objs.begin() + (long)c.free_below);
 			size_t before = zs_get_total_pages(p);
 			if (no_auto) {
-				ASSERT_EQ(before, zstest::pages_for(c.alloc - 1, c.size, kPage))
+				ASSERT_EQ(before, zs_test::pages_for(c.alloc - 1, c.size, kPage))
 					<< "free keeps the pages of a zspage still in use";
 			}
 			size_t left = c.alloc - c.free_below;
-			size_t want = zstest::pages_for(left - 1, c.size, kPage);
+			size_t want = zs_test::pages_for(left - 1, c.size, kPage);
 			size_t freed = zs_compact(p);
 			EXPECT_EQ(freed, before - want);
 			EXPECT_EQ(zs_get_total_pages(p), want);
 			EXPECT_EQ(zs_check(p), 0u);
 			EXPECT_EQ(fully_compacted(p), "");
-			EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+			EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 			EXPECT_EQ(zs_compact(p), 0u);
 			// The moved objects' handles free, and the pool empties.
 			for (const Obj &o : objs) {
 				ASSERT_EQ(zs_free(p, o.h), 0);
 			}
-			EXPECT_EQ(zstest::emptied(p), "");
+			EXPECT_EQ(zs_test::emptied(p), "");
 		}
 	}
 }
@@ -320,7 +301,7 @@ TEST(Compact, TrailingPagesOfASingleZspage)
 // Rounds of churn, each ended by a compaction and a full verification.
 void rounds_of_churn(zs_map_method method)
 {
-	const uint64_t seed = zstest::test_seed(99);
+	const uint64_t seed = zs_test::test_seed(99);
 	printf("churn seed %llu (replay: ZS_TEST_SEED=%llu), method %d\n",
 	       (unsigned long long)seed, (unsigned long long)seed, method);
 	std::mt19937_64 rng(seed);
@@ -347,9 +328,9 @@ void rounds_of_churn(zs_map_method method)
 		size_t freed = zs_compact(p);
 		ASSERT_EQ(zs_get_total_pages(p), before - freed) << "round " << round;
 		ASSERT_EQ(zs_check(p), 0u) << "round " << round;
-		ASSERT_EQ(zstest::pool_stats(p).pages_cached, 0u) << "round " << round;
+		ASSERT_EQ(zs_test::pool_stats(p).pages_cached, 0u) << "round " << round;
 		ASSERT_EQ(fully_compacted(p), "") << "round " << round;
-		ASSERT_EQ(zstest::first_bad(p, objs, round % 3), -1) << "round " << round;
+		ASSERT_EQ(zs_test::first_bad(p, objs, round % 3), -1) << "round " << round;
 	}
 }
 
@@ -369,7 +350,7 @@ TEST(Compact, RoundsOfChurnCopy)
 // (Cached pages count against the limit, as the header says.)
 void at_the_page_limit(bool full_again, zs_map_method method)
 {
-	const uint64_t seed = zstest::test_seed(123);
+	const uint64_t seed = zs_test::test_seed(123);
 	printf("limit seed %llu (replay: ZS_TEST_SEED=%llu), method %d\n",
 	       (unsigned long long)seed, (unsigned long long)seed, method);
 	std::mt19937_64 rng(seed);
@@ -410,19 +391,19 @@ void at_the_page_limit(bool full_again, zs_map_method method)
 	}
 	uint64_t minimal = 0;
 	for (const zs_class_stat &c : class_stats(p))
-		minimal += zstest::min_pages(c, kPage);
+		minimal += zs_test::min_pages(c, kPage);
 	size_t before = zs_get_total_pages(p);
 	size_t freed = zs_compact(p);
 	printf("at the limit: %zu pages, first compaction freed %zu, minimum %llu\n", before,
 	       freed, (unsigned long long)minimal);
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	// Repeated compactions converge.
 	for (int i = 0; i < 20 && zs_get_total_pages(p) > minimal; i++)
 		zs_compact(p);
 	EXPECT_EQ(zs_get_total_pages(p), minimal);
 	EXPECT_EQ(fully_compacted(p), "");
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 }
 
 TEST(Compact, AtThePageLimit)
@@ -454,16 +435,16 @@ TEST(Compact, AtThePageLimitNoPageToSpare)
 // automatic compaction (which also runs while the frees go on).
 TEST(Compact, AroundPins)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (int no_auto : {1, 0}) {
 		SCOPED_TRACE(std::string(acc.name) + (no_auto ? ", no automatic compaction" : ""));
 		const size_t sz = 1008, opz = 65;
-		zs_config zc = zstest::pool_config(0, acc.method);
+		zs_config zc = zs_test::pool_config(0, acc.method);
 		zc.no_auto_compact = no_auto;
 		Pool pool = make_pool(zc);
 		zs_pool *p = pool.get();
 		auto cs = class_stats(p);
-		ASSERT_EQ(cs[(size_t)zstest::class_for(cs, sz)].objs_per_zspage, opz);
+		ASSERT_EQ(cs[(size_t)zs_test::class_for(cs, sz)].objs_per_zspage, opz);
 		std::vector<Obj> all;
 		for (size_t i = 0; i < 20 * opz; i++) {
 			zs_handle h = zs_malloc(p, sz, 0);
@@ -472,8 +453,8 @@ TEST(Compact, AroundPins)
 			ASSERT_TRUE(write_object(p, h, i + 1, sz, (int)(i % 3)));
 		}
 		Obj A = all[18 * opz + 10], B = all[19 * opz + 4];
-		ASSERT_FALSE(zstest::straddles(10, sz, kPage));
-		ASSERT_TRUE(zstest::straddles(4, sz, kPage));
+		ASSERT_FALSE(zs_test::straddles(10, sz, kPage));
+		ASSERT_TRUE(zs_test::straddles(4, sz, kPage));
 		uint8_t *a = (uint8_t *)zs_map_object(p, A.h, ZS_MM_RW);
 		uint8_t *b = (uint8_t *)zs_map_object(p, B.h, ZS_MM_RW);
 		ASSERT_TRUE(a && b);
@@ -493,9 +474,9 @@ TEST(Compact, AroundPins)
 			}
 		auto cls = [&] {
 			auto v = class_stats(p);
-			return v[(size_t)zstest::class_for(v, sz)];
+			return v[(size_t)zs_test::class_for(v, sz)];
 		};
-		auto zspages = [&] { return zstest::total_zspages(cls()); };
+		auto zspages = [&] { return zs_test::total_zspages(cls()); };
 		// Where a nested map of @o shows it: where its mapping does,
 		// if it did not move (one view per object and thread).
 		auto still_at = [&](const Obj &o, const uint8_t *m) {
@@ -509,36 +490,36 @@ TEST(Compact, AroundPins)
 		zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
 		EXPECT_EQ(zspages(), 2u) << "both pinned zspages stay, Z0's objects moved";
-		EXPECT_TRUE(zstest::same_content(a, A.seed, sz));
-		EXPECT_TRUE(zstest::same_content(b, B.seed, sz));
+		EXPECT_TRUE(test_content::same(a, sz, A.seed));
+		EXPECT_TRUE(test_content::same(b, sz, B.seed));
 		EXPECT_TRUE(still_at(A, a)) << "a mapped object moved";
 		EXPECT_TRUE(still_at(B, b)) << "a mapped object moved";
-		EXPECT_EQ(zstest::first_bad(p, live, 0), -1);
+		EXPECT_EQ(zs_test::first_bad(p, live, 0), -1);
 		// Unpin A (with new bytes); it may move now.
 		A.seed = 555;
-		memcpy(a, zstest::content(A.seed, sz).data(), sz);
+		memcpy(a, test_content::bytes(A.seed, sz).data(), sz);
 		zs_unmap_object(p, A.h);
 		live.push_back(A);
 		zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
 		EXPECT_GE(zspages(), 1u);
 		EXPECT_LE(zspages(), 2u) << "B's zspage and at most one more";
-		EXPECT_LE(zstest::partial_zspages(cls()), 2u);
-		EXPECT_TRUE(zstest::same_content(b, B.seed, sz)) << "pinned B was touched";
+		EXPECT_LE(zs_test::partial_zspages(cls()), 2u);
+		EXPECT_TRUE(test_content::same(b, sz, B.seed)) << "pinned B was touched";
 		EXPECT_TRUE(still_at(B, b)) << "a mapped object moved";
-		EXPECT_EQ(zstest::first_bad(p, live, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, live, 3), -1);
 		// Unpin B (with new bytes, written back at unmap in copy mode).
 		B.seed = 777;
-		memcpy(b, zstest::content(B.seed, sz).data(), sz);
+		memcpy(b, test_content::bytes(B.seed, sz).data(), sz);
 		zs_unmap_object(p, B.h);
 		live.push_back(B);
-		EXPECT_EQ(zstest::first_bad(p, live, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, live, 3), -1);
 		zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
 		EXPECT_EQ(zspages(), 1u);
-		EXPECT_EQ(zs_get_total_pages(p), zstest::pages_for(live.size() - 1, sz, kPage));
+		EXPECT_EQ(zs_get_total_pages(p), zs_test::pages_for(live.size() - 1, sz, kPage));
 		EXPECT_EQ(fully_compacted(p), "");
-		EXPECT_EQ(zstest::first_bad(p, live, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, live, 3), -1);
 		// New zspages after all that work as before.
 		for (size_t i = 0; i < 3 * opz; i++) {
 			zs_handle h = zs_malloc(p, sz, 0);
@@ -547,11 +528,11 @@ TEST(Compact, AroundPins)
 			ASSERT_TRUE(write_object(p, h, 9000 + i, sz, (int)(i % 3)));
 		}
 		ASSERT_EQ(zs_check(p), 0u);
-		EXPECT_EQ(zstest::first_bad(p, live, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, live, 3), -1);
 		for (const Obj &o : live) {
 			ASSERT_EQ(zs_free(p, o.h), 0);
 		}
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 	}
 }
 

@@ -25,15 +25,9 @@
 
 namespace {
 
-using zstest::check_object_all;
-using zstest::class_stats;
-using zstest::class_size;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::write_object;
+using namespace zs_test;
 
-const size_t kPage = zstest::page_size();
+const size_t kPage = zs_test::page_size();
 
 // Fill one class object by object. Before each allocation that needs pages
 // (the first of a zspage or the next of its chain; an object above a page
@@ -42,32 +36,32 @@ const size_t kPage = zstest::page_size();
 void build_with_refusals(unsigned chain, size_t size, size_t zspages)
 {
 	SCOPED_TRACE("chain " + std::to_string(chain) + " size " + std::to_string(size));
-	Pool pool = zstest::make_still_pool(chain);
+	Pool pool = zs_test::make_still_pool(chain);
 	zs_pool *p = pool.get();
 	auto cs = class_stats(p);
-	const zs_class_stat c = cs[(size_t)zstest::class_for(cs, size)];
+	const zs_class_stat c = cs[(size_t)zs_test::class_for(cs, size)];
 	ASSERT_EQ(c.size, size) << "a class size, so that objects fill in order";
 	std::vector<Obj> objs;
 	int refused = 0;
 	for (uint64_t n = 0; n < zspages * c.objs_per_zspage; n++) {
 		uint64_t i = n % c.objs_per_zspage; // index in its zspage
-		uint64_t needs = zstest::pages_for(i, size, kPage) -
-				 (i ? zstest::pages_for(i - 1, size, kPage) : 0);
+		uint64_t needs = zs_test::pages_for(i, size, kPage) -
+				 (i ? zs_test::pages_for(i - 1, size, kPage) : 0);
 		size_t pages = zs_get_total_pages(p);
 		for (uint64_t k = 1; k <= needs; k++) {
-			zstest::Snapshot before = zstest::snapshot(p);
+			zs_test::Snapshot before = zs_test::snapshot(p);
 			zs_fail_nth_page_alloc(p, k);
 			errno = 0;
 			ASSERT_EQ(zs_malloc(p, size, 0), 0u)
 				<< "object " << i << " needs page "
-				<< zstest::pages_for(i, size, kPage) << " of its zspage"
+				<< zs_test::pages_for(i, size, kPage) << " of its zspage"
 				<< " (page " << k << " of " << needs << " refused)";
 			ASSERT_EQ(errno, ENOMEM);
 			refused++;
-			ASSERT_EQ(zstest::diff(before, zstest::snapshot(p), false), "")
+			ASSERT_EQ(zs_test::diff(before, zs_test::snapshot(p), false), "")
 				<< "object " << i << ": the failure changed the pool";
 			ASSERT_EQ(zs_check(p), 0u);
-			ASSERT_EQ(zstest::first_bad(p, objs, 0), -1);
+			ASSERT_EQ(zs_test::first_bad(p, objs, 0), -1);
 		}
 		if (!needs) {
 			// No page is asked for: a pending refusal stays pending.
@@ -83,10 +77,10 @@ void build_with_refusals(unsigned chain, size_t size, size_t zspages)
 	}
 	auto after = class_stats(p);
 	const zs_class_stat &a = after[c.index];
-	EXPECT_EQ(zstest::total_zspages(a), zspages);
+	EXPECT_EQ(zs_test::total_zspages(a), zspages);
 	EXPECT_EQ(a.pages_used, zspages * c.pages_per_zspage);
 	EXPECT_EQ((uint64_t)refused, a.pages_used);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 }
 
 TEST(Fault, MiddleOfBuildingAZspage)
@@ -128,21 +122,21 @@ TEST(Fault, SecondPageOfEveryClass)
 			ASSERT_TRUE(write_object(p, h, c.size + i, c.size, 0));
 		}
 		ASSERT_EQ(zs_get_total_pages(p), in_first ? 1u : 0u);
-		zstest::Snapshot before = zstest::snapshot(p);
+		zs_test::Snapshot before = zs_test::snapshot(p);
 		zs_fail_nth_page_alloc(p, in_first ? 1 : 2);
 		errno = 0;
 		ASSERT_EQ(zs_malloc(p, c.size, 0), 0u);
 		ASSERT_EQ(errno, ENOMEM);
-		ASSERT_EQ(zstest::diff(before, zstest::snapshot(p), false), "");
+		ASSERT_EQ(zs_test::diff(before, zs_test::snapshot(p), false), "");
 		ASSERT_EQ(zs_check(p), 0u);
-		ASSERT_EQ(zstest::first_bad(p, objs, 0), -1);
+		ASSERT_EQ(zs_test::first_bad(p, objs, 0), -1);
 		zs_handle h = zs_malloc(p, c.size, 0);
 		ASSERT_NE(h, 0u);
-		EXPECT_EQ(zs_get_total_pages(p), zstest::pages_for(in_first, c.size, kPage));
+		EXPECT_EQ(zs_get_total_pages(p), zs_test::pages_for(in_first, c.size, kPage));
 		EXPECT_GE(zs_get_total_pages(p), 2u);
 		objs.push_back({h, c.size, 7});
 		ASSERT_TRUE(write_object(p, h, 7, c.size, 1));
-		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	}
 }
 
@@ -214,7 +208,7 @@ TEST(Fault, HookSemantics)
 	for (zs_handle h : hs) {
 		ASSERT_EQ(zs_free(p, h), 0);
 	}
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 // ---- The Nth page of a workload, for every N ---------------------------------
@@ -251,7 +245,7 @@ std::vector<Op> workload(uint64_t seed)
 
 struct RunResult {
 	std::vector<size_t> pages_taken; // per op
-	zstest::Snapshot end;
+	zs_test::Snapshot end;
 	size_t failed_op = SIZE_MAX;
 };
 
@@ -262,10 +256,10 @@ struct RunResult {
 // same program whatever the clock says).
 void run(const std::vector<Op> &ops, uint64_t nth, RunResult *res, size_t expect_fail)
 {
-	zs_config cfg = zstest::pool_config();
+	zs_config cfg = zs_test::pool_config();
 	cfg.no_auto_compact = 1;
 	cfg.decay_ms = UINT32_MAX;
-	Pool pool = zstest::make_pool(cfg);
+	Pool pool = zs_test::make_pool(cfg);
 	zs_pool *p = pool.get();
 	if (nth)
 		zs_fail_nth_page_alloc(p, nth);
@@ -280,9 +274,9 @@ void run(const std::vector<Op> &ops, uint64_t nth, RunResult *res, size_t expect
 			continue;
 		}
 		size_t pages = zs_get_total_pages(p);
-		zstest::Snapshot before{};
+		zs_test::Snapshot before{};
 		if (k == expect_fail)
-			before = zstest::snapshot(p);
+			before = zs_test::snapshot(p);
 		errno = 0;
 		zs_handle h = zs_malloc(p, op.size, 0);
 		if (!h) {
@@ -290,14 +284,14 @@ void run(const std::vector<Op> &ops, uint64_t nth, RunResult *res, size_t expect
 						  << strerror(errno);
 			ASSERT_EQ(errno, ENOMEM);
 			res->failed_op = k;
-			ASSERT_EQ(zstest::diff(before, zstest::snapshot(p), false), "")
+			ASSERT_EQ(zs_test::diff(before, zs_test::snapshot(p), false), "")
 				<< "nth " << nth << ", op " << k;
 			ASSERT_EQ(zs_check(p), 0u) << "nth " << nth;
 			std::vector<Obj> live;
 			for (size_t i = 0; i < made.size(); i++)
 				if (!freed[i])
 					live.push_back(made[i]);
-			ASSERT_EQ(zstest::first_bad(p, live, 0), -1) << "nth " << nth;
+			ASSERT_EQ(zs_test::first_bad(p, live, 0), -1) << "nth " << nth;
 			h = zs_malloc(p, op.size, 0);
 			ASSERT_NE(h, 0u) << "nth " << nth << ": the retry failed";
 		}
@@ -314,13 +308,13 @@ void run(const std::vector<Op> &ops, uint64_t nth, RunResult *res, size_t expect
 	for (size_t i = 0; i < made.size(); i++)
 		if (!freed[i])
 			live.push_back(made[i]);
-	ASSERT_EQ(zstest::first_bad(p, live, 3), -1) << "nth " << nth;
-	res->end = zstest::snapshot(p);
+	ASSERT_EQ(zs_test::first_bad(p, live, 3), -1) << "nth " << nth;
+	res->end = zs_test::snapshot(p);
 }
 
 TEST(Fault, EveryNthPageOfAWorkload)
 {
-	const uint64_t seed = zstest::test_seed(2024);
+	const uint64_t seed = zs_test::test_seed(2024);
 	printf("workload seed %llu (replay: ZS_TEST_SEED=%llu)\n", (unsigned long long)seed,
 	       (unsigned long long)seed);
 	std::vector<Op> ops = workload(seed);
@@ -342,7 +336,7 @@ TEST(Fault, EveryNthPageOfAWorkload)
 		ASSERT_FALSE(HasFatalFailure()) << "nth " << n;
 		ASSERT_EQ(r.failed_op, op_of_page[n - 1]) << "nth " << n;
 		// Once retried, the run ends exactly where the clean one did.
-		ASSERT_EQ(zstest::diff(ref.end, r.end), "") << "nth " << n;
+		ASSERT_EQ(zs_test::diff(ref.end, r.end), "") << "nth " << n;
 	}
 	// Past the last request nothing fails.
 	RunResult r;
@@ -357,14 +351,14 @@ TEST(Fault, EveryNthPageOfAWorkload)
 // while the frees went on: zs_compact() may then need no page at all).
 void during_compaction(bool auto_compact)
 {
-	const uint64_t seed = zstest::test_seed(77);
+	const uint64_t seed = zs_test::test_seed(77);
 	printf("compaction fault seed %llu (replay: ZS_TEST_SEED=%llu)%s\n",
 	       (unsigned long long)seed, (unsigned long long)seed,
 	       auto_compact ? ", automatic compaction" : "");
 	int hit = 0;
 	for (uint64_t n = 1; n <= 400; n++) {
 		std::mt19937_64 rng(seed);
-		zs_config cfg = zstest::pool_config();
+		zs_config cfg = zs_test::pool_config();
 		cfg.no_auto_compact = !auto_compact;
 		Pool pool = make_pool(cfg);
 		zs_pool *p = pool.get();
@@ -376,7 +370,7 @@ void during_compaction(bool auto_compact)
 		// moves Z0's objects into Z1, which must take pages for them.
 		for (size_t size : {(size_t)1008, (size_t)1392, (size_t)3264, (size_t)208,
 				    (size_t)720, (size_t)2448}) {
-			const zs_class_stat &c = cs[(size_t)zstest::class_for(cs, size)];
+			const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, size)];
 			std::vector<Obj> z0;
 			for (uint64_t i = 0; i < c.objs_per_zspage * 16 / 10; i++) {
 				zs_handle h = zs_malloc(p, size, 0);
@@ -428,7 +422,7 @@ void during_compaction(bool auto_compact)
 			ASSERT_EQ(zs_free(p, probe), 0);
 		}
 		ASSERT_EQ(zs_check(p), 0u) << "nth " << n;
-		ASSERT_EQ(zstest::first_bad(p, objs, 3), -1) << "nth " << n;
+		ASSERT_EQ(zs_test::first_bad(p, objs, 3), -1) << "nth " << n;
 		EXPECT_LE(after, before) << "nth " << n << ": compaction grew the pool";
 		EXPECT_EQ(freed, before > after ? before - after : 0) << "nth " << n;
 		zs_stats st1;
@@ -438,10 +432,10 @@ void during_compaction(bool auto_compact)
 		zs_compact(p);
 		ASSERT_EQ(zs_check(p), 0u);
 		for (const zs_class_stat &c : class_stats(p)) {
-			ASSERT_EQ(c.pages_used, zstest::min_pages(c, kPage))
+			ASSERT_EQ(c.pages_used, zs_test::min_pages(c, kPage))
 				<< "nth " << n << " class " << c.size;
 		}
-		ASSERT_EQ(zstest::first_bad(p, objs, 0), -1);
+		ASSERT_EQ(zs_test::first_bad(p, objs, 0), -1);
 		if (pending) {
 			printf("compaction asked for fewer than %llu pages\n",
 			       (unsigned long long)n);
@@ -478,7 +472,7 @@ TEST(Fault, DuringCompaction)
 void interrupted_compaction(bool by_limit, zs_map_method method)
 {
 	SCOPED_TRACE(method);
-	Pool pool = zstest::make_still_pool(0, method, by_limit ? 27 : 0);
+	Pool pool = zs_test::make_still_pool(0, method, by_limit ? 27 : 0);
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs;
 	for (uint64_t i = 0; i < 105; i++) {
@@ -499,15 +493,15 @@ void interrupted_compaction(bool by_limit, zs_map_method method)
 	zs_fail_nth_page_alloc(p, 0);
 	size_t after = zs_get_total_pages(p);
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	EXPECT_LE(after, before) << "compaction grew the pool";
 	EXPECT_EQ(freed + after, before) << "returned " << freed;
 	// More compactions get the 50 objects into the 13 pages they need.
 	for (int i = 0; i < 10; i++)
 		zs_compact(p);
-	EXPECT_EQ(zs_get_total_pages(p), zstest::pages_for(49, 1008, kPage))
+	EXPECT_EQ(zs_get_total_pages(p), zs_test::pages_for(49, 1008, kPage))
 		<< "compaction is stuck";
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 }
 
 TEST(Fault, InterruptedCompactionNeverGrowsThePool)

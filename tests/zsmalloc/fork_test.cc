@@ -5,8 +5,6 @@
 // child: there every call fails with EPERM and destroy leaves the parent's
 // pages alone.
 #include <errno.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -14,23 +12,19 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/child.h"
 #include "tests/zsmalloc/zs_test_util.h"
 
 namespace {
 
-using zstest::Obj;
-using zstest::Pool;
+using namespace zs_test;
 
-// Runs @child in a forked process; its exit status (0: its checks held).
-template <typename F> int in_child(F child)
+Pool make(zs_layout layout, zs_map_method method)
 {
-	fflush(nullptr);
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(child());
-	int status = -1;
-	EXPECT_EQ(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	zs_config cfg = {};
+	cfg.layout = layout;
+	cfg.map_method = method;
+	return make_pool(cfg);
 }
 
 std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
@@ -41,29 +35,26 @@ std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 		zs_handle h = zs_malloc(p, size, 0);
 		EXPECT_NE(h, 0u);
 		objs.push_back({h, size, seed + (uint64_t)i});
-		EXPECT_TRUE(zstest::write_object(p, h, objs.back().seed, size, 0));
+		EXPECT_TRUE(zs_test::write_object(p, h, objs.back().seed, size, 0));
 	}
 	return objs;
 }
 
 void fork_keeps_parent(zs_layout layout, zs_map_method method)
 {
-	zs_config cfg = {};
-	cfg.layout = layout;
-	cfg.map_method = method;
-	Pool pool(zs_create_pool_config(&cfg));
+	Pool pool = make(layout, method);
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 3000, 100);
 
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		// The snapshot is there and whole.
-		if (zstest::first_bad(p, objs, 3) != -1)
+		if (zs_test::first_bad(p, objs, 3) != -1)
 			return 1;
 		// Overwrite half, free the rest, compact, check, destroy.
 		for (size_t i = 0; i < objs.size(); i++) {
 			if (i % 2) {
-				if (!zstest::write_object(p, objs[i].h, 999, objs[i].size, 0))
+				if (!zs_test::write_object(p, objs[i].h, 999, objs[i].size, 0))
 					return 2;
 			} else if (zs_free(p, objs[i].h)) {
 				return 3;
@@ -76,7 +67,7 @@ void fork_keeps_parent(zs_layout layout, zs_map_method method)
 		return 0;
 	});
 	EXPECT_EQ(status, 0);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1) << "the child reached the parent's objects";
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "the child reached the parent's objects";
 	EXPECT_EQ(zs_check(p), 0u);
 	for (const Obj &o : objs)
 		EXPECT_EQ(zs_free(p, o.h), 0);
@@ -111,7 +102,7 @@ TEST(Fork, MappingsOfOtherThreadsEndInTheChild)
 	while (state != 1)
 		std::this_thread::yield();
 	EXPECT_EQ(zs_free(p, objs[3].h), -EBUSY);
-	int status = in_child([&] { return zs_free(p, objs[3].h) == 0 && zs_check(p) == 0 ? 0 : 1; });
+	int status = test_child::in_child([&] { return zs_free(p, objs[3].h) == 0 && zs_check(p) == 0 ? 0 : 1; });
 	EXPECT_EQ(status, 0);
 	state = 2;
 	holder.join();
@@ -120,14 +111,11 @@ TEST(Fork, MappingsOfOtherThreadsEndInTheChild)
 
 TEST(Fork, RemapPoolIsRefusedInTheChild)
 {
-	zs_config cfg = {};
-	cfg.layout = ZS_LAYOUT_SCATTERED;
-	cfg.map_method = ZS_MAP_REMAP;
-	Pool pool(zs_create_pool_config(&cfg));
+	Pool pool = make(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP);
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 500, 300);
-	int status = in_child([&] {
+	int status = test_child::in_child([&] {
 		char buf[65536];
 		struct zs_segment seg[ZS_MAX_SEGMENTS];
 		errno = 0;
@@ -151,22 +139,19 @@ TEST(Fork, RemapPoolIsRefusedInTheChild)
 		return 0;
 	});
 	EXPECT_EQ(status, 0);
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1) << "the child's destroy reached the parent";
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "the child's destroy reached the parent";
 	EXPECT_EQ(zs_check(p), 0u);
 }
 
 // A pool made in the child is the child's own, remap windows and all.
 TEST(Fork, PoolsMadeInTheChildWork)
 {
-	int status = in_child([] {
-		zs_config cfg = {};
-		cfg.layout = ZS_LAYOUT_SCATTERED;
-		cfg.map_method = ZS_MAP_REMAP;
-		zs_pool *p = zs_create_pool_config(&cfg);
+	int status = test_child::in_child([] {
+		zs_pool *p = make(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP).release();
 		if (!p)
 			return 1;
 		std::vector<Obj> objs = fill(p, 200, 9);
-		int bad = zstest::first_bad(p, objs, 3) != -1;
+		int bad = zs_test::first_bad(p, objs, 3) != -1;
 		zs_destroy_pool(p);
 		return bad;
 	});

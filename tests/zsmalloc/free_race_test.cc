@@ -160,6 +160,34 @@ protected:
 		}
 	}
 
+	// One free of an object X and one access of it (the parameter's call),
+	// which the hooks hold at the interleaving pin_wins says.
+	struct Race {
+		zs_handle other = 0; // keeps a zspage alive (the parameter's third size)
+		zs_handle x = 0;     // holds 'X's; the hooks' target
+		int err = -1;        // what the access returned
+		std::thread accessor; // makes the access once the free has scanned X
+	};
+
+	// Allocates @r's objects and starts its accessor; @pin: pin_wins.
+	void start(Race *r, bool pin)
+	{
+		const int call = std::get<0>(GetParam());
+		const size_t size = std::get<1>(GetParam());
+		ASSERT_NE(pool, nullptr);
+		pin_wins = pin;
+		r->other = zs_malloc(pool, std::get<2>(GetParam()), 0);
+		ASSERT_NE(r->other, 0u);
+		r->x = zs_malloc(pool, size, 0);
+		ASSERT_NE(r->x, 0u);
+		ASSERT_EQ(zs_obj_write(pool, r->x, std::string(size, 'X').data(), size), 0);
+		target = r->x;
+		r->accessor = std::thread([this, r, call, size] {
+			sem_wait(&free_scanned);
+			r->err = access(call, r->x, size);
+		});
+	}
+
 	std::string bytes(zs_handle h, size_t size)
 	{
 		std::string seen(size, '\0');
@@ -178,29 +206,18 @@ TEST_P(FreeRace, AccessThatLookedUpBeforeTheFreeFails)
 {
 	const int call = std::get<0>(GetParam());
 	const size_t size = std::get<1>(GetParam());
-	ASSERT_NE(pool, nullptr);
-	pin_wins = false;
-	zs_handle other = zs_malloc(pool, std::get<2>(GetParam()), 0);
-	ASSERT_NE(other, 0u);
-	zs_handle x = zs_malloc(pool, size, 0);
-	ASSERT_NE(x, 0u);
-	ASSERT_EQ(zs_obj_write(pool, x, std::string(size, 'X').data(), size), 0);
-	target = x;
-
-	int err = 0;
-	std::thread accessor([&] {
-		sem_wait(&free_scanned);
-		err = access(call, x, size);
-	});
+	Race r;
+	ASSERT_NO_FATAL_FAILURE(start(&r, false));
+	const zs_handle x = r.x, other = r.other;
 	ASSERT_EQ(zs_free(pool, x), 0);
 	// Y may take X's place (or its zspage, back from the cache).
 	zs_handle y = zs_malloc(pool, size, 0);
 	ASSERT_NE(y, 0u);
 	ASSERT_EQ(zs_obj_write(pool, y, std::string(size, 'Y').data(), size), 0);
 	sem_post(&free_done);
-	accessor.join();
+	r.accessor.join();
 
-	EXPECT_EQ(err, call == kMap || call == kRead ? EINVAL : -EINVAL)
+	EXPECT_EQ(r.err, call == kMap || call == kRead ? EINVAL : -EINVAL)
 		<< "an access of a handle freed meanwhile succeeded";
 	EXPECT_EQ(bytes(y, size), std::string(size, 'Y'));
 	zs_compact(pool); // frees nothing an access still pins
@@ -215,26 +232,15 @@ TEST_P(FreeRace, AccessThatPinnedBeforeTheFreeWins)
 {
 	const int call = std::get<0>(GetParam());
 	const size_t size = std::get<1>(GetParam());
-	ASSERT_NE(pool, nullptr);
-	pin_wins = true;
-	zs_handle other = zs_malloc(pool, std::get<2>(GetParam()), 0);
-	ASSERT_NE(other, 0u);
-	zs_handle x = zs_malloc(pool, size, 0);
-	ASSERT_NE(x, 0u);
-	ASSERT_EQ(zs_obj_write(pool, x, std::string(size, 'X').data(), size), 0);
-	target = x;
-
-	int err = -1;
-	std::thread accessor([&] {
-		sem_wait(&free_scanned);
-		err = access(call, x, size);
-	});
+	Race r;
+	ASSERT_NO_FATAL_FAILURE(start(&r, true));
+	const zs_handle x = r.x, other = r.other;
 	int freed = zs_free(pool, x);
 	sem_post(&free_done);
-	accessor.join();
+	r.accessor.join();
 	target = 0;
 
-	EXPECT_EQ(err, 0) << "an access of a live handle failed";
+	EXPECT_EQ(r.err, 0) << "an access of a live handle failed";
 	EXPECT_EQ(zs_check(pool), 0u);
 	if (call == kWrite) {
 		EXPECT_EQ(freed, 0) << "the write had ended: nothing pinned the object";

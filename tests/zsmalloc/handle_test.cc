@@ -23,11 +23,7 @@
 
 namespace {
 
-using zstest::check_object_all;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::write_object;
+using namespace zs_test;
 
 // The documented layout (zsmalloc/internal.h, "Handle, 64 bits").
 struct Layout {
@@ -98,7 +94,7 @@ struct Populated {
 	Pool pool;
 	std::vector<Obj> objs;
 	std::set<zs_handle> live;
-	zstest::Snapshot snap;
+	zs_test::Snapshot snap;
 
 	explicit Populated(uint64_t seed0 = 1)
 	{
@@ -125,7 +121,7 @@ struct Populated {
 			if (o.h)
 				keep.push_back(o);
 		objs.swap(keep);
-		snap = zstest::snapshot(pool.get());
+		snap = zs_test::snapshot(pool.get());
 	}
 
 	// Nothing changed: contents, statistics, checker.
@@ -133,8 +129,8 @@ struct Populated {
 	{
 		SCOPED_TRACE(after);
 		EXPECT_EQ(zs_check(pool.get()), 0u);
-		EXPECT_EQ(zstest::diff(snap, zstest::snapshot(pool.get())), "");
-		EXPECT_EQ(zstest::first_bad(pool.get(), objs, 3), -1);
+		EXPECT_EQ(zs_test::diff(snap, zs_test::snapshot(pool.get())), "");
+		EXPECT_EQ(zs_test::first_bad(pool.get(), objs, 3), -1);
 	}
 };
 
@@ -144,7 +140,7 @@ TEST(Handle, LayoutAsDocumented)
 	ASSERT_GT(a.objs.size(), 100u);
 	uint64_t tag = Layout::tag(a.objs[0].h);
 	EXPECT_NE(tag, 0u);
-	zs_stats st = zstest::pool_stats(a.pool.get());
+	zs_stats st = zs_test::pool_stats(a.pool.get());
 	std::set<uint64_t> slots;
 	for (const Obj &o : a.objs) {
 		EXPECT_NE(o.h, 0u);
@@ -179,14 +175,14 @@ TEST(Handle, Zero)
 
 TEST(Handle, Garbage)
 {
-	const uint64_t seed = zstest::test_seed(17);
+	const uint64_t seed = zs_test::test_seed(17);
 	printf("garbage seed %llu (replay: ZS_TEST_SEED=%llu)\n", (unsigned long long)seed,
 	       (unsigned long long)seed);
 	std::mt19937_64 rng(seed);
 	Populated a;
 	zs_pool *p = a.pool.get();
 	uint64_t tag = Layout::tag(a.objs[0].h);
-	const uint64_t reserved = zstest::pool_stats(p).handles_reserved;
+	const uint64_t reserved = zs_test::pool_stats(p).handles_reserved;
 	std::vector<zs_handle> bad = {~(zs_handle)0, (zs_handle)1 << 63, (zs_handle)INTPTR_MAX,
 				      (zs_handle)INTPTR_MIN, 0x1000, 0xdeadbeef};
 	for (zs_handle i = 1; i <= 1024; i++)
@@ -249,14 +245,14 @@ TEST(Handle, Freed)
 		}
 	}
 	a.objs.swap(keep);
-	a.snap = zstest::snapshot(p);
+	a.snap = zs_test::snapshot(p);
 	for (zs_handle h : freed) {
 		ASSERT_EQ(refused_everywhere(p, h, &why), 0) << why;
 	}
 	a.expect_intact("freed handles");
 	// After compaction (objects move, slots are rewritten) too.
 	zs_compact(p);
-	a.snap = zstest::snapshot(p);
+	a.snap = zs_test::snapshot(p);
 	for (zs_handle h : freed) {
 		ASSERT_EQ(refused_everywhere(p, h, &why), 0) << why;
 	}
@@ -285,7 +281,7 @@ TEST(Handle, FreedAndReusedSlot)
 		ASSERT_TRUE(write_object(p, h2, 2, size, 1));
 		a.objs.push_back({h2, size, 2});
 		a.live.insert(h2);
-		a.snap = zstest::snapshot(p);
+		a.snap = zs_test::snapshot(p);
 		std::string why;
 		EXPECT_EQ(refused_everywhere(p, h1, &why), 0) << why;
 		a.expect_intact("stale handle of a reused slot");
@@ -375,7 +371,7 @@ TEST(Handle, AnotherPools)
 		o.seed += 7777777;
 		ASSERT_TRUE(write_object(b.pool.get(), o.h, o.seed, o.size, 0));
 	}
-	b.snap = zstest::snapshot(b.pool.get());
+	b.snap = zs_test::snapshot(b.pool.get());
 	std::string why;
 	for (const Obj &o : a.objs) {
 		ASSERT_EQ(refused_everywhere(b.pool.get(), o.h, &why), 0) << why;
@@ -430,7 +426,7 @@ TEST(Handle, AnotherSlotOrGeneration)
 	ASSERT_TRUE(write_object(p, ha, 1, sa, 0));
 	ASSERT_TRUE(write_object(p, hb, 2, sb, 0));
 	std::vector<Obj> objs = {{ha, sa, 1}, {hb, sb, 2}};
-	zstest::Snapshot snap = zstest::snapshot(p);
+	zs_test::Snapshot snap = zs_test::snapshot(p);
 	const uint64_t tag = Layout::tag(ha), reserved = snap.stats.handles_reserved;
 	std::string why;
 	struct Forged {
@@ -461,14 +457,14 @@ TEST(Handle, AnotherSlotOrGeneration)
 	ASSERT_NE(hc, 0u);
 	ASSERT_TRUE(write_object(p, hc, 3, sc, 0));
 	objs.push_back({hc, sc, 3});
-	snap = zstest::snapshot(p);
+	snap = zs_test::snapshot(p);
 	for (uint64_t d : {(uint64_t)1, (uint64_t)2, (uint64_t)63}) {
 		zs_handle h = Layout::make(tag, 0, Layout::slot(hc) + d);
 		EXPECT_EQ(refused_everywhere(p, h, &why), 0) << "slot " << d << " after C's: " << why;
 	}
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::diff(snap, zstest::snapshot(p)), "");
-	EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+	EXPECT_EQ(zs_test::diff(snap, zs_test::snapshot(p)), "");
+	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 }
 
 // Handles of another live pool stay refused however many pools were made

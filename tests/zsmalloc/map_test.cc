@@ -4,7 +4,7 @@
 // the pairing of read_begin and read_end, in-place versus copied reads,
 // zs_obj_write's length limits, destroying a pool with a live mapping
 // (death test), and a mapping held across compaction (the object is pinned
-// where it is). Each in every layout (zstest::accesses()): contiguous,
+// where it is). Each in every layout (zs_test::accesses()): contiguous,
 // where every access is in place, and scattered, where a straddler is
 // copied or remapped unless its pages happen to be consecutive.
 #include <errno.h>
@@ -24,20 +24,12 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::check_object_all;
-using zstest::content;
-using zstest::make_pool;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::same_content;
-using zstest::straddles;
-using zstest::write_object;
+using namespace zs_test;
 
-const size_t kPage = zstest::page_size();
+const size_t kPage = zs_test::page_size();
 
 // A fresh pool with @n objects of @size (a class size, so that object i of
-// the first zspage is the i-th allocated), each holding content(i + 1).
+// the first zspage is the i-th allocated), each holding test_content::bytes(i + 1).
 // With @spaced, a page of another class is taken before each page the
 // zspage grows by, so that in the scattered layout no two of its pages are
 // consecutive (a straddler is then really copied or remapped).
@@ -51,7 +43,7 @@ struct Filled {
 		pool = make_pool(0, method);
 		for (size_t i = 0; i < n; i++) {
 			if (spaced && i > 0 &&
-			    zstest::pages_for(i, size, kPage) > zstest::pages_for(i - 1, size, kPage)) {
+			    zs_test::pages_for(i, size, kPage) > zs_test::pages_for(i - 1, size, kPage)) {
 				size_t pages = zs_get_total_pages(pool.get());
 				while (zs_get_total_pages(pool.get()) == pages) {
 					zs_handle sp = zs_malloc(pool.get(), kPage, 0);
@@ -76,7 +68,7 @@ struct Filled {
 				return i;
 		return SIZE_MAX;
 	}
-	bool intact() { return zstest::first_bad(p(), objs, 0) == -1; }
+	bool intact() { return zs_test::first_bad(p(), objs, 0) == -1; }
 };
 
 // Class 1392 (4 KiB pages): objects 0 and 1 in page 0, object 2 straddles
@@ -87,8 +79,8 @@ TEST(Map, Geometry)
 {
 	Filled f(kSize, 8);
 	ASSERT_EQ(f.objs.size(), 8u);
-	auto cs = zstest::class_stats(f.p());
-	const zs_class_stat &c = cs[(size_t)zstest::class_for(cs, kSize)];
+	auto cs = zs_test::class_stats(f.p());
+	const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, kSize)];
 	ASSERT_EQ(c.size, kSize) << "the tests below assume a class of exactly 1392";
 	ASSERT_GE(c.pages_per_zspage, 3u);
 	EXPECT_EQ(f.first_straddling(), 2u);
@@ -99,7 +91,7 @@ TEST(Map, Geometry)
 
 TEST(Map, NestingUpToFourThenEbusy)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		Filled f(kSize, 12, acc.method);
 		zs_pool *p = f.p();
@@ -111,10 +103,10 @@ TEST(Map, NestingUpToFourThenEbusy)
 		void *r1 = zs_obj_read_begin(p, o[1].h, kSize, buf);
 		void *m5 = zs_map_object(p, o[5].h, ZS_MM_RO);
 		ASSERT_TRUE(m0 && m2 && r1 && m5);
-		EXPECT_TRUE(same_content(m0, o[0].seed, kSize));
-		EXPECT_TRUE(same_content(m2, o[2].seed, kSize));
-		EXPECT_TRUE(same_content(r1, o[1].seed, kSize));
-		EXPECT_TRUE(same_content(m5, o[5].seed, kSize));
+		EXPECT_TRUE(test_content::same(m0, kSize, o[0].seed));
+		EXPECT_TRUE(test_content::same(m2, kSize, o[2].seed));
+		EXPECT_TRUE(test_content::same(r1, kSize, o[1].seed));
+		EXPECT_TRUE(test_content::same(m5, kSize, o[5].seed));
 		// A fifth: refused, whatever the call, the handle or the pool.
 		errno = 0;
 		EXPECT_EQ(zs_map_object(p, o[3].h, ZS_MM_RO), nullptr);
@@ -127,16 +119,8 @@ TEST(Map, NestingUpToFourThenEbusy)
 		EXPECT_EQ(errno, EBUSY);
 		// A bad handle is refused as bad, not as one too many (the
 		// handle is validated first).
-		for (zs_handle bad : {(zs_handle)0, o[4].h ^ ((zs_handle)1 << 38), ~(zs_handle)0}) {
-			errno = 0;
-			EXPECT_EQ(zs_map_object(p, bad, ZS_MM_RO), nullptr);
-			EXPECT_EQ(errno, EINVAL);
-			errno = 0;
-			EXPECT_EQ(zs_obj_read_begin(p, bad, 16, buf), nullptr);
-			EXPECT_EQ(errno, EINVAL);
-			zs_segment seg[ZS_MAX_SEGMENTS];
-			EXPECT_EQ(zs_obj_read_sg_begin(p, bad, 16, seg, ZS_MAX_SEGMENTS), -EINVAL);
-		}
+		for (zs_handle bad : {(zs_handle)0, o[4].h ^ ((zs_handle)1 << 38), ~(zs_handle)0})
+			EXPECT_EQ(refused_as_bad(p, bad, 16), "") << "handle " << bad;
 		Pool other = make_pool();
 		zs_handle oh = zs_malloc(other.get(), 100, 0);
 		ASSERT_NE(oh, 0u);
@@ -147,9 +131,9 @@ TEST(Map, NestingUpToFourThenEbusy)
 		EXPECT_TRUE(write_object(p, o[7].h, 77, kSize, 0));
 		o[7].seed = 77;
 		// The refusals changed none of the live mappings.
-		EXPECT_TRUE(same_content(m0, o[0].seed, kSize));
-		EXPECT_TRUE(same_content(m2, o[2].seed, kSize));
-		EXPECT_TRUE(same_content(m5, o[5].seed, kSize));
+		EXPECT_TRUE(test_content::same(m0, kSize, o[0].seed));
+		EXPECT_TRUE(test_content::same(m2, kSize, o[2].seed));
+		EXPECT_TRUE(test_content::same(m5, kSize, o[5].seed));
 		// One ends: one more may begin.
 		zs_unmap_object(p, o[5].h);
 		void *om = zs_map_object(other.get(), oh, ZS_MM_RW);
@@ -166,7 +150,7 @@ TEST(Map, NestingUpToFourThenEbusy)
 		for (int i = 0; i < 4; i++) {
 			a[i] = zs_map_object(p, o[2].h, ZS_MM_RO);
 			ASSERT_NE(a[i], nullptr) << i;
-			EXPECT_TRUE(same_content(a[i], o[2].seed, kSize));
+			EXPECT_TRUE(test_content::same(a[i], kSize, o[2].seed));
 		}
 		EXPECT_EQ(zs_map_object(p, o[2].h, ZS_MM_RO), nullptr);
 		for (int i = 0; i < 4; i++)
@@ -193,7 +177,7 @@ TEST(Map, LimitIsPerThread)
 		void *m[4];
 		for (int i = 0; i < 4; i++) {
 			m[i] = zs_map_object(p, f.objs[(size_t)i + 4].h, ZS_MM_RO);
-			if (m[i] && same_content(m[i], f.objs[(size_t)i + 4].seed, kSize))
+			if (m[i] && test_content::same(m[i], kSize, f.objs[(size_t)i + 4].seed))
 				ok++;
 		}
 		if (!zs_map_object(p, f.objs[8].h, ZS_MM_RO) && errno == EBUSY)
@@ -218,7 +202,7 @@ TEST(Map, LimitIsPerThread)
 // objects, pages consecutive or not, every layout.
 TEST(Map, NestedMappingsShareOneView)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool spaced : {false, true})
 	for (size_t idx : {(size_t)2, (size_t)1}) {
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : "") + ", object " +
@@ -227,18 +211,18 @@ TEST(Map, NestedMappingsShareOneView)
 		zs_pool *p = f.p();
 		const Obj &o = f.objs[idx];
 		ASSERT_EQ(straddles(idx, kSize, kPage), idx == 2);
-		std::vector<uint8_t> A = content(1001, kSize), B = content(1002, kSize);
+		std::vector<uint8_t> A = test_content::bytes(1001, kSize), B = test_content::bytes(1002, kSize);
 		uint8_t *p1 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
 		ASSERT_NE(p1, nullptr);
 		memcpy(p1, A.data(), kSize);
 		uint8_t *p2 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
 		ASSERT_NE(p2, nullptr);
-		EXPECT_TRUE(same_content(p2, 1001, kSize)) << "the second map shows the first's writes";
+		EXPECT_TRUE(test_content::same(p2, kSize, 1001)) << "the second map shows the first's writes";
 		memcpy(p2, B.data(), kSize);
-		EXPECT_TRUE(same_content(p1, 1002, kSize)) << "the first map shows the second's writes";
+		EXPECT_TRUE(test_content::same(p1, kSize, 1002)) << "the first map shows the second's writes";
 		EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0)) << "read_begin reads the view";
 		zs_unmap_object(p, o.h); // the latest; the other still shows B
-		EXPECT_TRUE(same_content(p1, 1002, kSize));
+		EXPECT_TRUE(test_content::same(p1, kSize, 1002));
 		EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0));
 		zs_unmap_object(p, o.h); // the last: B is in the object
 		EXPECT_TRUE(check_object_all(p, o.h, 1002, kSize));
@@ -252,7 +236,7 @@ TEST(Map, NestedMappingsShareOneView)
 		uint8_t *w2 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
 		ASSERT_NE(w2, nullptr);
 		memcpy(w2, A.data(), kSize);
-		EXPECT_TRUE(same_content(r1, 1001, kSize));
+		EXPECT_TRUE(test_content::same(r1, kSize, 1001));
 		zs_unmap_object(p, o.h);
 		zs_unmap_object(p, o.h);
 		EXPECT_TRUE(check_object_all(p, o.h, 1001, kSize)) << "RW nested in RO: write lost";
@@ -267,12 +251,12 @@ TEST(Map, NestedMappingsShareOneView)
 
 TEST(Map, UnmapWithoutMap)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		const zs_map_method method = acc.method;
 		Filled f(kSize, 8, method);
 		zs_pool *p = f.p();
-		zstest::Snapshot s = zstest::snapshot(p);
+		zs_test::Snapshot s = zs_test::snapshot(p);
 		for (const Obj &o : f.objs) {
 			errno = 0;
 			zs_unmap_object(p, o.h);
@@ -308,7 +292,7 @@ TEST(Map, UnmapWithoutMap)
 		EXPECT_EQ(errno, EINVAL);
 		zs_unmap_object(p, f.objs[1].h);
 		// Nothing changed, nothing is left mapped (free works).
-		EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+		EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 		EXPECT_EQ(zs_check(p), 0u);
 		EXPECT_TRUE(f.intact());
 		for (const Obj &o : f.objs) {
@@ -320,7 +304,7 @@ TEST(Map, UnmapWithoutMap)
 // Another thread's mapping is not this thread's to end.
 TEST(Map, UnmapFromAnotherThread)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Filled f(kSize, 8, acc.method, true);
 	zs_pool *p = f.p();
@@ -337,8 +321,8 @@ TEST(Map, UnmapFromAnotherThread)
 		t.join();
 		EXPECT_EQ(err, EINVAL);
 		// Still ours: still shows the object and still writes back.
-		EXPECT_TRUE(same_content(m, o.seed, kSize));
-		std::vector<uint8_t> v = content(500 + i, kSize);
+		EXPECT_TRUE(test_content::same(m, kSize, o.seed));
+		std::vector<uint8_t> v = test_content::bytes(500 + i, kSize);
 		memcpy(m, v.data(), kSize);
 		zs_unmap_object(p, o.h);
 		EXPECT_TRUE(check_object_all(p, o.h, 500 + i, kSize));
@@ -352,7 +336,7 @@ TEST(Map, UnmapFromAnotherThread)
 
 TEST(Map, FreeWhileMapped)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		Filled f(kSize, 8, acc.method);
 		zs_pool *p = f.p();
@@ -361,11 +345,11 @@ TEST(Map, FreeWhileMapped)
 				const Obj &o = f.objs[i];
 				void *m = zs_map_object(p, o.h, mm);
 				ASSERT_NE(m, nullptr);
-				zstest::Snapshot s = zstest::snapshot(p);
+				zs_test::Snapshot s = zs_test::snapshot(p);
 				EXPECT_EQ(zs_free(p, o.h), -EBUSY) << "object " << i << " mode " << mm;
-				EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+				EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 				if (mm == ZS_MM_WO) // contents undefined until written
-					memcpy(m, content(o.seed, kSize).data(), kSize);
+					memcpy(m, test_content::bytes(o.seed, kSize).data(), kSize);
 				zs_unmap_object(p, o.h);
 				EXPECT_TRUE(check_object_all(p, o.h, o.seed, kSize));
 			}
@@ -388,7 +372,7 @@ TEST(Map, FreeWhileMapped)
 		for (const Obj &o : f.objs) {
 			EXPECT_EQ(zs_free(p, o.h), 0);
 		}
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 	}
 }
 
@@ -396,7 +380,7 @@ TEST(Map, FreeWhileMapped)
 // zs_free returns "-EBUSY if the object is mapped (by any thread)".
 TEST(Map, FreeWhileMappedByAnotherThread)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Filled f(kSize, 8, acc.method);
 	zs_pool *p = f.p();
@@ -445,7 +429,7 @@ TEST(Map, FreeWhileMappedByAnotherThread)
 
 TEST(Read, BeginEndPairing)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Filled f(kSize, 8, acc.method, true);
 	zs_pool *p = f.p();
@@ -456,7 +440,7 @@ TEST(Read, BeginEndPairing)
 		EXPECT_EQ(zs_obj_read_end(p, o.h, buf), -EINVAL);
 		void *r = zs_obj_read_begin(p, o.h, kSize, buf);
 		ASSERT_NE(r, nullptr);
-		EXPECT_TRUE(same_content(r, o.seed, kSize));
+		EXPECT_TRUE(test_content::same(r, kSize, o.seed));
 		// Wrong pointer, wrong handle, wrong pool: refused, the read
 		// stays open.
 		EXPECT_EQ(zs_obj_read_end(p, o.h, static_cast<char *>(r) + 1), -EINVAL);
@@ -473,8 +457,8 @@ TEST(Read, BeginEndPairing)
 	void *r1 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf);
 	void *r2 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf2);
 	ASSERT_TRUE(r1 && r2);
-	EXPECT_TRUE(same_content(r1, f.objs[2].seed, kSize));
-	EXPECT_TRUE(same_content(r2, f.objs[2].seed, kSize));
+	EXPECT_TRUE(test_content::same(r1, kSize, f.objs[2].seed));
+	EXPECT_TRUE(test_content::same(r2, kSize, f.objs[2].seed));
 	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r1), 0);
 	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), 0);
 	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), -EINVAL);
@@ -496,7 +480,7 @@ TEST(Read, BeginEndPairing)
 // a straddler may be read in place or copied, nothing else.
 TEST(Read, InPlaceOrCopied)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool spaced : {true, false}) {
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
 		const bool contiguous = acc.method == ZS_MAP_DEFAULT;
@@ -529,7 +513,7 @@ TEST(Read, InPlaceOrCopied)
 			} else if (copied) {
 				EXPECT_TRUE(c.copied) << "copied bytes that lie in one page";
 			}
-			EXPECT_TRUE(same_content(r, o.seed, c.len));
+			EXPECT_TRUE(test_content::same(r, c.len, o.seed));
 			// A copy takes exactly len bytes of the buffer; an
 			// in-place read none.
 			size_t used = copied ? c.len : 0;
@@ -559,7 +543,7 @@ TEST(Read, LengthLimitIsTheClassSize)
 {
 	Pool pool = make_pool();
 	zs_pool *p = pool.get();
-	auto cs = zstest::class_stats(p);
+	auto cs = zs_test::class_stats(p);
 	// A merged class: requests from merged_from up to size share it.
 	const zs_class_stat *m = nullptr;
 	for (const zs_class_stat &c : cs)
@@ -568,15 +552,15 @@ TEST(Read, LengthLimitIsTheClassSize)
 			break;
 		}
 	ASSERT_NE(m, nullptr);
-	for (size_t req : {(size_t)m->merged_from - (zstest::class_delta() - 1), (size_t)m->merged_from, (size_t)m->size}) {
+	for (size_t req : {(size_t)m->merged_from - (zs_test::class_delta() - 1), (size_t)m->merged_from, (size_t)m->size}) {
 		zs_handle h = zs_malloc(p, req, 0);
 		ASSERT_NE(h, 0u);
-		std::vector<uint8_t> v = content(req, m->size), buf(m->size + 1);
+		std::vector<uint8_t> v = test_content::bytes(req, m->size), buf(m->size + 1);
 		EXPECT_EQ(zs_obj_write(p, h, v.data(), m->size), 0) << req;
 		EXPECT_EQ(zs_obj_write(p, h, v.data(), m->size + 1), -EINVAL) << req;
 		void *r = zs_obj_read_begin(p, h, m->size, buf.data());
 		ASSERT_NE(r, nullptr) << req;
-		EXPECT_TRUE(same_content(r, req, m->size));
+		EXPECT_TRUE(test_content::same(r, m->size, req));
 		EXPECT_EQ(zs_obj_read_end(p, h, r), 0);
 		EXPECT_EQ(zs_obj_read_begin(p, h, m->size + 1, buf.data()), nullptr);
 		EXPECT_EQ(zs_free(p, h), 0);
@@ -587,13 +571,13 @@ TEST(Read, LengthLimitIsTheClassSize)
 
 TEST(Write, LengthLimitsAndPartialWrites)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool spaced : {false, true}) {
 		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
 		Filled f(kSize, 8, acc.method, spaced);
 		zs_pool *p = f.p();
-		std::vector<uint8_t> v = content(9, kPage + 1);
-		zstest::Snapshot s = zstest::snapshot(p);
+		std::vector<uint8_t> v = test_content::bytes(9, kPage + 1);
+		zs_test::Snapshot s = zs_test::snapshot(p);
 		for (size_t i : {(size_t)1, (size_t)2}) {
 			zs_handle h = f.objs[i].h;
 			EXPECT_EQ(zs_obj_write(p, h, v.data(), 0), -EINVAL);
@@ -602,13 +586,13 @@ TEST(Write, LengthLimitsAndPartialWrites)
 			EXPECT_EQ(zs_obj_write(p, h, nullptr, 8), -EINVAL);
 		}
 		EXPECT_TRUE(f.intact()) << "a refused write wrote";
-		EXPECT_EQ(zstest::diff(s, zstest::snapshot(p)), "");
+		EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 		// Partial writes change the first len bytes only; across the
 		// boundary of a straddling object too.
 		const size_t head = kPage - 2 * kSize;
 		for (size_t len : {(size_t)1, head - 1, head, head + 1, kSize - 1, kSize}) {
 			const Obj &o = f.objs[2];
-			std::vector<uint8_t> want = content(o.seed, kSize), w = content(len * 7, len);
+			std::vector<uint8_t> want = test_content::bytes(o.seed, kSize), w = test_content::bytes(len * 7, len);
 			memcpy(want.data(), w.data(), len);
 			ASSERT_EQ(zs_obj_write(p, o.h, w.data(), len), 0);
 			std::vector<uint8_t> buf(kSize);
@@ -726,7 +710,7 @@ struct Sparse {
 	Sparse(zs_map_method method, size_t x, bool auto_compact = false)
 	{
 		x_index = x;
-		zs_config cfg = zstest::pool_config(0, method);
+		zs_config cfg = zs_test::pool_config(0, method);
 		cfg.no_auto_compact = !auto_compact;
 		pool = make_pool(cfg);
 		std::vector<Obj> all;
@@ -746,8 +730,8 @@ struct Sparse {
 	}
 	zs_class_stat cls()
 	{
-		auto cs = zstest::class_stats(pool.get());
-		return cs[(size_t)zstest::class_for(cs, kSz)];
+		auto cs = zs_test::class_stats(pool.get());
+		return cs[(size_t)zs_test::class_for(cs, kSz)];
 	}
 	// 1 if a nested map of @o shows it at @m (it did not move).
 	bool still_at(const Obj &o, const void *m)
@@ -764,7 +748,7 @@ struct Sparse {
 // and its zspage may be the one the others move into.
 TEST(Map, MappingPinsAcrossCompaction)
 {
-	for (const zstest::Access &acc : zstest::accesses())
+	for (const zs_test::Access &acc : zs_test::accesses())
 	for (bool auto_compact : {false, true}) {
 		// X in a page, X straddling; held by map RW, map RO, read_begin.
 		for (size_t x : {(size_t)10, (size_t)4}) {
@@ -778,9 +762,9 @@ TEST(Map, MappingPinsAcrossCompaction)
 				ASSERT_EQ(straddles(x, Sparse::kSz, kPage), x == 4);
 				ASSERT_EQ(s.cls().objs_per_zspage, 65u);
 				if (!auto_compact) {
-					ASSERT_EQ(zstest::total_zspages(s.cls()), 3u);
+					ASSERT_EQ(zs_test::total_zspages(s.cls()), 3u);
 				}
-				ASSERT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+				ASSERT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 				const Obj X = s.objs[0];
 				std::vector<uint8_t> buf(kPage);
 				uint8_t *m;
@@ -797,22 +781,22 @@ TEST(Map, MappingPinsAcrossCompaction)
 				EXPECT_EQ(zs_check(p), 0u);
 				EXPECT_EQ(zs_free(p, X.h), -EBUSY) << "X is pinned";
 				if (!auto_compact) {
-					EXPECT_EQ(zstest::total_zspages(s.cls()), 2u)
+					EXPECT_EQ(zs_test::total_zspages(s.cls()), 2u)
 						<< "Z0 pinned, Z1 and Z2 merged";
 				} else {
-					EXPECT_GE(zstest::total_zspages(s.cls()), 1u);
-					EXPECT_LE(zstest::total_zspages(s.cls()), 2u)
+					EXPECT_GE(zs_test::total_zspages(s.cls()), 1u);
+					EXPECT_LE(zs_test::total_zspages(s.cls()), 2u)
 						<< "X's zspage and at most one more";
 				}
 				EXPECT_EQ(zs_get_total_pages(p), pages - freed);
 				// The pointer still shows X, where X still is.
-				EXPECT_TRUE(same_content(m, X.seed, Sparse::kSz));
+				EXPECT_TRUE(test_content::same(m, Sparse::kSz, X.seed));
 				if (m != buf.data()) {
 					EXPECT_TRUE(s.still_at(X, m)) << "a pinned object moved";
 				}
 				if (how == 0) {
 					// Writes through it land in X.
-					std::vector<uint8_t> v = content(31337, Sparse::kSz);
+					std::vector<uint8_t> v = test_content::bytes(31337, Sparse::kSz);
 					memcpy(m, v.data(), Sparse::kSz);
 					zs_unmap_object(p, X.h);
 					s.objs[0].seed = 31337;
@@ -821,16 +805,16 @@ TEST(Map, MappingPinsAcrossCompaction)
 				} else {
 					EXPECT_EQ(zs_obj_read_end(p, X.h, m), 0);
 				}
-				EXPECT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+				EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 				// Unpinned, X may move: one zspage is left.
 				zs_compact(p);
 				EXPECT_EQ(zs_check(p), 0u);
-				EXPECT_EQ(zstest::total_zspages(s.cls()), 1u);
-				EXPECT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+				EXPECT_EQ(zs_test::total_zspages(s.cls()), 1u);
+				EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 				for (const Obj &o : s.objs) {
 					ASSERT_EQ(zs_free(p, o.h), 0);
 				}
-				EXPECT_EQ(zstest::emptied(p), "");
+				EXPECT_EQ(zs_test::emptied(p), "");
 			}
 		}
 	}
@@ -842,7 +826,7 @@ TEST(Map, MappingPinsAcrossCompaction)
 // stay exactly as they were and the object where it is.
 TEST(Map, PinnedDestinationUntouched)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 		SCOPED_TRACE(acc.name);
 		Sparse s(acc.method, 10);
 		zs_pool *p = s.pool.get();
@@ -852,14 +836,14 @@ TEST(Map, PinnedDestinationUntouched)
 		uint8_t *m = (uint8_t *)zs_map_object(p, y.h, ZS_MM_RO);
 		ASSERT_NE(m, nullptr);
 		zs_compact(p);
-		EXPECT_TRUE(same_content(m, y.seed, Sparse::kSz));
+		EXPECT_TRUE(test_content::same(m, Sparse::kSz, y.seed));
 		EXPECT_TRUE(s.still_at(y, m)) << "a pinned object moved";
 		EXPECT_EQ(zs_check(p), 0u);
-		EXPECT_EQ(zstest::first_bad(p, s.objs, 0), -1);
+		EXPECT_EQ(zs_test::first_bad(p, s.objs, 0), -1);
 		zs_unmap_object(p, y.h);
 		zs_compact(p);
-		EXPECT_EQ(zstest::total_zspages(s.cls()), 1u);
-		EXPECT_EQ(zstest::first_bad(p, s.objs, 3), -1);
+		EXPECT_EQ(zs_test::total_zspages(s.cls()), 1u);
+		EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
 	}
 }
 

@@ -16,8 +16,7 @@
 
 namespace {
 
-using zstest::Obj;
-using zstest::Pool;
+using namespace zs_test;
 
 Pool make(zs_config cfg)
 {
@@ -25,11 +24,19 @@ Pool make(zs_config cfg)
 	return Pool(zs_create_pool_config(&cfg));
 }
 
-zs_stats stats(zs_pool *p)
+// @n objects of @size bytes (what they hold does not matter here).
+std::vector<zs_handle> alloc_objects(zs_pool *p, int n, size_t size)
 {
-	zs_stats st;
-	zs_pool_stats(p, &st);
-	return st;
+	std::vector<zs_handle> hs;
+	for (int i = 0; i < n; i++)
+		hs.push_back(zs_malloc(p, size, 0));
+	return hs;
+}
+
+void free_objects(zs_pool *p, const std::vector<zs_handle> &hs)
+{
+	for (zs_handle h : hs)
+		ASSERT_EQ(zs_free(p, h), 0);
 }
 
 // ---- The cache -----------------------------------------------------------
@@ -40,13 +47,10 @@ TEST(Cache, EmptiedZspagesAreKeptCountedAndTrimmed)
 	cfg.shards = 1;
 	Pool pool = make(cfg);
 	zs_pool *p = pool.get();
-	std::vector<zs_handle> hs;
-	for (int i = 0; i < 200; i++)
-		hs.push_back(zs_malloc(p, 3000, 0));
+	std::vector<zs_handle> hs = alloc_objects(p, 200, 3000);
 	size_t full = zs_get_total_pages(p);
-	for (zs_handle h : hs)
-		ASSERT_EQ(zs_free(p, h), 0);
-	zs_stats st = stats(p);
+	ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+	zs_stats st = pool_stats(p);
 	// 147 pages of objects: an eighth of them past the first 64 may stay.
 	EXPECT_GT(st.pages_cached, 0u);
 	EXPECT_LE(st.pages_cached, 64 + full / 8);
@@ -54,17 +58,14 @@ TEST(Cache, EmptiedZspagesAreKeptCountedAndTrimmed)
 	EXPECT_EQ(zs_get_total_pages(p), st.pages_cached);
 	EXPECT_EQ(zs_check(p), 0u);
 	// Taken back by the next zspages of the shard.
-	hs.clear();
-	for (int i = 0; i < 20; i++)
-		hs.push_back(zs_malloc(p, 3000, 0));
-	EXPECT_LT(stats(p).pages_cached, st.pages_cached) << "no cached zspage was reused";
+	hs = alloc_objects(p, 20, 3000);
+	EXPECT_LT(pool_stats(p).pages_cached, st.pages_cached) << "no cached zspage was reused";
 	EXPECT_EQ(zs_check(p), 0u);
-	for (zs_handle h : hs)
-		ASSERT_EQ(zs_free(p, h), 0);
-	size_t cached = stats(p).pages_cached;
+	ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+	size_t cached = pool_stats(p).pages_cached;
 	EXPECT_EQ(zs_trim(p), cached);
 	EXPECT_EQ(zs_get_total_pages(p), 0u);
-	EXPECT_EQ(stats(p).pages_cached, 0u);
+	EXPECT_EQ(pool_stats(p).pages_cached, 0u);
 	EXPECT_EQ(zs_trim(p), 0u);
 	EXPECT_EQ(zs_check(p), 0u);
 }
@@ -78,12 +79,9 @@ TEST(Cache, BoundedByItsSetting)
 		cfg.cache_pages = bound;
 		Pool pool = make(cfg);
 		zs_pool *p = pool.get();
-		std::vector<zs_handle> hs;
-		for (int i = 0; i < 2000; i++)
-			hs.push_back(zs_malloc(p, 2000, 0));
-		for (zs_handle h : hs)
-			ASSERT_EQ(zs_free(p, h), 0);
-		uint64_t cached = stats(p).pages_cached;
+		std::vector<zs_handle> hs = alloc_objects(p, 2000, 2000);
+		ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+		uint64_t cached = pool_stats(p).pages_cached;
 		if (bound == UINT32_MAX) {
 			EXPECT_EQ(cached, 0u) << "UINT32_MAX: no cache";
 		} else {
@@ -102,12 +100,9 @@ TEST(Cache, DecaysWithoutAnyCall)
 	cfg.decay_ms = 50;
 	Pool pool = make(cfg);
 	zs_pool *p = pool.get();
-	std::vector<zs_handle> hs;
-	for (int i = 0; i < 300; i++)
-		hs.push_back(zs_malloc(p, 1500, 0));
-	for (zs_handle h : hs)
-		ASSERT_EQ(zs_free(p, h), 0);
-	ASSERT_GT(stats(p).pages_cached, 0u);
+	std::vector<zs_handle> hs = alloc_objects(p, 300, 1500);
+	ASSERT_NO_FATAL_FAILURE(free_objects(p, hs));
+	ASSERT_GT(pool_stats(p).pages_cached, 0u);
 	usleep(150 * 1000);
 	// Other work goes on (in a class of its own): enough calls that the
 	// decay check runs; no trim, no compaction.
@@ -115,7 +110,7 @@ TEST(Cache, DecaysWithoutAnyCall)
 		zs_handle h = zs_malloc(p, 100, 0);
 		ASSERT_EQ(zs_free(p, h), 0);
 	}
-	zs_stats st = stats(p);
+	zs_stats st = pool_stats(p);
 	EXPECT_LE(st.pages_cached, 1u) << "cached pages outlived the decay";
 	EXPECT_EQ(zs_check(p), 0u);
 }
@@ -156,7 +151,7 @@ std::vector<Obj> fill_free_half(zs_pool *p, size_t n, uint64_t seed, size_t max_
 		zs_handle h = zs_malloc(p, size, 0);
 		EXPECT_NE(h, 0u);
 		objs.push_back({h, size, seed * 1000003 + i});
-		zstest::write_object(p, h, objs.back().seed, size, 0);
+		zs_test::write_object(p, h, objs.back().seed, size, 0);
 	}
 	std::vector<Obj> kept;
 	for (size_t i = 0; i < n; i++)
@@ -180,14 +175,14 @@ TEST(Compaction, FreeableIsExactlyWhatCompactionFrees)
 			std::vector<Obj> objs = fill_free_half(p, 6000, 11 + max_size, max_size);
 			zs_trim(p);
 			uint64_t freeable = 0;
-			for (const zs_class_stat &c : zstest::class_stats(p))
+			for (const zs_class_stat &c : zs_test::class_stats(p))
 				freeable += c.freeable;
 			EXPECT_EQ(zs_compact(p), freeable);
-			for (const zs_class_stat &c : zstest::class_stats(p)) {
+			for (const zs_class_stat &c : zs_test::class_stats(p)) {
 				EXPECT_EQ(c.freeable, 0u) << "class " << c.size;
-				EXPECT_LE(zstest::partial_zspages(c), 1u) << "class " << c.size;
+				EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
 			}
-			EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+			EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 			EXPECT_EQ(zs_check(p), 0u);
 		}
 }
@@ -201,8 +196,8 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	off_cfg.no_auto_compact = 1;
 	Pool off = make(off_cfg);
 	std::vector<Obj> a = fill_free_half(on.get(), 40000, 5), b = fill_free_half(off.get(), 40000, 5);
-	size_t pages_on = zs_get_total_pages(on.get()) - stats(on.get()).pages_cached;
-	size_t pages_off = zs_get_total_pages(off.get()) - stats(off.get()).pages_cached;
+	size_t pages_on = zs_get_total_pages(on.get()) - pool_stats(on.get()).pages_cached;
+	size_t pages_off = zs_get_total_pages(off.get()) - pool_stats(off.get()).pages_cached;
 	uint64_t live = 0;
 	for (const Obj &o : a)
 		live += o.size;
@@ -210,9 +205,9 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	       "%.1f %% and %.1f %% of the live bytes\n",
 	       pages_on, pages_off, 100.0 * pages_on * 4096 / live, 100.0 * pages_off * 4096 / live);
 	EXPECT_LT(pages_on * 100, pages_off * 80) << "automatic compaction did little";
-	EXPECT_GT(stats(on.get()).auto_compactions, 0u);
-	EXPECT_EQ(stats(off.get()).auto_compactions, 0u);
-	EXPECT_EQ(zstest::first_bad(on.get(), a, 3), -1);
+	EXPECT_GT(pool_stats(on.get()).auto_compactions, 0u);
+	EXPECT_EQ(pool_stats(off.get()).auto_compactions, 0u);
+	EXPECT_EQ(zs_test::first_bad(on.get(), a, 3), -1);
 	EXPECT_EQ(zs_check(on.get()), 0u);
 }
 
@@ -272,10 +267,10 @@ TEST(Compaction, MergesShards)
 	for (auto &t : ts)
 		t.join();
 	zs_compact(p);
-	for (const zs_class_stat &c : zstest::class_stats(p))
-		EXPECT_LE(zstest::partial_zspages(c), 1u) << "class " << c.size;
+	for (const zs_class_stat &c : zs_test::class_stats(p))
+		EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
 	for (auto &objs : per)
-		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	EXPECT_EQ(zs_check(p), 0u);
 	for (auto &objs : per)
 		for (const Obj &o : objs)
@@ -299,24 +294,24 @@ TEST(Large, EverySizeUpToTheLargest)
 				zs_handle h = zs_malloc(p, size, 0);
 				ASSERT_NE(h, 0u) << size;
 				objs.push_back({h, size, size * 3 + (uint64_t)k});
-				ASSERT_TRUE(zstest::write_object(p, h, objs.back().seed, size, k));
+				ASSERT_TRUE(zs_test::write_object(p, h, objs.back().seed, size, k));
 			}
 		}
 		zs_handle h = zs_malloc(p, ZS_MAX_OBJECT_SIZE, 0);
 		ASSERT_NE(h, 0u);
 		objs.push_back({h, ZS_MAX_OBJECT_SIZE, 77});
-		ASSERT_TRUE(zstest::write_object(p, h, 77, ZS_MAX_OBJECT_SIZE, 2));
+		ASSERT_TRUE(zs_test::write_object(p, h, 77, ZS_MAX_OBJECT_SIZE, 2));
 		errno = 0;
 		EXPECT_EQ(zs_malloc(p, ZS_MAX_OBJECT_SIZE + 1, 0), 0u);
 		EXPECT_EQ(errno, ENOSPC);
-		EXPECT_EQ(zstest::first_bad(p, objs, 3), -1);
+		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 		EXPECT_EQ(zs_check(p), 0u);
 		// The class table's largest classes waste little: each object's
 		// class is within 1/32 of its size (the pages then follow the
 		// objects once compacted, checked by the density runs).
-		auto cs = zstest::class_stats(p);
+		auto cs = zs_test::class_stats(p);
 		for (const Obj &o : objs) {
-			const zs_class_stat &c = cs[(size_t)zstest::class_for(cs, o.size)];
+			const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, o.size)];
 			EXPECT_LE(c.size - o.size, o.size / 32) << o.size;
 		}
 		for (size_t i = 0; i < objs.size(); i += 2)
@@ -324,14 +319,14 @@ TEST(Large, EverySizeUpToTheLargest)
 		zs_compact(p);
 		EXPECT_EQ(zs_check(p), 0u);
 		for (size_t i = 1; i < objs.size(); i += 2)
-			EXPECT_TRUE(zstest::check_object_all(p, objs[i].h, objs[i].seed, objs[i].size));
+			EXPECT_TRUE(zs_test::check_object_all(p, objs[i].h, objs[i].seed, objs[i].size));
 	}
 }
 
 TEST(Large, ClassesAboveAPageWasteLittle)
 {
 	Pool pool = make({});
-	for (const zs_class_stat &c : zstest::class_stats(pool.get())) {
+	for (const zs_class_stat &c : zs_test::class_stats(pool.get())) {
 		if (c.size <= 4096)
 			continue;
 		uint64_t bytes = (uint64_t)c.pages_per_zspage * 4096;
@@ -357,7 +352,7 @@ TEST(Segments, OneSegmentPerContiguousRun)
 			std::vector<zs_handle> hs;
 			for (int k = 0; k < 5; k++) {
 				hs.push_back(zs_malloc(p, size, 0));
-				ASSERT_TRUE(zstest::write_object(p, hs.back(), size + (uint64_t)k, size, 0));
+				ASSERT_TRUE(zs_test::write_object(p, hs.back(), size + (uint64_t)k, size, 0));
 			}
 			for (int k = 0; k < 5; k++) {
 				zs_segment seg[ZS_MAX_SEGMENTS];
@@ -376,7 +371,7 @@ TEST(Segments, OneSegmentPerContiguousRun)
 							  a) << "two segments that could be one";
 					}
 				}
-				EXPECT_EQ(got, zstest::content(size + (uint64_t)k, size));
+				EXPECT_EQ(got, test_content::bytes(size + (uint64_t)k, size));
 				EXPECT_EQ(zs_free(p, hs[k]), -EBUSY) << "a read pins";
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), 0);
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), -EINVAL);

@@ -15,8 +15,7 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::write_object;
+using namespace zs_test;
 
 struct Obj {
 	size_t size;
@@ -50,11 +49,11 @@ size_t pick_size(std::mt19937_64 &rng, size_t page)
 
 void run_model(const ModelRun &m)
 {
-	const uint64_t seed = zstest::test_seed(m.seed);
+	const uint64_t seed = zs_test::test_seed(m.seed);
 	printf("model seed %llu (replay: ZS_TEST_SEED=%llu)\n",
 	       (unsigned long long)seed, (unsigned long long)seed);
 	std::mt19937_64 rng(seed);
-	zstest::Pool pool = zstest::make_pool(m.chain, m.method);
+	zs_test::Pool pool = zs_test::make_pool(m.chain, m.method);
 	ASSERT_NE(pool, nullptr);
 	const size_t page = 4096;
 	std::unordered_map<zs_handle, Obj> live;
@@ -112,7 +111,7 @@ void run_model(const ModelRun &m)
 		}
 		if (m.check_every && step % m.check_every == 0) {
 			ASSERT_EQ(zs_check(pool.get()), 0u) << "step " << step;
-			zs_stats st = zstest::pool_stats(pool.get());
+			zs_stats st = zs_test::pool_stats(pool.get());
 			ASSERT_EQ(st.objects, live.size()) << "step " << step;
 			ASSERT_EQ(st.pages_used, zs_get_total_pages(pool.get())) << "step " << step;
 		}
@@ -130,7 +129,7 @@ void run_model(const ModelRun &m)
 	for (auto &kv : live)
 		ASSERT_EQ(zs_free(pool.get(), kv.first), 0);
 	ASSERT_EQ(zs_check(pool.get()), 0u);
-	EXPECT_EQ(zstest::emptied(pool.get()), "");
+	EXPECT_EQ(zs_test::emptied(pool.get()), "");
 	ASSERT_EQ(zs_check(pool.get()), 0u);
 }
 

@@ -34,10 +34,7 @@
 
 namespace {
 
-using zstest::content;
-using zstest::make_pool;
-using zstest::Pool;
-using zstest::same_content;
+using namespace zs_test;
 
 struct Errors {
 	std::atomic<uint64_t> count{0};
@@ -73,7 +70,7 @@ void access_one(zs_pool *p, size_t size, Mine *o, int how, uint64_t *next, Error
 		m = (const uint8_t *)zs_obj_read_begin(p, o->h, size, buf.data());
 	if (how == 3) {
 		uint64_t seed = (*next)++;
-		int ret = zs_obj_write(p, o->h, content(seed, size).data(), size);
+		int ret = zs_obj_write(p, o->h, test_content::bytes(seed, size).data(), size);
 		if (ret)
 			err->add("zs_obj_write of a live handle: " + std::to_string(ret));
 		else
@@ -86,14 +83,14 @@ void access_one(zs_pool *p, size_t size, Mine *o, int how, uint64_t *next, Error
 	}
 	// Held across a yield: the churner's compaction runs meanwhile.
 	for (int pass = 0; pass < 2; pass++) {
-		if (!same_content(m, o->seed, size))
+		if (!test_content::same(m, size, o->seed))
 			err->add("bytes changed under access " + std::to_string(how) + ", pass " +
 				 std::to_string(pass));
 		std::this_thread::yield();
 	}
 	if (how == 1) {
 		o->seed = (*next)++;
-		memcpy(const_cast<uint8_t *>(m), content(o->seed, size).data(), size);
+		memcpy(const_cast<uint8_t *>(m), test_content::bytes(o->seed, size).data(), size);
 	}
 	if (how == 2) {
 		if (zs_obj_read_end(p, o->h, m))
@@ -121,7 +118,7 @@ void race(zs_map_method method, double secs)
 		std::vector<Mine> mine;
 		for (int i = 0; i < 40; i++) {
 			Mine o{zs_malloc(p, size, 0), next++};
-			if (!o.h || zs_obj_write(p, o.h, content(o.seed, size).data(), size)) {
+			if (!o.h || zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
 				err.add("mapper alloc");
 				return;
 			}
@@ -131,22 +128,22 @@ void race(zs_map_method method, double secs)
 			Mine &o = mine[rng() % mine.size()];
 			access_one(p, size, &o, (int)(rng() % 4), &next, &err);
 			accesses++;
-			if (!zstest::check_object(p, o.h, o.seed, size, (int)(rng() % 3)))
+			if (!zs_test::check_object(p, o.h, o.seed, size, (int)(rng() % 3)))
 				err.add("object after access: " +
-					zstest::explain_object(p, o.h, o.seed, size));
+					zs_test::explain_object(p, o.h, o.seed, size));
 			if (rng() % 4 == 0) { // move ours around
 				if (zs_free(p, o.h))
 					err.add("mapper free");
 				o.h = zs_malloc(p, size, 0);
 				o.seed = next++;
-				if (!o.h || zs_obj_write(p, o.h, content(o.seed, size).data(), size)) {
+				if (!o.h || zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
 					err.add("mapper realloc");
 					return;
 				}
 			}
 		}
 		for (const Mine &o : mine) {
-			std::string bad = zstest::explain_object(p, o.h, o.seed, size);
+			std::string bad = zs_test::explain_object(p, o.h, o.seed, size);
 			if (!bad.empty())
 				err.add("mapper object at the end: " + bad);
 			zs_free(p, o.h);
@@ -178,14 +175,14 @@ void race(zs_map_method method, double secs)
 	stop = true;
 	for (std::thread &t : ts)
 		t.join();
-	zs_stats st = zstest::pool_stats(p);
+	zs_stats st = zs_test::pool_stats(p);
 	printf("method %d: %llu accesses, %llu compactions, %llu objects moved\n", method,
 	       (unsigned long long)accesses.load(), (unsigned long long)rounds,
 	       (unsigned long long)st.objects_moved);
 	EXPECT_EQ(err.count.load(), 0u) << "first: " << err.first;
 	EXPECT_GT(st.objects_moved, 0u) << "nothing moved: nothing raced";
 	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_EQ(zstest::emptied(p), "");
+	EXPECT_EQ(zs_test::emptied(p), "");
 }
 
 double seconds_from_env(double fallback)
@@ -196,7 +193,7 @@ double seconds_from_env(double fallback)
 
 TEST(Race, AccessWhileCompactionMoves)
 {
-	for (const zstest::Access &a : zstest::accesses()) {
+	for (const zs_test::Access &a : zs_test::accesses()) {
 		SCOPED_TRACE(a.name);
 		race(a.method, seconds_from_env(3.0));
 	}

@@ -14,17 +14,11 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::class_for;
-using zstest::class_stats;
-using zstest::Obj;
-using zstest::Pool;
-using zstest::total_zspages;
-using zstest::write_object;
+using namespace zs_test;
 
 Pool make_sharded(uint32_t shards, zs_map_method method = ZS_MAP_DEFAULT)
 {
-	return zstest::make_pool(0, method, 0, shards);
+	return zs_test::make_pool(0, method, 0, shards);
 }
 
 // @threads threads, started together, each allocate @n objects of @size
@@ -159,7 +153,7 @@ TEST(Shards, MadeWhileOthersCheckCompactAndCount)
 		for (const auto &v : objs)
 			for (const Obj &o : v)
 				ASSERT_TRUE(check_object(p.get(), o.h, o.seed, o.size, 1))
-					<< zstest::explain_object(p.get(), o.h, o.seed, o.size);
+					<< zs_test::explain_object(p.get(), o.h, o.seed, o.size);
 	}
 }
 
@@ -171,7 +165,7 @@ TEST(Shards, MadeWhileOthersCheckCompactAndCount)
 // given back at the end. In every layout.
 TEST(Shards, OtherThreadsFreeMapAndCompact)
 {
-	for (const zstest::Access &acc : zstest::accesses()) {
+	for (const zs_test::Access &acc : zs_test::accesses()) {
 	SCOPED_TRACE(acc.name);
 	Pool p = make_sharded(ZS_MAX_SHARDS, acc.method);
 	ASSERT_NE(p, nullptr);
@@ -200,16 +194,16 @@ TEST(Shards, OtherThreadsFreeMapAndCompact)
 	EXPECT_EQ(zs_get_total_pages(p.get()), before - freed);
 	ASSERT_EQ(zs_check(p.get()), 0u);
 	for (const zs_class_stat &c : class_stats(p.get())) {
-		EXPECT_LE(zstest::partial_zspages(c), 1u) << "class " << c.size;
-		EXPECT_EQ(c.pages_used, zstest::min_pages(c)) << "class " << c.size;
+		EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
+		EXPECT_EQ(c.pages_used, zs_test::min_pages(c)) << "class " << c.size;
 		EXPECT_EQ(c.zspages[0], 0u) << "class " << c.size;
 	}
-	EXPECT_EQ(zstest::pool_stats(p.get()).pages_cached, 0u);
+	EXPECT_EQ(zs_test::pool_stats(p.get()).pages_cached, 0u);
 	for (auto &v : objs)
 		for (size_t i = 1; i < v.size(); i += 2)
 			for (int how = 0; how < 3; how++)
 				ASSERT_TRUE(check_object(p.get(), v[i].h, v[i].seed, v[i].size, how))
-					<< zstest::explain_object(p.get(), v[i].h, v[i].seed, v[i].size);
+					<< zs_test::explain_object(p.get(), v[i].h, v[i].seed, v[i].size);
 	// freed handles stay refused, whichever shard they came from
 	for (auto &v : objs)
 		for (size_t i = 0; i < v.size(); i += 2)
@@ -218,7 +212,7 @@ TEST(Shards, OtherThreadsFreeMapAndCompact)
 		for (size_t i = 1; i < v.size(); i += 2)
 			ASSERT_EQ(zs_free(p.get(), v[i].h), 0);
 	EXPECT_EQ(zs_check(p.get()), 0u);
-	EXPECT_EQ(zstest::emptied(p.get()), "");
+	EXPECT_EQ(zs_test::emptied(p.get()), "");
 	}
 }
 

@@ -27,14 +27,9 @@
 
 namespace {
 
-using zstest::check_object;
-using zstest::content;
-using zstest::make_pool;
-using zstest::Pool;
-using zstest::same_content;
-using zstest::write_object;
+using namespace zs_test;
 
-const size_t kPage = zstest::page_size();
+const size_t kPage = zs_test::page_size();
 using Clock = std::chrono::steady_clock;
 
 double seconds_from_env(double fallback)
@@ -73,20 +68,6 @@ struct TObj {
 	int pool; // index into the shared pools
 };
 
-size_t compressed_size(std::mt19937_64 &rng)
-{
-	switch (rng() % 8) {
-	case 0:
-		return 1 + rng() % 128;
-	case 1:
-		return kPage - rng() % 400;
-	case 2: // now and then a block of several pages
-		return rng() % 16 ? 1 + rng() % kPage : kPage + 1 + rng() % (3 * kPage);
-	default:
-		return 200 + rng() % 2800;
-	}
-}
-
 const int kPools = 3; // contiguous, scattered copy, scattered remap
 
 struct Shared {
@@ -115,7 +96,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 			break;
 		unsigned op = (unsigned)(rng() % 100);
 		if (mine.size() < 20 || (op < 35 && mine.size() < 400)) {
-			TObj o{0, compressed_size(rng), next_seed++, (int)(rng() % kPools)};
+			TObj o{0, compressed_size(rng, true), next_seed++, (int)(rng() % kPools)};
 			int flags = rng() % 20 == 0 ? ZS_NOGROW : 0;
 			o.h = zs_malloc(sh->pools[o.pool], o.size, flags);
 			if (!o.h) {
@@ -195,7 +176,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 			for (int pass = 0; pass < 2; pass++) {
 				for (const Held &hd : held) {
 					const TObj &o = mine[hd.i];
-					if (!same_content(hd.m, o.seed, o.size))
+					if (!test_content::same(hd.m, o.size, o.seed))
 						fail("held mapping, pass " + std::to_string(pass), o);
 				}
 				std::this_thread::yield();
@@ -204,7 +185,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 				TObj &o = mine[hd.i];
 				if (hd.kind == 2) {
 					o.seed = next_seed++;
-					memcpy(hd.m, content(o.seed, o.size).data(), o.size);
+					memcpy(hd.m, test_content::bytes(o.seed, o.size).data(), o.size);
 				}
 			}
 			std::shuffle(held.begin(), held.end(), rng);
@@ -246,7 +227,7 @@ void compactor(Shared *sh, uint64_t *compactions, uint64_t *pages)
 				zs_pool_stats(p, &st);
 				if (st.pages_used > (uint64_t)1 << 30)
 					sh->err.add("absurd pages_used");
-				zstest::class_stats(p);
+				zs_test::class_stats(p);
 			}
 		}
 		// A compaction takes every class lock in turn: on a small VM
@@ -260,7 +241,7 @@ void compactor(Shared *sh, uint64_t *compactions, uint64_t *pages)
 
 TEST(Threads, MixedWithCompaction)
 {
-	const uint64_t seed = zstest::test_seed(4242);
+	const uint64_t seed = zs_test::test_seed(4242);
 	const double secs = seconds_from_env(3.0);
 	printf("threads seed %llu (replay: ZS_TEST_SEED=%llu), %.1f s\n",
 	       (unsigned long long)seed, (unsigned long long)seed, secs);
@@ -291,7 +272,7 @@ TEST(Threads, MixedWithCompaction)
 		total += o;
 	uint64_t objects = 0, moved = 0, steps = 0;
 	for (zs_pool *p : sh.pools) {
-		zs_stats st = zstest::pool_stats(p);
+		zs_stats st = zs_test::pool_stats(p);
 		objects += st.objects;
 		moved += st.objects_moved;
 		steps += st.auto_compactions;
@@ -311,7 +292,7 @@ TEST(Threads, MixedWithCompaction)
 	for (const auto &v : left)
 		for (const TObj &o : v) {
 			live++;
-			ASSERT_TRUE(zstest::check_object_all(sh.pools[o.pool], o.h, o.seed, o.size))
+			ASSERT_TRUE(zs_test::check_object_all(sh.pools[o.pool], o.h, o.seed, o.size))
 				<< "size " << o.size << " pool " << o.pool;
 		}
 	EXPECT_EQ(objects, live);
@@ -322,7 +303,7 @@ TEST(Threads, MixedWithCompaction)
 			ASSERT_EQ(zs_free(sh.pools[o.pool], o.h), 0);
 		}
 	for (zs_pool *p : sh.pools) {
-		EXPECT_EQ(zstest::emptied(p), "");
+		EXPECT_EQ(zs_test::emptied(p), "");
 		EXPECT_EQ(zs_check(p), 0u);
 	}
 }
@@ -403,7 +384,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 			}
 			if (kind[held] == 2) { // WO: write first, then it must stay
 				mine[i].seed = next++;
-				memcpy(m[held], content(mine[i].seed, size).data(), size);
+				memcpy(m[held], test_content::bytes(mine[i].seed, size).data(), size);
 			}
 			held++;
 		}
@@ -411,7 +392,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		for (int pass = 0; pass < 4; pass++) {
 			for (int j = 0; j < held; j++) {
 				sh->mapped_reads++;
-				if (!same_content(m[j], mine[idx[j]].seed, size))
+				if (!test_content::same(m[j], size, mine[idx[j]].seed))
 					sh->err.add("mapped bytes changed under a mapping (kind " +
 						    std::to_string(kind[j]) + ", pass " +
 						    std::to_string(pass) + ")");
@@ -421,7 +402,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		for (int j = 0; j < held; j++)
 			if (kind[j] == 1) {
 				mine[idx[j]].seed = next++;
-				memcpy(m[j], content(mine[idx[j]].seed, size).data(), size);
+				memcpy(m[j], test_content::bytes(mine[idx[j]].seed, size).data(), size);
 			}
 		for (int j = held - 1; j >= 0; j--) {
 			if (kind[j] == 3) {
@@ -432,7 +413,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 			}
 		}
 		for (int j = 0; j < held; j++) {
-			std::string bad = zstest::explain_object(sh->pool, mine[idx[j]].h,
+			std::string bad = zs_test::explain_object(sh->pool, mine[idx[j]].h,
 								 mine[idx[j]].seed, size);
 			if (!bad.empty())
 				sh->err.add("bytes after unmap (kind " + std::to_string(kind[j]) +
@@ -440,7 +421,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		}
 	}
 	for (const O &o : mine) {
-		std::string bad = zstest::explain_object(sh->pool, o.h, o.seed, size);
+		std::string bad = zs_test::explain_object(sh->pool, o.h, o.seed, size);
 		if (!bad.empty())
 			sh->err.add("mapper object at the end: " + bad);
 		if (zs_free(sh->pool, o.h))
@@ -463,7 +444,7 @@ void churner(PinShared *sh, uint64_t seed, uint64_t *compactions)
 				return;
 			}
 			mine.push_back({h, next++});
-			zs_obj_write(sh->pool, h, content(mine.back().second, sh->size).data(),
+			zs_obj_write(sh->pool, h, test_content::bytes(mine.back().second, sh->size).data(),
 				     sh->size);
 		}
 		std::shuffle(mine.begin(), mine.end(), rng);
@@ -486,7 +467,7 @@ void churner(PinShared *sh, uint64_t seed, uint64_t *compactions)
 
 void pin_protocol(zs_map_method method, size_t size)
 {
-	const uint64_t seed = zstest::test_seed(99);
+	const uint64_t seed = zs_test::test_seed(99);
 	const double secs = seconds_from_env(2.0);
 	printf("pin seed %llu (replay: ZS_TEST_SEED=%llu), method %d, size %zu\n",
 	       (unsigned long long)seed, (unsigned long long)seed, method, size);
@@ -514,7 +495,7 @@ void pin_protocol(zs_map_method method, size_t size)
 	EXPECT_GT(st.objects_moved, 0u) << "compaction moved nothing: the pins were not tested";
 	EXPECT_GT(sh.mapped_reads.load(), 0u);
 	EXPECT_EQ(zs_check(pool.get()), 0u);
-	EXPECT_EQ(zstest::emptied(pool.get()), "");
+	EXPECT_EQ(zs_test::emptied(pool.get()), "");
 }
 
 TEST(Threads, PinProtocolContiguous)

@@ -1,5 +1,6 @@
-// Shared helpers of the zsmalloc tests: pools that clean up, seeded object
-// contents, and reading/writing objects through every access path.
+// Shared helpers of the zsmalloc tests: pools that clean up, and
+// reading/writing objects of seeded contents (tests/common/content.h)
+// through every access path.
 #ifndef ZSALLOC_TESTS_ZSMALLOC_ZS_TEST_UTIL_H
 #define ZSALLOC_TESTS_ZSMALLOC_ZS_TEST_UTIL_H
 
@@ -11,13 +12,15 @@
 #include <unistd.h>
 
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "tests/common/content.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace zstest {
+namespace zs_test {
 
 struct PoolDeleter {
 	void operator()(zs_pool *p) const { zs_destroy_pool(p); }
@@ -76,38 +79,12 @@ inline std::vector<Access> accesses()
 		{ZS_MAP_REMAP, "scattered remap"}};
 }
 
-// Deterministic bytes for (seed, i): a cheap mix, different per seed.
-inline uint8_t content_byte(uint64_t seed, size_t i)
-{
-	uint64_t x = seed * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
-	x ^= x >> 31;
-	return (uint8_t)(x * 0x94D049BB133111EBull >> 56);
-}
-
-inline std::vector<uint8_t> content(uint64_t seed, size_t len)
-{
-	std::vector<uint8_t> v(len);
-	for (size_t i = 0; i < len; i++)
-		v[i] = content_byte(seed, i);
-	return v;
-}
-
-// 1 if @len bytes at @p are the seeded bytes of @seed.
-inline bool same_content(const void *p, uint64_t seed, size_t len)
-{
-	const uint8_t *b = static_cast<const uint8_t *>(p);
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != content_byte(seed, i))
-			return false;
-	return true;
-}
-
 // Write @len seeded bytes into object @h, through the path @how picks:
 // 0: zs_obj_write, 1: map WO, 2: map RW.
 inline bool write_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
 			 int how)
 {
-	std::vector<uint8_t> v = content(seed, len);
+	std::vector<uint8_t> v = test_content::bytes(seed, len);
 	if (how == 0)
 		return zs_obj_write(pool, h, v.data(), len) == 0;
 	void *p = zs_map_object(pool, h, how == 1 ? ZS_MM_WO : ZS_MM_RW);
@@ -123,7 +100,7 @@ inline bool write_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
 inline bool check_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
 			 int how)
 {
-	std::vector<uint8_t> want = content(seed, len), buf(len);
+	std::vector<uint8_t> want = test_content::bytes(seed, len), buf(len);
 	const void *p;
 	if (how == 0)
 		p = zs_obj_read_begin(pool, h, len, buf.data());
@@ -152,7 +129,7 @@ inline std::string explain_object(zs_pool *pool, zs_handle h, uint64_t seed, siz
 {
 	static const char *const names[] = {"read_begin", "map RO", "map RW"};
 	std::string out;
-	std::vector<uint8_t> want = content(seed, len), buf(len);
+	std::vector<uint8_t> want = test_content::bytes(seed, len), buf(len);
 	for (int how = 0; how < 3; how++) {
 		errno = 0;
 		const uint8_t *p = static_cast<const uint8_t *>(
@@ -181,6 +158,29 @@ inline std::string explain_object(zs_pool *pool, zs_handle h, uint64_t seed, siz
 	return out;
 }
 
+// "" if @h is refused as a bad handle by every call that validates it
+// first: zs_map_object() and zs_obj_read_begin() (NULL, errno EINVAL) and
+// zs_obj_read_sg_begin() (-EINVAL), each asked for @len bytes; else what
+// each call that did otherwise did.
+inline std::string refused_as_bad(zs_pool *pool, zs_handle h, size_t len)
+{
+	std::ostringstream o;
+	std::vector<uint8_t> buf(len);
+	zs_segment seg[ZS_MAX_SEGMENTS];
+	errno = 0;
+	void *m = zs_map_object(pool, h, ZS_MM_RO);
+	if (m || errno != EINVAL)
+		o << "map: " << m << ", errno " << errno << "; ";
+	errno = 0;
+	void *r = zs_obj_read_begin(pool, h, len, buf.data());
+	if (r || errno != EINVAL)
+		o << "read_begin: " << r << ", errno " << errno << "; ";
+	int n = zs_obj_read_sg_begin(pool, h, len, seg, ZS_MAX_SEGMENTS);
+	if (n != -EINVAL)
+		o << "read_sg_begin: " << n << "; ";
+	return o.str();
+}
+
 // A seed from the environment (ZS_TEST_SEED) or @fallback.
 inline uint64_t test_seed(uint64_t fallback)
 {
@@ -207,11 +207,32 @@ inline size_t round_up(size_t size, size_t to)
 	return (size + to - 1) / to * to;
 }
 
+// A size like that of a compressed page, drawn from @rng: one in 8 tiny
+// (1..128), one in 8 near a page, one in 8 anything up to a page, the rest
+// 200..2999. With @multi_page, one in 16 of the "up to a page" draws
+// spans two to four pages instead.
+inline size_t compressed_size(std::mt19937_64 &rng, bool multi_page = false)
+{
+	const size_t page = page_size();
+	switch (rng() % 8) {
+	case 0:
+		return 1 + rng() % 128;
+	case 1:
+		return page - rng() % 400;
+	case 2:
+		if (multi_page && rng() % 16 == 0)
+			return page + 1 + rng() % (3 * page);
+		return 1 + rng() % page;
+	default:
+		return 200 + rng() % 2800;
+	}
+}
+
 // A live object as the tests track it.
 struct Obj {
 	zs_handle h;
 	size_t size;   // bytes requested (and written)
-	uint64_t seed; // its contents: content(seed, size)
+	uint64_t seed; // its contents: test_content::bytes(seed, size)
 };
 
 // Every object of @objs holds its bytes, read through path @how (0..2, or
@@ -394,6 +415,6 @@ inline uint64_t total_zspages(const zs_class_stat &c)
 	return n;
 }
 
-} // namespace zstest
+} // namespace zs_test
 
 #endif
