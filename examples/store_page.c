@@ -43,8 +43,7 @@ static int round_trip(struct zs_pool *pool, const char *page)
 		return fail("reading the page back", 0);
 	if ((err = zs_free(pool, h)) != 0)
 		return fail("zs_free", -err);
-	printf("stored a %d-byte page in %d bytes, read it back intact\n",
-	       PAGE_BYTES, len);
+	printf("stored a %d-byte page in %d bytes, read it back intact\n", PAGE_BYTES, len);
 	return 0;
 }
 

@@ -29,8 +29,9 @@ static inline void bench_keep(uint64_t v)
 
 /* The groups of tables (--only). */
 #define BENCH_MAPPING 0x1u /* the mapping layer */
-#define BENCH_ALLOC 0x2u   /* pairs and access at each population, map,
-			      compact, threads, the small working set */
+/* Pairs and access at each population, map, compact, threads, the small
+ * working set. */
+#define BENCH_ALLOC 0x2u
 #define BENCH_LATENCY 0x4u /* latency percentiles while compacting */
 #define BENCH_LARGE 0x8u   /* 16 KiB and 64 KiB objects */
 #define BENCH_ALL 0xfu

@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 static const struct zpool_driver *const drivers[] = {
+	/* the real allocators (ZPOOL_REAL) */
 	&zpool_zsmalloc_driver,
 	&zpool_zsmalloc_scattered_driver,
 	&zpool_zsmalloc_remap_driver,
 	&zpool_xvmalloc_driver,
 	&zpool_malloc_driver,
+	/* models of the kernel's other allocators */
 	&zpool_slub_driver,
 	&zpool_slob_driver,
 	&zpool_zbud_driver,

@@ -42,9 +42,9 @@ extern "C" {
 #endif
 
 /* zpool_driver.flags */
-#define ZPOOL_REAL 0x1u /* a real allocator, not a model: measure it as the
-			   resident memory grown in a process of its own
-			   (density forks), beside usage() */
+/* A real allocator, not a model: measure it as the resident memory grown in a
+ * process of its own (density forks), beside usage(). */
+#define ZPOOL_REAL 0x1u
 
 /* The largest object a driver is asked to store: a 64 KiB block. */
 #define ZPOOL_MAX_OBJECT 65536u

@@ -82,8 +82,8 @@ extern "C" {
 struct xv_pool;
 
 /* xv_malloc() flags. */
-#define XV_NOGROW 0x1u /* fail with -ENOMEM rather than take a new page
-			  (the seed's GFP_NOWAIT) */
+/* Fail with -ENOMEM rather than take a new page (the seed's GFP_NOWAIT). */
+#define XV_NOGROW 0x1u
 
 /* Create-time parameters. Zero-initialise, then set what you need. */
 struct xv_config {

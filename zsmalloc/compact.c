@@ -678,7 +678,7 @@ void zs_auto_compact(struct size_class *class, int may_begin)
 	}
 	room = places - class->obj_used;
 	if (last_zspage_of_small_pool(class) || room <= places >> ZS_AUTO_SHIFT ||
-	    room * class->size <= (uint64_t)class->pool->page_size)
+	    room * class->size <= (uint64_t)(class->pool->page_size))
 		return;
 	class->auto_pages = class->pages_used;
 	if (!cc_begin(one, 1)) {

@@ -92,7 +92,7 @@ void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats)
 				continue;
 			zs_class_lock(class);
 			stats->objects += class->obj_used;
-			stats->handles_reserved += (uint64_t)class->nr_chunks * ZS_SLOT_CHUNK;
+			stats->handles_reserved += (uint64_t)(class->nr_chunks) * ZS_SLOT_CHUNK;
 			zs_class_unlock(class);
 		}
 	pthread_mutex_lock(&pool->span_lock);

@@ -56,7 +56,7 @@ void zs_list_remove(struct size_class *class, uint32_t first)
 	if (z->next != ZS_EXT_NONE)
 		ext[z->next].prev = z->prev;
 	if (class->head[group] == ZS_EXT_NONE)
-		class->nonempty &= (uint16_t)~(1u << group);
+		class->nonempty &= (uint16_t)(~(1u << group));
 	z->next = z->prev = ZS_EXT_NONE;
 	zs_ext_set_group(z, ZS_GROUP_ISOLATED);
 }
@@ -82,10 +82,10 @@ static void zspage_claim(struct size_class *class, uint32_t first)
 		struct zs_ext *e = &pool->ext[first + i];
 
 		atomic_store_explicit(&e->part, (uint8_t)i, memory_order_relaxed);
-		atomic_store_explicit(&pool->ext_cls[first + i], (uint16_t)class->number,
+		atomic_store_explicit(&pool->ext_cls[first + i], (uint16_t)(class->number),
 				      memory_order_relaxed);
 		atomic_store_explicit(&e->shard, class->shard, memory_order_relaxed);
-		atomic_store_explicit(&e->cls, (uint16_t)class->number, memory_order_release);
+		atomic_store_explicit(&e->cls, (uint16_t)(class->number), memory_order_release);
 	}
 	pool->ext[first].nexts = class->nexts;
 	pool->ext[first].inuse = 0;
@@ -201,7 +201,7 @@ uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts,
 								   memory_order_relaxed)
 					    : (uint32_t)page;
 		}
-		e->present &= (uint16_t)~bits;
+		e->present &= (uint16_t)(~bits);
 	}
 	if (n) {
 		mp_free_pages(pool->src, pfns, n);

@@ -314,9 +314,9 @@ int touch_floor(struct demo *d, size_t pages, struct touch_result *r)
 	}
 	hist_reset(r->latency);
 	for (unsigned t = 0; t < d->o.threads; t++) {
-		w[t] = (struct floor_worker){ uswap_base(u), d->page_size, pages,
-					      t, d->o.threads,
-					      d->o.seed * 31 + t, r->latency };
+		w[t] = (struct floor_worker){ .base = uswap_base(u), .page_size = d->page_size,
+					      .pages = pages, .t = t, .threads = d->o.threads,
+					      .rng = d->o.seed * 31 + t, .lat = r->latency };
 		pthread_create(&tid[t], NULL, floor_toucher, &w[t]);
 	}
 	for (unsigned t = 0; t < d->o.threads; t++)
