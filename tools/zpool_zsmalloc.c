@@ -167,47 +167,36 @@ static size_t zsm_check(void *pool)
 	return zs_check(pool);
 }
 
+/* What the three drivers share: they differ in how the pool is made and how
+ * objects are stored and loaded, not in the calls on the pool as a whole. */
+#define ZSM_SHARED                                                                  \
+	.flags = ZPOOL_REAL, .destroy = zsm_destroy, .release = zsm_release,        \
+	.compact = zsm_compact, .usage = zsm_usage, .class_stats = zsm_class_stats, \
+	.check = zsm_check
+
 const struct zpool_driver zpool_zsmalloc_driver = {
 	.name = "zsmalloc",
 	.summary = "zsmalloc, contiguous zspages, copy calls (zs_obj_write, zs_obj_read_begin)",
-	.flags = ZPOOL_REAL,
 	.create = zsm_create_copy,
-	.destroy = zsm_destroy,
 	.store = zsm_store_copy,
 	.load = zsm_load_copy,
-	.release = zsm_release,
-	.compact = zsm_compact,
-	.usage = zsm_usage,
-	.class_stats = zsm_class_stats,
-	.check = zsm_check,
+	ZSM_SHARED,
 };
 
 const struct zpool_driver zpool_zsmalloc_scattered_driver = {
 	.name = "zsmalloc-scattered",
 	.summary = "zsmalloc, the kernel's scattered zspages, straddlers copied",
-	.flags = ZPOOL_REAL,
 	.create = zsm_create_scattered,
-	.destroy = zsm_destroy,
 	.store = zsm_store_copy,
 	.load = zsm_load_copy,
-	.release = zsm_release,
-	.compact = zsm_compact,
-	.usage = zsm_usage,
-	.class_stats = zsm_class_stats,
-	.check = zsm_check,
+	ZSM_SHARED,
 };
 
 const struct zpool_driver zpool_zsmalloc_remap_driver = {
 	.name = "zsmalloc-remap",
 	.summary = "zsmalloc, zs_map_object through remapped two-page windows",
-	.flags = ZPOOL_REAL,
 	.create = zsm_create_remap,
-	.destroy = zsm_destroy,
 	.store = zsm_store_map,
 	.load = zsm_load_map,
-	.release = zsm_release,
-	.compact = zsm_compact,
-	.usage = zsm_usage,
-	.class_stats = zsm_class_stats,
-	.check = zsm_check,
+	ZSM_SHARED,
 };
