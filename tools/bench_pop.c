@@ -91,12 +91,11 @@ int mix_load_for(const struct bench_options *o, struct mix *m)
 	int n, err;
 
 	if (o->nr_traces) {
-		snprintf(m->source, sizeof(m->source), "%d trace file%s",
-			 o->nr_traces, o->nr_traces > 1 ? "s" : "");
+		snprintf(m->source, sizeof(m->source), "%d trace file%s", o->nr_traces,
+			 o->nr_traces > 1 ? "s" : "");
 		return mix_load(m, o->traces, o->nr_traces);
 	}
-	if (data_dir_find(o->argv0, dir, sizeof(dir)) ||
-	    (n = data_dir_traces(dir, &paths)) <= 0) {
+	if (data_dir_find(o->argv0, dir, sizeof(dir)) || (n = data_dir_traces(dir, &paths)) <= 0) {
 		fprintf(stderr, "bench: no bundled traces found (tools/data); use "
 				"--trace FILE\n");
 		return ENOENT;
@@ -114,7 +113,10 @@ static void *m_create(uint64_t max_pages)
 	(void)max_pages;
 	return (void *)1;
 }
-static void m_destroy(void *pool) { (void)pool; }
+static void m_destroy(void *pool)
+{
+	(void)pool;
+}
 static uint64_t m_alloc(void *pool, uint32_t size)
 {
 	(void)pool;
@@ -147,8 +149,7 @@ static uint64_t m_map_touch(void *pool, uint64_t id, uint32_t len)
 
 static void *zs_create_layout(enum zs_layout layout, uint64_t max_pages)
 {
-	struct zs_config c = { .name = "bench", .layout = layout,
-			       .max_pages = max_pages };
+	struct zs_config c = { .name = "bench", .layout = layout, .max_pages = max_pages };
 
 	return zs_create_pool_config(&c);
 }
@@ -161,9 +162,18 @@ static void *zsb_create_scattered(uint64_t max_pages)
 {
 	return zs_create_layout(ZS_LAYOUT_SCATTERED, max_pages);
 }
-static void zsb_destroy(void *pool) { zs_destroy_pool(pool); }
-static uint64_t zsb_alloc(void *pool, uint32_t size) { return zs_malloc(pool, size, 0); }
-static void zsb_release(void *pool, uint64_t id) { zs_free(pool, (zs_handle)id); }
+static void zsb_destroy(void *pool)
+{
+	zs_destroy_pool(pool);
+}
+static uint64_t zsb_alloc(void *pool, uint32_t size)
+{
+	return zs_malloc(pool, size, 0);
+}
+static void zsb_release(void *pool, uint64_t id)
+{
+	zs_free(pool, (zs_handle)id);
+}
 static void zsb_write(void *pool, uint64_t id, const void *src, uint32_t len)
 {
 	zs_obj_write(pool, (zs_handle)id, src, len);
@@ -209,7 +219,10 @@ static void *xvb_create(uint64_t max_pages)
 
 	return xv_create_pool_config(&c);
 }
-static void xvb_destroy(void *pool) { xv_destroy_pool(pool); }
+static void xvb_destroy(void *pool)
+{
+	xv_destroy_pool(pool);
+}
 /* xvmalloc objects stop 4 bytes short of a page (its header); the raw
  * pages of the mix (4096 bytes) are stored as 4092, as said in the tables. */
 static uint32_t xvb_len(uint32_t len)
@@ -252,37 +265,59 @@ static uint64_t xvb_map_touch(void *pool, uint64_t id, uint32_t len)
 }
 
 const struct aops ops_malloc = {
-	.name = "malloc", .key = "malloc", .create = m_create, .destroy = m_destroy,
-	.alloc = m_alloc, .release = m_release, .write = m_write, .read = m_read,
-	.map_touch = m_map_touch, .read_how = "memcpy", .write_how = "memcpy",
+	.name = "malloc",
+	.key = "malloc",
+	.create = m_create,
+	.destroy = m_destroy,
+	.alloc = m_alloc,
+	.release = m_release,
+	.write = m_write,
+	.read = m_read,
+	.map_touch = m_map_touch,
+	.read_how = "memcpy",
+	.write_how = "memcpy",
 	.map_how = "a pointer: p[0] + p[len - 1]",
 };
+
+/* What the two zsmalloc entries share: the calls, all but how the pool is
+ * made (the layout). */
+#define ZSB_SHARED                                                                              \
+	.destroy = zsb_destroy, .alloc = zsb_alloc, .release = zsb_release, .write = zsb_write, \
+	.read = zsb_read, .map_touch = zsb_map_touch, .sg_touch = zsb_sg_touch
+
 const struct aops ops_zs = {
-	.name = "zsmalloc", .key = "zsmalloc", .create = zsb_create,
-	.destroy = zsb_destroy, .alloc = zsb_alloc, .release = zsb_release,
-	.write = zsb_write, .read = zsb_read, .map_touch = zsb_map_touch,
-	.sg_touch = zsb_sg_touch,
+	.name = "zsmalloc",
+	.key = "zsmalloc",
+	.create = zsb_create,
+	ZSB_SHARED,
 	.read_how = "zs_obj_read_begin/end (+memcpy if in place)",
-	.write_how = "zs_obj_write", .map_how = "zs_map_object RO + zs_unmap_object",
+	.write_how = "zs_obj_write",
+	.map_how = "zs_map_object RO + zs_unmap_object",
 };
 const struct aops ops_zs_scattered = {
-	.name = "zsmalloc-scattered", .key = "zsmalloc-scattered",
-	.create = zsb_create_scattered, .destroy = zsb_destroy, .alloc = zsb_alloc,
-	.release = zsb_release, .write = zsb_write, .read = zsb_read,
-	.map_touch = zsb_map_touch, .sg_touch = zsb_sg_touch,
+	.name = "zsmalloc-scattered",
+	.key = "zsmalloc-scattered",
+	.create = zsb_create_scattered,
+	ZSB_SHARED,
 	.read_how = "the same calls; straddlers copied",
 	.write_how = "zs_obj_write; straddlers in two parts",
 	.map_how = "zs_map_object RO + zs_unmap_object; straddlers copied",
 };
 const struct aops ops_xv = {
-	.name = "xvmalloc (4096 B stored as 4092)", .key = "xvmalloc",
-	.create = xvb_create, .destroy = xvb_destroy, .alloc = xvb_alloc,
-	.release = xvb_release, .write = xvb_write, .read = xvb_read,
-	.map_touch = xvb_map_touch, .read_how = "xv_map + memcpy + xv_unmap",
-	.write_how = "xv_map + memcpy + xv_unmap", .map_how = "xv_map + xv_unmap",
+	.name = "xvmalloc (4096 B stored as 4092)",
+	.key = "xvmalloc",
+	.create = xvb_create,
+	.destroy = xvb_destroy,
+	.alloc = xvb_alloc,
+	.release = xvb_release,
+	.write = xvb_write,
+	.read = xvb_read,
+	.map_touch = xvb_map_touch,
+	.read_how = "xv_map + memcpy + xv_unmap",
+	.write_how = "xv_map + memcpy + xv_unmap",
+	.map_how = "xv_map + xv_unmap",
 };
-const struct aops *const all_ops[NR_OPS] = { &ops_malloc, &ops_zs, &ops_zs_scattered,
-					     &ops_xv };
+const struct aops *const all_ops[NR_OPS] = { &ops_malloc, &ops_zs, &ops_zs_scattered, &ops_xv };
 
 const struct aops *ops_find(const char *key)
 {
@@ -299,12 +334,10 @@ const char *ops_label(const struct aops *ops)
 
 /* ---- Populations ------------------------------------------------------- */
 
-int pop_fill(struct pop *p, const struct aops *ops, void *pool,
-	     const struct mix *mix, uint32_t n, uint64_t seed,
-	     const uint8_t *src, uint32_t fixed)
+int pop_fill(struct pop *p, const struct aops *ops, void *pool, const struct mix *mix, uint32_t n,
+	     uint64_t seed, const uint8_t *src, uint32_t fixed)
 {
-	*p = (struct pop){ .ops = ops, .pool = pool, .mix = mix, .n = n,
-			   .rng = seed, .src = src };
+	*p = (struct pop){ .ops = ops, .pool = pool, .mix = mix, .n = n, .rng = seed, .src = src };
 	p->id = calloc(n, sizeof(*p->id));
 	p->len = malloc(n * sizeof(*p->len));
 	p->buf = malloc(PAGE_MAX);
