@@ -185,14 +185,10 @@ int bench_parse_args(struct bench_options *o, int argc, char **argv)
 	o->traces = calloc((size_t)argc + 1, sizeof(*o->traces));
 	if (!o->traces)
 		return bad("out of memory");
-	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
-		if (c == '?' || c == ':') {
-			cli_getopt_error("bench", long_options, argv);
-			usage(stderr);
+	while ((c = cli_getopt("bench", usage, argc, argv, ":h", long_options)) != -1) {
+		if (c == '?')
 			return 2;
-		}
 		st = take_option(o, c, optarg);
 		if (st >= 0)
 			return st;

@@ -33,8 +33,7 @@ int cli_parse_count(const char *s, uint64_t *v)
 	return 0;
 }
 
-int cli_fail(int status, const char *prog, void (*usage)(FILE *f),
-	     const char *fmt, ...)
+int cli_fail(int status, const char *prog, void (*usage)(FILE *f), const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,8 +63,7 @@ static int prefix_matches(const struct option *o, const char *name, size_t len,
 	return n;
 }
 
-static void print_candidates(const struct option *o, const char *name,
-			     size_t len)
+static void print_candidates(const struct option *o, const char *name, size_t len)
 {
 	const char *sep = "";
 
@@ -76,8 +74,22 @@ static void print_candidates(const struct option *o, const char *name,
 		}
 }
 
-void cli_getopt_error(const char *prog, const struct option *longopts,
-		      char *const argv[])
+int cli_getopt(const char *prog, void (*usage)(FILE *f), int argc, char *const argv[],
+	       const char *optstring, const struct option *longopts)
+{
+	int c;
+
+	opterr = 0;
+	c = getopt_long(argc, argv, optstring, longopts, NULL);
+	if (c == '?' || c == ':') {
+		cli_getopt_error(prog, longopts, argv);
+		usage(stderr);
+		return '?';
+	}
+	return c;
+}
+
+void cli_getopt_error(const char *prog, const struct option *longopts, char *const argv[])
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
 	const struct option *exact, *one = NULL;
@@ -101,13 +113,11 @@ void cli_getopt_error(const char *prog, const struct option *longopts,
 	if (!n) {
 		fprintf(stderr, "%s: unknown option '--%.*s'\n", prog, (int)len, name);
 	} else if (!one) {
-		fprintf(stderr, "%s: '--%.*s' is ambiguous: it could be ", prog,
-			(int)len, name);
+		fprintf(stderr, "%s: '--%.*s' is ambiguous: it could be ", prog, (int)len, name);
 		print_candidates(longopts, name, len);
 		fputc('\n', stderr);
 	} else if (eq && one->has_arg == no_argument) {
-		fprintf(stderr, "%s: --%s takes no value, got '%s'\n", prog,
-			one->name, eq + 1);
+		fprintf(stderr, "%s: --%s takes no value, got '%s'\n", prog, one->name, eq + 1);
 	} else {
 		fprintf(stderr, "%s: --%s: missing value\n", prog, one->name);
 	}

@@ -353,14 +353,10 @@ int options_parse(struct options *o, int argc, char **argv)
 
 	memset(o, 0, sizeof(*o));
 	o->seed = 1;
-	opterr = 0;
 	optind = 0; /* a fresh scan, also when called again */
-	while ((c = getopt_long(argc, argv, "-:hq", long_options, NULL)) != -1) {
-		if (c == '?' || c == ':') {
-			cli_getopt_error("density", long_options, argv);
-			options_usage(stderr);
+	while ((c = cli_getopt("density", options_usage, argc, argv, "-:hq", long_options)) != -1) {
+		if (c == '?')
 			return -1;
-		}
 		if (take_option(o, c, optarg, in_files))
 			return -1;
 		in_files = c == OPT_FILES || c == OPT_PATH;
