@@ -20,15 +20,12 @@
 #define CHART2_H 200
 #define HEIGHT (CHART2_TOP + CHART2_H + 70)
 
-static const char *const phase_colors[NR_PHASES] = { "#4e79a7", "#f28e2b",
-						     "#e15759", "#59a14f" };
+static const char *const phase_colors[NR_PHASES] = { "#4e79a7", "#f28e2b", "#e15759", "#59a14f" };
 
-static void text(FILE *f, double x, double y, const char *anchor, int size,
-		 const char *s)
+static void text(FILE *f, double x, double y, const char *anchor, int size, const char *s)
 {
-	fprintf(f,
-		"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">",
-		x, y, anchor, size);
+	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\">", x, y, anchor,
+		size);
 	for (; *s; s++) {
 		if (*s == '<')
 			fputs("&lt;", f);
@@ -40,6 +37,28 @@ static void text(FILE *f, double x, double y, const char *anchor, int size,
 			fputc(*s, f);
 	}
 	fputs("</text>\n", f);
+}
+
+/* A legend entry at (@x, @y): a 12-pixel square of @color, then @label. */
+static void legend(FILE *f, double x, double y, const char *color, const char *label)
+{
+	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", x, y,
+		color);
+	text(f, x + 16, y + 10, "start", 12, label);
+}
+
+/* A line across a chart (from LEFT, @w wide) at @y, drawn as @stroke says. */
+static void hline(FILE *f, double y, double w, const char *stroke)
+{
+	fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" %s/>\n", LEFT, y, LEFT + w,
+		y, stroke);
+}
+
+/* A grid line at @y, with @label left of the chart. */
+static void grid_line(FILE *f, double y, double w, const char *label)
+{
+	hline(f, y, w, "stroke=\"#ddd\"");
+	text(f, LEFT - 6, y + 4, "end", 11, label);
 }
 
 static void chart_ideal(const struct report *r, FILE *f)
@@ -55,22 +74,11 @@ static void chart_ideal(const struct report *r, FILE *f)
 	ymax = ((int)(ymax / 50) + 1) * 50.0;
 	text(f, LEFT, top - 40, "start", 16,
 	     "Memory used as % of the live bytes (ideal = 100 %), per phase");
-	for (int ph = 0; ph < NR_PHASES; ph++) {
-		double x = LEFT + 420 + ph * 125;
-
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
-			   "fill=\"%s\"/>\n",
-			x, top - 30, phase_colors[ph]);
-		text(f, x + 16, top - 20, "start", 12, phase_names[ph]);
-	}
+	for (int ph = 0; ph < NR_PHASES; ph++)
+		legend(f, LEFT + 420 + ph * 125, top - 30, phase_colors[ph], phase_names[ph]);
 	for (double v = 0; v <= ymax; v += 50) {
-		double y = top + h - v / ymax * h;
-
-		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-			   "stroke=\"#ddd\"/>\n",
-			LEFT, y, LEFT + w, y);
 		snprintf(buf, sizeof(buf), "%.0f %%", v);
-		text(f, LEFT - 6, y + 4, "end", 11, buf);
+		grid_line(f, top + h - v / ymax * h, w, buf);
 	}
 	group = r->nr_rows ? w / (double)r->nr_rows : w;
 	bar = (group - 16) / NR_PHASES;
@@ -82,31 +90,25 @@ static void chart_ideal(const struct report *r, FILE *f)
 			double v = pct_ideal(&row->res->phase[ph]);
 			double bh = v / ymax * h;
 
-			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-				   "height=\"%.1f\" fill=\"%s\"><title>%s, %s: "
-				   "%.1f %%</title></rect>\n",
-				gx + ph * bar, top + h - bh, bar - 2, bh,
-				phase_colors[ph], row->label, phase_names[ph], v);
+			fprintf(f,
+				"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+				"height=\"%.1f\" fill=\"%s\"><title>%s, %s: "
+				"%.1f %%</title></rect>\n",
+				gx + ph * bar, top + h - bh, bar - 2, bh, phase_colors[ph],
+				row->label, phase_names[ph], v);
 			snprintf(buf, sizeof(buf), "%.0f", v);
-			text(f, gx + ph * bar + (bar - 2) / 2, top + h - bh - 3,
-			     "middle", 9, buf);
+			text(f, gx + ph * bar + (bar - 2) / 2, top + h - bh - 3, "middle", 9, buf);
 		}
-		text(f, gx + (group - 16) / 2, top + h + 18, "middle", 12,
-		     row->label);
+		text(f, gx + (group - 16) / 2, top + h + 18, "middle", 12, row->label);
 	}
-	fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-		   "stroke=\"#000\" stroke-dasharray=\"6,4\"/>\n",
-		LEFT, top + h - 100 / ymax * h, LEFT + w, top + h - 100 / ymax * h);
-	fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-		   "stroke=\"#000\"/>\n",
-		LEFT, top + h, LEFT + w, top + h);
+	hline(f, top + h - 100 / ymax * h, w, "stroke=\"#000\" stroke-dasharray=\"6,4\"");
+	hline(f, top + h, w, "stroke=\"#000\"");
 }
 
 static const struct report_row *class_row(const struct report *r)
 {
 	for (size_t i = 0; i < r->nr_rows; i++)
-		if (r->rows[i].driver->class_stats &&
-		    r->rows[i].res->phases > PHASE_COMPACT)
+		if (r->rows[i].driver->class_stats && r->rows[i].res->phases > PHASE_COMPACT)
 			return &r->rows[i];
 	return NULL;
 }
@@ -127,27 +129,15 @@ static void chart_classes(const struct report *r, FILE *f)
 			if (row->res->phase[shown[s]].classes[c].obj_allocated &&
 			    row->res->phase[shown[s]].classes[c].size > ps)
 				ps = row->res->phase[shown[s]].classes[c].size;
-	snprintf(buf, sizeof(buf),
-		 "%s: fill of each size class (objects used / object places)",
+	snprintf(buf, sizeof(buf), "%s: fill of each size class (objects used / object places)",
 		 row->label);
 	text(f, LEFT, top - 40, "start", 16, buf);
-	for (int s = 0; s < 2; s++) {
-		double x = LEFT + 560 + s * 170;
-
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
-			   "fill=\"%s\"/>\n",
-			x, top - 30, colors[s]);
-		text(f, x + 16, top - 20, "start", 12,
-		     s ? "after compaction" : "after discarding half");
-	}
+	for (int s = 0; s < 2; s++)
+		legend(f, LEFT + 560 + s * 170, top - 30, colors[s],
+		       s ? "after compaction" : "after discarding half");
 	for (int v = 0; v <= 100; v += 25) {
-		double y = top + h - v / 100.0 * h;
-
-		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-			   "stroke=\"#ddd\"/>\n",
-			LEFT, y, LEFT + w, y);
 		snprintf(buf, sizeof(buf), "%d %%", v);
-		text(f, LEFT - 6, y + 4, "end", 11, buf);
+		grid_line(f, top + h - v / 100.0 * h, w, buf);
 	}
 	for (int s = 0; s < 2; s++) {
 		const struct phase_result *p = &row->res->phase[shown[s]];
@@ -164,13 +154,13 @@ static void chart_classes(const struct report *r, FILE *f)
 				continue;
 			fill = (double)cs->obj_used / (double)cs->obj_allocated;
 			bh = fill * h;
-			fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-				   "height=\"%.1f\" fill=\"%s\"><title>class %u B "
-				   "(%u pages per zspage), %s: %llu of %llu places "
-				   "used</title></rect>\n",
-				x0 + inset, top + h - bh, x1 - x0 - 2 * inset, bh,
-				colors[s], cs->size, cs->pages_per_zspage,
-				phase_names[shown[s]],
+			fprintf(f,
+				"<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+				"height=\"%.1f\" fill=\"%s\"><title>class %u B "
+				"(%u pages per zspage), %s: %llu of %llu places "
+				"used</title></rect>\n",
+				x0 + inset, top + h - bh, x1 - x0 - 2 * inset, bh, colors[s],
+				cs->size, cs->pages_per_zspage, phase_names[shown[s]],
 				(unsigned long long)cs->obj_used,
 				(unsigned long long)cs->obj_allocated);
 		}
@@ -183,9 +173,7 @@ static void chart_classes(const struct report *r, FILE *f)
 	}
 	text(f, LEFT + w / 2, top + h + 36, "middle", 12,
 	     "class size (object size rounded up to its class)");
-	fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-		   "stroke=\"#000\"/>\n",
-		LEFT, top + h, LEFT + w, top + h);
+	hline(f, top + h, w, "stroke=\"#000\"");
 }
 
 int report_svg(const struct report *r, const char *path)
@@ -202,9 +190,8 @@ int report_svg(const struct report *r, const char *path)
 		"<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
 		WIDTH, class_row(r) ? HEIGHT : CHART2_TOP - 40, WIDTH,
 		class_row(r) ? HEIGHT : CHART2_TOP - 40);
-	snprintf(line, sizeof(line), "density: %.200s; %s objects, %s; seed %llu",
-		 r->wl->sources, fmt_count(a, sizeof(a), r->objects),
-		 r->compressor, (unsigned long long)r->seed);
+	snprintf(line, sizeof(line), "density: %.200s; %s objects, %s; seed %llu", r->wl->sources,
+		 fmt_count(a, sizeof(a), r->objects), r->compressor, (unsigned long long)r->seed);
 	text(f, LEFT, 20, "start", 12, line);
 	chart_ideal(r, f);
 	chart_classes(r, f);
