@@ -16,10 +16,10 @@
 #ifdef MP_DEBUG
 #include <stdio.h>
 #include <stdlib.h>
-#define MP_ASSERT(cond)                                                              \
-	((cond) ? (void)0                                                            \
-		: (fprintf(stderr, "mapping: %s:%d: assertion failed: %s\n", __FILE__, \
-			   __LINE__, #cond),                                         \
+#define MP_ASSERT(cond)                                                                          \
+	((cond) ? (void)0                                                                        \
+		: (fprintf(stderr, "mapping: %s:%d: assertion failed: %s\n", __FILE__, __LINE__, \
+			   #cond),                                                               \
 		   abort()))
 #else
 #define MP_ASSERT(cond) ((void)0)
@@ -40,46 +40,45 @@
  * mp_free_pages() checks a batch; they are clear between calls.
  */
 struct mp_source {
-	uint8_t *base;             /* direct map: pfn p at base + (p << shift) */
-	int fd;                    /* the memfd (shared backing), else -1 */
-	unsigned shift;            /* log2 of the page size */
-	uint32_t max_pages;        /* page limit */
-	uint32_t span;             /* every pfn < span; >= max_pages */
-	uint32_t cache_pages;      /* capacity of cache[] (general sources) */
-	uint8_t shared;            /* MP_BACKING_SHARED */
-	uint8_t placed;            /* the owner picks pfns (mp_alloc_pages_at) */
-	uint64_t id;               /* unique in the process, never 0 */
-	uint64_t fork_gen;         /* mp_fork_gen when created (see mp_forked) */
+	uint8_t *base;                /* direct map: pfn p at base + (p << shift) */
+	int fd;                       /* the memfd (shared backing), else -1 */
+	unsigned shift;               /* log2 of the page size */
+	uint32_t max_pages;           /* page limit */
+	uint32_t span;                /* every pfn < span; >= max_pages */
+	uint32_t cache_pages;         /* capacity of cache[] (general sources) */
+	uint8_t shared;               /* MP_BACKING_SHARED */
+	uint8_t placed;               /* the owner picks pfns (mp_alloc_pages_at) */
+	uint64_t id;                  /* unique in the process, never 0 */
+	uint64_t fork_gen;            /* mp_fork_gen when created (see mp_forked) */
 	struct mp_source *next_alive; /* the list of live sources, for fork */
-	_Atomic uint64_t *used;    /* allocated bitmap, read without the lock */
-	_Atomic uint32_t *gen;     /* general sources, per pfn: bumped by every
-				      free, so that an unmap can tell a page
-				      freed (and maybe allocated again) since
-				      its map; 2^32 frees of one pfn during
-				      one mapping would go unseen. NULL for
-				      placed sources (no mp_map_pair) */
+	_Atomic uint64_t *used;       /* allocated bitmap, read without the lock */
+	_Atomic uint32_t *gen;        /* general sources, per pfn: bumped by every
+					 free, so that an unmap can tell a page
+					 freed (and maybe allocated again) since
+					 its map; 2^32 frees of one pfn during
+					 one mapping would go unseen. NULL for
+					 placed sources (no mp_map_pair) */
 
-	pthread_mutex_t lock;      /* guards everything below */
-	uint32_t nr_pfns;          /* general: pfns [0, nr_pfns) exist */
-	uint32_t committed;        /* pages of the direct map usable: the
-				      memfd's size, or the private range
-				      made accessible */
-	int dirty_reuse;           /* == mp_config.dirty_reuse */
-	uint64_t *free;            /* punched pfns (bitmap), reused lowest first */
-	uint32_t nr_free;          /* bits set in free[] */
-	uint32_t free_low;         /* first word of free[] that may have a bit */
-	uint32_t *cache;           /* resident freed pfns */
-	uint32_t nr_cached;        /* entries on cache[] */
-	uint32_t in_flight;        /* freed pages being punched outside the lock */
-	pthread_cond_t punched;    /* in_flight went down */
-	uint64_t fail_countdown;   /* fault injection: fail when it reaches 0 */
-	struct mp_stats stats;     /* pages_cached and max_pages filled on read */
+	pthread_mutex_t lock;    /* guards everything below */
+	uint32_t nr_pfns;        /* general: pfns [0, nr_pfns) exist */
+	uint32_t committed;      /* pages of the direct map usable: the
+				    memfd's size, or the private range
+				    made accessible */
+	int dirty_reuse;         /* == mp_config.dirty_reuse */
+	uint64_t *free;          /* punched pfns (bitmap), reused lowest first */
+	uint32_t nr_free;        /* bits set in free[] */
+	uint32_t free_low;       /* first word of free[] that may have a bit */
+	uint32_t *cache;         /* resident freed pfns */
+	uint32_t nr_cached;      /* entries on cache[] */
+	uint32_t in_flight;      /* freed pages being punched outside the lock */
+	pthread_cond_t punched;  /* in_flight went down */
+	uint64_t fail_countdown; /* fault injection: fail when it reaches 0 */
+	struct mp_stats stats;   /* pages_cached and max_pages filled on read */
 };
 
 static inline int mp_bit_test(const struct mp_source *src, uint32_t pfn)
 {
-	uint64_t w = atomic_load_explicit(&src->used[pfn >> 6],
-					  memory_order_relaxed);
+	uint64_t w = atomic_load_explicit(&src->used[pfn >> 6], memory_order_relaxed);
 
 	return (int)((w >> (pfn & 63)) & 1);
 }

@@ -248,7 +248,6 @@ void mp_yield(void);
 void *mp_zalloc(size_t bytes);
 void mp_zfree(void *p, size_t bytes);
 
-
 /* mp_get_stats - a consistent snapshot of the counters. */
 void mp_get_stats(struct mp_source *src, struct mp_stats *stats);
 
@@ -290,9 +289,8 @@ enum mp_mode {
  * EPERM (a shared source inherited across fork), EBUSY (this thread already holds MP_MAX_MAPPINGS mappings),
  * ENOMEM (no memory for the thread's buffers or window).
  */
-void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
-		  uint32_t offset, uint32_t len, enum mp_mode mode,
-		  enum mp_method method, uintptr_t key);
+void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b, uint32_t offset,
+		  uint32_t len, enum mp_mode mode, enum mp_method method, uintptr_t key);
 
 /*
  * mp_unmap_pair - end the most recent mapping of @key by this thread on @src,

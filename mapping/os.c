@@ -72,32 +72,28 @@ int os_file_resize(int fd, uint64_t bytes)
 
 int os_file_punch(int fd, uint64_t off, uint64_t len)
 {
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, (off_t)len) == 0)
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
 		return 0;
 	return -errno;
 }
 
 void *os_map_file(int fd, size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE, fd, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
 
 int os_map_file_fixed(void *addr, int fd, uint64_t off, size_t len)
 {
-	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
 
 	return p == MAP_FAILED ? -errno : 0;
 }
 
 void *os_reserve(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }

@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-size_t os_page_size(void);          /* sysconf(_SC_PAGESIZE) */
-uint64_t os_physical_pages(void);   /* sysconf(_SC_PHYS_PAGES) */
-unsigned os_cpu_count(void);        /* online CPUs, at least 1 */
-uint64_t os_clock_ms(void);         /* CLOCK_MONOTONIC_COARSE, in ms */
-void os_yield(void);                /* sched_yield() */
+size_t os_page_size(void);        /* sysconf(_SC_PAGESIZE) */
+uint64_t os_physical_pages(void); /* sysconf(_SC_PHYS_PAGES) */
+unsigned os_cpu_count(void);      /* online CPUs, at least 1 */
+uint64_t os_clock_ms(void);       /* CLOCK_MONOTONIC_COARSE, in ms */
+void os_yield(void);              /* sched_yield() */
 /* pthread_atfork(); 0 or a negative errno. */
 int os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 

@@ -50,11 +50,11 @@
 #define MP_KIND_PAIR 0x80000000u
 
 struct mp_window {
-	uint8_t *addr;    /* 2 pages of this thread's address space; NULL: none yet */
-	uint64_t src_id;  /* source shown; 0: shows nothing usable */
-	uint32_t pfn[2];  /* pages shown in the first and second half */
-	uint32_t refs;    /* live mappings through this window */
-	uint64_t last;    /* tick of last use, for LRU */
+	uint8_t *addr;   /* 2 pages of this thread's address space; NULL: none yet */
+	uint64_t src_id; /* source shown; 0: shows nothing usable */
+	uint32_t pfn[2]; /* pages shown in the first and second half */
+	uint32_t refs;   /* live mappings through this window */
+	uint64_t last;   /* tick of last use, for LRU */
 };
 
 void mp_windows_free(struct mp_thread *t)
@@ -69,8 +69,8 @@ void mp_windows_free(struct mp_thread *t)
 	t->win = NULL;
 }
 
-static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
-				   uint32_t a, uint32_t b)
+static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src, uint32_t a,
+				    uint32_t b)
 {
 	size_t page = (size_t)1 << src->shift;
 	struct mp_window *w, *victim = NULL;
@@ -96,8 +96,7 @@ static struct mp_window *window_get(struct mp_thread *t, struct mp_source *src,
 	}
 	w->src_id = 0;
 	if (os_map_file_fixed(w->addr, src->fd, (uint64_t)a << src->shift, page) ||
-	    os_map_file_fixed(w->addr + page, src->fd, (uint64_t)b << src->shift,
-			      page)) {
+	    os_map_file_fixed(w->addr + page, src->fd, (uint64_t)b << src->shift, page)) {
 		/* A failed MAP_FIXED may have unmapped the range; never touch
 		 * it again (leaking 2 pages of address space is safe, reusing
 		 * them is not). */
@@ -127,13 +126,13 @@ static int view_pages_same(const struct mp_source *src, const struct mp_view *v)
 	int straddles = v->offset + v->len > ((uint32_t)1 << src->shift);
 
 	return mp_page_valid(src, v->pfn[0]) && mp_gen(src, v->pfn[0]) == v->gen[0] &&
-	       (!straddles || (mp_page_valid(src, v->pfn[1]) &&
-			       mp_gen(src, v->pfn[1]) == v->gen[1]));
+	       (!straddles ||
+		(mp_page_valid(src, v->pfn[1]) && mp_gen(src, v->pfn[1]) == v->gen[1]));
 }
 
 /* Copy both parts of @v's range between @buf and the pages. */
-static void view_copy(const struct mp_source *src, const struct mp_view *v,
-		      uint8_t *buf, int to_pages)
+static void view_copy(const struct mp_source *src, const struct mp_view *v, uint8_t *buf,
+		      int to_pages)
 {
 	uint32_t page = (uint32_t)1 << src->shift, head = page - v->offset;
 	uint8_t *a = src->base + ((size_t)v->pfn[0] << src->shift) + v->offset;
@@ -150,9 +149,9 @@ static void view_copy(const struct mp_source *src, const struct mp_view *v,
 	}
 }
 
-void *mp_view_open(struct mp_thread *t, unsigned i, struct mp_source *src,
-		   uint32_t pfn_a, uint32_t pfn_b, uint32_t offset, uint32_t len,
-		   enum mp_mode mode, enum mp_method method)
+void *mp_view_open(struct mp_thread *t, unsigned i, struct mp_source *src, uint32_t pfn_a,
+		   uint32_t pfn_b, uint32_t offset, uint32_t len, enum mp_mode mode,
+		   enum mp_method method)
 {
 	struct mp_view *v = &t->rec[i].view;
 	uint32_t page = (uint32_t)1 << src->shift;
@@ -218,8 +217,8 @@ static int pair_rec_get(struct mp_thread *t, struct mp_source *src, uintptr_t ke
 			struct mp_rec *r = &t->rec[i];
 
 			if (!(t->free_mask & (1u << i)) && (r->kind & MP_KIND_PAIR) &&
-			    !mp_source_alive(atomic_load_explicit(&r->owner,
-								  memory_order_relaxed))) {
+			    !mp_source_alive(
+				    atomic_load_explicit(&r->owner, memory_order_relaxed))) {
 				mp_view_close(t, i);
 				mp_rec_release(t, i);
 			}
@@ -229,9 +228,8 @@ static int pair_rec_get(struct mp_thread *t, struct mp_source *src, uintptr_t ke
 	return mp_rec_claim(t, (uintptr_t)src->id, key, NULL);
 }
 
-void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
-		  uint32_t offset, uint32_t len, enum mp_mode mode,
-		  enum mp_method method, uintptr_t key)
+void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b, uint32_t offset,
+		  uint32_t len, enum mp_mode mode, enum mp_method method, uintptr_t key)
 {
 	struct mp_thread *t;
 	uint32_t gen_a = 0, gen_b = 0;
@@ -240,8 +238,7 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 
 	if (!src || offset >= ((uint32_t)1 << src->shift) || len == 0 ||
 	    len > ((uint32_t)1 << src->shift) || (unsigned)mode > MP_WO ||
-	    (unsigned)method > MP_REMAP || src->placed ||
-	    (method == MP_REMAP && !src->shared)) {
+	    (unsigned)method > MP_REMAP || src->placed || (method == MP_REMAP && !src->shared)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -256,8 +253,7 @@ void *mp_map_pair(struct mp_source *src, uint32_t pfn_a, uint32_t pfn_b,
 		gen_a = mp_gen(src, pfn_a);
 	if (straddles && pfn_b < src->span)
 		gen_b = mp_gen(src, pfn_b);
-	if (!mp_page_valid(src, pfn_a) ||
-	    (straddles && !mp_page_valid(src, pfn_b))) {
+	if (!mp_page_valid(src, pfn_a) || (straddles && !mp_page_valid(src, pfn_b))) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -190,13 +190,11 @@ static _Atomic size_t mp_cached_page_size;
 
 size_t mp_page_size(void)
 {
-	size_t size = atomic_load_explicit(&mp_cached_page_size,
-					   memory_order_relaxed);
+	size_t size = atomic_load_explicit(&mp_cached_page_size, memory_order_relaxed);
 
 	if (!size) {
 		size = os_page_size();
-		atomic_store_explicit(&mp_cached_page_size, size,
-				      memory_order_relaxed);
+		atomic_store_explicit(&mp_cached_page_size, size, memory_order_relaxed);
 	}
 	return size;
 }
@@ -212,8 +210,7 @@ static size_t source_map_bytes(const struct mp_source *src)
 }
 
 /* The limits of @config, checked: 0, or -EINVAL. */
-static int config_limits(const struct mp_config *config, uint32_t *max_pages,
-			 uint32_t *span)
+static int config_limits(const struct mp_config *config, uint32_t *max_pages, uint32_t *span)
 {
 	uint64_t max = config->max_pages ? config->max_pages : os_physical_pages();
 
@@ -426,9 +423,7 @@ static uint32_t free_take_lowest(struct mp_source *src)
  * (those a neighbour freed with it are there; the search stays short). */
 static int cache_take(struct mp_source *src, uint32_t p)
 {
-	uint32_t i, low = src->nr_cached > MP_CACHE_SEARCH
-				  ? src->nr_cached - MP_CACHE_SEARCH
-				  : 0;
+	uint32_t i, low = src->nr_cached > MP_CACHE_SEARCH ? src->nr_cached - MP_CACHE_SEARCH : 0;
 
 	for (i = src->nr_cached; i-- > low;) {
 		if (src->cache[i] == p) {
@@ -445,8 +440,7 @@ static int cache_take(struct mp_source *src, uint32_t p)
  * pages in flight when those are all that is left. 0, or -ENOMEM (the OS
  * would not grow the memfd).
  */
-static int source_take_locked(struct mp_source *src, uint32_t near, uint32_t *pp,
-			      int *stale)
+static int source_take_locked(struct mp_source *src, uint32_t near, uint32_t *pp, int *stale)
 {
 	uint32_t p = 0;
 	int err;
@@ -454,13 +448,13 @@ static int source_take_locked(struct mp_source *src, uint32_t near, uint32_t *pp
 retry:
 	err = 0;
 	if (near < UINT32_MAX - 1 && cache_take(src, near + 1)) {
-		p = near + 1;          /* next to the owner's last page, resident */
+		p = near + 1; /* next to the owner's last page, resident */
 		*stale = 1;
 	} else if (src->nr_cached) {
 		p = src->cache[--src->nr_cached];
-		*stale = 1;            /* resident: no fault, but old bytes */
+		*stale = 1; /* resident: no fault, but old bytes */
 	} else if (near < UINT32_MAX - 1 && free_take(src, near + 1)) {
-		p = near + 1;          /* next to the owner's last page */
+		p = near + 1; /* next to the owner's last page */
 	} else if (src->nr_free) {
 		p = free_take_lowest(src);
 		free_take(src, p);
@@ -505,8 +499,7 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 		pthread_mutex_unlock(&src->lock);
 		return -ENOMEM; /* the limit, an injected fault or the OS */
 	}
-	atomic_fetch_or_explicit(&src->used[p >> 6], (uint64_t)1 << (p & 63),
-				 memory_order_release);
+	atomic_fetch_or_explicit(&src->used[p >> 6], (uint64_t)1 << (p & 63), memory_order_release);
 	src->stats.pages_used++;
 	if (src->stats.pages_used > src->stats.pages_peak)
 		src->stats.pages_peak = src->stats.pages_used;
@@ -515,8 +508,7 @@ int mp_alloc_page_near(struct mp_source *src, uint32_t near, uint32_t *pfn)
 
 	MP_ASSERT(p < src->span && "a pfn is inside the span");
 	if (stale && !src->dirty_reuse)
-		memset(src->base + ((size_t)p << src->shift), 0,
-		       (size_t)1 << src->shift);
+		memset(src->base + ((size_t)p << src->shift), 0, (size_t)1 << src->shift);
 	*pfn = p;
 	return 0;
 }

@@ -153,7 +153,8 @@ unsigned mp_rec_count(const struct mp_thread *t, uintptr_t owner, uint32_t kind)
 
 	for (i = 0; t && i < MP_THREAD_RECORDS; i++)
 		n += !(t->free_mask & (1u << i)) && (t->rec[i].kind & kind) &&
-		     (!owner || atomic_load_explicit(&t->rec[i].owner, memory_order_relaxed) == owner);
+		     (!owner ||
+		      atomic_load_explicit(&t->rec[i].owner, memory_order_relaxed) == owner);
 	return n;
 }
 

@@ -52,30 +52,30 @@ struct mp_view {
 };
 
 struct mp_rec {
-	_Atomic uintptr_t owner;       /* who made it; 0: free (read by others) */
-	_Atomic uintptr_t key;         /* what it maps (read by others) */
-	const struct mp_rec_ops *ops;  /* how its owner ends it */
-	void *mem;                     /* pointer handed out */
-	uint64_t seq;                  /* order made: the latest ends first */
-	uint32_t kind;                 /* owner-defined bits */
-	uint32_t depth;                /* nested uses of this record - 1 */
-	uint64_t data;                 /* owner-defined */
-	struct mp_view view;           /* a straddling object's, if any */
+	_Atomic uintptr_t owner;      /* who made it; 0: free (read by others) */
+	_Atomic uintptr_t key;        /* what it maps (read by others) */
+	const struct mp_rec_ops *ops; /* how its owner ends it */
+	void *mem;                    /* pointer handed out */
+	uint64_t seq;                 /* order made: the latest ends first */
+	uint32_t kind;                /* owner-defined bits */
+	uint32_t depth;               /* nested uses of this record - 1 */
+	uint64_t data;                /* owner-defined */
+	struct mp_view view;          /* a straddling object's, if any */
 };
 
 struct mp_thread {
 	struct mp_rec rec[MP_THREAD_RECORDS];
-	unsigned free_mask;            /* bit i set: rec[i] is free */
-	unsigned last;                 /* the latest live record */
-	unsigned alloc_uses;           /* the allocators' count of their live
-					  uses (zsmalloc: maps and reads) */
-	uint64_t tick;                 /* records made, for seq and LRU */
-	struct mp_window *win;         /* MP_WINDOWS remap windows, lazily */
-	uint8_t *buffers;              /* a page per record, lazily */
+	unsigned free_mask;              /* bit i set: rec[i] is free */
+	unsigned last;                   /* the latest live record */
+	unsigned alloc_uses;             /* the allocators' count of their live
+					    uses (zsmalloc: maps and reads) */
+	uint64_t tick;                   /* records made, for seq and LRU */
+	struct mp_window *win;           /* MP_WINDOWS remap windows, lazily */
+	uint8_t *buffers;                /* a page per record, lazily */
 	uint8_t *big[MP_THREAD_RECORDS]; /* larger copy buffers, lazily */
 	uint32_t big_len[MP_THREAD_RECORDS];
-	_Atomic int alive;             /* 0: the thread exited; block reusable */
-	struct mp_thread *next;        /* registry link, set before publication */
+	_Atomic int alive;      /* 0: the thread exited; block reusable */
+	struct mp_thread *next; /* registry link, set before publication */
 };
 
 #define MP_REC_ALL_FREE ((1u << MP_THREAD_RECORDS) - 1)
@@ -134,8 +134,9 @@ static inline int mp_rec_find(const struct mp_thread *t, uintptr_t owner, uintpt
 		return -1;
 	r = &t->rec[t->last];
 	if (__builtin_expect(atomic_load_explicit(&r->owner, memory_order_relaxed) == owner &&
-			     atomic_load_explicit(&r->key, memory_order_relaxed) == key &&
-			     (r->kind & kind), 1))
+				     atomic_load_explicit(&r->key, memory_order_relaxed) == key &&
+				     (r->kind & kind),
+			     1))
 		return (int)t->last;
 	for (i = 0; i < MP_THREAD_RECORDS; i++) {
 		r = &t->rec[i];
@@ -173,9 +174,9 @@ uint8_t *mp_rec_buffer(struct mp_thread *t, unsigned i, size_t len);
  * for the arguments; @len may span the two pages only). Returns the
  * pointer, or NULL with errno (EINVAL, ENOMEM).
  */
-void *mp_view_open(struct mp_thread *t, unsigned i, struct mp_source *src,
-		   uint32_t pfn_a, uint32_t pfn_b, uint32_t offset, uint32_t len,
-		   enum mp_mode mode, enum mp_method method);
+void *mp_view_open(struct mp_thread *t, unsigned i, struct mp_source *src, uint32_t pfn_a,
+		   uint32_t pfn_b, uint32_t offset, uint32_t len, enum mp_mode mode,
+		   enum mp_method method);
 
 /* Write the copy of record @i back (MP_COPY, RW or WO) if its pages are
  * still the ones it showed. 0, or -EINVAL (a page was freed meanwhile:

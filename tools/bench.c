@@ -23,13 +23,11 @@ struct bench_table *bench_table_new(struct bench_report *r, const char *title,
 	t = &r->tables[r->nr_tables++];
 	memset(t, 0, sizeof(*t));
 	snprintf(t->title, sizeof(t->title), "%s", title);
-	snprintf(t->reference, sizeof(t->reference), "%s",
-		 reference ? reference : "");
+	snprintf(t->reference, sizeof(t->reference), "%s", reference ? reference : "");
 	return t;
 }
 
-void bench_table_add(struct bench_table *t, const char *name, double ns,
-		     const char *note)
+void bench_table_add(struct bench_table *t, const char *name, double ns, const char *note)
 {
 	struct bench_row *row;
 
@@ -67,8 +65,8 @@ void bench_best_each(const struct bench_options *o, uint64_t iters, int n,
 		}
 }
 
-double bench_best(const struct bench_options *o, uint64_t iters,
-		  void (*fn)(void *arg, uint64_t i), void *arg)
+double bench_best(const struct bench_options *o, uint64_t iters, void (*fn)(void *arg, uint64_t i),
+		  void *arg)
 {
 	void *const args[1] = { arg };
 	double best;
@@ -81,10 +79,10 @@ void bench_table_run(const struct bench_options *o, struct bench_table *t,
 		     const struct bench_case *cases, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		bench_table_add(t, cases[i].name,
-				bench_best(o, bench_iters(o, cases[i].iters),
-					   cases[i].fn, cases[i].arg),
-				cases[i].note);
+		bench_table_add(
+			t, cases[i].name,
+			bench_best(o, bench_iters(o, cases[i].iters), cases[i].fn, cases[i].arg),
+			cases[i].note);
 }
 
 static double table_reference_ns(const struct bench_table *t)
@@ -109,8 +107,7 @@ static void print_json_string(FILE *out, const char *s)
 }
 
 void bench_table_add_latency(struct bench_table *t, const char *name,
-			     const double pct[BENCH_NR_PCT], uint64_t count,
-			     const char *note)
+			     const double pct[BENCH_NR_PCT], uint64_t count, const char *note)
 {
 	struct bench_row *row;
 
@@ -122,11 +119,10 @@ void bench_table_add_latency(struct bench_table *t, const char *name,
 	row->count = count;
 }
 
-static const char *const pct_keys[BENCH_NR_PCT] = { "p50_ns", "p99_ns",
-						    "p999_ns", "max_ns" };
+static const char *const pct_keys[BENCH_NR_PCT] = { "p50_ns", "p99_ns", "p999_ns", "max_ns" };
 
-static void json_row(const struct bench_table *t, const struct bench_row *row,
-		     double ref, FILE *out)
+static void json_row(const struct bench_table *t, const struct bench_row *row, double ref,
+		     FILE *out)
 {
 	fprintf(out, "\n  {\"name\": ");
 	print_json_string(out, row->name);
@@ -164,14 +160,14 @@ static void json_table(const struct bench_table *t, int first, FILE *out)
 static void text_latency_table(const struct bench_table *t, FILE *out)
 {
 	fprintf(out, "%s (ns, each operation timed alone)\n", t->title);
-	fprintf(out, "  %-36s %9s %9s %9s %9s %10s  %s\n", "operation", "p50", "p99",
-		"p99.9", "max", "count", "");
+	fprintf(out, "  %-36s %9s %9s %9s %9s %10s  %s\n", "operation", "p50", "p99", "p99.9",
+		"max", "count", "");
 	for (int j = 0; j < t->nr_rows; j++) {
 		const struct bench_row *row = &t->rows[j];
 
-		fprintf(out, "  %-36s %9.0f %9.0f %9.0f %9.0f %10llu  %s\n", row->name,
-			row->pct[0], row->pct[1], row->pct[2], row->pct[3],
-			(unsigned long long)row->count, row->note);
+		fprintf(out, "  %-36s %9.0f %9.0f %9.0f %9.0f %10llu  %s\n", row->name, row->pct[0],
+			row->pct[1], row->pct[2], row->pct[3], (unsigned long long)row->count,
+			row->note);
 	}
 }
 
@@ -189,16 +185,14 @@ static void text_table(const struct bench_table *t, FILE *out)
 		const struct bench_row *row = &t->rows[j];
 
 		if (row->ns < 0)
-			fprintf(out, "  %-44s %12s %9s  %s\n", row->name, "-", "-",
-				row->note);
+			fprintf(out, "  %-44s %12s %9s  %s\n", row->name, "-", "-", row->note);
 		else
 			fprintf(out, "  %-44s %12.1f %8.2fx  %s\n", row->name, row->ns,
 				ref > 0 ? row->ns / ref : 0.0, row->note);
 	}
 }
 
-void bench_report_print(const struct bench_report *r,
-			const struct bench_options *o, FILE *out)
+void bench_report_print(const struct bench_report *r, const struct bench_options *o, FILE *out)
 {
 	if (o->json)
 		fprintf(out, "{\"tables\": [");
@@ -227,8 +221,8 @@ int main(int argc, char **argv)
 	if (o.op) {
 		err = bench_op(&o);
 		if (err)
-			fprintf(stderr, "bench: --op %s --allocator %s: %s\n", o.op,
-				o.allocator, strerror(err));
+			fprintf(stderr, "bench: --op %s --allocator %s: %s\n", o.op, o.allocator,
+				strerror(err));
 		status = err ? 1 : 0;
 		goto out;
 	}

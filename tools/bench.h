@@ -39,20 +39,20 @@ static inline void bench_keep(uint64_t v)
 #define BENCH_MAX_POPS 4
 
 struct bench_options {
-	int json;          /* print JSON instead of tables */
-	int repeat;        /* repetitions per figure; the best one counts */
-	double scale;      /* multiplies iteration counts (--quick: 0.1) */
-	int threads;       /* threads of the shared-pool table (--threads) */
-	char **traces;     /* --trace files for the size mix; none: bundled */
+	int json;      /* print JSON instead of tables */
+	int repeat;    /* repetitions per figure; the best one counts */
+	double scale;  /* multiplies iteration counts (--quick: 0.1) */
+	int threads;   /* threads of the shared-pool table (--threads) */
+	char **traces; /* --trace files for the size mix; none: bundled */
 	int nr_traces;
-	const char *argv0; /* to find the bundled traces */
-	unsigned groups;   /* BENCH_* (--only) */
+	const char *argv0;             /* to find the bundled traces */
+	unsigned groups;               /* BENCH_* (--only) */
 	uint64_t pops[BENCH_MAX_POPS]; /* populations of the access tables
 					  (--objects) */
 	int nr_pops;
-	const char *op;    /* --op: one operation, for cachegrind; else NULL */
+	const char *op;        /* --op: one operation, for cachegrind; else NULL */
 	const char *allocator; /* --allocator, with --op */
-	uint64_t count;    /* --count: operations of --op */
+	uint64_t count;        /* --count: operations of --op */
 };
 
 /*
@@ -81,16 +81,16 @@ static inline uint64_t bench_iters(const struct bench_options *o, uint64_t n)
 
 struct bench_row {
 	char name[64];
-	double ns;          /* per operation; < 0: not measured (see note) */
+	double ns; /* per operation; < 0: not measured (see note) */
 	char note[96];
 	double pct[BENCH_NR_PCT]; /* latency tables: the percentiles */
-	uint64_t count;     /* latency tables: operations timed */
+	uint64_t count;           /* latency tables: operations timed */
 };
 
 struct bench_table {
 	char title[256];
 	char reference[64];
-	int latency;        /* rows hold pct[] and count instead of ns */
+	int latency; /* rows hold pct[] and count instead of ns */
 	int nr_rows;
 	struct bench_row rows[BENCH_MAX_ROWS];
 };
@@ -103,19 +103,16 @@ struct bench_report {
 /* A new empty table in @r (NULL when full). */
 struct bench_table *bench_table_new(struct bench_report *r, const char *title,
 				    const char *reference);
-void bench_table_add(struct bench_table *t, const char *name, double ns,
-		     const char *note);
+void bench_table_add(struct bench_table *t, const char *name, double ns, const char *note);
 /* A latency row: @pct = p50, p99, p99.9, max (ns) of @count operations. */
 void bench_table_add_latency(struct bench_table *t, const char *name,
-			     const double pct[BENCH_NR_PCT], uint64_t count,
-			     const char *note);
-void bench_report_print(const struct bench_report *r,
-			const struct bench_options *o, FILE *out);
+			     const double pct[BENCH_NR_PCT], uint64_t count, const char *note);
+void bench_report_print(const struct bench_report *r, const struct bench_options *o, FILE *out);
 
 /* Time @iters calls of @fn(@arg, i) @o->repeat times; the best, in ns/call
  * (@arg must not be NULL: bench_best_each() with one argument). */
-double bench_best(const struct bench_options *o, uint64_t iters,
-		  void (*fn)(void *arg, uint64_t i), void *arg);
+double bench_best(const struct bench_options *o, uint64_t iters, void (*fn)(void *arg, uint64_t i),
+		  void *arg);
 
 /* The same for @n arguments of one @fn, the runs taken in turn (args 0, 1,
  * .., n - 1, then again): a slow spell of a shared machine falls on all of
@@ -150,13 +147,13 @@ int bench_alloc(const struct bench_options *o, struct bench_report *r);
 struct mix;
 /* The latency table (BENCH_LATENCY): called by bench_alloc() with the size
  * mix and PAGE_MAX bytes to write from. */
-int bench_latency(const struct bench_options *o, struct bench_report *r,
-		  const struct mix *mix, const uint8_t *src);
+int bench_latency(const struct bench_options *o, struct bench_report *r, const struct mix *mix,
+		  const uint8_t *src);
 /* The small working set of issue 17 (BENCH_ALLOC). */
 int bench_small(const struct bench_options *o, struct bench_report *r);
 /* The tables of 16 KiB and 64 KiB objects (BENCH_LARGE), likewise. */
-int bench_large(const struct bench_options *o, struct bench_report *r,
-		const struct mix *mix, const uint8_t *src);
+int bench_large(const struct bench_options *o, struct bench_report *r, const struct mix *mix,
+		const uint8_t *src);
 
 /* --op: o->count operations o->op on o->allocator after filling o->pops[0]
  * objects; prints one line. Returns 0 or an errno. */

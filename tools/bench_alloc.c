@@ -51,10 +51,10 @@ static struct zs_pool *zs_create_layout(enum zs_layout layout, enum zs_map_metho
 
 struct maps {
 	struct zs_pool *pool;
-	zs_handle in[1024];   /* objects inside one page */
-	zs_handle st[1024];   /* objects that straddle two pages */
-	uint8_t *src[1024];   /* malloc'd copies, for the memcpy reference */
-	uint32_t len[1024];   /* of the straddling objects */
+	zs_handle in[1024]; /* objects inside one page */
+	zs_handle st[1024]; /* objects that straddle two pages */
+	uint8_t *src[1024]; /* malloc'd copies, for the memcpy reference */
+	uint32_t len[1024]; /* of the straddling objects */
 	uint8_t *buf;
 	uint64_t rng;
 };
@@ -131,8 +131,8 @@ static int maps_keep_st(struct maps *m, uint32_t *nst, zs_handle h, uint32_t len
  * straddling, an object zs_obj_read_begin() copies (the scattered layout:
  * its pages are not consecutive) or, in the contiguous layout, one that
  * crosses a page boundary (there it is one range all the same). */
-static int maps_init(struct maps *m, struct zs_pool *pool, int contiguous,
-		     const struct mix *mix, const uint8_t *src)
+static int maps_init(struct maps *m, struct zs_pool *pool, int contiguous, const struct mix *mix,
+		     const uint8_t *src)
 {
 	uint32_t nin = 0, nst = 0, tries = 0;
 
@@ -194,8 +194,7 @@ static void *thread_pairs(void *arg)
 	struct thread_run *t = arg;
 	uint64_t k;
 
-	t->fill_failed = pop_fill(&t->pop, t->aops, t->pool, t->mix, t->n,
-				  t->seed, t->src, 0) != 0;
+	t->fill_failed = pop_fill(&t->pop, t->aops, t->pool, t->mix, t->n, t->seed, t->src, 0) != 0;
 	pthread_barrier_wait(t->start);
 	if (t->fill_failed)
 		return NULL;
@@ -206,9 +205,8 @@ static void *thread_pairs(void *arg)
 
 /* ns per pair over all threads: @nt threads on one pool of @ops, each with
  * its own population of 2^POP_BITS / @nt objects, filled by the thread. */
-static double threads_pairs(const struct aops *ops, const struct mix *mix,
-			    const uint8_t *src, int nt, uint64_t per_thread,
-			    int *failed)
+static double threads_pairs(const struct aops *ops, const struct mix *mix, const uint8_t *src,
+			    int nt, uint64_t per_thread, int *failed)
 {
 	struct thread_run *t = calloc((size_t)nt, sizeof(*t));
 	pthread_t *tid = calloc((size_t)nt, sizeof(*tid));
@@ -257,35 +255,31 @@ static double threads_pairs(const struct aops *ops, const struct mix *mix,
 
 /* One access table per population: what it times and how long. */
 struct access_table {
-	const char *title;     /* then ", N objects" */
+	const char *title; /* then ", N objects" */
 	void (*fn)(void *arg, uint64_t k);
 	uint64_t iters;
-	int with_write;        /* pairs: write the new object's bytes */
-	int how;               /* which note: 0 none, 1 read, 2 write, 3 map */
+	int with_write; /* pairs: write the new object's bytes */
+	int how;        /* which note: 0 none, 1 read, 2 write, 3 map */
 };
 
 static const struct access_table access_tables[] = {
 	{ "alloc+free pairs, steady population", run_pair, 1000000, 0, 0 },
-	{ "alloc + write the bytes + free, same population", run_pair, 500000,
-	  1, 2 },
+	{ "alloc + write the bytes + free, same population", run_pair, 500000, 1, 2 },
 	{ "read a random object's bytes into a buffer", run_read, 1000000, 0, 1 },
 	{ "write a random object's bytes", run_write, 1000000, 0, 2 },
-	{ "map + touch the first and last byte + unmap a random object", run_map,
-	  1000000, 0, 3 },
+	{ "map + touch the first and last byte + unmap a random object", run_map, 1000000, 0, 3 },
 };
 #define NR_ACCESS (sizeof(access_tables) / sizeof(access_tables[0]))
 
 static const char *access_note(const struct aops *ops, int how)
 {
-	return how == 1 ? ops->read_how : how == 2 ? ops->write_how :
-	       how == 3 ? ops->map_how : "";
+	return how == 1 ? ops->read_how : how == 2 ? ops->write_how : how == 3 ? ops->map_how : "";
 }
 
 /* Every allocator's population of @n alive at once; args[a] NULL where the
  * fill failed (told in @t). */
-static void pops_fill(struct pop p[NR_OPS], void *args[NR_OPS], uint32_t n,
-		      const struct mix *mix, const uint8_t *src,
-		      struct bench_table *t)
+static void pops_fill(struct pop p[NR_OPS], void *args[NR_OPS], uint32_t n, const struct mix *mix,
+		      const uint8_t *src, struct bench_table *t)
 {
 	for (int a = 0; a < NR_OPS; a++) {
 		void *pool = all_ops[a]->create(0);
@@ -337,9 +331,8 @@ static void sg_label(char *buf, size_t len, const struct aops *ops)
 	snprintf(buf, len, "%s, SG read", ops_label(ops));
 }
 
-static int tables_population(const struct bench_options *o,
-			     struct bench_report *r, const struct mix *mix,
-			     const uint8_t *src, uint32_t n)
+static int tables_population(const struct bench_options *o, struct bench_report *r,
+			     const struct mix *mix, const uint8_t *src, uint32_t n)
 {
 	struct bench_table *t[NR_ACCESS];
 	struct pop p[NR_OPS], sg[NR_OPS];
@@ -348,11 +341,10 @@ static int tables_population(const struct bench_options *o,
 	char title[320], sizes[200], label[96];
 	int nsg;
 
-	snprintf(sizes, sizeof(sizes), ", sizes from %s (mean %.0f B)",
-		 mix->source, mix->mean);
+	snprintf(sizes, sizeof(sizes), ", sizes from %s (mean %.0f B)", mix->source, mix->mean);
 	for (size_t k = 0; k < NR_ACCESS; k++) {
-		snprintf(title, sizeof(title), "%s, %u objects%s",
-			 access_tables[k].title, n, k ? "" : sizes);
+		snprintf(title, sizeof(title), "%s, %u objects%s", access_tables[k].title, n,
+			 k ? "" : sizes);
 		t[k] = bench_table_new(r, title, ops_label(&ops_malloc));
 		if (!t[k])
 			return ENOMEM;
@@ -370,15 +362,15 @@ static int tables_population(const struct bench_options *o,
 			if (args[a])
 				p[a].with_write = access_tables[k].with_write;
 		bench_best_each(o, bench_iters(o, access_tables[k].iters),
-				NR_OPS + (with_sg ? nsg : 0), access_tables[k].fn, args,
-				ns[k]);
+				NR_OPS + (with_sg ? nsg : 0), access_tables[k].fn, args, ns[k]);
 	}
 	for (int a = 0; a < NR_OPS; a++)
 		for (size_t k = 0; args[a] && k < NR_ACCESS; k++)
 			bench_table_add(t[k], ops_label(all_ops[a]),
 					p[a].failed && k < 2 ? -1 : ns[k][a],
-					p[a].failed && k < 2 ? "an allocation failed" :
-					access_note(all_ops[a], access_tables[k].how));
+					p[a].failed && k < 2
+						? "an allocation failed"
+						: access_note(all_ops[a], access_tables[k].how));
 	for (int i = 0; i < nsg; i++)
 		for (size_t k = 0; args[NR_OPS + i] && k < NR_ACCESS; k++)
 			if (access_tables[k].fn == run_read) {
@@ -391,31 +383,31 @@ static int tables_population(const struct bench_options *o,
 
 /* The map table's rows on the three pools (scattered with copy, remap,
  * contiguous). */
-static void table_map_rows(const struct bench_options *o, struct bench_table *t,
-			   struct maps *mc, struct maps *mr, struct maps *mk)
+static void table_map_rows(const struct bench_options *o, struct bench_table *t, struct maps *mc,
+			   struct maps *mr, struct maps *mk)
 {
 	const struct bench_case cases[] = {
 		{ "memcpy of a straddling object's bytes", 4000000, run_memcpy_st, mc,
 		  "the same 1024 objects' sizes, bare memcpy" },
 		{ "in-page object, map + unmap", 20000000, run_map_in, mc,
 		  "a pointer into the page, pinned (either layout)" },
-		{ "straddling object, contiguous, map + unmap", 4000000, run_map_st,
-		  mk, "the default layout: a pointer, pinned, no copy" },
-		{ "straddling object, scattered, map + unmap", 4000000,
-		  run_map_st, mc, "both parts copied to the thread's buffer" },
+		{ "straddling object, contiguous, map + unmap", 4000000, run_map_st, mk,
+		  "the default layout: a pointer, pinned, no copy" },
+		{ "straddling object, scattered, map + unmap", 4000000, run_map_st, mc,
+		  "both parts copied to the thread's buffer" },
 		{ "straddling object, scattered, SG read", 4000000, run_sg_st, mc,
 		  "zs_obj_read_sg_begin/end: 2 segments, first + last byte each" },
 		{ "straddling object, remap map + unmap", 20000, run_map_st, mr,
 		  "1024 objects > 8 windows: re-pointed each time" },
-		{ "straddling object, remap, same object", 4000000, run_map_st_same,
-		  mr, "the window is reused" },
+		{ "straddling object, remap, same object", 4000000, run_map_st_same, mr,
+		  "the window is reused" },
 	};
 
 	bench_table_run(o, t, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-static int table_map(const struct bench_options *o, struct bench_report *r,
-		     const struct mix *mix, const uint8_t *src)
+static int table_map(const struct bench_options *o, struct bench_report *r, const struct mix *mix,
+		     const uint8_t *src)
 {
 	struct zs_pool *copy = zs_create_layout(ZS_LAYOUT_SCATTERED, ZS_MAP_COPY);
 	struct zs_pool *remap = zs_create_layout(ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP);
@@ -434,7 +426,8 @@ static int table_map(const struct bench_options *o, struct bench_report *r,
 	if (err)
 		goto out;
 	err = ENOMEM;
-	t = bench_table_new(r, "zsmalloc map + unmap (RO, touching the first and "
+	t = bench_table_new(r,
+			    "zsmalloc map + unmap (RO, touching the first and "
 			    "last byte), objects of the mix",
 			    "memcpy of a straddling object's bytes");
 	if (!t)
@@ -481,8 +474,7 @@ static int table_compact(const struct bench_options *o, struct bench_report *r,
 		 (double)(t1 - t0) / 1e6, (unsigned long long)moved, freed);
 	bench_table_add(t, "zs_compact, per object moved",
 			moved ? (double)(t1 - t0) / (double)moved : -1, note);
-	snprintf(note, sizeof(note), "%llu live objects",
-		 (unsigned long long)after.objects);
+	snprintf(note, sizeof(note), "%llu live objects", (unsigned long long)after.objects);
 	bench_table_add(t, "zs_compact, per live object",
 			after.objects ? (double)(t1 - t0) / (double)after.objects : -1, note);
 	pop_free(&p);
@@ -553,8 +545,7 @@ static int tables_alloc(const struct bench_options *o, struct bench_report *r,
 	int err = 0;
 
 	for (int k = 0; k < o->nr_pops && !err; k++)
-		err = tables_population(o, r, mix, src,
-					(uint32_t)bench_iters(o, o->pops[k]));
+		err = tables_population(o, r, mix, src, (uint32_t)bench_iters(o, o->pops[k]));
 	if (!err)
 		err = table_map(o, r, mix, src);
 	if (!err)

@@ -10,8 +10,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench [--json] [--quick] [--repeat N] [--threads N] [--objects N]...\n"
-		   "             [--only GROUP,...] [--trace FILE]... | --op OP --allocator A [--count N]\n");
+	fprintf(f,
+		"usage: bench [--json] [--quick] [--repeat N] [--threads N] [--objects N]...\n"
+		"             [--only GROUP,...] [--trace FILE]... | --op OP --allocator A [--count N]\n");
 }
 
 static void help(void)
@@ -46,12 +47,11 @@ static void help(void)
 #define bad(...) cli_fail(2, "bench", usage, __VA_ARGS__)
 
 /* A count in [min, max] into *@v; else the usage error's status. */
-static int count_arg(const char *opt, const char *val, uint64_t min,
-		     uint64_t max, uint64_t *v)
+static int count_arg(const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *v)
 {
 	if (cli_parse_count(val, v) || *v < min || *v > max)
-		return bad("--%s wants %llu..%llu, got '%s'", opt,
-			   (unsigned long long)min, (unsigned long long)max, val);
+		return bad("--%s wants %llu..%llu, got '%s'", opt, (unsigned long long)min,
+			   (unsigned long long)max, val);
 	return 0;
 }
 
@@ -66,7 +66,9 @@ static int one_of(const char *opt, const char *val, const char *const *names)
 		if (!strcmp(val, names[i]))
 			return 0;
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-					 !i ? "" : names[i + 1] ? ", " : " or ",
+					 !i             ? ""
+					 : names[i + 1] ? ", "
+							: " or ",
 					 names[i]);
 		if (used >= sizeof(list))
 			used = sizeof(list) - 1;
@@ -74,8 +76,7 @@ static int one_of(const char *opt, const char *val, const char *const *names)
 	return bad("--%s wants %s, got '%s'", opt, list, val);
 }
 
-static const char *const group_names[] = { "mapping", "alloc", "latency", "large",
-					    NULL };
+static const char *const group_names[] = { "mapping", "alloc", "latency", "large", NULL };
 
 /* --only GROUP,...: 0 or the usage error's status. */
 static int only_arg(struct bench_options *o, const char *val)
@@ -101,8 +102,18 @@ static int only_arg(struct bench_options *o, const char *val)
 	return status;
 }
 
-enum { OPT_JSON = 256, OPT_QUICK, OPT_REPEAT, OPT_THREADS, OPT_TRACE, OPT_ONLY,
-       OPT_OBJECTS, OPT_OP, OPT_ALLOCATOR, OPT_COUNT };
+enum {
+	OPT_JSON = 256,
+	OPT_QUICK,
+	OPT_REPEAT,
+	OPT_THREADS,
+	OPT_TRACE,
+	OPT_ONLY,
+	OPT_OBJECTS,
+	OPT_OP,
+	OPT_ALLOCATOR,
+	OPT_COUNT
+};
 
 static const struct option long_options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -120,8 +131,8 @@ static const struct option long_options[] = {
 };
 
 static const char *const op_names[] = { "pair", "read", "write", "map", NULL };
-static const char *const allocator_names[] = { "zsmalloc", "zsmalloc-scattered",
-					       "xvmalloc", "malloc", NULL };
+static const char *const allocator_names[] = { "zsmalloc", "zsmalloc-scattered", "xvmalloc",
+					       "malloc", NULL };
 
 /* One option: getopt's code @c, its value @v. Returns -1 or the status. */
 static int take_option(struct bench_options *o, int c, char *v)
@@ -179,8 +190,11 @@ int bench_parse_args(struct bench_options *o, int argc, char **argv)
 {
 	int c, st;
 
-	*o = (struct bench_options){ .repeat = 5, .scale = 1.0, .threads = 2,
-				     .argv0 = argv[0], .groups = BENCH_ALL,
+	*o = (struct bench_options){ .repeat = 5,
+				     .scale = 1.0,
+				     .threads = 2,
+				     .argv0 = argv[0],
+				     .groups = BENCH_ALL,
 				     .count = 100000 };
 	o->traces = calloc((size_t)argc + 1, sizeof(*o->traces));
 	if (!o->traces)

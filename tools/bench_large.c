@@ -65,8 +65,8 @@ static int refuses(const struct aops *ops, uint32_t size)
 /* The population: LARGE_POP or the smallest --objects if smaller, scaled
  * by --quick, halved until @nr_alive populations of @size fit in half of
  * MemAvailable (@why then says so). */
-static uint32_t large_population(const struct bench_options *o, uint32_t size,
-				 int nr_alive, char *why, size_t len)
+static uint32_t large_population(const struct bench_options *o, uint32_t size, int nr_alive,
+				 char *why, size_t len)
 {
 	uint64_t budget = mem_available() / 2, want = LARGE_POP;
 	uint32_t n;
@@ -80,22 +80,22 @@ static uint32_t large_population(const struct bench_options *o, uint32_t size,
 		n /= 2;
 	why[0] = 0;
 	if (n < want)
-		snprintf(why, len, " (not %llu: %d x %llu x %u KiB would pass half "
+		snprintf(why, len,
+			 " (not %llu: %d x %llu x %u KiB would pass half "
 			 "of MemAvailable, %.1f GiB)",
-			 (unsigned long long)want, nr_alive, (unsigned long long)want,
-			 size / 1024, (double)budget * 2 / (1u << 30));
+			 (unsigned long long)want, nr_alive, (unsigned long long)want, size / 1024,
+			 (double)budget * 2 / (1u << 30));
 	return n;
 }
 
 #define NR_LARGE 3 /* malloc, zsmalloc, zsmalloc-scattered */
 
-static const struct aops *const large_ops[NR_LARGE] = { &ops_malloc, &ops_zs,
-							 &ops_zs_scattered };
+static const struct aops *const large_ops[NR_LARGE] = { &ops_malloc, &ops_zs, &ops_zs_scattered };
 
 struct large_run {
 	struct pop p[NR_LARGE], sg[NR_LARGE - 1]; /* sg: zsmalloc's two, as segments */
 	void *args[2 * NR_LARGE - 1];
-	int err[NR_LARGE];  /* the errno each refuses the size with */
+	int err[NR_LARGE];              /* the errno each refuses the size with */
 	double ns[2][2 * NR_LARGE - 1]; /* read (with the SG rows), write */
 };
 
@@ -121,8 +121,7 @@ static void large_rows(struct bench_table *t[2], const struct large_run *l)
 		large_note(l, a, note, sizeof(note));
 		for (int k = 0; k < 2; k++)
 			bench_table_add(t[k], ops_label(ops), l->args[a] ? l->ns[k][a] : -1,
-					l->args[a] ? k ? ops->write_how : ops->read_how :
-						     note);
+					l->args[a] ? k ? ops->write_how : ops->read_how : note);
 	}
 	for (int a = 1; a < NR_LARGE; a++) {
 		snprintf(label, sizeof(label), "%s, SG read", ops_label(large_ops[a]));
@@ -135,8 +134,8 @@ static void large_rows(struct bench_table *t[2], const struct large_run *l)
 }
 
 /* Every allocator's population of @n objects of @size, where it holds them. */
-static void large_fill(struct large_run *l, const struct mix *mix, const uint8_t *src,
-		       uint32_t n, uint32_t size)
+static void large_fill(struct large_run *l, const struct mix *mix, const uint8_t *src, uint32_t n,
+		       uint32_t size)
 {
 	for (int a = 0; a < NR_LARGE; a++) {
 		const struct aops *ops = large_ops[a];
@@ -156,8 +155,8 @@ static void large_fill(struct large_run *l, const struct mix *mix, const uint8_t
 	}
 }
 
-static int table_large(const struct bench_options *o, struct bench_report *r,
-		       const struct mix *mix, const uint8_t *src, uint32_t size)
+static int table_large(const struct bench_options *o, struct bench_report *r, const struct mix *mix,
+		       const uint8_t *src, uint32_t size)
 {
 	struct large_run *l = calloc(1, sizeof(*l));
 	struct bench_table *t[2];
@@ -197,13 +196,12 @@ static int table_large(const struct bench_options *o, struct bench_report *r,
 	return 0;
 }
 
-int bench_large(const struct bench_options *o, struct bench_report *r,
-		const struct mix *mix, const uint8_t *src)
+int bench_large(const struct bench_options *o, struct bench_report *r, const struct mix *mix,
+		const uint8_t *src)
 {
 	int err = 0;
 
-	for (size_t i = 0; i < sizeof(large_sizes) / sizeof(large_sizes[0]) && !err;
-	     i++)
+	for (size_t i = 0; i < sizeof(large_sizes) / sizeof(large_sizes[0]) && !err; i++)
 		err = table_large(o, r, mix, src, large_sizes[i]);
 	return err;
 }

@@ -40,20 +40,23 @@
 enum lat_op { LAT_MAP, LAT_READ, LAT_WRITE, LAT_ALLOC, LAT_FREE, NR_LAT };
 
 static const char *const lat_names[NR_LAT] = {
-	"map + unmap (RO, first and last byte)", "read (zs_obj_read_begin/end)",
-	"write (zs_obj_write)", "alloc (zs_malloc)", "free (zs_free)",
+	"map + unmap (RO, first and last byte)",
+	"read (zs_obj_read_begin/end)",
+	"write (zs_obj_write)",
+	"alloc (zs_malloc)",
+	"free (zs_free)",
 };
 
 struct lat_run {
 	struct pop pop;
-	uint32_t *free_slot;    /* slots whose object was freed (a stack) */
+	uint32_t *free_slot; /* slots whose object was freed (a stack) */
 	uint32_t nr_free;
-	uint32_t *ns[NR_LAT];   /* samples of the phase */
+	uint32_t *ns[NR_LAT]; /* samples of the phase */
 	uint32_t nr[NR_LAT];
-	_Atomic int stop;       /* the compactor's signal */
+	_Atomic int stop;          /* the compactor's signal */
 	_Atomic uint64_t compacts; /* zs_compact() calls returned */
-	uint64_t pages_freed;   /* by them */
-	uint64_t first_ns;      /* the first call's time */
+	uint64_t pages_freed;      /* by them */
+	uint64_t first_ns;         /* the first call's time */
 };
 
 static uint32_t live_pick(struct lat_run *l)
@@ -113,8 +116,7 @@ static void lat_step(struct lat_run *l, enum lat_op op)
 }
 
 /* Take the operations in turn until @done says stop (checked every round). */
-static void lat_loop(struct lat_run *l, int (*done)(struct lat_run *, uint64_t),
-		     uint64_t t0)
+static void lat_loop(struct lat_run *l, int (*done)(struct lat_run *, uint64_t), uint64_t t0)
 {
 	memset(l->nr, 0, sizeof(l->nr));
 	while (!done(l, bench_now_ns() - t0))
@@ -210,15 +212,16 @@ static void lat_free(struct lat_run *l)
 
 static void busy_note(struct lat_run *l, char *buf, size_t len)
 {
-	snprintf(buf, len, "; zs_compact ran %llu times (the first %.0f ms) and "
+	snprintf(buf, len,
+		 "; zs_compact ran %llu times (the first %.0f ms) and "
 		 "freed %llu pages meanwhile",
-		 (unsigned long long)atomic_load(&l->compacts),
-		 (double)l->first_ns / 1e6, (unsigned long long)l->pages_freed);
+		 (unsigned long long)atomic_load(&l->compacts), (double)l->first_ns / 1e6,
+		 (unsigned long long)l->pages_freed);
 }
 
 /* The two tables of @ops: quiet, then while another thread compacts. */
-static int latency_of(const struct bench_options *o, struct bench_report *r,
-		      const struct aops *ops, const struct mix *mix, const uint8_t *src)
+static int latency_of(const struct bench_options *o, struct bench_report *r, const struct aops *ops,
+		      const struct mix *mix, const uint8_t *src)
 {
 	uint32_t n = (uint32_t)bench_iters(o, 1u << 20);
 	struct lat_run *l = calloc(1, sizeof(*l));
@@ -229,9 +232,11 @@ static int latency_of(const struct bench_options *o, struct bench_report *r,
 
 	if (err)
 		goto out;
-	snprintf(title, sizeof(title), "latency, %s pool of %u objects after "
+	snprintf(title, sizeof(title),
+		 "latency, %s pool of %u objects after "
 		 "freeing a random half, quiet (a clock_gettime pair, in every "
-		 "figure: %llu ns)", ops->name, n, (unsigned long long)now_ns_pair_cost());
+		 "figure: %llu ns)",
+		 ops->name, n, (unsigned long long)now_ns_pair_cost());
 	t = bench_table_new(r, title, "");
 	lat_loop(l, quiet_done, bench_now_ns());
 	add_rows(t, l);
@@ -245,8 +250,10 @@ static int latency_of(const struct bench_options *o, struct bench_report *r,
 	atomic_store(&l->stop, 1);
 	pthread_join(tid, NULL);
 	busy_note(l, note, sizeof(note));
-	snprintf(title, sizeof(title), "latency, the same pool while another "
-		 "thread runs zs_compact() in a loop%s", note);
+	snprintf(title, sizeof(title),
+		 "latency, the same pool while another "
+		 "thread runs zs_compact() in a loop%s",
+		 note);
 	t = bench_table_new(r, title, "");
 	add_rows(t, l);
 	if (t)
@@ -259,8 +266,8 @@ out:
 	return err;
 }
 
-int bench_latency(const struct bench_options *o, struct bench_report *r,
-		  const struct mix *mix, const uint8_t *src)
+int bench_latency(const struct bench_options *o, struct bench_report *r, const struct mix *mix,
+		  const uint8_t *src)
 {
 	int err = latency_of(o, r, &ops_zs, mix, src);
 

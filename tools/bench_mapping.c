@@ -13,21 +13,21 @@
 #include "mapping/mapping.h"
 #include "tools/bench.h"
 
-#define NR_PAIRS 256          /* pages pairs the loops cycle through */
-#define COLD_PAIRS 64         /* > MP_WINDOWS: every remap re-points a window */
+#define NR_PAIRS 256  /* pages pairs the loops cycle through */
+#define COLD_PAIRS 64 /* > MP_WINDOWS: every remap re-points a window */
 #define OBJ_LEN 2048u
 
 struct ctx {
 	struct mp_source *src;
-	uint32_t a[NR_PAIRS];     /* first page of pair i */
-	uint32_t b[NR_PAIRS];     /* second page, never a[i] + 1 */
+	uint32_t a[NR_PAIRS]; /* first page of pair i */
+	uint32_t b[NR_PAIRS]; /* second page, never a[i] + 1 */
 	uint32_t page;
 	const uint8_t *tail[NR_PAIRS]; /* last OBJ_LEN / 2 bytes of page a[i] */
 	const uint8_t *head[NR_PAIRS]; /* first bytes of page b[i] */
-	uint8_t *buf;  /* page-aligned, like the per-thread copy buffers */
-	uint32_t half; /* OBJ_LEN / 2, a run-time value so that memcpy is the
-			  library call, as in the map path (a constant size
-			  lets gcc inline a slower `rep movsq`) */
+	uint8_t *buf;                  /* page-aligned, like the per-thread copy buffers */
+	uint32_t half;                 /* OBJ_LEN / 2, a run-time value so that memcpy is the
+					  library call, as in the map path (a constant size
+					  lets gcc inline a slower `rep movsq`) */
 };
 
 static uint64_t touch(const uint8_t *p)
@@ -51,11 +51,10 @@ static void run_memcpy(void *arg, uint64_t i)
 	bench_keep(touch(c->buf));
 }
 
-static void map_one(struct ctx *c, uint32_t a, uint32_t b, enum mp_mode mode,
-		    enum mp_method method)
+static void map_one(struct ctx *c, uint32_t a, uint32_t b, enum mp_mode mode, enum mp_method method)
 {
-	const uint8_t *p = mp_map_pair(c->src, a, b, c->page - OBJ_LEN / 2,
-				       OBJ_LEN, mode, method, 1);
+	const uint8_t *p = mp_map_pair(c->src, a, b, c->page - OBJ_LEN / 2, OBJ_LEN, mode, method,
+				       1);
 
 	if (!p)
 		abort(); /* validated before timing; cannot fail here */
@@ -133,8 +132,7 @@ int bench_mapping(const struct bench_options *o, struct bench_report *r)
 		memset(mp_kmap(c->src, c->a[i]), 'a', c->page);
 		memset(mp_kmap(c->src, gap), 'g', c->page);
 		memset(mp_kmap(c->src, c->b[i]), 'b', c->page);
-		c->tail[i] = (const uint8_t *)mp_kmap(c->src, c->a[i]) +
-			     c->page - OBJ_LEN / 2;
+		c->tail[i] = (const uint8_t *)mp_kmap(c->src, c->a[i]) + c->page - OBJ_LEN / 2;
 		c->head[i] = mp_kmap(c->src, c->b[i]);
 	}
 	if (!mp_map_pair(c->src, c->a[0], c->b[0], 0, 1, MP_RO, MP_REMAP, 1) ||
@@ -143,8 +141,10 @@ int bench_mapping(const struct bench_options *o, struct bench_report *r)
 		goto out;
 	}
 
-	t = bench_table_new(r, "mapping: reach a 2 KiB object straddling two "
-			    "non-adjacent pages", "memcpy 2 KiB (reference)");
+	t = bench_table_new(r,
+			    "mapping: reach a 2 KiB object straddling two "
+			    "non-adjacent pages",
+			    "memcpy 2 KiB (reference)");
 	if (!t) {
 		err = ENOMEM;
 		goto out;
@@ -156,14 +156,13 @@ int bench_mapping(const struct bench_options *o, struct bench_report *r)
 			{ "page map (mp_kmap)", 20000000, run_kmap, c,
 			  "one page, direct map: arithmetic + check" },
 			{ "copy map+unmap RO", 2000000, run_copy_ro, c, "copy in" },
-			{ "copy map+unmap RW", 2000000, run_copy_rw, c,
-			  "copy in and back" },
-			{ "remap map+unmap, window reused", 2000000,
-			  run_remap_reused, c, "same pair every time" },
-			{ "remap map+unmap, window not reused", 20000,
-			  run_remap_cold, c, "64 pairs > 8 windows: 2 mmap + 2 faults" },
-			{ "remap map+unmap, adjacent pfns", 2000000,
-			  run_remap_adjacent, c, "B == A + 1: the direct map, no window" },
+			{ "copy map+unmap RW", 2000000, run_copy_rw, c, "copy in and back" },
+			{ "remap map+unmap, window reused", 2000000, run_remap_reused, c,
+			  "same pair every time" },
+			{ "remap map+unmap, window not reused", 20000, run_remap_cold, c,
+			  "64 pairs > 8 windows: 2 mmap + 2 faults" },
+			{ "remap map+unmap, adjacent pfns", 2000000, run_remap_adjacent, c,
+			  "B == A + 1: the direct map, no window" },
 		};
 
 		bench_table_run(o, t, cases, sizeof(cases) / sizeof(cases[0]));

@@ -58,8 +58,7 @@ int bench_op(const struct bench_options *o)
 	if (err)
 		goto out;
 	pool = ops->create(op_max_pages(o->pops[0]));
-	err = pool ? pop_fill(&p, ops, pool, mix, (uint32_t)o->pops[0], 42, src, 0) :
-		     ENOMEM;
+	err = pool ? pop_fill(&p, ops, pool, mix, (uint32_t)o->pops[0], 42, src, 0) : ENOMEM;
 	if (err)
 		goto out;
 	t0 = bench_now_ns();
@@ -69,8 +68,7 @@ int bench_op(const struct bench_options *o)
 	printf("bench --op %s --allocator %s: %u objects, %llu operations, "
 	       "%.1f ns each%s\n",
 	       o->op, o->allocator, p.n, (unsigned long long)o->count,
-	       (double)(t1 - t0) / (double)o->count,
-	       p.failed ? " (an allocation failed)" : "");
+	       (double)(t1 - t0) / (double)o->count, p.failed ? " (an allocation failed)" : "");
 	err = p.failed ? ENOMEM : 0;
 out:
 	pop_free(&p);

@@ -51,7 +51,7 @@ struct aops {
 	/* zs_obj_read_sg_begin/end, touching the first and last byte of every
 	 * segment (no copy); returns their sum. NULL: no such call. */
 	uint64_t (*sg_touch)(void *pool, uint64_t id, uint32_t len);
-	const char *read_how;  /* what read and write call, for the notes */
+	const char *read_how; /* what read and write call, for the notes */
 	const char *write_how;
 	const char *map_how;
 };
@@ -84,8 +84,8 @@ struct pop {
 	const struct aops *ops;
 	void *pool;
 	const struct mix *mix;
-	uint64_t *id;       /* [n] */
-	uint32_t *len;      /* [n] */
+	uint64_t *id;  /* [n] */
+	uint32_t *len; /* [n] */
 	uint32_t n;
 	uint64_t rng;
 	int with_write;     /* run_pair writes the bytes of each new object */
@@ -107,9 +107,8 @@ static inline uint32_t pop_pick(struct pop *p)
  * @fixed != 0) in @pool of @ops, each written from @src. Returns 0 or
  * ENOMEM; pop_free() in either case.
  */
-int pop_fill(struct pop *p, const struct aops *ops, void *pool,
-	     const struct mix *mix, uint32_t n, uint64_t seed,
-	     const uint8_t *src, uint32_t fixed);
+int pop_fill(struct pop *p, const struct aops *ops, void *pool, const struct mix *mix, uint32_t n,
+	     uint64_t seed, const uint8_t *src, uint32_t fixed);
 /* Release every object (not the pool). */
 void pop_free(struct pop *p);
 /* Release a random half of the objects (id 0 where released). */

@@ -29,7 +29,7 @@ struct small {
 	void *pool;
 	uint64_t id[SMALL_SLOTS]; /* 0: empty */
 	uint64_t rng;
-	int failed;               /* an allocation failed */
+	int failed; /* an allocation failed */
 };
 
 static void run_small(void *arg, uint64_t k)
@@ -44,8 +44,8 @@ static void run_small(void *arg, uint64_t k)
 		s->id[i] = 0;
 		return;
 	}
-	s->id[i] = s->ops->alloc(s->pool, SMALL_MIN + (uint32_t)((r >> 32) %
-						      (SMALL_MAX - SMALL_MIN + 1)));
+	s->id[i] = s->ops->alloc(s->pool,
+				 SMALL_MIN + (uint32_t)((r >> 32) % (SMALL_MAX - SMALL_MIN + 1)));
 	s->failed |= !s->id[i];
 }
 
@@ -91,12 +91,11 @@ int bench_small(const struct bench_options *o, struct bench_report *r)
 		args[a] = small_init(&s[a], all_ops[a]) ? NULL : &s[a];
 	bench_best_each(o, bench_iters(o, 2000000), NR_OPS, run_small, args, ns);
 	for (int a = 0; a < NR_OPS; a++)
-		bench_table_add(t, ops_label(all_ops[a]),
-				args[a] && !s[a].failed ? ns[a] : -1,
-				!args[a] || s[a].failed ? "an allocation failed" :
-				all_ops[a] == &ops_malloc ? "malloc or free" :
-				all_ops[a] == &ops_xv ? "xv_malloc or xv_free" :
-							"zs_malloc or zs_free");
+		bench_table_add(t, ops_label(all_ops[a]), args[a] && !s[a].failed ? ns[a] : -1,
+				!args[a] || s[a].failed     ? "an allocation failed"
+				: all_ops[a] == &ops_malloc ? "malloc or free"
+				: all_ops[a] == &ops_xv     ? "xv_malloc or xv_free"
+							    : "zs_malloc or zs_free");
 	for (int a = 0; a < NR_OPS; a++)
 		small_free(&s[a]);
 	free(s);

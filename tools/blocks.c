@@ -17,9 +17,9 @@
 
 struct regroup {
 	const struct workload *src;
-	size_t page;       /* next page of src->trace */
-	size_t stored;     /* next of src->pages */
-	size_t filled;     /* next of src->fills */
+	size_t page;   /* next page of src->trace */
+	size_t stored; /* next of src->pages */
+	size_t filled; /* next of src->fills */
 };
 
 /* Rebuild the next page of the source into @dst. Returns 0 or -EINVAL. */
@@ -40,11 +40,10 @@ static int next_page(struct regroup *g, unsigned char *dst)
 		memcpy(dst, w->arena + p->offset, w->page_size);
 		return 0;
 	}
-	return LZ4_decompress_safe((const char *)w->arena + p->offset, (char *)dst,
-				   (int)p->size, (int)w->page_size) ==
-			       (int)w->page_size ?
-		       0 :
-		       -EINVAL;
+	return LZ4_decompress_safe((const char *)w->arena + p->offset, (char *)dst, (int)p->size,
+				   (int)w->page_size) == (int)w->page_size
+		       ? 0
+		       : -EINVAL;
 }
 
 static int check_block(const struct workload *pages, size_t block)
@@ -55,8 +54,7 @@ static int check_block(const struct workload *pages, size_t block)
 	return 0;
 }
 
-int workload_blocks(const struct workload *pages, size_t block,
-		    struct workload *out)
+int workload_blocks(const struct workload *pages, size_t block, struct workload *out)
 {
 	struct regroup g = { .src = pages };
 	size_t per = block / pages->page_size;

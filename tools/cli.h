@@ -26,9 +26,8 @@ int cli_parse_count(const char *s, uint64_t *v);
  * cli_fail - a usage error: "@prog: ", the message and a newline, then
  * @usage's text, on stderr. Returns @status.
  */
-__attribute__((format(printf, 4, 5)))
-int cli_fail(int status, const char *prog, void (*usage)(FILE *f),
-	     const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) int cli_fail(int status, const char *prog,
+						   void (*usage)(FILE *f), const char *fmt, ...);
 
 /*
  * cli_getopt - getopt_long() as both tools call it: getopt's own messages
@@ -48,7 +47,6 @@ int cli_getopt(const char *prog, void (*usage)(FILE *f), int argc, char *const a
  * abbreviation (with the options it could mean), a missing value, or a value
  * given to an option that takes none.
  */
-void cli_getopt_error(const char *prog, const struct option *longopts,
-		      char *const argv[]);
+void cli_getopt_error(const char *prog, const struct option *longopts, char *const argv[]);
 
 #endif /* ZSALLOC_TOOLS_CLI_H */

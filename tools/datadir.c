@@ -28,14 +28,12 @@ int data_dir_find(const char *argv0, char *out, size_t len)
 	ssize_t n;
 
 	env = getenv("RUNFILES_DIR");
-	if (env && snprintf(out, len, "%s/%s", env, DATA_DIR) < (int)len &&
-	    is_dir(out))
+	if (env && snprintf(out, len, "%s/%s", env, DATA_DIR) < (int)len && is_dir(out))
 		return 0;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = 0;
-		if (snprintf(out, len, "%s.runfiles/%s", exe, DATA_DIR) < (int)len &&
-		    is_dir(out))
+		if (snprintf(out, len, "%s.runfiles/%s", exe, DATA_DIR) < (int)len && is_dir(out))
 			return 0;
 	}
 	if (argv0 && snprintf(out, len, "%s.runfiles/%s", argv0, DATA_DIR) < (int)len &&
@@ -44,8 +42,7 @@ int data_dir_find(const char *argv0, char *out, size_t len)
 	if (snprintf(out, len, "tools/data") < (int)len && is_dir(out))
 		return 0;
 	env = getenv("BUILD_WORKSPACE_DIRECTORY");
-	if (env && snprintf(out, len, "%s/tools/data", env) < (int)len &&
-	    is_dir(out))
+	if (env && snprintf(out, len, "%s/tools/data", env) < (int)len && is_dir(out))
 		return 0;
 	return -1;
 }
@@ -72,8 +69,8 @@ int data_dir_traces(const char *dir, char ***paths)
 		if (len < 7 || strcmp(de->d_name + len - 6, ".trace"))
 			continue;
 		if (n == cap) {
-			char **grown = realloc(list, (size_t)(cap = cap ? cap * 2 : 8) *
-							     sizeof(*list));
+			char **grown = realloc(list,
+					       (size_t)(cap = cap ? cap * 2 : 8) * sizeof(*list));
 			if (!grown)
 				goto fail;
 			list = grown;

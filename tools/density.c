@@ -72,8 +72,7 @@ static int default_traces(struct options *o, const char *argv0)
 	return 0;
 }
 
-static int read_inputs(struct options *o, struct workload *wl,
-		       struct trace_synth *synth)
+static int read_inputs(struct options *o, struct workload *wl, struct trace_synth *synth)
 {
 	for (size_t i = 0; i < o->nr_pids; i++)
 		if (workload_add_pid(wl, o->pids[i]))
@@ -95,15 +94,14 @@ static int read_inputs(struct options *o, struct workload *wl,
 
 /* One block size's run: its objects, the allocators' results, the report. */
 struct block_run {
-	struct workload blocks;       /* the objects, when not the pages */
-	const struct workload *objs;  /* &blocks, or the page workload */
-	struct run_result *results;   /* [MAX_DRIVERS] */
+	struct workload blocks;      /* the objects, when not the pages */
+	const struct workload *objs; /* &blocks, or the page workload */
+	struct run_result *results;  /* [MAX_DRIVERS] */
 	struct report rep;
 };
 
 /* The objects of @br for @block bytes: the pages themselves, or blocks. */
-static int build_objects(const struct workload *pages, size_t block,
-			 struct block_run *br)
+static int build_objects(const struct workload *pages, size_t block, struct block_run *br)
 {
 	int err;
 
@@ -117,8 +115,7 @@ static int build_objects(const struct workload *pages, size_t block,
 	err = workload_blocks(pages, block, &br->blocks);
 	br->objs = &br->blocks;
 	if (err)
-		fprintf(stderr, "density: --block %zuK: %s\n", block / 1024,
-			strerror(-err));
+		fprintf(stderr, "density: --block %zuK: %s\n", block / 1024, strerror(-err));
 	return err;
 }
 
@@ -166,10 +163,13 @@ static void plan_rows(const struct options *o, const struct trace_synth *synth,
 		.progress = !o->quiet && isatty(STDERR_FILENO),
 	};
 	plan->churn = o->churn_set ? o->churn : plan->objects;
-	br->rep = (struct report){ .wl = wl, .synth = synth,
+	br->rep = (struct report){ .wl = wl,
+				   .synth = synth,
 				   .compressor = o->hc ? "LZ4 HC" : "LZ4",
-				   .objects = plan->objects, .resampled = plan->resample,
-				   .churn = plan->churn, .seed = o->seed,
+				   .objects = plan->objects,
+				   .resampled = plan->resample,
+				   .churn = plan->churn,
+				   .seed = o->seed,
 				   .nr_rows = o->nr_drivers };
 	for (size_t i = 0; i < o->nr_drivers; i++) {
 		struct report_row *row = &br->rep.rows[i];
@@ -183,8 +183,7 @@ static void plan_rows(const struct options *o, const struct trace_synth *synth,
 
 /* The allocators of @br measured in a child process (@isolated) or the
  * others through the phases. Returns 0, or 1 if one failed (told). */
-static int run_allocators(struct block_run *br, const struct run_plan *plan,
-			  int isolated)
+static int run_allocators(struct block_run *br, const struct run_plan *plan, int isolated)
 {
 	uint64_t t0 = now_ns();
 	int status = 0;
@@ -204,8 +203,7 @@ static int run_allocators(struct block_run *br, const struct run_plan *plan,
 	return status;
 }
 
-static void print_results(const struct options *o, struct block_run *runs,
-			  size_t n)
+static void print_results(const struct options *o, struct block_run *runs, size_t n)
 {
 	const struct report *reps[MAX_BLOCKS];
 
@@ -259,14 +257,12 @@ static int write_svgs(const struct options *o, struct block_run *runs, size_t n)
 }
 
 /* Read, compress, save the trace if asked. Returns 0 or 1 (told). */
-static int read_workload(struct options *o, struct workload *wl,
-			 struct trace_synth *synth)
+static int read_workload(struct options *o, struct workload *wl, struct trace_synth *synth)
 {
 	int err;
 
 	wl->max_pages = o->max_pages;
-	progress_start(&wl->reading, !o->quiet && isatty(STDERR_FILENO),
-		       "reading pages");
+	progress_start(&wl->reading, !o->quiet && isatty(STDERR_FILENO), "reading pages");
 	err = read_inputs(o, wl, synth);
 	progress_end(&wl->reading);
 	if (err)
@@ -274,14 +270,15 @@ static int read_workload(struct options *o, struct workload *wl,
 	if (o->save_trace) {
 		err = trace_write(wl, o->save_trace, o->hc ? "LZ4 HC" : "LZ4");
 		if (err) {
-			fprintf(stderr, "density: --save-trace %s: %s\n",
-				o->save_trace, strerror(-err));
+			fprintf(stderr, "density: --save-trace %s: %s\n", o->save_trace,
+				strerror(-err));
 			return 1;
 		}
 	}
 	if (!wl->nr_pages) {
-		fprintf(stderr, "density: nothing to store: %zu pages read, %llu "
-				"same-filled, %llu unreadable\n",
+		fprintf(stderr,
+			"density: nothing to store: %zu pages read, %llu "
+			"same-filled, %llu unreadable\n",
 			wl->trace_len, (unsigned long long)wl->same_filled,
 			(unsigned long long)wl->unreadable);
 		return 1;
@@ -289,8 +286,8 @@ static int read_workload(struct options *o, struct workload *wl,
 	return 0;
 }
 
-static int run_blocks(struct options *o, const struct workload *wl,
-		      const struct trace_synth *synth, struct block_run *runs)
+static int run_blocks(struct options *o, const struct workload *wl, const struct trace_synth *synth,
+		      struct block_run *runs)
 {
 	struct run_plan plans[MAX_BLOCKS];
 	int status = 0;
@@ -330,8 +327,7 @@ int main(int argc, char **argv)
 		options_free(&o);
 		return 0;
 	}
-	if (!o.nr_pids && !o.nr_files && !o.nr_traces &&
-	    default_traces(&o, argv[0])) {
+	if (!o.nr_pids && !o.nr_files && !o.nr_traces && default_traces(&o, argv[0])) {
 		options_free(&o);
 		return 1;
 	}

@@ -26,7 +26,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 
 # tests/ joins once its conversion to this layout is merged: add it here.
-covered="examples mapping tools xvmalloc zsmalloc"
+covered="examples mapping tests tools xvmalloc zsmalloc"
 
 mode=check
 while [ $# -gt 0 ]; do

@@ -104,8 +104,7 @@ static int add_drivers(struct options *o, const char *list)
 
 	if (!copy)
 		return bad("out of memory");
-	for (name = strtok_r(copy, ",", &save); name;
-	     name = strtok_r(NULL, ",", &save)) {
+	for (name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		const struct zpool_driver *d = zpool_find_driver(name);
 		size_t i;
 
@@ -163,16 +162,14 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int count_value(const char *opt, const char *s, uint64_t *v,
-		       uint64_t min)
+static int count_value(const char *opt, const char *s, uint64_t *v, uint64_t min)
 {
 	if (cli_parse_count(s, v))
 		return bad("--%s: '%s' is not a count (digits, optionally k, M, "
 			   "Ki or Mi)",
 			   opt, s);
 	if (*v < min)
-		return bad("--%s: must be at least %llu, got %s", opt,
-			   (unsigned long long)min, s);
+		return bad("--%s: must be at least %llu, got %s", opt, (unsigned long long)min, s);
 	return 0;
 }
 
@@ -190,8 +187,7 @@ static int add_pid(struct options *o, const char *s)
 	if (count_value("pid", s, &v, 1))
 		return -1;
 	if (v > 0x7fffffff)
-		return bad("--pid: %llu is not a process id",
-			   (unsigned long long)v);
+		return bad("--pid: %llu is not a process id", (unsigned long long)v);
 	if (o->nr_pids == MAX_INPUTS)
 		return bad("--pid: more than %d", MAX_INPUTS);
 	o->pids[o->nr_pids++] = (int)v;
@@ -266,7 +262,8 @@ static int block_option(struct options *o, const char *list)
 			add_block(o, b);
 		} else {
 			bad("--block: wants 4K, 16K, 64K (a multiple of the page size, "
-			    "%zu, up to 64K) or all, got '%s'", page, name);
+			    "%zu, up to 64K) or all, got '%s'",
+			    page, name);
 			free(copy);
 			return -1;
 		}
@@ -309,8 +306,8 @@ static int take_option(struct options *o, int c, const char *v, int in_files)
 	case OPT_OBJECTS:
 		if (count_value("objects", v, &o->objects, 1))
 			return -1;
-		return o->objects > UINT32_MAX ?
-			       bad("--objects: at most %u, got %s", UINT32_MAX, v) : 0;
+		return o->objects > UINT32_MAX ? bad("--objects: at most %u, got %s", UINT32_MAX, v)
+					       : 0;
 	case OPT_CHURN:
 		o->churn_set = 1;
 		return count_value("churn", v, &o->churn, 0);

@@ -15,24 +15,24 @@
 #define MAX_BLOCKS 5 /* block sizes of one run: 4K, 8K, 16K, 32K, 64K */
 
 struct options {
-	int pids[MAX_INPUTS];        /* --pid */
+	int pids[MAX_INPUTS]; /* --pid */
 	size_t nr_pids;
-	char *files[MAX_INPUTS];     /* --files PATH... (resolved paths) */
+	char *files[MAX_INPUTS]; /* --files PATH... (resolved paths) */
 	size_t nr_files;
-	char *traces[MAX_INPUTS];    /* --trace FILE */
+	char *traces[MAX_INPUTS]; /* --trace FILE */
 	size_t nr_traces;
-	char *save_trace;            /* --save-trace FILE */
-	char *svg;                   /* --svg FILE */
-	int hc;                      /* --lz4hc */
-	uint64_t objects;            /* --objects N; 0: the workload as read */
-	uint64_t churn;              /* --churn N */
-	int churn_set;               /* --churn given (else: the object count) */
-	uint64_t seed;               /* --seed N */
-	uint64_t max_pages;          /* --max-pages N; 0: no limit */
+	char *save_trace;   /* --save-trace FILE */
+	char *svg;          /* --svg FILE */
+	int hc;             /* --lz4hc */
+	uint64_t objects;   /* --objects N; 0: the workload as read */
+	uint64_t churn;     /* --churn N */
+	int churn_set;      /* --churn given (else: the object count) */
+	uint64_t seed;      /* --seed N */
+	uint64_t max_pages; /* --max-pages N; 0: no limit */
 	const struct zpool_driver *drivers[MAX_DRIVERS]; /* --allocators */
 	size_t nr_drivers;
-	size_t blocks[MAX_BLOCKS];   /* --block: bytes compressed as one
-					object, ascending; default the page */
+	size_t blocks[MAX_BLOCKS]; /* --block: bytes compressed as one
+				      object, ascending; default the page */
 	size_t nr_blocks;
 	int csv, json, quiet, help;
 };

@@ -58,8 +58,7 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total)
 	memset(bar, '#', (size_t)fill);
 	memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
 	bar[BAR_WIDTH] = 0;
-	fprintf(stderr, "\r%-36s [%s] %3d%%", p->label, bar,
-		(int)(done * 100 / total));
+	fprintf(stderr, "\r%-36s [%s] %3d%%", p->label, bar, (int)(done * 100 / total));
 	fflush(stderr);
 }
 

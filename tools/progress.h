@@ -12,9 +12,9 @@
 
 struct progress {
 	int enabled;
-	int drawn;          /* something is on the line */
+	int drawn; /* something is on the line */
 	uint64_t start_ns;
-	uint64_t last_ns;   /* last drawing */
+	uint64_t last_ns; /* last drawing */
 	char label[64];
 };
 

@@ -20,7 +20,10 @@ char *fmt_bytes(char *buf, size_t len, uint64_t bytes)
 	if (u == 0)
 		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
 	else
-		snprintf(buf, len, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s",
+		snprintf(buf, len,
+			 v < 10    ? "%.2f %s"
+			 : v < 100 ? "%.1f %s"
+				   : "%.0f %s",
 			 v, units[u]);
 	return buf;
 }
@@ -71,9 +74,9 @@ const struct phase_result *phase_ref(const struct report *r, enum phase ph)
 
 double wl_ratio(const struct workload *wl)
 {
-	return wl->stored_bytes ? (double)wl->nr_pages * (double)wl->block_size /
-					  (double)wl->stored_bytes :
-				  0;
+	return wl->stored_bytes
+		       ? (double)wl->nr_pages * (double)wl->block_size / (double)wl->stored_bytes
+		       : 0;
 }
 
 static void workload_lines(const struct report *r, FILE *f)
@@ -86,11 +89,11 @@ static void workload_lines(const struct report *r, FILE *f)
 
 	fprintf(f, "density: %s\n", wl->sources[0] ? wl->sources : "(nothing)");
 	if (wl->block_size != wl->page_size)
-		fprintf(f, "  blocks of %zu KiB: %zu consecutive pages of %zu bytes "
-			   "compressed as one object (the last block filled up "
-			   "with zero pages)\n",
-			wl->block_size / 1024, wl->block_size / wl->page_size,
-			wl->page_size);
+		fprintf(f,
+			"  blocks of %zu KiB: %zu consecutive pages of %zu bytes "
+			"compressed as one object (the last block filled up "
+			"with zero pages)\n",
+			wl->block_size / 1024, wl->block_size / wl->page_size, wl->page_size);
 	fprintf(f,
 		"  %s %s of %zu bytes: %s same-filled (%.1f %%, counted, not "
 		"stored), %s stored raw (%.1f %%)\n",
@@ -101,8 +104,7 @@ static void workload_lines(const struct report *r, FILE *f)
 		wl->nr_pages ? 100.0 * (double)wl->raw / (double)wl->nr_pages : 0);
 	fprintf(f, "  %s: %s %s stored, mean %s B, ratio %.2f\n", r->compressor,
 		fmt_count(a, sizeof(a), wl->nr_pages), unit,
-		fmt_count(b, sizeof(b),
-			  wl->nr_pages ? wl->stored_bytes / wl->nr_pages : 0),
+		fmt_count(b, sizeof(b), wl->nr_pages ? wl->stored_bytes / wl->nr_pages : 0),
 		wl_ratio(wl));
 	if (r->synth && r->synth->lines)
 		fprintf(f,
@@ -110,12 +112,13 @@ static void workload_lines(const struct report *r, FILE *f)
 			"off by a mean %.2f B (at most %llu B)\n",
 			fmt_count(a, sizeof(a), r->synth->off_target),
 			fmt_count(b, sizeof(b), r->synth->lines),
-			r->synth->off_target ? (double)r->synth->abs_error /
-						       (double)r->synth->off_target :
-					       0,
+			r->synth->off_target
+				? (double)r->synth->abs_error / (double)r->synth->off_target
+				: 0,
 			(unsigned long long)r->synth->max_error);
-	fprintf(f, "  objects: %s%s; churn: %s overwrites, then half discarded; "
-		   "seed %llu\n",
+	fprintf(f,
+		"  objects: %s%s; churn: %s overwrites, then half discarded; "
+		"seed %llu\n",
 		fmt_count(c, sizeof(c), r->objects),
 		r->resampled ? " (resampled from the stored pages)" : "",
 		fmt_count(e, sizeof(e), r->churn), (unsigned long long)r->seed);
@@ -133,9 +136,8 @@ static void fmt_pct(char *buf, size_t len, double pct)
 
 /* The account columns: the allocator's own count, where used is another
  * figure (resident memory); "= used" where it is the account. */
-static void account_cells(const struct run_result *res,
-			  const struct phase_result *p, char *acc, char *pct,
-			  size_t len)
+static void account_cells(const struct run_result *res, const struct phase_result *p, char *acc,
+			  char *pct, size_t len)
 {
 	if (!res->resident) {
 		snprintf(acc, len, "= used");
@@ -163,35 +165,32 @@ static void table_row(FILE *f, const char *label, const struct run_result *res,
 		snprintf(meta, sizeof(meta), "-");
 	fmt_ns(st, sizeof(st), p->ns_store);
 	fmt_ns(ld, sizeof(ld), p->ns_load);
-	fprintf(f, ROW_FMT, label, used, pct, res->resident ? "resident" : "account",
-		acc, apct, meta, st, ld);
+	fprintf(f, ROW_FMT, label, used, pct, res->resident ? "resident" : "account", acc, apct,
+		meta, st, ld);
 }
 
-double pct_bound(const struct report *r, const struct phase_result *p,
-		 int floor)
+double pct_bound(const struct report *r, const struct phase_result *p, int floor)
 {
 	uint64_t pages = floor ? p->floor_pages : p->bound_pages;
 
-	return p->live_bytes ? 100.0 * (double)pages * (double)r->wl->page_size /
-				       (double)p->live_bytes :
-			       0;
+	return p->live_bytes
+		       ? 100.0 * (double)pages * (double)r->wl->page_size / (double)p->live_bytes
+		       : 0;
 }
 
-static void table_head(FILE *f, const struct report *r,
-		       const struct phase_result *ref)
+static void table_head(FILE *f, const struct report *r, const struct phase_result *ref)
 {
 	char live[32], used[32], pct[32];
 
 	fmt_bytes(live, sizeof(live), ref->live_bytes);
-	fprintf(f, ROW_FMT, "allocator", "used", "% ideal", "measured", "account",
-		"% ideal", "metadata", "ns/store", "ns/load");
+	fprintf(f, ROW_FMT, "allocator", "used", "% ideal", "measured", "account", "% ideal",
+		"metadata", "ns/store", "ns/load");
 	fprintf(f, ROW_FMT, "ideal", live, "100.0 %", "-", "-", "-", "-", "-", "-");
 	if (!ref->bound_pages)
 		return;
 	fmt_bytes(used, sizeof(used), ref->bound_pages * r->wl->page_size);
 	fmt_pct(pct, sizeof(pct), pct_bound(r, ref, 0));
-	fprintf(f, ROW_FMT, "single-page bound", used, pct, "offline", "-", "-", "-",
-		"-", "-");
+	fprintf(f, ROW_FMT, "single-page bound", used, pct, "offline", "-", "-", "-", "-", "-");
 }
 
 static const char *const phase_titles[NR_PHASES] = {
@@ -218,23 +217,22 @@ static void bound_note(const struct report *r, FILE *f)
 		const struct phase_result *p = phase_ref(r, (enum phase)ph);
 
 		if (p && p->floor_pages)
-			fprintf(f, "%s %.1f %% after %s", ph ? "," : "",
-				pct_bound(r, p, 1), phase_names[ph]);
+			fprintf(f, "%s %.1f %% after %s", ph ? "," : "", pct_bound(r, p, 1),
+				phase_names[ph]);
 	}
 	fputs("\n", f);
 }
 
 /* One phase's table: title, head, a row per allocator, the verified line. */
-static void phase_table(const struct report *r, enum phase ph,
-			const struct phase_result *ref, FILE *f)
+static void phase_table(const struct report *r, enum phase ph, const struct phase_result *ref,
+			FILE *f)
 {
 	uint64_t verified = UINT64_MAX;
 	char a[32], b[32];
 	size_t nr = 0;
 
 	fprintf(f, "\n%s: %s objects, %s live\n", phase_titles[ph],
-		fmt_count(a, sizeof(a), ref->objects),
-		fmt_bytes(b, sizeof(b), ref->live_bytes));
+		fmt_count(a, sizeof(a), ref->objects), fmt_bytes(b, sizeof(b), ref->live_bytes));
 	table_head(f, r, ref);
 	for (size_t i = 0; i < r->nr_rows; i++) {
 		const struct report_row *row = &r->rows[i];
@@ -252,27 +250,29 @@ static void phase_table(const struct report *r, enum phase ph,
 }
 
 /* The notes of one allocator's row. */
-static void row_notes(const struct report *r, const struct report_row *row,
-		      FILE *f)
+static void row_notes(const struct report *r, const struct report_row *row, FILE *f)
 {
 	const struct phase_result *fill = &row->res->phase[PHASE_FILL];
 	const struct phase_result *cmp = &row->res->phase[PHASE_COMPACT];
 	char a[32];
 
 	if (row->driver == &zpool_malloc_driver)
-		fprintf(f, "  %s: compaction = giving free memory back to the OS; "
-			   "account = %s\n",
+		fprintf(f,
+			"  %s: compaction = giving free memory back to the OS; "
+			"account = %s\n",
 			row->label,
-			fill->usage.bytes_used == ZPOOL_NO_ACCOUNT ?
-				"none kept" : "its own count of what it took from the OS");
+			fill->usage.bytes_used == ZPOOL_NO_ACCOUNT
+				? "none kept"
+				: "its own count of what it took from the OS");
 	if (row->res->phases > 0 && fill->usage.oversize_objects)
-		fprintf(f, "  %s: %s objects after fill too large for its layout, "
-			   "stored alone in %s\n",
+		fprintf(f,
+			"  %s: %s objects after fill too large for its layout, "
+			"stored alone in %s\n",
 			row->label, fmt_count(a, sizeof(a), fill->usage.oversize_objects),
-			r->wl->block_size > r->wl->page_size ?
-				"the smallest power of two of whole pages that "
-				"holds them (kmalloc's page allocator path)" :
-				"a page each");
+			r->wl->block_size > r->wl->page_size
+				? "the smallest power of two of whole pages that "
+				  "holds them (kmalloc's page allocator path)"
+				: "a page each");
 	if (row->res->phases > PHASE_COMPACT && row->driver->compact &&
 	    row->driver != &zpool_malloc_driver)
 		fprintf(f, "  %s: compaction freed %s pages in %.3f s\n", row->label,

@@ -16,25 +16,25 @@ struct trace_synth;
 
 struct report_row {
 	const struct zpool_driver *driver;
-	char label[64];          /* zpool_label(), taken where it ran */
-	int left_out;            /* not run: cannot hold these objects */
-	char why[160];           /* when left out: why, a phrase */
-	struct run_result *res;  /* phases 0 when left out */
-	double seconds;          /* the allocator's whole run, verification
-				    included */
+	char label[64];         /* zpool_label(), taken where it ran */
+	int left_out;           /* not run: cannot hold these objects */
+	char why[160];          /* when left out: why, a phrase */
+	struct run_result *res; /* phases 0 when left out */
+	double seconds;         /* the allocator's whole run, verification
+				   included */
 };
 
 struct report {
 	const struct workload *wl;
 	const struct trace_synth *synth; /* when traces were read, else NULL */
-	const char *compressor;  /* "LZ4" or "LZ4 HC" */
-	uint64_t objects;        /* filled */
-	int resampled;           /* objects drawn at random from the pages */
+	const char *compressor;          /* "LZ4" or "LZ4 HC" */
+	uint64_t objects;                /* filled */
+	int resampled;                   /* objects drawn at random from the pages */
 	uint64_t churn;
 	uint64_t seed;
 	struct report_row rows[16];
 	size_t nr_rows;
-	double seconds;          /* the whole run */
+	double seconds; /* the whole run */
 };
 
 /* The tables, one per phase, with the workload line above and notes below. */
@@ -66,8 +66,7 @@ double pct_account(const struct phase_result *p);
 
 /* The single-page packing bound of @p's live objects (@floor: its volume
  * floor) as a percentage of its live bytes. */
-double pct_bound(const struct report *r, const struct phase_result *p,
-		 int floor);
+double pct_bound(const struct report *r, const struct phase_result *p, int floor);
 
 /* The first row that completed @ph, for the phase's objects and bytes. */
 const struct phase_result *phase_ref(const struct report *r, enum phase ph);

@@ -15,8 +15,7 @@ static void row_head(FILE *f, const char *label)
 }
 
 /* The row of @d in @r, or NULL. */
-static const struct report_row *find_row(const struct report *r,
-					 const struct zpool_driver *d)
+static const struct report_row *find_row(const struct report *r, const struct zpool_driver *d)
 {
 	for (size_t i = 0; i < r->nr_rows; i++)
 		if (r->rows[i].driver == d)
@@ -24,8 +23,8 @@ static const struct report_row *find_row(const struct report *r,
 	return NULL;
 }
 
-static void allocator_row(const struct report *const *r, size_t n,
-			  const struct report_row *first, FILE *f)
+static void allocator_row(const struct report *const *r, size_t n, const struct report_row *first,
+			  FILE *f)
 {
 	row_head(f, first->label);
 	for (size_t k = 0; k < n; k++) {
@@ -88,8 +87,8 @@ static void ideal_rows(const struct report *const *r, size_t n, FILE *f)
 		const struct phase_result *c = phase_ref(r[k], PHASE_COMPACT);
 
 		if (p && c && p->bound_pages)
-			snprintf(cell, sizeof(cell), "%.1f / %.1f %%",
-				 pct_bound(r[k], p, 0), pct_bound(r[k], c, 0));
+			snprintf(cell, sizeof(cell), "%.1f / %.1f %%", pct_bound(r[k], p, 0),
+				 pct_bound(r[k], c, 0));
 		else
 			snprintf(cell, sizeof(cell), "-");
 		fprintf(f, CELL, cell);

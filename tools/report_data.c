@@ -23,8 +23,7 @@ static void csv_num(FILE *f, double v, int ok)
 		fputs(",", f);
 }
 
-static void csv_row(FILE *f, enum phase ph, const struct report_row *row,
-		    size_t block)
+static void csv_row(FILE *f, enum phase ph, const struct report_row *row, size_t block)
 {
 	const struct phase_result *p = &row->res->phase[ph];
 	int acc = p->usage.bytes_used != ZPOOL_NO_ACCOUNT;
@@ -32,15 +31,13 @@ static void csv_row(FILE *f, enum phase ph, const struct report_row *row,
 	fprintf(f, "%s,", phase_names[ph]);
 	csv_field(f, row->label);
 	fprintf(f, ",%llu,%llu,%llu,%.1f,%llu,%llu", (unsigned long long)p->objects,
-		(unsigned long long)p->live_bytes, (unsigned long long)p->used,
-		pct_ideal(p), (unsigned long long)p->usage.metadata_bytes,
-		(unsigned long long)p->usage.pages);
+		(unsigned long long)p->live_bytes, (unsigned long long)p->used, pct_ideal(p),
+		(unsigned long long)p->usage.metadata_bytes, (unsigned long long)p->usage.pages);
 	csv_num(f, p->ns_store, p->ns_store >= 0);
 	csv_num(f, p->ns_load, p->ns_load >= 0);
 	csv_num(f, p->ns_release, p->ns_release >= 0);
 	fprintf(f, ",%llu,%llu,%s,", (unsigned long long)p->verified,
-		(unsigned long long)p->mismatches,
-		row->res->resident ? "resident" : "account");
+		(unsigned long long)p->mismatches, row->res->resident ? "resident" : "account");
 	if (acc)
 		fprintf(f, "%llu", (unsigned long long)p->usage.bytes_used);
 	csv_num(f, pct_account(p), acc);
@@ -62,18 +59,17 @@ void report_csv(const struct report *r, FILE *f, int header)
 
 		if (!ref)
 			break;
-		fprintf(f, "%s,ideal,%llu,%llu,%llu,100.0,0,0,,,,,,,,,%zu\n",
-			phase_names[ph], (unsigned long long)ref->objects,
-			(unsigned long long)ref->live_bytes,
+		fprintf(f, "%s,ideal,%llu,%llu,%llu,100.0,0,0,,,,,,,,,%zu\n", phase_names[ph],
+			(unsigned long long)ref->objects, (unsigned long long)ref->live_bytes,
 			(unsigned long long)ref->live_bytes, block);
 		if (ref->bound_pages)
-			fprintf(f, "%s,single-page bound,%llu,%llu,%llu,%.1f,0,%llu,,,,,,"
-				   "offline,,,%zu\n",
+			fprintf(f,
+				"%s,single-page bound,%llu,%llu,%llu,%.1f,0,%llu,,,,,,"
+				"offline,,,%zu\n",
 				phase_names[ph], (unsigned long long)ref->objects,
 				(unsigned long long)ref->live_bytes,
 				(unsigned long long)(ref->bound_pages * r->wl->page_size),
-				pct_bound(r, ref, 0), (unsigned long long)ref->bound_pages,
-				block);
+				pct_bound(r, ref, 0), (unsigned long long)ref->bound_pages, block);
 		for (size_t i = 0; i < r->nr_rows; i++)
 			if (r->rows[i].res->phases > ph)
 				csv_row(f, (enum phase)ph, &r->rows[i], block);
@@ -112,8 +108,9 @@ static void json_workload(const struct report *r, FILE *f)
 	      "    \"sources\": ",
 	      f);
 	json_str(f, wl->sources);
-	fprintf(f, ",\n    \"page_size\": %zu,\n    \"block_size\": %zu,\n"
-		   "    \"compressor\": ",
+	fprintf(f,
+		",\n    \"page_size\": %zu,\n    \"block_size\": %zu,\n"
+		"    \"compressor\": ",
 		wl->page_size, wl->block_size);
 	json_str(f, r->compressor);
 	fprintf(f,
@@ -125,21 +122,18 @@ static void json_workload(const struct report *r, FILE *f)
 		wl->trace_len, (unsigned long long)wl->same_filled, wl->nr_pages,
 		(unsigned long long)wl->raw, (unsigned long long)wl->stored_bytes,
 		(unsigned long long)r->objects, r->resampled ? "true" : "false",
-		(unsigned long long)r->churn, (unsigned long long)r->seed,
-		r->seconds);
+		(unsigned long long)r->churn, (unsigned long long)r->seed, r->seconds);
 }
 
-static void json_sizes(FILE *f, const struct run_result *res,
-		       const struct phase_result *p)
+static void json_sizes(FILE *f, const struct run_result *res, const struct phase_result *p)
 {
-	fprintf(f, ", \"objects\": %llu, \"live_bytes\": %llu, "
-		   "\"bytes_used\": %llu, \"pct_ideal\": %.2f, \"measured\": \"%s\", ",
+	fprintf(f,
+		", \"objects\": %llu, \"live_bytes\": %llu, "
+		"\"bytes_used\": %llu, \"pct_ideal\": %.2f, \"measured\": \"%s\", ",
 		(unsigned long long)p->objects, (unsigned long long)p->live_bytes,
-		(unsigned long long)p->used, pct_ideal(p),
-		res->resident ? "resident" : "account");
+		(unsigned long long)p->used, pct_ideal(p), res->resident ? "resident" : "account");
 	if (res->resident)
-		fprintf(f, "\"resident_bytes\": %llu, ",
-			(unsigned long long)p->resident_bytes);
+		fprintf(f, "\"resident_bytes\": %llu, ", (unsigned long long)p->resident_bytes);
 	else
 		fputs("\"resident_bytes\": null, ", f);
 	if (p->usage.bytes_used == ZPOOL_NO_ACCOUNT)
@@ -147,15 +141,14 @@ static void json_sizes(FILE *f, const struct run_result *res,
 	else
 		fprintf(f, "\"account_bytes\": %llu, \"account_pct_ideal\": %.2f, ",
 			(unsigned long long)p->usage.bytes_used, pct_account(p));
-	fprintf(f, "\"metadata_bytes\": %llu, \"pages\": %llu, "
-		   "\"oversize_objects\": %llu, ",
-		(unsigned long long)p->usage.metadata_bytes,
-		(unsigned long long)p->usage.pages,
+	fprintf(f,
+		"\"metadata_bytes\": %llu, \"pages\": %llu, "
+		"\"oversize_objects\": %llu, ",
+		(unsigned long long)p->usage.metadata_bytes, (unsigned long long)p->usage.pages,
 		(unsigned long long)p->usage.oversize_objects);
 }
 
-static void json_allocator(FILE *f, const struct report_row *row,
-			   const struct phase_result *p)
+static void json_allocator(FILE *f, const struct report_row *row, const struct phase_result *p)
 {
 	fputs("{\"name\": ", f);
 	json_str(f, row->driver->name);
@@ -170,13 +163,12 @@ static void json_allocator(FILE *f, const struct report_row *row,
 	fprintf(f,
 		", \"seconds\": %.4f, \"pages_freed\": %llu, \"verified\": %llu, "
 		"\"mismatches\": %llu, \"violations\": %llu}",
-		p->seconds, (unsigned long long)p->pages_freed,
-		(unsigned long long)p->verified, (unsigned long long)p->mismatches,
-		(unsigned long long)p->violations);
+		p->seconds, (unsigned long long)p->pages_freed, (unsigned long long)p->verified,
+		(unsigned long long)p->mismatches, (unsigned long long)p->violations);
 }
 
-static void json_phase(const struct report *r, enum phase ph,
-		       const struct phase_result *ref, FILE *f)
+static void json_phase(const struct report *r, enum phase ph, const struct phase_result *ref,
+		       FILE *f)
 {
 	int first = 1;
 
@@ -186,9 +178,10 @@ static void json_phase(const struct report *r, enum phase ph,
 		ph ? "," : "", phase_names[ph], (unsigned long long)ref->objects,
 		(unsigned long long)ref->live_bytes);
 	if (ref->bound_pages)
-		fprintf(f, "      \"single_page_bound\": {\"pages\": %llu, "
-			   "\"pct_ideal\": %.2f, \"floor_pages\": %llu, "
-			   "\"floor_pct_ideal\": %.2f},\n",
+		fprintf(f,
+			"      \"single_page_bound\": {\"pages\": %llu, "
+			"\"pct_ideal\": %.2f, \"floor_pages\": %llu, "
+			"\"floor_pct_ideal\": %.2f},\n",
 			(unsigned long long)ref->bound_pages, pct_bound(r, ref, 0),
 			(unsigned long long)ref->floor_pages, pct_bound(r, ref, 1));
 	else

@@ -147,8 +147,8 @@ void resident_give_back(void)
 {
 	mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
 	mi_collect_fn mi_collect = (mi_collect_fn)dlsym(RTLD_DEFAULT, "mi_collect");
-	tc_release_fn tc_release =
-		(tc_release_fn)dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory");
+	tc_release_fn tc_release = (tc_release_fn)dlsym(RTLD_DEFAULT,
+							"MallocExtension_ReleaseFreeMemory");
 
 	if (mallctl)
 		mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* all */

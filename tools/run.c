@@ -20,8 +20,7 @@
 #include "tools/rng.h"
 #include "tools/workload.h"
 
-const char *const phase_names[NR_PHASES] = { "fill", "churn", "discard",
-					     "compact" };
+const char *const phase_names[NR_PHASES] = { "fill", "churn", "discard", "compact" };
 
 #define PROGRESS_STEP 4096 /* operations between progress updates */
 
@@ -31,13 +30,13 @@ struct run_state {
 	const struct workload *wl;
 	struct run_result *res;
 	void *pool;
-	uint64_t n;             /* slots: the objects of the fill */
-	uint64_t *ids;          /* per slot: the object's id, 0 when released */
-	uint32_t *page;         /* per slot: its page in wl->pages */
-	uint32_t *order;        /* scratch: slots in random order */
-	unsigned char *buf;     /* one object read back */
-	unsigned char *plain;   /* one page (block) decompressed */
-	uint64_t *hist;         /* [page size + 1]: live objects by size */
+	uint64_t n;           /* slots: the objects of the fill */
+	uint64_t *ids;        /* per slot: the object's id, 0 when released */
+	uint32_t *page;       /* per slot: its page in wl->pages */
+	uint32_t *order;      /* scratch: slots in random order */
+	unsigned char *buf;   /* one object read back */
+	unsigned char *plain; /* one page (block) decompressed */
+	uint64_t *hist;       /* [page size + 1]: live objects by size */
 	uint64_t rng;
 	uint64_t live, live_bytes;
 	uint64_t timer_ns;      /* cost of one now_ns() pair, subtracted */
@@ -46,8 +45,7 @@ struct run_state {
 	struct progress pg;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void fail(struct run_state *s, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(struct run_state *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -72,8 +70,7 @@ static const struct wl_page *slot_page(const struct run_state *s, uint64_t i)
 }
 
 /* Store page @pg for slot @i; adds its time to *@ns. */
-static int store(struct run_state *s, uint64_t i, uint32_t pg, uint64_t *ns,
-		 uint64_t *id)
+static int store(struct run_state *s, uint64_t i, uint32_t pg, uint64_t *ns, uint64_t *id)
 {
 	const struct wl_page *p = &s->wl->pages[pg];
 	uint64_t t0 = now_ns();
@@ -81,9 +78,8 @@ static int store(struct run_state *s, uint64_t i, uint32_t pg, uint64_t *ns,
 
 	*ns += elapsed(s, t0);
 	if (err || !*id) {
-		fail(s, "%s: storing object %llu (%u bytes) failed: %s",
-		     s->d->name, (unsigned long long)i, p->size,
-		     strerror(err ? -err : EINVAL));
+		fail(s, "%s: storing object %llu (%u bytes) failed: %s", s->d->name,
+		     (unsigned long long)i, p->size, strerror(err ? -err : EINVAL));
 		return -1;
 	}
 	return 0;
@@ -96,8 +92,8 @@ static int release(struct run_state *s, uint64_t i, uint64_t id, uint64_t *ns)
 
 	*ns += elapsed(s, t0);
 	if (err) {
-		fail(s, "%s: releasing object %llu failed: %s", s->d->name,
-		     (unsigned long long)i, strerror(-err));
+		fail(s, "%s: releasing object %llu failed: %s", s->d->name, (unsigned long long)i,
+		     strerror(-err));
 		return -1;
 	}
 	return 0;
@@ -113,8 +109,8 @@ static int intact(struct run_state *s, uint64_t i)
 		return 0;
 	if (p->size == ps)
 		return page_hash(s->buf, ps) == p->hash;
-	if (LZ4_decompress_safe((const char *)s->buf, (char *)s->plain,
-				(int)p->size, (int)ps) != (int)ps)
+	if (LZ4_decompress_safe((const char *)s->buf, (char *)s->plain, (int)p->size, (int)ps) !=
+	    (int)ps)
 		return 0;
 	return page_hash(s->plain, ps) == p->hash;
 }
@@ -158,8 +154,7 @@ static void measure_memory(struct run_state *s, struct phase_result *r)
 	if (s->d->class_stats) {
 		int nr = s->d->class_stats(s->pool, r->classes, RUN_MAX_CLASSES);
 
-		r->nr_classes = nr < 0 ? 0 :
-				nr > RUN_MAX_CLASSES ? RUN_MAX_CLASSES : nr;
+		r->nr_classes = nr < 0 ? 0 : nr > RUN_MAX_CLASSES ? RUN_MAX_CLASSES : nr;
 	}
 }
 
@@ -171,8 +166,7 @@ static void measure(struct run_state *s, enum phase ph)
 	char label[64];
 
 	measure_memory(s, r);
-	snprintf(label, sizeof(label), "%s: verify %s", s->d->name,
-		 phase_names[ph]);
+	snprintf(label, sizeof(label), "%s: verify %s", s->d->name, phase_names[ph]);
 	progress_start(&s->pg, s->plan->progress, label);
 	for (uint64_t i = 0; i < s->n; i++) {
 		const struct wl_page *p;
@@ -187,13 +181,13 @@ static void measure(struct run_state *s, enum phase ph)
 		ns += elapsed(s, t0);
 		if (err || !intact(s, i)) {
 			if (!r->mismatches)
-				fail(s, "%s: after %s: object %llu (%u bytes, id "
-					"%#llx) %s",
-				     s->d->name, phase_names[ph],
-				     (unsigned long long)i, p->size,
+				fail(s,
+				     "%s: after %s: object %llu (%u bytes, id "
+				     "%#llx) %s",
+				     s->d->name, phase_names[ph], (unsigned long long)i, p->size,
 				     (unsigned long long)s->ids[i],
-				     err ? "could not be loaded" :
-					   "differs from its original page");
+				     err ? "could not be loaded"
+					 : "differs from its original page");
 			r->mismatches++;
 		} else {
 			r->verified++;
@@ -206,10 +200,10 @@ static void measure(struct run_state *s, enum phase ph)
 	if (s->d->check) {
 		r->violations = s->d->check(s->pool);
 		if (r->violations)
-			fail(s, "%s: after %s: the allocator's checker found "
-				"%llu violations",
-			     s->d->name, phase_names[ph],
-			     (unsigned long long)r->violations);
+			fail(s,
+			     "%s: after %s: the allocator's checker found "
+			     "%llu violations",
+			     s->d->name, phase_names[ph], (unsigned long long)r->violations);
 	}
 	s->res->phases = (int)ph + 1;
 }
@@ -223,8 +217,8 @@ static int phase_fill(struct run_state *s)
 	snprintf(label, sizeof(label), "%s: fill", s->d->name);
 	progress_start(&s->pg, s->plan->progress, label);
 	for (uint64_t i = 0; i < s->n; i++) {
-		uint32_t pg = s->plan->resample ?
-			(uint32_t)rng_below(&s->rng, s->wl->nr_pages) : (uint32_t)i;
+		uint32_t pg = s->plan->resample ? (uint32_t)rng_below(&s->rng, s->wl->nr_pages)
+						: (uint32_t)i;
 
 		if (store(s, i, pg, &ns, &s->ids[i]))
 			return -1;
@@ -254,8 +248,7 @@ static int phase_churn(struct run_state *s)
 		uint64_t i = rng_below(&s->rng, s->n), id;
 		uint32_t pg = (uint32_t)rng_below(&s->rng, s->wl->nr_pages);
 
-		if (store(s, i, pg, &ns_store, &id) ||
-		    release(s, i, s->ids[i], &ns_release))
+		if (store(s, i, pg, &ns_store, &id) || release(s, i, s->ids[i], &ns_release))
 			return -1;
 		s->live_bytes += s->wl->pages[pg].size;
 		s->live_bytes -= slot_page(s, i)->size;
@@ -362,8 +355,11 @@ static void state_free(struct run_state *s)
 static void run_measured(const struct zpool_driver *d, const struct run_plan *plan,
 			 struct run_result *res, int resident)
 {
-	struct run_state s = { .d = d, .plan = plan, .wl = plan->wl,
-			       .res = res, .n = plan->objects,
+	struct run_state s = { .d = d,
+			       .plan = plan,
+			       .wl = plan->wl,
+			       .res = res,
+			       .n = plan->objects,
 			       .rng = plan->seed };
 
 	memset(res, 0, sizeof(*res));
@@ -373,8 +369,7 @@ static void run_measured(const struct zpool_driver *d, const struct run_plan *pl
 	if (resident) /* first: the run's own arrays come from fresh memory too */
 		resident_fresh_malloc();
 	if (state_init(&s)) {
-		fail(&s, "%s: out of memory for %llu objects", d->name,
-		     (unsigned long long)s.n);
+		fail(&s, "%s: out of memory for %llu objects", d->name, (unsigned long long)s.n);
 		goto out;
 	}
 	s.timer_ns = now_ns_pair_cost();
@@ -403,21 +398,22 @@ out:
 	if (s.pool) { /* release what is live: not every driver tracks it */
 		for (uint64_t i = 0; i < s.n; i++)
 			if (s.ids[i] && d->release(s.pool, s.ids[i]))
-				fail(&s, "%s: releasing object %llu at the end "
-					 "failed", d->name, (unsigned long long)i);
+				fail(&s,
+				     "%s: releasing object %llu at the end "
+				     "failed",
+				     d->name, (unsigned long long)i);
 		d->destroy(s.pool);
 	}
 	state_free(&s);
 }
 
-void run_driver(const struct zpool_driver *d, const struct run_plan *plan,
-		struct run_result *res)
+void run_driver(const struct zpool_driver *d, const struct run_plan *plan, struct run_result *res)
 {
 	run_measured(d, plan, res, 0);
 }
 
-int run_driver_isolated(const struct zpool_driver *d,
-			const struct run_plan *plan, struct run_result *res)
+int run_driver_isolated(const struct zpool_driver *d, const struct run_plan *plan,
+			struct run_result *res)
 {
 	int fds[2], status;
 	size_t got = 0;
@@ -427,15 +423,13 @@ int run_driver_isolated(const struct zpool_driver *d,
 	fflush(stdout);
 	fflush(stderr);
 	if (pipe(fds)) {
-		snprintf(res->error, sizeof(res->error), "%s: pipe: %s",
-			 d->name, strerror(errno));
+		snprintf(res->error, sizeof(res->error), "%s: pipe: %s", d->name, strerror(errno));
 		res->failed = 1;
 		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
-		snprintf(res->error, sizeof(res->error), "%s: fork: %s",
-			 d->name, strerror(errno));
+		snprintf(res->error, sizeof(res->error), "%s: fork: %s", d->name, strerror(errno));
 		res->failed = 1;
 		close(fds[0]);
 		close(fds[1]);
@@ -477,11 +471,11 @@ int run_driver_isolated(const struct zpool_driver *d,
 	res->failed = 1;
 	if (WIFSIGNALED(status))
 		snprintf(res->error, sizeof(res->error),
-			 "%s: the measuring process died of signal %d (%s)",
-			 d->name, WTERMSIG(status), strsignal(WTERMSIG(status)));
+			 "%s: the measuring process died of signal %d (%s)", d->name,
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
 		snprintf(res->error, sizeof(res->error),
-			 "%s: the measuring process failed (exit status %d)",
-			 d->name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			 "%s: the measuring process failed (exit status %d)", d->name,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	return -1;
 }

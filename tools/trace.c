@@ -41,8 +41,7 @@ int trace_parse_line(const char *line, size_t page_size, uint32_t *size)
 }
 
 /* @len random bytes from @seed, then zeros to the page's end. */
-static void fill_prefix(unsigned char *page, size_t page_size, size_t len,
-			uint64_t seed)
+static void fill_prefix(unsigned char *page, size_t page_size, size_t len, uint64_t seed)
 {
 	uint64_t x = seed, w;
 	size_t i;
@@ -54,8 +53,7 @@ static void fill_prefix(unsigned char *page, size_t page_size, size_t len,
 	memset(page + len, 0, page_size - len);
 }
 
-int trace_synth_init(struct trace_synth *s, size_t page_size, int hc,
-		     uint64_t seed)
+int trace_synth_init(struct trace_synth *s, size_t page_size, int hc, uint64_t seed)
 {
 	int cap = LZ4_compressBound((int)page_size);
 	unsigned char *page = malloc(page_size), *out = malloc((size_t)cap);
@@ -87,8 +85,7 @@ int trace_synth_init(struct trace_synth *s, size_t page_size, int hc,
 		best_err = UINT32_MAX;
 		for (size_t p = from; p <= page_size && want < page_size; p++) {
 			uint32_t got = size_of[p];
-			uint32_t err = got > want ? got - (uint32_t)want :
-						    (uint32_t)want - got;
+			uint32_t err = got > want ? got - (uint32_t)want : (uint32_t)want - got;
 			if (got >= page_size)
 				break;
 			if (err < best_err) {
@@ -114,8 +111,7 @@ void trace_synth_free(struct trace_synth *s)
 	s->prefix_for = NULL;
 }
 
-void trace_synth_page(struct trace_synth *s, uint32_t size, uint64_t n,
-		      void *page)
+void trace_synth_page(struct trace_synth *s, uint32_t size, uint64_t n, void *page)
 {
 	uint64_t x = s->seed ^ (n * 0xd1b54a32d192ed03u);
 	uint64_t seed = rng_next(&x);
@@ -141,8 +137,7 @@ int trace_read(struct workload *wl, struct trace_synth *s, const char *path)
 	int ret = 0;
 
 	if (!f || !page) {
-		fprintf(stderr, "density: --trace %s: %s\n", path,
-			strerror(f ? ENOMEM : errno));
+		fprintf(stderr, "density: --trace %s: %s\n", path, strerror(f ? ENOMEM : errno));
 		if (f)
 			fclose(f);
 		free(page);
@@ -159,8 +154,7 @@ int trace_read(struct workload *wl, struct trace_synth *s, const char *path)
 			fprintf(stderr,
 				"density: %s:%llu: expected a size 1..%zu or S, "
 				"got '%.40s'\n",
-				path, (unsigned long long)lineno, wl->page_size,
-				line);
+				path, (unsigned long long)lineno, wl->page_size, line);
 			ret = -1;
 			break;
 		}
@@ -174,8 +168,7 @@ int trace_read(struct workload *wl, struct trace_synth *s, const char *path)
 		}
 		if (size != TRACE_SAME) {
 			const struct wl_page *rec = &wl->pages[wl->nr_pages - 1];
-			uint32_t err = rec->size > size ? rec->size - size :
-							  size - rec->size;
+			uint32_t err = rec->size > size ? rec->size - size : size - rec->size;
 
 			s->off_target += err != 0;
 			s->abs_error += err;
@@ -197,8 +190,7 @@ int trace_read(struct workload *wl, struct trace_synth *s, const char *path)
 	return ret;
 }
 
-int trace_write(const struct workload *wl, const char *path,
-		const char *compressor)
+int trace_write(const struct workload *wl, const char *path, const char *compressor)
 {
 	FILE *f = fopen(path, "w");
 	char date[32];
@@ -215,9 +207,8 @@ int trace_write(const struct workload *wl, const char *path,
 		"S: same-filled.\n"
 		"# page_size %zu, compressor %s, %zu pages (%llu same-filled)\n"
 		"# source: %s\n# captured %s by tools/density --save-trace\n",
-		compressor, wl->page_size, wl->page_size, compressor,
-		wl->trace_len, (unsigned long long)wl->same_filled, wl->sources,
-		date);
+		compressor, wl->page_size, wl->page_size, compressor, wl->trace_len,
+		(unsigned long long)wl->same_filled, wl->sources, date);
 	for (size_t i = 0; i < wl->trace_len; i++) {
 		if (wl->trace[i])
 			fprintf(f, "%u\n", wl->trace[i]);

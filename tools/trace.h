@@ -50,16 +50,14 @@ struct trace_synth {
 };
 
 /* Calibrate for @page_size and LZ4 (HC when @hc). Returns 0 or -ENOMEM. */
-int trace_synth_init(struct trace_synth *s, size_t page_size, int hc,
-		     uint64_t seed);
+int trace_synth_init(struct trace_synth *s, size_t page_size, int hc, uint64_t seed);
 void trace_synth_free(struct trace_synth *s);
 
 /*
  * trace_synth_page - fill @page (page size bytes) with the synthesized page
  * for a trace line asking for @size (or TRACE_SAME), line number @n.
  */
-void trace_synth_page(struct trace_synth *s, uint32_t size, uint64_t n,
-		      void *page);
+void trace_synth_page(struct trace_synth *s, uint32_t size, uint64_t n, void *page);
 
 /*
  * trace_read - add the pages of the trace file @path to @wl, synthesized by
@@ -73,7 +71,6 @@ int trace_read(struct workload *wl, struct trace_synth *s, const char *path);
  * header of comment lines naming the sources and @compressor. Returns 0 or a
  * negative errno.
  */
-int trace_write(const struct workload *wl, const char *path,
-		const char *compressor);
+int trace_write(const struct workload *wl, const char *path, const char *compressor);
 
 #endif /* ZSALLOC_TOOLS_TRACE_H */

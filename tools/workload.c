@@ -64,8 +64,7 @@ void workload_describe(struct workload *wl, const char *what)
 {
 	size_t used = strlen(wl->sources);
 
-	snprintf(wl->sources + used, sizeof(wl->sources) - used, "%s%s",
-		 used ? ", " : "", what);
+	snprintf(wl->sources + used, sizeof(wl->sources) - used, "%s%s", used ? ", " : "", what);
 }
 
 uint64_t page_hash(const void *buf, size_t len)
@@ -99,8 +98,7 @@ int page_same_filled(const void *page, size_t len)
 int page_compress(const void *page, size_t len, void *dst, int cap, int hc)
 {
 	if (hc)
-		return LZ4_compress_HC(page, dst, (int)len, cap,
-				       LZ4HC_CLEVEL_DEFAULT);
+		return LZ4_compress_HC(page, dst, (int)len, cap, LZ4HC_CLEVEL_DEFAULT);
 	return LZ4_compress_default(page, dst, (int)len, cap);
 }
 
@@ -123,8 +121,7 @@ static int array_reserve(void *array, size_t *cap, size_t used, size_t elem)
 
 static int trace_push(struct workload *wl, uint32_t size)
 {
-	if (array_reserve(&wl->trace, &wl->trace_cap, wl->trace_len,
-			  sizeof(*wl->trace)))
+	if (array_reserve(&wl->trace, &wl->trace_cap, wl->trace_len, sizeof(*wl->trace)))
 		return -ENOMEM;
 	wl->trace[wl->trace_len++] = size;
 	return 0;
@@ -133,8 +130,7 @@ static int trace_push(struct workload *wl, uint32_t size)
 /* Keep the word of a same-filled page (block), in order. */
 static int fill_push(struct workload *wl, const void *page)
 {
-	if (array_reserve(&wl->fills, &wl->fills_cap, wl->same_filled,
-			  sizeof(*wl->fills)))
+	if (array_reserve(&wl->fills, &wl->fills_cap, wl->same_filled, sizeof(*wl->fills)))
 		return -ENOMEM;
 	memcpy(&wl->fills[wl->same_filled++], page, 8);
 	return trace_push(wl, 0);
@@ -142,8 +138,7 @@ static int fill_push(struct workload *wl, const void *page)
 
 static int pages_reserve(struct workload *wl)
 {
-	return array_reserve(&wl->pages, &wl->pages_cap, wl->nr_pages,
-			     sizeof(*wl->pages));
+	return array_reserve(&wl->pages, &wl->pages_cap, wl->nr_pages, sizeof(*wl->pages));
 }
 
 int workload_add_page(struct workload *wl, const void *page, uint32_t target)
@@ -183,8 +178,8 @@ int workload_add_page(struct workload *wl, const void *page, uint32_t target)
 
 /* Add the pages of [start, end) that zram would get: present and anonymous,
  * or swapped out. Reads runs of such pages at once. */
-static int add_range(struct workload *wl, int mem, int pagemap, uint64_t start,
-		     uint64_t end, unsigned char *buf)
+static int add_range(struct workload *wl, int mem, int pagemap, uint64_t start, uint64_t end,
+		     unsigned char *buf)
 {
 	const size_t ps = wl->page_size;
 	uint64_t pm[READ_PAGES];
@@ -201,16 +196,13 @@ static int add_range(struct workload *wl, int mem, int pagemap, uint64_t start,
 			got = r > 0 ? (size_t)r / 8 : 0;
 		}
 		for (i = 0; i < n; i += run) {
-			int want = got <= i ||
-				   (pm[i] & PM_SWAPPED) ||
+			int want = got <= i || (pm[i] & PM_SWAPPED) ||
 				   ((pm[i] & PM_PRESENT) && !(pm[i] & PM_FILE));
 			ssize_t r;
 
 			for (run = 1; i + run < n; run++) {
-				int w = got <= i + run ||
-					(pm[i + run] & PM_SWAPPED) ||
-					((pm[i + run] & PM_PRESENT) &&
-					 !(pm[i + run] & PM_FILE));
+				int w = got <= i + run || (pm[i + run] & PM_SWAPPED) ||
+					((pm[i + run] & PM_PRESENT) && !(pm[i + run] & PM_FILE));
 				if (w != want)
 					break;
 			}
@@ -247,16 +239,14 @@ int workload_add_pid(struct workload *wl, int pid)
 	maps = fopen(path, "r");
 	if (!maps) {
 		err = -errno;
-		fprintf(stderr, "density: --pid %d: %s: %s\n", pid, path,
-			strerror(errno));
+		fprintf(stderr, "density: --pid %d: %s: %s\n", pid, path, strerror(errno));
 		return err;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	mem = open(path, O_RDONLY);
 	if (mem < 0) {
 		err = -errno;
-		fprintf(stderr, "density: --pid %d: %s: %s\n", pid, path,
-			strerror(errno));
+		fprintf(stderr, "density: --pid %d: %s: %s\n", pid, path, strerror(errno));
 		fclose(maps);
 		return err;
 	}
@@ -271,8 +261,7 @@ int workload_add_pid(struct workload *wl, int pid)
 		uint64_t start, end;
 		char perms[8];
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &start, &end,
-			   perms) != 3)
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &start, &end, perms) != 3)
 			continue;
 		if (perms[0] != 'r' || perms[1] != 'w' || perms[3] != 'p')
 			continue;
@@ -328,8 +317,7 @@ static int add_file(struct workload *wl, int fd, unsigned char *buf)
 
 /* Walk @fd_dir's entries (names sorted, so runs are reproducible), staying
  * on filesystem @dev (like find -xdev: /proc and /sys are not files). */
-static int add_dir(struct workload *wl, int fd_dir, dev_t dev,
-		   unsigned char *buf)
+static int add_dir(struct workload *wl, int fd_dir, dev_t dev, unsigned char *buf)
 {
 	struct dirent **names;
 	DIR *dir = fdopendir(fd_dir);
@@ -365,8 +353,7 @@ static int add_dir(struct workload *wl, int fd_dir, dev_t dev,
 		memcpy(names[n++], de, sizeof(*de));
 	}
 	for (size_t i = 0; i + 1 < n; i++) /* insertion sort: dirs are short */
-		for (size_t j = i + 1; j > 0 && strcmp(names[j - 1]->d_name,
-						       names[j]->d_name) > 0;
+		for (size_t j = i + 1; j > 0 && strcmp(names[j - 1]->d_name, names[j]->d_name) > 0;
 		     j--) {
 			struct dirent *t = names[j];
 
@@ -377,13 +364,11 @@ static int add_dir(struct workload *wl, int fd_dir, dev_t dev,
 		struct stat st;
 		int fd;
 
-		if (fstatat(fd_dir, names[i]->d_name, &st,
-			    AT_SYMLINK_NOFOLLOW)) {
+		if (fstatat(fd_dir, names[i]->d_name, &st, AT_SYMLINK_NOFOLLOW)) {
 			wl->unreadable++;
 			continue;
 		}
-		if (!(S_ISDIR(st.st_mode) && st.st_dev == dev) &&
-		    !S_ISREG(st.st_mode))
+		if (!(S_ISDIR(st.st_mode) && st.st_dev == dev) && !S_ISREG(st.st_mode))
 			continue;
 		fd = openat(fd_dir, names[i]->d_name,
 			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
@@ -417,8 +402,7 @@ int workload_add_files(struct workload *wl, const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		err = -errno;
-		fprintf(stderr, "density: --files %s: %s\n", path,
-			strerror(errno));
+		fprintf(stderr, "density: --files %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		free(buf);

@@ -29,31 +29,31 @@ struct wl_page {
 
 struct workload {
 	size_t page_size;
-	size_t block_size;      /* bytes compressed as one object: page_size
-				   for a workload read from its inputs, a
-				   multiple of it for workload_blocks() */
-	int hc;                 /* compress with LZ4 HC */
-	uint64_t max_pages;     /* stop reading after this many pages; 0: all */
-	unsigned char *arena;   /* stored bytes of every page (reserved range) */
-	size_t arena_len;       /* bytes used */
-	size_t arena_cap;       /* bytes reserved */
-	struct wl_page *pages;  /* stored pages, in the order read */
+	size_t block_size;     /* bytes compressed as one object: page_size
+				  for a workload read from its inputs, a
+				  multiple of it for workload_blocks() */
+	int hc;                /* compress with LZ4 HC */
+	uint64_t max_pages;    /* stop reading after this many pages; 0: all */
+	unsigned char *arena;  /* stored bytes of every page (reserved range) */
+	size_t arena_len;      /* bytes used */
+	size_t arena_cap;      /* bytes reserved */
+	struct wl_page *pages; /* stored pages, in the order read */
 	size_t nr_pages;
 	size_t pages_cap;
-	uint32_t *trace;        /* every page (block) read, in order: its
-				   stored size, 0 for same-filled (the
-				   --save-trace) */
+	uint32_t *trace; /* every page (block) read, in order: its
+			    stored size, 0 for same-filled (the
+			    --save-trace) */
 	size_t trace_len;
 	size_t trace_cap;
-	uint64_t *fills;        /* the repeated word of every same-filled one,
-				   in order (to rebuild the input in blocks) */
+	uint64_t *fills; /* the repeated word of every same-filled one,
+			    in order (to rebuild the input in blocks) */
 	size_t fills_cap;
-	uint64_t same_filled;   /* pages (blocks) counted, not stored */
-	uint64_t raw;           /* pages (blocks) stored raw */
-	uint64_t stored_bytes;  /* sum of pages[].size */
-	uint32_t max_size;      /* the largest pages[].size */
-	uint64_t unreadable;    /* ranges or files skipped (no access, gone) */
-	char sources[512];      /* what was read, for the report */
+	uint64_t same_filled;    /* pages (blocks) counted, not stored */
+	uint64_t raw;            /* pages (blocks) stored raw */
+	uint64_t stored_bytes;   /* sum of pages[].size */
+	uint32_t max_size;       /* the largest pages[].size */
+	uint64_t unreadable;     /* ranges or files skipped (no access, gone) */
+	char sources[512];       /* what was read, for the report */
 	struct progress reading; /* pages read so far, on a terminal */
 };
 
@@ -81,8 +81,7 @@ int workload_add_page(struct workload *wl, const void *page, uint32_t target);
  * block. Returns 0, -EINVAL (@block), or -ENOMEM; workload_free(@out) in
  * either case.
  */
-int workload_blocks(const struct workload *pages, size_t block,
-		    struct workload *out);
+int workload_blocks(const struct workload *pages, size_t block, struct workload *out);
 
 /* Every private writable page of process @pid that is resident or swapped
  * and anonymous (what zram would be handed if the process were swapped out),

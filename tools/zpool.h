@@ -131,9 +131,9 @@ const char *zpool_label(const struct zpool_driver *d);
 int zpool_holds(const struct zpool_driver *d, size_t len);
 
 /* The drivers, one by one (also reached through zpool_drivers()). */
-extern const struct zpool_driver zpool_zsmalloc_driver;       /* copy */
+extern const struct zpool_driver zpool_zsmalloc_driver;           /* copy */
 extern const struct zpool_driver zpool_zsmalloc_scattered_driver; /* scattered */
-extern const struct zpool_driver zpool_zsmalloc_remap_driver; /* remap */
+extern const struct zpool_driver zpool_zsmalloc_remap_driver;     /* remap */
 extern const struct zpool_driver zpool_xvmalloc_driver;
 extern const struct zpool_driver zpool_malloc_driver;
 extern const struct zpool_driver zpool_slub_driver;

@@ -53,8 +53,7 @@ static uint64_t malloc_account(int held)
 		size_t v = 0, len = sizeof(v);
 
 		mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
-		if (mallctl(held ? "stats.resident" : "stats.allocated", &v, &len,
-			    NULL, 0))
+		if (mallctl(held ? "stats.resident" : "stats.allocated", &v, &len, NULL, 0))
 			return ZPOOL_NO_ACCOUNT;
 		return v;
 	}
@@ -78,13 +77,11 @@ static const char *malloc_label(void)
 		if (mallctl("version", &v, &len, NULL, 0) || !v)
 			v = "?";
 		/* "5.3.0-0-g54eaed1d8b..." -> "5.3.0" */
-		snprintf(label, sizeof(label), "jemalloc %.*s",
-			 (int)strcspn(v, "-"), v);
+		snprintf(label, sizeof(label), "jemalloc %.*s", (int)strcspn(v, "-"), v);
 	} else if (mi_version) {
 		int v = mi_version();
 
-		snprintf(label, sizeof(label), "mimalloc %d.%d.%d", v / 100,
-			 v / 10 % 10, v % 10);
+		snprintf(label, sizeof(label), "mimalloc %d.%d.%d", v / 100, v / 10 % 10, v % 10);
 	} else if (tc_version) {
 		int major = 0, minor = 0;
 		const char *patch = "";
@@ -93,8 +90,7 @@ static const char *malloc_label(void)
 		snprintf(label, sizeof(label), "tcmalloc %d.%d%s", major, minor,
 			 patch ? patch : "");
 	} else {
-		snprintf(label, sizeof(label), "glibc malloc %s",
-			 gnu_get_libc_version());
+		snprintf(label, sizeof(label), "glibc malloc %s", gnu_get_libc_version());
 	}
 	return label;
 }

@@ -33,8 +33,8 @@ struct mp_source *model_source_create(const char *name)
 }
 
 struct page_run {
-	uint32_t n;      /* pages */
-	uint32_t pfn[];  /* [n] */
+	uint32_t n;     /* pages */
+	uint32_t pfn[]; /* [n] */
 };
 
 static size_t run_bytes(uint32_t n)
@@ -71,8 +71,8 @@ static struct page_run *run_alloc(struct mp_source *src, uint32_t n)
 	return NULL;
 }
 
-int page_runs_store(struct page_runs *runs, const void *buf, size_t len,
-		    uint32_t pages, uint64_t *id)
+int page_runs_store(struct page_runs *runs, const void *buf, size_t len, uint32_t pages,
+		    uint64_t *id)
 {
 	size_t ps = mp_page_size();
 	struct page_run *r;
@@ -107,8 +107,7 @@ static struct page_run *id_run(uint64_t id)
 	return (struct page_run *)(uintptr_t)(id & ~(PAGE_ID_WHOLE | PAGE_ID_RUN));
 }
 
-int page_runs_load(const struct page_runs *runs, uint64_t id, void *dst,
-		   size_t len)
+int page_runs_load(const struct page_runs *runs, uint64_t id, void *dst, size_t len)
 {
 	size_t ps = mp_page_size();
 	const struct page_run *r;
@@ -172,8 +171,7 @@ void model_pool_free(void *pool)
 	free(runs);
 }
 
-int model_page_new(struct page_runs *runs, void **table, size_t *cap,
-		   size_t elem, uint32_t *pfn)
+int model_page_new(struct page_runs *runs, void **table, size_t *cap, size_t elem, uint32_t *pfn)
 {
 	int err = mp_alloc_page(runs->src, pfn);
 
@@ -187,8 +185,7 @@ int model_page_new(struct page_runs *runs, void **table, size_t *cap,
 	return 0;
 }
 
-void model_usage(const struct page_runs *runs, uint64_t metadata,
-		 struct zpool_usage *u)
+void model_usage(const struct page_runs *runs, uint64_t metadata, struct zpool_usage *u)
 {
 	struct mp_stats st;
 

@@ -60,9 +60,9 @@ uint32_t page_run_pages(size_t len);
 
 /* The objects a model stores alone in runs of whole pages. */
 struct page_runs {
-	struct mp_source *src;  /* where the pages come from */
-	uint64_t objects;       /* live objects in runs */
-	uint64_t record_bytes;  /* the records of runs longer than a page */
+	struct mp_source *src; /* where the pages come from */
+	uint64_t objects;      /* live objects in runs */
+	uint64_t record_bytes; /* the records of runs longer than a page */
 };
 
 /*
@@ -70,10 +70,8 @@ struct page_runs {
  * the pages @len needs): store, load, release. Return 0, -EINVAL (a bad
  * id, @len 0 or too long) or -ENOMEM; release frees the pages.
  */
-int page_runs_store(struct page_runs *r, const void *buf, size_t len,
-		    uint32_t pages, uint64_t *id);
-int page_runs_load(const struct page_runs *r, uint64_t id, void *dst,
-		   size_t len);
+int page_runs_store(struct page_runs *r, const void *buf, size_t len, uint32_t pages, uint64_t *id);
+int page_runs_load(const struct page_runs *r, uint64_t id, void *dst, size_t len);
 int page_runs_release(struct page_runs *r, uint64_t id);
 
 /*
@@ -91,14 +89,12 @@ void model_pool_free(void *pool);
  * record of @elem bytes at index *@pfn of *@table (capacity *@cap) made to
  * exist, zeroed. Returns 0, or -ENOMEM with nothing kept.
  */
-int model_page_new(struct page_runs *runs, void **table, size_t *cap,
-		   size_t elem, uint32_t *pfn);
+int model_page_new(struct page_runs *runs, void **table, size_t *cap, size_t elem, uint32_t *pfn);
 
 struct zpool_usage;
 
 /* A model's usage: the pages its source holds, @metadata bytes outside them
  * plus its runs' records, the objects stored alone in runs. */
-void model_usage(const struct page_runs *runs, uint64_t metadata,
-		 struct zpool_usage *u);
+void model_usage(const struct page_runs *runs, uint64_t metadata, struct zpool_usage *u);
 
 #endif /* ZSALLOC_TOOLS_ZPOOL_PAGES_H */

@@ -38,12 +38,12 @@
 #include "tools/zpool.h"
 #include "tools/zpool_pages.h"
 
-#define SLOB_UNIT 4u   /* block granularity, bytes */
-#define SLOB_HDR 2u    /* header before each object: its block's units */
-#define SLOB_START 2u  /* first block: 2 mod 4, so objects are 4-aligned */
+#define SLOB_UNIT 4u  /* block granularity, bytes */
+#define SLOB_HDR 2u   /* header before each object: its block's units */
+#define SLOB_START 2u /* first block: 2 mod 4, so objects are 4-aligned */
 #define NO_UNIT 0xffffu
 
-struct slob_page {      /* one per pfn: the model's struct page */
+struct slob_page {           /* one per pfn: the model's struct page */
 	uint16_t free_units; /* units in free blocks */
 	uint16_t free_head;  /* unit index of the first free block, NO_UNIT */
 	uint8_t live;        /* 1 while the page belongs to this pool */
@@ -64,8 +64,7 @@ struct slob_pool {
 /* A free block's two fields, at unit @u of page @pfn. */
 static uint16_t *unit_ptr(struct slob_pool *p, uint32_t pfn, uint32_t u)
 {
-	return (uint16_t *)((char *)mp_kmap(p->runs.src, pfn) + SLOB_START +
-			    u * SLOB_UNIT);
+	return (uint16_t *)((char *)mp_kmap(p->runs.src, pfn) + SLOB_START + u * SLOB_UNIT);
 }
 
 static uint32_t max_object(const struct slob_pool *p)
@@ -79,8 +78,8 @@ static void tree_set(struct slob_pool *p, uint32_t pfn, uint16_t largest)
 
 	p->tree[i] = largest;
 	for (i /= 2; i; i /= 2) {
-		uint16_t m = p->tree[2 * i] > p->tree[2 * i + 1] ?
-				     p->tree[2 * i] : p->tree[2 * i + 1];
+		uint16_t m = p->tree[2 * i] > p->tree[2 * i + 1] ? p->tree[2 * i]
+								 : p->tree[2 * i + 1];
 		if (p->tree[i] == m)
 			break;
 		p->tree[i] = m;
@@ -105,8 +104,7 @@ static int slob_reserve(struct slob_pool *p, uint32_t pfn)
 	size_t leaves = p->leaves ? p->leaves : 64;
 	uint16_t *tree;
 
-	if (pfn_table_reserve((void **)&p->pages, &p->nr_pages,
-			      sizeof(*p->pages), pfn))
+	if (pfn_table_reserve((void **)&p->pages, &p->nr_pages, sizeof(*p->pages), pfn))
 		return -ENOMEM;
 	if (pfn < p->leaves)
 		return 0;
@@ -116,11 +114,9 @@ static int slob_reserve(struct slob_pool *p, uint32_t pfn)
 	if (!tree)
 		return -ENOMEM;
 	if (p->leaves)
-		memcpy(tree + leaves, p->tree + p->leaves,
-		       p->leaves * sizeof(*tree));
+		memcpy(tree + leaves, p->tree + p->leaves, p->leaves * sizeof(*tree));
 	for (size_t i = leaves - 1; i; i--)
-		tree[i] = tree[2 * i] > tree[2 * i + 1] ? tree[2 * i] :
-							  tree[2 * i + 1];
+		tree[i] = tree[2 * i] > tree[2 * i + 1] ? tree[2 * i] : tree[2 * i + 1];
 	free(p->tree);
 	p->tree = tree;
 	p->leaves = leaves;
@@ -174,8 +170,7 @@ static int page_new(struct slob_pool *p, uint32_t *pfn)
 		mp_free_page(p->runs.src, *pfn);
 		return -ENOMEM;
 	}
-	p->pages[*pfn] = (struct slob_page){ .free_units =
-						     (uint16_t)p->page_units,
+	p->pages[*pfn] = (struct slob_page){ .free_units = (uint16_t)p->page_units,
 					     .free_head = 0,
 					     .live = 1 };
 	b = unit_ptr(p, *pfn, 0);
@@ -256,11 +251,9 @@ static int slob_load(void *pool, uint64_t id, void *dst, size_t len)
 	if (id & PAGE_ID_WHOLE)
 		return page_runs_load(&p->runs, id, dst, len);
 	u = id_unit(p, id);
-	if (u < 0 ||
-	    len + SLOB_HDR > *unit_ptr(p, page_id_pfn(id), (uint32_t)u) * SLOB_UNIT)
+	if (u < 0 || len + SLOB_HDR > *unit_ptr(p, page_id_pfn(id), (uint32_t)u) * SLOB_UNIT)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
-	       len);
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id), len);
 	return 0;
 }
 
@@ -284,8 +277,7 @@ static int slob_release(void *pool, uint64_t id)
 		return -EINVAL;
 	/* Find the free neighbours in address order (and catch a double
 	 * free: the block is on the list already). */
-	for (next = pg->free_head; next != NO_UNIT && next < u;
-	     next = unit_ptr(p, pfn, next)[1])
+	for (next = pg->free_head; next != NO_UNIT && next < u; next = unit_ptr(p, pfn, next)[1])
 		prev = next;
 	if (next == u)
 		return -EINVAL;
@@ -322,8 +314,8 @@ static void slob_usage(void *pool, struct zpool_usage *u)
 {
 	struct slob_pool *p = pool;
 
-	model_usage(&p->runs, sizeof(*p) + p->nr_pages * sizeof(*p->pages) +
-				      2 * p->leaves * sizeof(*p->tree),
+	model_usage(&p->runs,
+		    sizeof(*p) + p->nr_pages * sizeof(*p->pages) + 2 * p->leaves * sizeof(*p->tree),
 		    u);
 }
 

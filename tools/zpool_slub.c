@@ -34,12 +34,11 @@
 
 #define NO_PFN UINT32_MAX
 
-static const uint32_t slub_sizes[] = { 8,   16,  32,   64,   96,   128,
-				       192, 256, 512, 1024, 2048, 4096 };
+static const uint32_t slub_sizes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096 };
 #define NR_CACHES (sizeof(slub_sizes) / sizeof(slub_sizes[0]))
 
 struct slab {          /* one per pfn: the model's struct page */
-	uint32_t prev;     /* partial list neighbours (pfns), NO_PFN at ends */
+	uint32_t prev; /* partial list neighbours (pfns), NO_PFN at ends */
 	uint32_t next;
 	uint16_t inuse;    /* objects allocated; 0 < inuse <= objects */
 	uint16_t freelist; /* offset of the first free object + 1; 0: none */
@@ -55,10 +54,10 @@ struct cache {
 };
 
 struct slub_pool {
-	struct page_runs runs;   /* first: the pages; objects above the
-				    largest cache, alone in runs of pages */
-	struct slab *slabs;      /* indexed by pfn */
-	size_t nr_slabs;         /* capacity of slabs[] */
+	struct page_runs runs; /* first: the pages; objects above the
+				  largest cache, alone in runs of pages */
+	struct slab *slabs;    /* indexed by pfn */
+	size_t nr_slabs;       /* capacity of slabs[] */
 	struct cache caches[NR_CACHES];
 };
 
@@ -105,20 +104,18 @@ static int cache_index(size_t len)
 static int slab_new(struct slub_pool *p, struct cache *c, uint32_t *pfn)
 {
 	uint32_t off;
-	int err = model_page_new(&p->runs, (void **)&p->slabs, &p->nr_slabs,
-				 sizeof(*p->slabs), pfn);
+	int err = model_page_new(&p->runs, (void **)&p->slabs, &p->nr_slabs, sizeof(*p->slabs),
+				 pfn);
 
 	if (err)
 		return err;
 	for (off = 0; off < c->objects * c->size; off += c->size) {
 		uint32_t next = off + c->size;
 
-		*object_link(p, *pfn, off) =
-			(uint16_t)(next < c->objects * c->size ? next + 1 : 0);
+		*object_link(p, *pfn, off) = (uint16_t)(next < c->objects * c->size ? next + 1 : 0);
 	}
-	p->slabs[*pfn] = (struct slab){ .freelist = 1,
-					.cache = (uint8_t)(c - p->caches),
-					.live = 1 };
+	p->slabs[*pfn] =
+		(struct slab){ .freelist = 1, .cache = (uint8_t)(c - p->caches), .live = 1 };
 	partial_add(p, c, *pfn);
 	return 0;
 }
@@ -202,8 +199,7 @@ static int slub_load(void *pool, uint64_t id, void *dst, size_t len)
 	s = id_slab(p, id);
 	if (!s || len > p->caches[s->cache].size)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
-	       len);
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id), len);
 	return 0;
 }
 

@@ -32,28 +32,27 @@
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define ZHDR_SIZE CHUNK_SIZE /* the header chunk */
 #define NO_PFN UINT32_MAX
-#define MAX_CHUNKS 1024      /* lists for pages up to 64 KiB */
+#define MAX_CHUNKS 1024 /* lists for pages up to 64 KiB */
 
 struct zbud_page {     /* one per pfn: zbud's struct zbud_header */
-	uint32_t prev;     /* unbuddied list neighbours (pfns) */
+	uint32_t prev; /* unbuddied list neighbours (pfns) */
 	uint32_t next;
-	uint16_t first;    /* chunks of the first buddy, 0: free */
-	uint16_t last;     /* chunks of the last buddy, 0: free */
-	uint8_t live;      /* 1 while the page belongs to this pool */
-	uint8_t listed;    /* 1 while on an unbuddied list */
+	uint16_t first; /* chunks of the first buddy, 0: free */
+	uint16_t last;  /* chunks of the last buddy, 0: free */
+	uint8_t live;   /* 1 while the page belongs to this pool */
+	uint8_t listed; /* 1 while on an unbuddied list */
 };
 
 struct zbud_pool {
-	struct page_runs runs;   /* first: the pages; objects above zbud's
-				    largest, alone in a page each */
-	struct zbud_page *pages; /* indexed by pfn */
-	size_t nr_pages;         /* capacity of pages[] */
-	uint32_t nchunks;        /* chunks per page after the header: 63 */
+	struct page_runs runs;          /* first: the pages; objects above zbud's
+					   largest, alone in a page each */
+	struct zbud_page *pages;        /* indexed by pfn */
+	size_t nr_pages;                /* capacity of pages[] */
+	uint32_t nchunks;               /* chunks per page after the header: 63 */
 	uint32_t unbuddied[MAX_CHUNKS]; /* [free chunks] -> first pfn */
 };
 
-static uint32_t free_chunks(const struct zbud_pool *p,
-			    const struct zbud_page *z)
+static uint32_t free_chunks(const struct zbud_pool *p, const struct zbud_page *z)
 {
 	return p->nchunks - z->first - z->last;
 }
@@ -136,8 +135,8 @@ static int zbud_store(void *pool, const void *buf, size_t len, uint64_t *id)
 	if (pfn != NO_PFN) {
 		unbuddied_del(p, pfn);
 	} else {
-		err = model_page_new(&p->runs, (void **)&p->pages, &p->nr_pages,
-				     sizeof(*p->pages), &pfn);
+		err = model_page_new(&p->runs, (void **)&p->pages, &p->nr_pages, sizeof(*p->pages),
+				     &pfn);
 		if (err)
 			return err;
 		p->pages[pfn].live = 1;
@@ -183,8 +182,7 @@ static int zbud_load(void *pool, uint64_t id, void *dst, size_t len)
 	bud = id_buddy(p, id);
 	if (!bud || len > (size_t)*bud << CHUNK_SHIFT)
 		return -EINVAL;
-	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id),
-	       len);
+	memcpy(dst, (char *)mp_kmap(p->runs.src, page_id_pfn(id)) + page_id_offset(id), len);
 	return 0;
 }
 

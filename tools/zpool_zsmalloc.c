@@ -17,8 +17,7 @@
 #include "tools/zpool.h"
 #include "zsmalloc/zsmalloc.h"
 
-static void *zs_create_layout(enum zs_layout layout, enum zs_map_method method,
-			      const char *name)
+static void *zs_create_layout(enum zs_layout layout, enum zs_map_method method, const char *name)
 {
 	struct zs_config cfg = { .name = name, .layout = layout, .map_method = method };
 

@@ -20,10 +20,10 @@
 
 /* A growable array of block keys: pfn << 32 | block offset. */
 struct keys {
-	uint64_t *v;  /* [cap] */
-	size_t n;     /* used */
-	size_t cap;   /* allocated */
-	int failed;   /* an allocation failed: v is incomplete */
+	uint64_t *v; /* [cap] */
+	size_t n;    /* used */
+	size_t cap;  /* allocated */
+	int failed;  /* an allocation failed: v is incomplete */
 };
 
 static void keys_push(struct keys *k, uint32_t pfn, uint32_t off)
@@ -79,9 +79,9 @@ static size_t keys_diff(struct keys *a, struct keys *b)
 
 /* Totals found by walking an arena's pages, to compare with its counters. */
 struct tally {
-	struct keys used;       /* pfn << 32 | object offset of the used
-				   blocks of the page being walked */
-	uint64_t page_objects;  /* how many */
+	struct keys used;      /* pfn << 32 | object offset of the used
+				  blocks of the page being walked */
+	uint64_t page_objects; /* how many */
 	uint64_t pages;
 	uint64_t objects;
 	uint64_t bytes_requested;
@@ -90,9 +90,8 @@ struct tally {
 };
 
 /* Walk one page's chain; count violations; record listable free blocks. */
-static size_t check_page(const struct tlsf *t, uint32_t pfn,
-			 const unsigned char *page, struct tally *tl,
-			 struct keys *on_pages)
+static size_t check_page(const struct tlsf *t, uint32_t pfn, const unsigned char *page,
+			 struct tally *tl, struct keys *on_pages)
 {
 	uint32_t off = 0, prev_off = 0;
 	int prev_free = 0, all_free = 1;
@@ -146,8 +145,7 @@ static size_t check_page(const struct tlsf *t, uint32_t pfn,
 }
 
 /* The page's record lists exactly the used blocks the walk found. */
-static size_t check_record(const struct xv_pool *pool, uint32_t pfn,
-			   struct tally *tl)
+static size_t check_record(const struct xv_pool *pool, uint32_t pfn, struct tally *tl)
 {
 	const struct xv_pages *p = &pool->pages;
 	uint64_t rec = pages_load(p, pfn);
@@ -171,18 +169,16 @@ static size_t check_record(const struct xv_pool *pool, uint32_t pfn,
 
 /* A list link may be followed only to a block offset inside a page this
  * arena owns. */
-static int link_ok(const struct xv_pool *pool, const struct xv_arena *a,
-		   uint32_t pfn, uint32_t off)
+static int link_ok(const struct xv_pool *pool, const struct xv_arena *a, uint32_t pfn, uint32_t off)
 {
-	return rec_owner(pages_load(&pool->pages, pfn)) == a->id &&
-	       mp_page_valid(pool->src, pfn) && !(off % XV_ALIGN) &&
-	       off + XV_HDR + XV_MIN_BLOCK <= a->tlsf.page_size;
+	return rec_owner(pages_load(&pool->pages, pfn)) == a->id && mp_page_valid(pool->src, pfn) &&
+	       !(off % XV_ALIGN) && off + XV_HDR + XV_MIN_BLOCK <= a->tlsf.page_size;
 }
 
 /* Walk free list @i: every block free, of its list's size, linked back,
  * counted. */
-static size_t check_list(struct xv_pool *pool, struct xv_arena *a,
-			 uint32_t i, uint64_t bound, struct keys *on_lists)
+static size_t check_list(struct xv_pool *pool, struct xv_arena *a, uint32_t i, uint64_t bound,
+			 struct keys *on_lists)
 {
 	const struct tlsf *t = &a->tlsf;
 	struct xv_ref cur = t->heads[i];
@@ -204,12 +200,11 @@ static size_t check_list(struct xv_pool *pool, struct xv_arena *a,
 		}
 		page = tlsf_page(t, cur.pfn);
 		h = xv_hdr_load(page, cur.off);
-		if (!xv_hdr_free(h) || h.size < XV_MIN_BLOCK ||
-		    h.size > t->max_data || tlsf_list_index(t, h.size) != i)
+		if (!xv_hdr_free(h) || h.size < XV_MIN_BLOCK || h.size > t->max_data ||
+		    tlsf_list_index(t, h.size) != i)
 			v++;
 		l = xv_link_load(page, cur.off);
-		if (prev_pfn != XV_NIL_PFN &&
-		    (l.prev_pfn != prev_pfn || l.prev_off != prev_off))
+		if (prev_pfn != XV_NIL_PFN && (l.prev_pfn != prev_pfn || l.prev_off != prev_off))
 			v++; /* (the head's prev is not kept) */
 		keys_push(on_lists, cur.pfn, cur.off);
 		prev_pfn = cur.pfn;
@@ -235,8 +230,7 @@ static size_t check_bitmaps(const struct tlsf *t)
 			v++;
 	}
 	/* No bits past the last list or the last second-level word. */
-	if (t->nlists % 64 &&
-	    t->sl_bitmap[t->sl_words - 1] >> (t->nlists % 64))
+	if (t->nlists % 64 && t->sl_bitmap[t->sl_words - 1] >> (t->nlists % 64))
 		v++;
 	for (w = t->sl_words; w < (uint32_t)XV_FL_WORDS_MAX * 64; w++)
 		if ((t->fl_bitmap[w / 64] >> (w % 64)) & 1)
@@ -245,11 +239,10 @@ static size_t check_bitmaps(const struct tlsf *t)
 }
 
 /* Every page the arena owns: its chain and its record. */
-static size_t check_pages(struct xv_pool *pool, struct xv_arena *a,
-			  struct tally *tl, struct keys *on_pages)
+static size_t check_pages(struct xv_pool *pool, struct xv_arena *a, struct tally *tl,
+			  struct keys *on_pages)
 {
-	uint32_t hwm = atomic_load_explicit(&pool->pages.hwm,
-					    memory_order_relaxed);
+	uint32_t hwm = atomic_load_explicit(&pool->pages.hwm, memory_order_relaxed);
 	size_t v = 0;
 	uint32_t pfn;
 
@@ -263,8 +256,7 @@ static size_t check_pages(struct xv_pool *pool, struct xv_arena *a,
 		}
 		tl->page_objects = 0;
 		tl->used.n = 0;
-		v += check_page(&a->tlsf, pfn, tlsf_page(&a->tlsf, pfn), tl,
-				on_pages);
+		v += check_page(&a->tlsf, pfn, tlsf_page(&a->tlsf, pfn), tl, on_pages);
 		v += check_record(pool, pfn, tl);
 	}
 	return v;
@@ -318,8 +310,7 @@ static size_t check_arena_locked(struct xv_pool *pool, struct xv_arena *a)
 /* Records of pages no arena holds are 0; owners name real arenas. */
 static size_t check_records(const struct xv_pool *pool)
 {
-	uint32_t hwm = atomic_load_explicit(&pool->pages.hwm,
-					    memory_order_relaxed);
+	uint32_t hwm = atomic_load_explicit(&pool->pages.hwm, memory_order_relaxed);
 	size_t v = 0;
 	uint32_t pfn;
 
@@ -375,8 +366,7 @@ int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg)
 
 			if (off + XV_HDR + ext > page_size)
 				break; /* corrupt: xv_check reports it */
-			ret = fn(pfn, off + XV_HDR, h.size, !xv_hdr_free(h),
-				 arg);
+			ret = fn(pfn, off + XV_HDR, h.size, !xv_hdr_free(h), arg);
 			if (ret)
 				break;
 			off += XV_HDR + ext;

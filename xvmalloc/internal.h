@@ -30,10 +30,8 @@
  * compiles to nothing (the condition is not evaluated).
  */
 #ifdef XV_DEBUG
-#define XV_ASSERT(cond)                                                    \
-	((cond) ? (void)0 : xv_assert_fail(#cond, __FILE__, __LINE__, __func__))
-_Noreturn void xv_assert_fail(const char *cond, const char *file, int line,
-			      const char *func);
+#define XV_ASSERT(cond) ((cond) ? (void)0 : xv_assert_fail(#cond, __FILE__, __LINE__, __func__))
+_Noreturn void xv_assert_fail(const char *cond, const char *file, int line, const char *func);
 #else
 #define XV_ASSERT(cond) ((void)sizeof((cond) ? 1 : 0))
 #endif
@@ -42,8 +40,7 @@ _Noreturn void xv_assert_fail(const char *cond, const char *file, int line,
 #define XV_ARENAS_MAX 64u
 #define XV_ARENAS_DEFAULT_MAX 8u
 
-_Static_assert(XV_ARENAS_MAX <= XV_REC_OWNER_MASK,
-	       "arena ids fit a page record's owner field");
+_Static_assert(XV_ARENAS_MAX <= XV_REC_OWNER_MASK, "arena ids fit a page record's owner field");
 
 /*
  * One arena: a TLSF instance, its lock, and the pages it owns (the page
@@ -54,12 +51,12 @@ _Static_assert(XV_ARENAS_MAX <= XV_REC_OWNER_MASK,
  */
 struct xv_arena {
 	alignas(64) pthread_mutex_t lock; /* guards all below and its pages */
-	int held_unlocked;         /* held by the only thread, lock not taken */
-	unsigned id;               /* index in pool->arenas + 1 (owner value) */
-	_Atomic uint64_t pages;    /* pages held; written locked, read freely */
-	uint64_t pages_allocated;  /* pages taken from the source, ever */
-	uint64_t pages_freed;      /* pages given back, ever */
-	struct tlsf tlsf;          /* free lists, bitmaps, block counters */
+	int held_unlocked;                /* held by the only thread, lock not taken */
+	unsigned id;                      /* index in pool->arenas + 1 (owner value) */
+	_Atomic uint64_t pages;           /* pages held; written locked, read freely */
+	uint64_t pages_allocated;         /* pages taken from the source, ever */
+	uint64_t pages_freed;             /* pages given back, ever */
+	struct tlsf tlsf;                 /* free lists, bitmaps, block counters */
 };
 
 /*
@@ -68,14 +65,14 @@ struct xv_arena {
  * after creation.
  */
 struct xv_pool {
-	struct mp_source *src;     /* page source, created for this pool */
-	unsigned char *base;       /* mp_direct_map(src) */
-	uint32_t page_size;        /* mp_page_size() */
-	uint32_t page_shift;       /* log2(page_size) */
-	uint32_t max_size;         /* page_size - XV_HDR: largest object */
-	unsigned narenas;          /* 1..XV_ARENAS_MAX */
-	uint64_t fixed_bytes;      /* pool + arenas + lists (metadata) */
-	struct xv_pool *reg_next;  /* the registry of live pools (fork.c) */
+	struct mp_source *src;    /* page source, created for this pool */
+	unsigned char *base;      /* mp_direct_map(src) */
+	uint32_t page_size;       /* mp_page_size() */
+	uint32_t page_shift;      /* log2(page_size) */
+	uint32_t max_size;        /* page_size - XV_HDR: largest object */
+	unsigned narenas;         /* 1..XV_ARENAS_MAX */
+	uint64_t fixed_bytes;     /* pool + arenas + lists (metadata) */
+	struct xv_pool *reg_next; /* the registry of live pools (fork.c) */
 	struct xv_pool *reg_prev;
 	struct xv_pages pages;     /* pfn -> owner and live objects */
 	struct xv_arena *arenas[]; /* [narenas] */
@@ -127,8 +124,7 @@ static inline void arena_unlock(struct xv_arena *a)
 		pthread_mutex_unlock(&a->lock);
 }
 
-static inline struct xv_arena *pool_arena(const struct xv_pool *pool,
-					  unsigned id)
+static inline struct xv_arena *pool_arena(const struct xv_pool *pool, unsigned id)
 {
 	return pool->arenas[id - 1];
 }

@@ -36,8 +36,7 @@ int pages_init(struct xv_pages *p, uint64_t max_pages, unsigned page_shift)
 	atomic_init(&p->hwm, 0);
 	atomic_init(&p->nchunks, 0);
 	atomic_init(&p->ovf_bytes, 0);
-	XV_ASSERT(p->nslots >= 4 && p->nslots <= XV_REC_SLOTS_MAX &&
-		  "a record holds 4 or 5 slots");
+	XV_ASSERT(p->nslots >= 4 && p->nslots <= XV_REC_SLOTS_MAX && "a record holds 4 or 5 slots");
 	return 0;
 }
 
@@ -79,8 +78,8 @@ int pages_prepare(struct xv_pages *p, uint32_t pfn)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	if (!__atomic_compare_exchange_n(slot, &expected, c, 0,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_compare_exchange_n(slot, &expected, c, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
 		free(c); /* another arena installed one first */
 		return 0;
 	}
@@ -90,8 +89,7 @@ int pages_prepare(struct xv_pages *p, uint32_t pfn)
 
 static struct xv_pages_chunk *chunk_of(const struct xv_pages *p, uint32_t pfn)
 {
-	return __atomic_load_n(&p->dir[pfn >> XV_PAGES_CHUNK_SHIFT],
-			       __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&p->dir[pfn >> XV_PAGES_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
 }
 
 /* Where the overflow map pointer of owned page @pfn lives, or NULL if its
@@ -100,8 +98,7 @@ static struct xv_ovf **ovf_slot(const struct xv_pages *p, uint32_t pfn)
 {
 	struct xv_pages_chunk *c = chunk_of(p, pfn);
 	uint32_t i = pfn & (XV_PAGES_CHUNK - 1);
-	struct xv_ovf **group = __atomic_load_n(&c->ovf[i >> XV_OVF_GROUP_SHIFT],
-					       __ATOMIC_ACQUIRE);
+	struct xv_ovf **group = __atomic_load_n(&c->ovf[i >> XV_OVF_GROUP_SHIFT], __ATOMIC_ACQUIRE);
 
 	return group ? &group[i & (XV_OVF_GROUP - 1)] : NULL;
 }
@@ -126,12 +123,10 @@ static uint64_t rec_get(const struct xv_pages *p, uint32_t pfn)
 
 static uint32_t slot_get(const struct xv_pages *p, uint64_t rec, unsigned k)
 {
-	return (uint32_t)((rec >> (XV_REC_SLOTS_SHIFT + k * p->unit_bits)) &
-			  p->unit_mask);
+	return (uint32_t)((rec >> (XV_REC_SLOTS_SHIFT + k * p->unit_bits)) & p->unit_mask);
 }
 
-static uint64_t slot_set(const struct xv_pages *p, uint64_t rec, unsigned k,
-			 uint32_t unit)
+static uint64_t slot_set(const struct xv_pages *p, uint64_t rec, unsigned k, uint32_t unit)
 {
 	unsigned shift = XV_REC_SLOTS_SHIFT + k * p->unit_bits;
 
@@ -146,8 +141,7 @@ void pages_claim_locked(struct xv_pages *p, uint32_t pfn, unsigned id)
 	XV_ASSERT(rec_get(p, pfn) == 0 && "a claimed page was nobody's");
 	rec_store(p, pfn, id);
 	while (pfn >= hwm &&
-	       !atomic_compare_exchange_weak_explicit(&p->hwm, &hwm, pfn + 1,
-						      memory_order_relaxed,
+	       !atomic_compare_exchange_weak_explicit(&p->hwm, &hwm, pfn + 1, memory_order_relaxed,
 						      memory_order_relaxed))
 		;
 }
@@ -165,8 +159,7 @@ static void ovf_drop(struct xv_pages *p, uint32_t pfn)
 		return;
 	free(*slot);
 	*slot = NULL;
-	atomic_fetch_sub_explicit(&p->ovf_bytes, ovf_map_bytes(p),
-				  memory_order_relaxed);
+	atomic_fetch_sub_explicit(&p->ovf_bytes, ovf_map_bytes(p), memory_order_relaxed);
 }
 
 void pages_release_locked(struct xv_pages *p, uint32_t pfn)
@@ -205,11 +198,9 @@ static struct xv_ovf **ovf_slot_make(struct xv_pages *p, uint32_t pfn)
 		group = calloc(XV_OVF_GROUP, sizeof(*group));
 		if (!group)
 			return NULL;
-		if (__atomic_compare_exchange_n(gs, &expected, group, 0,
-						__ATOMIC_ACQ_REL,
+		if (__atomic_compare_exchange_n(gs, &expected, group, 0, __ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE)) {
-			atomic_fetch_add_explicit(&p->ovf_bytes,
-						  XV_OVF_GROUP * sizeof(*group),
+			atomic_fetch_add_explicit(&p->ovf_bytes, XV_OVF_GROUP * sizeof(*group),
 						  memory_order_relaxed);
 		} else {
 			free(group); /* another arena's page came first */
@@ -220,8 +211,8 @@ static struct xv_ovf **ovf_slot_make(struct xv_pages *p, uint32_t pfn)
 }
 
 /* Move a full record's slots into a new overflow map. */
-__attribute__((noinline, cold)) int
-pages_ovf_make_locked(struct xv_pages *p, uint32_t pfn, uint64_t rec)
+__attribute__((noinline, cold)) int pages_ovf_make_locked(struct xv_pages *p, uint32_t pfn,
+							  uint64_t rec)
 {
 	struct xv_ovf **slot = ovf_slot_make(p, pfn);
 	struct xv_ovf *o;
@@ -239,14 +230,13 @@ pages_ovf_make_locked(struct xv_pages *p, uint32_t pfn, uint64_t rec)
 	}
 	o->count = p->nslots;
 	*slot = o;
-	atomic_fetch_add_explicit(&p->ovf_bytes, ovf_map_bytes(p),
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->ovf_bytes, ovf_map_bytes(p), memory_order_relaxed);
 	rec_store(p, pfn, rec_owner(rec) | XV_REC_OVF);
 	return 0;
 }
 
-__attribute__((noinline, cold)) void
-pages_ovf_add_locked(struct xv_pages *p, uint32_t pfn, uint32_t unit)
+__attribute__((noinline, cold)) void pages_ovf_add_locked(struct xv_pages *p, uint32_t pfn,
+							  uint32_t unit)
 {
 	struct xv_ovf *o = ovf_of(p, pfn);
 
@@ -281,8 +271,8 @@ static void ovf_unmake(struct xv_pages *p, uint32_t pfn, struct xv_ovf *o)
 	ovf_drop(p, pfn);
 }
 
-__attribute__((noinline, cold)) int
-pages_ovf_remove_locked(struct xv_pages *p, uint32_t pfn, uint32_t unit)
+__attribute__((noinline, cold)) int pages_ovf_remove_locked(struct xv_pages *p, uint32_t pfn,
+							    uint32_t unit)
 {
 	struct xv_ovf *o = ovf_of(p, pfn);
 
@@ -313,8 +303,7 @@ uint32_t pages_count_locked(const struct xv_pages *p, uint32_t pfn)
 uint64_t pages_bytes(const struct xv_pages *p)
 {
 	return (uint64_t)p->ndir * sizeof(*p->dir) +
-	       (uint64_t)atomic_load_explicit(&p->nchunks,
-					      memory_order_relaxed) *
+	       (uint64_t)atomic_load_explicit(&p->nchunks, memory_order_relaxed) *
 		       sizeof(struct xv_pages_chunk) +
 	       atomic_load_explicit(&p->ovf_bytes, memory_order_relaxed);
 }

@@ -62,17 +62,17 @@
 #define XV_PAGES_CHUNK_SHIFT 12u
 #define XV_PAGES_CHUNK (1u << XV_PAGES_CHUNK_SHIFT)
 
-#define XV_REC_OWNER_MASK 0x7fu  /* bits 0..6 */
-#define XV_REC_OVF 0x80u         /* bit 7 */
-#define XV_REC_SLOTS_SHIFT 8u    /* slot 0 starts here */
-#define XV_REC_SLOT_BITS 56u     /* bits 8..63 */
-#define XV_REC_SLOTS_MAX 5u      /* 56 / 10 */
+#define XV_REC_OWNER_MASK 0x7fu /* bits 0..6 */
+#define XV_REC_OVF 0x80u        /* bit 7 */
+#define XV_REC_SLOTS_SHIFT 8u   /* slot 0 starts here */
+#define XV_REC_SLOT_BITS 56u    /* bits 8..63 */
+#define XV_REC_SLOTS_MAX 5u     /* 56 / 10 */
 
 /* The live objects of a page whose slots are too few. */
 struct xv_ovf {
-	uint32_t count;   /* set bits in map */
+	uint32_t count; /* set bits in map */
 	uint32_t spare;
-	uint64_t map[];   /* [units / 64]: bit u set: unit u is a live object */
+	uint64_t map[]; /* [units / 64]: bit u set: unit u is a live object */
 };
 
 /* Pages per group of overflow map pointers (512 bytes a group). */
@@ -109,15 +109,13 @@ void pages_destroy(struct xv_pages *p);
  * claimed, outside any lock). 0 or -ENOMEM. */
 int pages_prepare(struct xv_pages *p, uint32_t pfn);
 
-static inline _Atomic uint64_t *pages_slot(const struct xv_pages *p,
-					   uint32_t pfn)
+static inline _Atomic uint64_t *pages_slot(const struct xv_pages *p, uint32_t pfn)
 {
 	struct xv_pages_chunk *c;
 
 	if (pfn >= p->max_pages)
 		return NULL;
-	c = __atomic_load_n(&p->dir[pfn >> XV_PAGES_CHUNK_SHIFT],
-			    __ATOMIC_ACQUIRE);
+	c = __atomic_load_n(&p->dir[pfn >> XV_PAGES_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
 	return c ? &c->rec[pfn & (XV_PAGES_CHUNK - 1)] : NULL;
 }
 
@@ -146,11 +144,9 @@ static inline uint64_t rec_zero_slots(const struct xv_pages *p, uint64_t s)
 }
 
 /* The slots of record @rec that hold @unit (1 .. units - 1), as above. */
-static inline uint64_t rec_match(const struct xv_pages *p, uint64_t rec,
-				 uint32_t unit)
+static inline uint64_t rec_match(const struct xv_pages *p, uint64_t rec, uint32_t unit)
 {
-	return rec_zero_slots(p, (rec >> XV_REC_SLOTS_SHIFT) ^
-				      (unit * p->slot_lo));
+	return rec_zero_slots(p, (rec >> XV_REC_SLOTS_SHIFT) ^ (unit * p->slot_lo));
 }
 
 /*
@@ -158,8 +154,7 @@ static inline uint64_t rec_match(const struct xv_pages *p, uint64_t rec,
  * none does and the record lists every object, -1 if the page's objects are
  * in its overflow map (look there under the owner's lock).
  */
-static inline int rec_find(const struct xv_pages *p, uint64_t rec,
-			   uint32_t unit)
+static inline int rec_find(const struct xv_pages *p, uint64_t rec, uint32_t unit)
 {
 	if (rec & XV_REC_OVF)
 		return -1;
@@ -198,21 +193,19 @@ int pages_ovf_remove_locked(struct xv_pages *p, uint32_t pfn, uint32_t unit);
  * objects moved to it). 0, or -ENOMEM with nothing changed. Under the
  * owner's lock.
  */
-static inline int pages_reserve_locked(struct xv_pages *p,
-				       _Atomic uint64_t *slot, uint32_t pfn)
+static inline int pages_reserve_locked(struct xv_pages *p, _Atomic uint64_t *slot, uint32_t pfn)
 {
 	uint64_t rec = atomic_load_explicit(slot, memory_order_relaxed);
 
-	if ((rec & XV_REC_OVF) ||
-	    rec_zero_slots(p, rec >> XV_REC_SLOTS_SHIFT))
+	if ((rec & XV_REC_OVF) || rec_zero_slots(p, rec >> XV_REC_SLOTS_SHIFT))
 		return 0;
 	return pages_ovf_make_locked(p, pfn, rec);
 }
 
 /* pages_add_locked - record @unit as a live object of @pfn (record
  * *@slot), after pages_reserve_locked(). Under the owner's lock. */
-static inline void pages_add_locked(struct xv_pages *p, _Atomic uint64_t *slot,
-				    uint32_t pfn, uint32_t unit)
+static inline void pages_add_locked(struct xv_pages *p, _Atomic uint64_t *slot, uint32_t pfn,
+				    uint32_t unit)
 {
 	uint64_t rec = atomic_load_explicit(slot, memory_order_relaxed), z;
 
@@ -222,16 +215,14 @@ static inline void pages_add_locked(struct xv_pages *p, _Atomic uint64_t *slot,
 	}
 	/* The lowest free slot: a made room. */
 	z = rec_zero_slots(p, rec >> XV_REC_SLOTS_SHIFT);
-	rec |= ((uint64_t)unit * ((z & -z) >> (p->unit_bits - 1)))
-	       << XV_REC_SLOTS_SHIFT;
+	rec |= ((uint64_t)unit * ((z & -z) >> (p->unit_bits - 1))) << XV_REC_SLOTS_SHIFT;
 	atomic_store_explicit(slot, rec, memory_order_release);
 }
 
 /* pages_remove_locked - if @unit is a live object of owned page @pfn
  * (record *@slot), it is no longer: returns 1; else 0 and nothing changes.
  * Under the owner's lock. */
-static inline int pages_remove_locked(struct xv_pages *p,
-				      _Atomic uint64_t *slot, uint32_t pfn,
+static inline int pages_remove_locked(struct xv_pages *p, _Atomic uint64_t *slot, uint32_t pfn,
 				      uint32_t unit)
 {
 	uint64_t rec = atomic_load_explicit(slot, memory_order_relaxed), z;

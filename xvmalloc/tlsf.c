@@ -111,15 +111,14 @@ static void block_prefetch(const struct tlsf *t, uint32_t pfn, uint32_t off)
 
 void tlsf_sizes(uint32_t page_size, uint32_t *nlists, uint32_t *sl_words)
 {
-	uint32_t n = ((page_size - XV_HDR - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT)
-		     + 1;
+	uint32_t n = ((page_size - XV_HDR - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT) + 1;
 
 	*nlists = n;
 	*sl_words = (n + 63) / 64;
 }
 
-void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size,
-	       struct xv_ref *heads, uint32_t *counts, uint64_t *sl_bitmap)
+void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size, struct xv_ref *heads,
+	       uint32_t *counts, uint64_t *sl_bitmap)
 {
 	uint32_t i;
 
@@ -177,22 +176,21 @@ static int bitmap_test(const struct tlsf *t, uint32_t i)
  * kept (stale), so taking the head never touches the next block's page.
  * Every other block's prev is exact.
  */
-static int freelist_is_head(const struct tlsf *t, uint32_t i, uint32_t pfn,
-			    uint32_t off)
+static int freelist_is_head(const struct tlsf *t, uint32_t i, uint32_t pfn, uint32_t off)
 {
 	return t->heads[i].pfn == pfn && t->heads[i].off == off;
 }
 
 /* The page of list neighbour @pfn: @page if it is the same page. */
-static unsigned char *freelist_page(const struct tlsf *t, uint32_t pfn,
-				    uint32_t this_pfn, unsigned char *page)
+static unsigned char *freelist_page(const struct tlsf *t, uint32_t pfn, uint32_t this_pfn,
+				    unsigned char *page)
 {
 	return pfn == this_pfn ? page : tlsf_page(t, pfn);
 }
 
 /* Push the free block <pfn, off> of data @size on the front of its list. */
-static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			    uint32_t off, uint32_t size)
+static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page, uint32_t off,
+			    uint32_t size)
 {
 	uint32_t i = tlsf_list_index(t, size);
 	struct xv_ref head = t->heads[i];
@@ -207,8 +205,7 @@ static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page,
 	xv_link_store(page, off, l);
 	if (head.pfn != XV_NIL_PFN) {
 		/* The old head is no longer one: its prev must be exact. */
-		xv_link_store_prev(freelist_page(t, head.pfn, pfn, page),
-				   head.off, pfn, off);
+		xv_link_store_prev(freelist_page(t, head.pfn, pfn, page), head.off, pfn, off);
 	} else {
 		bitmap_set(t, i);
 	}
@@ -219,8 +216,8 @@ static void freelist_insert(struct tlsf *t, uint32_t pfn, unsigned char *page,
 }
 
 /* Unlink the free block <pfn, off> of data @size from its list. */
-static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			    uint32_t off, uint32_t size)
+static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page, uint32_t off,
+			    uint32_t size)
 {
 	uint32_t i = tlsf_list_index(t, size);
 	struct xv_link l = xv_link_load(page, off);
@@ -238,11 +235,11 @@ static void freelist_remove(struct tlsf *t, uint32_t pfn, unsigned char *page,
 	}
 	/* Both neighbours' links are written, not read: no wait for their
 	 * lines. */
-	xv_link_store_next(freelist_page(t, l.prev_pfn, pfn, page), l.prev_off,
-			   l.next_pfn, l.next_off);
+	xv_link_store_next(freelist_page(t, l.prev_pfn, pfn, page), l.prev_off, l.next_pfn,
+			   l.next_off);
 	if (l.next_pfn != XV_NIL_PFN)
-		xv_link_store_prev(freelist_page(t, l.next_pfn, pfn, page),
-				   l.next_off, l.prev_pfn, l.prev_off);
+		xv_link_store_prev(freelist_page(t, l.next_pfn, pfn, page), l.next_off, l.prev_pfn,
+				   l.prev_off);
 }
 
 /* ---- Fit --------------------------------------------------------------- */
@@ -253,8 +250,7 @@ static int32_t fit_rest_cost(const struct tlsf *t, uint32_t g, uint32_t ext)
 {
 	if (g < ext + XV_HDR + XV_FIT_REST_MIN)
 		return 0;
-	return 1 + 2 * (int32_t)t->counts[(g - ext - XV_HDR - XV_MIN_BLOCK) >>
-					  XV_FL_DELTA_SHIFT];
+	return 1 + 2 * (int32_t)t->counts[(g - ext - XV_HDR - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT];
 }
 
 /*
@@ -263,8 +259,7 @@ static int32_t fit_rest_cost(const struct tlsf *t, uint32_t g, uint32_t ext)
  * above). The remainder's list is always below @j (ext >= MIN > DELTA), so
  * the two counts are distinct.
  */
-static int32_t fit_cost(const struct tlsf *t, uint32_t j, uint32_t g,
-			uint32_t ext)
+static int32_t fit_cost(const struct tlsf *t, uint32_t j, uint32_t g, uint32_t ext)
 {
 	return 1 - 2 * (int32_t)t->counts[j] + fit_rest_cost(t, g, ext);
 }
@@ -305,8 +300,7 @@ static int64_t fit_next_list(const struct tlsf *t, uint32_t *w, uint64_t *bits)
  * then leaves a listed remainder iff j >= d = ceil((ext + HDR) / DELTA),
  * on list j - d: fit_cost() without its divisions.
  */
-static int64_t fit_scan_above(const struct tlsf *t, uint32_t i, uint32_t ext,
-			      int32_t *best)
+static int64_t fit_scan_above(const struct tlsf *t, uint32_t i, uint32_t ext, int32_t *best)
 {
 	uint32_t first = i + 1, w = first / 64, n;
 	uint32_t d = (ext + XV_HDR + XV_FL_DELTA - 1) >> XV_FL_DELTA_SHIFT;
@@ -335,8 +329,7 @@ static int64_t fit_scan_above(const struct tlsf *t, uint32_t i, uint32_t ext,
 
 /* Load the head of list @j into @fit, and start fetching what taking it
  * will touch: the block after it and the head of its remainder's list. */
-static void fit_load_head(const struct tlsf *t, uint32_t j, uint32_t ext,
-			  struct tlsf_fit *fit)
+static void fit_load_head(const struct tlsf *t, uint32_t j, uint32_t ext, struct tlsf_fit *fit)
 {
 	uint32_t end;
 
@@ -353,8 +346,7 @@ static void fit_load_head(const struct tlsf *t, uint32_t j, uint32_t ext,
 	}
 }
 
-int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow,
-		    struct tlsf_fit *fit)
+int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow, struct tlsf_fit *fit)
 {
 	uint32_t ext = xv_used_extent(size);
 	uint32_t i = (ext - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT;
@@ -397,8 +389,8 @@ int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow,
  * it starts at @prev and whether that one is free. Only a used block
  * follows the block a split or a free changes (no two free neighbours), so
  * its BLOCK_FREE is clear and the prev half is written without a read. */
-static void block_set_prev(const struct tlsf *t, unsigned char *page,
-			   uint32_t next, uint32_t prev, int prev_free)
+static void block_set_prev(const struct tlsf *t, unsigned char *page, uint32_t next, uint32_t prev,
+			   int prev_free)
 {
 	if (next >= t->page_size)
 		return;
@@ -412,8 +404,8 @@ static void block_set_prev(const struct tlsf *t, unsigned char *page,
  * @ext data bytes; the rest (at least a header) becomes a free block after
  * it: on a list if at least MIN, else a fragment.
  */
-static void block_split(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			uint32_t off, struct xv_hdr h, uint32_t ext)
+static void block_split(struct tlsf *t, uint32_t pfn, unsigned char *page, uint32_t off,
+			struct xv_hdr h, uint32_t ext)
 {
 	uint32_t roff = off + XV_HDR + ext;
 	uint32_t rsize = h.size - ext - XV_HDR;
@@ -434,8 +426,8 @@ static void block_split(struct tlsf *t, uint32_t pfn, unsigned char *page,
  * list) into a used block for @size: split off the rest, or (exact fit)
  * tell the next block its neighbour is in use; update the counters.
  */
-static void block_take(struct tlsf *t, uint32_t pfn, unsigned char *page,
-		       uint32_t off, struct xv_hdr h, uint32_t size)
+static void block_take(struct tlsf *t, uint32_t pfn, unsigned char *page, uint32_t off,
+		       struct xv_hdr h, uint32_t size)
 {
 	uint32_t ext = xv_used_extent(size);
 
@@ -461,18 +453,15 @@ static void free_rate_step(struct tlsf *t, uint32_t is_free)
 	t->free_rate += (int32_t)((is_free << 16) - t->free_rate) >> 7;
 }
 
-void tlsf_take_locked(struct tlsf *t, const struct tlsf_fit *fit,
-		      uint32_t size, struct xv_ref *out)
+void tlsf_take_locked(struct tlsf *t, const struct tlsf_fit *fit, uint32_t size, struct xv_ref *out)
 {
 	free_rate_step(t, 0);
-	freelist_remove(t, fit->ref.pfn, fit->page, fit->ref.off,
-			fit->hdr.size);
+	freelist_remove(t, fit->ref.pfn, fit->page, fit->ref.off, fit->hdr.size);
 	block_take(t, fit->ref.pfn, fit->page, fit->ref.off, fit->hdr, size);
 	*out = fit->ref;
 }
 
-void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size,
-				 struct xv_ref *out)
+void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size, struct xv_ref *out)
 {
 	unsigned char *page = tlsf_page(t, pfn);
 	struct xv_hdr h = {
@@ -505,8 +494,7 @@ static uint32_t span_end(const struct span *s)
 
 /* block_merge_next - if the block after the span is free, take it off its
  * list and into the span. */
-static void block_merge_next(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			     struct span *s)
+static void block_merge_next(struct tlsf *t, uint32_t pfn, unsigned char *page, struct span *s)
 {
 	uint32_t end = span_end(s);
 	struct xv_hdr n;
@@ -523,8 +511,7 @@ static void block_merge_next(struct tlsf *t, uint32_t pfn, unsigned char *page,
 
 /* block_merge_prev - the block before the span is free (PREV_FREE): take
  * it off its list and let the span start there. */
-static void block_merge_prev(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			     struct span *s)
+static void block_merge_prev(struct tlsf *t, uint32_t pfn, unsigned char *page, struct span *s)
 {
 	struct xv_hdr p = xv_hdr_load(page, s->prev);
 
@@ -538,8 +525,7 @@ static void block_merge_prev(struct tlsf *t, uint32_t pfn, unsigned char *page,
 
 /* block_mark_free - write the span as one free block, list it, and tell
  * the (used) block after it. */
-static void block_mark_free(struct tlsf *t, uint32_t pfn, unsigned char *page,
-			    const struct span *s)
+static void block_mark_free(struct tlsf *t, uint32_t pfn, unsigned char *page, const struct span *s)
 {
 	struct xv_hdr h = {
 		.size = (uint16_t)s->size,

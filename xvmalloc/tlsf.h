@@ -76,18 +76,17 @@
  * Fixed by the block format (not tunable).
  * ------------------------------------------------------------------------ */
 
-#define XV_HDR 4u              /* block header: u16 size, u16 prev | flags */
-#define XV_ALIGN 4u            /* block and object alignment */
-#define XV_BLOCK_FREE 0x1u     /* prev field: this block is free */
-#define XV_PREV_FREE 0x2u      /* prev field: the block before it is free */
-#define XV_FLAGS_MASK 0x3u     /* both flags; the rest is the prev offset */
-#define XV_NIL_PFN UINT32_MAX  /* "no block" in links and list heads */
+#define XV_HDR 4u             /* block header: u16 size, u16 prev | flags */
+#define XV_ALIGN 4u           /* block and object alignment */
+#define XV_BLOCK_FREE 0x1u    /* prev field: this block is free */
+#define XV_PREV_FREE 0x2u     /* prev field: the block before it is free */
+#define XV_FLAGS_MASK 0x3u    /* both flags; the rest is the prev offset */
+#define XV_NIL_PFN UINT32_MAX /* "no block" in links and list heads */
 
 #define XV_FL_DELTA (1u << XV_FL_DELTA_SHIFT)
 #define XV_PAGE_MAX (1u << XV_PAGE_SHIFT_MAX)
 /* Free lists for the largest page: data sizes MIN .. PAGE_MAX - HDR. */
-#define XV_NLISTS_MAX \
-	(((XV_PAGE_MAX - XV_HDR - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT) + 1u)
+#define XV_NLISTS_MAX (((XV_PAGE_MAX - XV_HDR - XV_MIN_BLOCK) >> XV_FL_DELTA_SHIFT) + 1u)
 #define XV_SL_WORDS_MAX ((XV_NLISTS_MAX + 63u) / 64u)
 #define XV_FL_WORDS_MAX ((XV_SL_WORDS_MAX + 63u) / 64u)
 
@@ -120,21 +119,16 @@ _Static_assert(XV_FLAGS_MASK < XV_ALIGN, "flags live in the offset's low bits");
 _Static_assert(sizeof(struct xv_hdr) == XV_HDR, "header is 4 bytes");
 _Static_assert(sizeof(struct xv_hdr) == sizeof(uint32_t),
 	       "a header is loaded and stored as one 32-bit word");
-_Static_assert(XV_MIN_BLOCK >= sizeof(struct xv_link),
-	       "a free list block must hold its link");
+_Static_assert(XV_MIN_BLOCK >= sizeof(struct xv_link), "a free list block must hold its link");
 _Static_assert(XV_MIN_BLOCK % XV_ALIGN == 0, "min block is aligned");
 _Static_assert(XV_MIN_BLOCK <= 256u, "min block is small");
-_Static_assert(XV_FL_DELTA_SHIFT >= 2u && XV_FL_DELTA_SHIFT <= 6u,
-	       "free lists 4..64 bytes apart");
-_Static_assert(XV_PAGE_SHIFT_MAX >= XV_PAGE_SHIFT_MIN &&
-		       XV_PAGE_SHIFT_MAX <= 16u,
+_Static_assert(XV_FL_DELTA_SHIFT >= 2u && XV_FL_DELTA_SHIFT <= 6u, "free lists 4..64 bytes apart");
+_Static_assert(XV_PAGE_SHIFT_MAX >= XV_PAGE_SHIFT_MIN && XV_PAGE_SHIFT_MAX <= 16u,
 	       "sizes and offsets are u16: pages of 4..64 KiB");
 _Static_assert(XV_PAGE_MAX - XV_HDR <= UINT16_MAX, "size fits the header");
 _Static_assert(XV_FL_WORDS_MAX <= 8u, "first level stays a few words");
-_Static_assert(XV_FIT_CANDIDATES >= 1u && XV_FIT_CANDIDATES <= 64u,
-	       "the fit weighs 1..64 lists");
-_Static_assert(XV_FIT_GROW_FREES >= 0 && XV_FIT_GROW_FREES <= 65536,
-	       "a share of 1 << 16");
+_Static_assert(XV_FIT_CANDIDATES >= 1u && XV_FIT_CANDIDATES <= 64u, "the fit weighs 1..64 lists");
+_Static_assert(XV_FIT_GROW_FREES >= 0 && XV_FIT_GROW_FREES <= 65536, "a share of 1 << 16");
 _Static_assert(XV_FIT_REST_MIN >= XV_MIN_BLOCK &&
 		       (XV_FIT_REST_MIN - XV_MIN_BLOCK) % XV_FL_DELTA == 0,
 	       "the fit's least counted remainder starts a list");
@@ -151,26 +145,26 @@ _Static_assert(XV_FIT_REST_MIN >= XV_MIN_BLOCK &&
  *   bytes_allocated + bytes_free == pages * page_size   (pages: the caller's)
  */
 struct tlsf {
-	struct mp_source *src;     /* page source of every page */
-	unsigned char *base;       /* mp_direct_map(src): page pfn at
-				      base + (pfn << page_shift) */
-	uint32_t page_size;        /* mp_page_size(), <= XV_PAGE_MAX */
-	uint32_t page_shift;       /* log2(page_size) */
-	uint32_t max_data;         /* page_size - HDR: a whole page as a block */
-	uint32_t nlists;           /* ((max_data - MIN) >> DELTA_SHIFT) + 1 */
-	uint32_t sl_words;         /* ceil(nlists / 64) */
-	uint32_t fl_words;         /* ceil(sl_words / 64) <= XV_FL_WORDS_MAX */
+	struct mp_source *src;               /* page source of every page */
+	unsigned char *base;                 /* mp_direct_map(src): page pfn at
+						base + (pfn << page_shift) */
+	uint32_t page_size;                  /* mp_page_size(), <= XV_PAGE_MAX */
+	uint32_t page_shift;                 /* log2(page_size) */
+	uint32_t max_data;                   /* page_size - HDR: a whole page as a block */
+	uint32_t nlists;                     /* ((max_data - MIN) >> DELTA_SHIFT) + 1 */
+	uint32_t sl_words;                   /* ceil(nlists / 64) */
+	uint32_t fl_words;                   /* ceil(sl_words / 64) <= XV_FL_WORDS_MAX */
 	uint64_t fl_bitmap[XV_FL_WORDS_MAX]; /* bit w: sl_bitmap[w] != 0 */
-	uint64_t *sl_bitmap;       /* [sl_words] bit i%64 of i/64: list i used */
-	struct xv_ref *heads;      /* [nlists] first block of each free list */
-	uint32_t *counts;          /* [nlists] blocks on each free list */
-	uint64_t objects;          /* used blocks */
-	uint64_t bytes_requested;  /* sum of used blocks' asked-for sizes */
-	uint64_t bytes_allocated;  /* sum of HDR + extent of used blocks */
-	uint64_t bytes_free;       /* sum of HDR + size of free blocks */
-	uint64_t free_listed;      /* free blocks on the free lists */
-	int32_t free_rate;         /* share of frees among the last ~128
-				      takes and frees, 1 << 16 = all */
+	uint64_t *sl_bitmap;                 /* [sl_words] bit i%64 of i/64: list i used */
+	struct xv_ref *heads;                /* [nlists] first block of each free list */
+	uint32_t *counts;                    /* [nlists] blocks on each free list */
+	uint64_t objects;                    /* used blocks */
+	uint64_t bytes_requested;            /* sum of used blocks' asked-for sizes */
+	uint64_t bytes_allocated;            /* sum of HDR + extent of used blocks */
+	uint64_t bytes_free;                 /* sum of HDR + size of free blocks */
+	uint64_t free_listed;                /* free blocks on the free lists */
+	int32_t free_rate;                   /* share of frees among the last ~128
+						takes and frees, 1 << 16 = all */
 };
 
 /* Where the fit puts an object: a free block (found) or a fresh page. */
@@ -194,8 +188,7 @@ static inline uint32_t xv_used_extent(uint32_t size)
 /* Headers are loaded and stored as one relaxed atomic word: a live
  * object's header is read without the lock (xv_get_object_size) while a
  * neighbour's free or split rewrites its PREV_FREE flag under the lock. */
-static inline struct xv_hdr xv_hdr_load(const unsigned char *page,
-					uint32_t off)
+static inline struct xv_hdr xv_hdr_load(const unsigned char *page, uint32_t off)
 {
 	uint32_t w = __atomic_load_n((const uint32_t *)(const void *)(page + off),
 				     __ATOMIC_RELAXED);
@@ -205,8 +198,7 @@ static inline struct xv_hdr xv_hdr_load(const unsigned char *page,
 	return h;
 }
 
-static inline void xv_hdr_store(unsigned char *page, uint32_t off,
-				struct xv_hdr h)
+static inline void xv_hdr_store(unsigned char *page, uint32_t off, struct xv_hdr h)
 {
 	uint32_t w;
 
@@ -214,8 +206,7 @@ static inline void xv_hdr_store(unsigned char *page, uint32_t off,
 	__atomic_store_n((uint32_t *)(void *)(page + off), w, __ATOMIC_RELAXED);
 }
 
-static inline struct xv_link xv_link_load(const unsigned char *page,
-					  uint32_t off)
+static inline struct xv_link xv_link_load(const unsigned char *page, uint32_t off)
 {
 	struct xv_link l;
 
@@ -223,8 +214,7 @@ static inline struct xv_link xv_link_load(const unsigned char *page,
 	return l;
 }
 
-static inline void xv_link_store(unsigned char *page, uint32_t off,
-				 struct xv_link l)
+static inline void xv_link_store(unsigned char *page, uint32_t off, struct xv_link l)
 {
 	memcpy(page + off + XV_HDR, &l, sizeof(l));
 }
@@ -233,20 +223,17 @@ static inline void xv_link_store(unsigned char *page, uint32_t off,
  * at @prev, flags in its low bits). For a used block, whose BLOCK_FREE is
  * clear and whose size a store here must not touch: it is written without
  * being read, so a split or a free does not wait for the line. */
-static inline void xv_hdr_store_prev(unsigned char *page, uint32_t off,
-				     uint32_t prev)
+static inline void xv_hdr_store_prev(unsigned char *page, uint32_t off, uint32_t prev)
 {
-	__atomic_store_n((uint16_t *)(void *)(page + off +
-					     offsetof(struct xv_hdr, prev)),
+	__atomic_store_n((uint16_t *)(void *)(page + off + offsetof(struct xv_hdr, prev)),
 			 (uint16_t)prev, __ATOMIC_RELAXED);
 }
 
 /* Store one side of a free block's list link (the block it names: @pfn,
  * @ref_off), without reading the rest: at @pfn_at and @off_at, the
  * offsets of that side's fields in struct xv_link. */
-static inline void xv_link_store_side(unsigned char *page, uint32_t off,
-				      size_t pfn_at, size_t off_at,
-				      uint32_t pfn, uint32_t ref_off)
+static inline void xv_link_store_side(unsigned char *page, uint32_t off, size_t pfn_at,
+				      size_t off_at, uint32_t pfn, uint32_t ref_off)
 {
 	uint16_t o = (uint16_t)ref_off;
 
@@ -286,8 +273,8 @@ static inline unsigned char *tlsf_page(const struct tlsf *t, uint32_t pfn)
 /* tlsf_init - an empty instance over @src whose list arrays the caller
  * allocated: @heads[nlists], @counts[nlists], @sl_bitmap[sl_words] (see
  * tlsf_sizes()). */
-void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size,
-	       struct xv_ref *heads, uint32_t *counts, uint64_t *sl_bitmap);
+void tlsf_init(struct tlsf *t, struct mp_source *src, uint32_t page_size, struct xv_ref *heads,
+	       uint32_t *counts, uint64_t *sl_bitmap);
 
 /* tlsf_sizes - the number of free lists and second-level words for pages
  * of @page_size bytes. */
@@ -303,23 +290,21 @@ uint32_t tlsf_list_index(const struct tlsf *t, uint32_t size);
  * that packs better. Returns 0 with the choice in *fit (fit->fresh_page
  * says which), or -ENOMEM if no free block fits and !@may_grow.
  */
-int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow,
-		    struct tlsf_fit *fit);
+int tlsf_fit_locked(const struct tlsf *t, uint32_t size, int may_grow, struct tlsf_fit *fit);
 
 /*
  * tlsf_take_locked - allocate @size bytes in the free block *fit names
  * (fit->ref.pfn != NIL, from tlsf_fit_locked() under the same lock hold):
  * split off the rest. The object's block is *out.
  */
-void tlsf_take_locked(struct tlsf *t, const struct tlsf_fit *fit,
-		      uint32_t size, struct xv_ref *out);
+void tlsf_take_locked(struct tlsf *t, const struct tlsf_fit *fit, uint32_t size,
+		      struct xv_ref *out);
 
 /*
  * tlsf_page_add_malloc_locked - make fresh page @pfn one free block and take
  * a block for @size from its start; the rest goes on a free list.
  */
-void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size,
-				 struct xv_ref *out);
+void tlsf_page_add_malloc_locked(struct tlsf *t, uint32_t pfn, uint32_t size, struct xv_ref *out);
 
 /*
  * tlsf_free_locked - free the used block at <@pfn, @off> (block offset; the

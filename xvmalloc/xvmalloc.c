@@ -96,11 +96,9 @@ static _Atomic unsigned xv_next_arena;
 static _Thread_local unsigned xv_thread_arena = UINT_MAX;
 
 #ifdef XV_DEBUG
-void xv_assert_fail(const char *cond, const char *file, int line,
-		    const char *func)
+void xv_assert_fail(const char *cond, const char *file, int line, const char *func)
 {
-	fprintf(stderr, "%s:%d: %s: xvmalloc invariant broken: %s\n", file,
-		line, func, cond);
+	fprintf(stderr, "%s:%d: %s: xvmalloc invariant broken: %s\n", file, line, func, cond);
 	abort();
 }
 #endif
@@ -158,8 +156,8 @@ static struct xv_arena *arena_create(struct xv_pool *pool, unsigned id)
 	atomic_init(&a->pages, 0);
 	a->pages_allocated = 0;
 	a->pages_freed = 0;
-	tlsf_init(&a->tlsf, pool->src, pool->page_size, heads,
-		  (uint32_t *)(heads + nlists), sl_bitmap);
+	tlsf_init(&a->tlsf, pool->src, pool->page_size, heads, (uint32_t *)(heads + nlists),
+		  sl_bitmap);
 	return a;
 }
 
@@ -172,8 +170,7 @@ static void arena_destroy(struct xv_arena *a)
 }
 
 /* The page source's part of the configuration. */
-static struct mp_source *pool_source_create(const struct xv_config *config,
-					    size_t page_size)
+static struct mp_source *pool_source_create(const struct xv_config *config, size_t page_size)
 {
 	struct mp_config mc = { 0 };
 
@@ -240,8 +237,7 @@ struct xv_pool *xv_create_pool_config(const struct xv_config *config)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (page_size < ((size_t)1 << XV_PAGE_SHIFT_MIN) ||
-	    page_size > XV_PAGE_MAX) {
+	if (page_size < ((size_t)1 << XV_PAGE_SHIFT_MIN) || page_size > XV_PAGE_MAX) {
 		errno = ENOTSUP;
 		return NULL;
 	}
@@ -296,8 +292,7 @@ static struct xv_arena *arena_lock_mine(struct xv_pool *pool)
 	i = xv_thread_arena;
 	if (i >= n) { /* first use, or a pool with fewer arenas */
 		if (i == UINT_MAX)
-			i = atomic_fetch_add_explicit(&xv_next_arena, 1,
-						      memory_order_relaxed);
+			i = atomic_fetch_add_explicit(&xv_next_arena, 1, memory_order_relaxed);
 		i %= n;
 		xv_thread_arena = i;
 	}
@@ -319,9 +314,8 @@ static struct xv_arena *arena_lock_mine(struct xv_pool *pool)
 /* arena_take_locked - allocate @size in the block @fit chose, and record
  * the object in its page's record. 0, or -ENOMEM with nothing changed (no
  * memory for the record's overflow map: the block is given back). */
-static int arena_take_locked(struct xv_pool *pool, struct xv_arena *a,
-			     const struct tlsf_fit *fit, uint32_t size,
-			     struct xv_ref *out)
+static int arena_take_locked(struct xv_pool *pool, struct xv_arena *a, const struct tlsf_fit *fit,
+			     uint32_t size, struct xv_ref *out)
 {
 	_Atomic uint64_t *slot = pages_slot(&pool->pages, fit->ref.pfn);
 	uint32_t unit = (fit->ref.off + XV_HDR) >> 2;
@@ -338,8 +332,8 @@ static int arena_take_locked(struct xv_pool *pool, struct xv_arena *a,
 
 /* arena_fit_take_locked - allocate @size in a free block of arena @a (no
  * fresh page). 0 or -ENOMEM. */
-static int arena_fit_take_locked(struct xv_pool *pool, struct xv_arena *a,
-				 uint32_t size, struct xv_ref *out)
+static int arena_fit_take_locked(struct xv_pool *pool, struct xv_arena *a, uint32_t size,
+				 struct xv_ref *out)
 {
 	struct tlsf_fit fit;
 
@@ -353,8 +347,8 @@ static int arena_fit_take_locked(struct xv_pool *pool, struct xv_arena *a,
  * the object from its start. On failure nothing changed: the page is given
  * back if its record could not be made.
  */
-static int arena_grow_malloc(struct xv_pool *pool, struct xv_arena *a,
-			     uint32_t size, struct xv_ref *out)
+static int arena_grow_malloc(struct xv_pool *pool, struct xv_arena *a, uint32_t size,
+			     struct xv_ref *out)
 {
 	uint32_t pfn;
 
@@ -392,8 +386,8 @@ static int pool_at_limit(struct xv_pool *pool)
  * block after all; a refusal of the OS (or an injected fault) fails the
  * call, as it does when no block fits. 0 or -ENOMEM.
  */
-static int arena_malloc(struct xv_pool *pool, uint32_t size, int may_grow,
-			struct xv_arena **used, struct xv_ref *out)
+static int arena_malloc(struct xv_pool *pool, uint32_t size, int may_grow, struct xv_arena **used,
+			struct xv_ref *out)
 {
 	struct xv_arena *a = arena_lock_mine(pool);
 	struct tlsf_fit fit;
@@ -420,8 +414,8 @@ static int arena_malloc(struct xv_pool *pool, uint32_t size, int may_grow,
  * @tried, one lock at a time (when no page may be taken). 0 with the block
  * in *out, or -ENOMEM.
  */
-static int malloc_elsewhere(struct xv_pool *pool, uint32_t size,
-			    const struct xv_arena *tried, struct xv_ref *out)
+static int malloc_elsewhere(struct xv_pool *pool, uint32_t size, const struct xv_arena *tried,
+			    struct xv_ref *out)
 {
 	unsigned i;
 
@@ -440,8 +434,7 @@ static int malloc_elsewhere(struct xv_pool *pool, uint32_t size,
 	return -ENOMEM;
 }
 
-int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn,
-	      uint32_t *offset, int flags)
+int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn, uint32_t *offset, int flags)
 {
 	struct xv_arena *mine;
 	struct xv_ref ref;
@@ -451,11 +444,10 @@ int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn,
 		*pfn = 0;
 	if (offset)
 		*offset = 0;
-	if (!pool || !pfn || !offset || ((unsigned)flags & ~XV_NOGROW) ||
-	    size == 0 || size > pool->max_size)
+	if (!pool || !pfn || !offset || ((unsigned)flags & ~XV_NOGROW) || size == 0 ||
+	    size > pool->max_size)
 		return -EINVAL;
-	err = arena_malloc(pool, size, !((unsigned)flags & XV_NOGROW), &mine,
-			   &ref);
+	err = arena_malloc(pool, size, !((unsigned)flags & XV_NOGROW), &mine, &ref);
 	if (err && pool->narenas > 1)
 		err = malloc_elsewhere(pool, size, mine, &ref);
 	if (err)
@@ -486,15 +478,13 @@ struct xv_arena *pool_lock_owner(struct xv_pool *pool, uint32_t pfn)
 
 /* An offset an object can have: 4-aligned, past a header, room for the
  * smallest block before the page ends. */
-static inline int object_offset_ok(const struct xv_pool *pool,
-				   uint32_t offset)
+static inline int object_offset_ok(const struct xv_pool *pool, uint32_t offset)
 {
 	return !(offset & (XV_ALIGN - 1)) &&
 	       offset - XV_HDR <= pool->page_size - XV_HDR - XV_MIN_BLOCK;
 }
 
-static unsigned char *object_ptr(const struct xv_pool *pool, uint32_t pfn,
-				 uint32_t offset)
+static unsigned char *object_ptr(const struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
 	return pool->base + ((size_t)pfn << pool->page_shift) + offset;
 }
@@ -505,8 +495,7 @@ static unsigned char *object_ptr(const struct xv_pool *pool, uint32_t pfn,
  * record only: nothing in the page. Inline, with no call, so that the
  * entry points' fast paths are leaves.
  */
-static inline int object_listed(const struct xv_pool *pool, uint32_t pfn,
-				uint32_t offset)
+static inline int object_listed(const struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
 	_Atomic uint64_t *slot;
 
@@ -515,8 +504,7 @@ static inline int object_listed(const struct xv_pool *pool, uint32_t pfn,
 	slot = pages_slot(&pool->pages, pfn);
 	if (!slot)
 		return 0;
-	return rec_match(&pool->pages,
-			 atomic_load_explicit(slot, memory_order_acquire),
+	return rec_match(&pool->pages, atomic_load_explicit(slot, memory_order_acquire),
 			 offset >> 2) != 0;
 }
 
@@ -526,8 +514,8 @@ static inline int object_listed(const struct xv_pool *pool, uint32_t pfn,
  * slots are then all 0) in the overflow map, looked up under the owner's
  * lock. The entry points call it only when object_listed() said no.
  */
-__attribute__((noinline, cold)) static int
-object_live(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+__attribute__((noinline, cold)) static int object_live(struct xv_pool *pool, uint32_t pfn,
+						       uint32_t offset)
 {
 	struct xv_arena *a;
 	int live;
@@ -547,8 +535,7 @@ object_live(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 
 /* arena_drop_page_locked - the page's last object is gone: it leaves the
  * arena (the caller gives it back after unlocking). */
-static void arena_drop_page_locked(struct xv_pool *pool, struct xv_arena *a,
-				   uint32_t pfn)
+static void arena_drop_page_locked(struct xv_pool *pool, struct xv_arena *a, uint32_t pfn)
 {
 	pages_release_locked(&pool->pages, pfn);
 	atomic_fetch_sub_explicit(&a->pages, 1, memory_order_relaxed);
@@ -561,8 +548,7 @@ int xv_free(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 	struct xv_arena *a;
 	int empty;
 
-	if (!pool || !object_offset_ok(pool, offset) ||
-	    pfn >= pool->pages.max_pages)
+	if (!pool || !object_offset_ok(pool, offset) || pfn >= pool->pages.max_pages)
 		return -EINVAL;
 	/* The header's miss overlaps the record's: a pfn below max_pages is
 	 * inside the direct map, whether the pool holds it or not. The
@@ -590,8 +576,8 @@ int xv_free(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 /* The entry points: a leaf fast path for a pair listed in its record, and
  * an out-of-line rest for everything else (overflowed pages, errors). */
 
-__attribute__((noinline, cold)) static void *
-map_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+__attribute__((noinline, cold)) static void *map_rest(struct xv_pool *pool, uint32_t pfn,
+						      uint32_t offset)
 {
 	if (object_live(pool, pfn, offset))
 		return object_ptr(pool, pfn, offset);
@@ -606,8 +592,8 @@ void *xv_map(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 	return map_rest(pool, pfn, offset);
 }
 
-__attribute__((noinline, cold)) static void
-unmap_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+__attribute__((noinline, cold)) static void unmap_rest(struct xv_pool *pool, uint32_t pfn,
+						       uint32_t offset)
 {
 	if (!object_live(pool, pfn, offset))
 		errno = EINVAL;
@@ -619,14 +605,13 @@ void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 		unmap_rest(pool, pfn, offset);
 }
 
-static uint32_t object_size(const struct xv_pool *pool, uint32_t pfn,
-			    uint32_t offset)
+static uint32_t object_size(const struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
 	return xv_hdr_load(object_ptr(pool, pfn, 0), offset - XV_HDR).size;
 }
 
-__attribute__((noinline, cold)) static uint32_t
-size_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
+__attribute__((noinline, cold)) static uint32_t size_rest(struct xv_pool *pool, uint32_t pfn,
+							  uint32_t offset)
 {
 	if (object_live(pool, pfn, offset))
 		return object_size(pool, pfn, offset);
@@ -634,8 +619,7 @@ size_rest(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 	return 0;
 }
 
-uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn,
-			    uint32_t offset)
+uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn, uint32_t offset)
 {
 	if (__builtin_expect(object_listed(pool, pfn, offset), 1))
 		return object_size(pool, pfn, offset);
@@ -652,8 +636,7 @@ uint64_t xv_get_total_size_bytes(struct xv_pool *pool)
 	if (!pool)
 		return 0;
 	for (i = 0; i < pool->narenas; i++)
-		pages += atomic_load_explicit(&pool->arenas[i]->pages,
-					      memory_order_relaxed);
+		pages += atomic_load_explicit(&pool->arenas[i]->pages, memory_order_relaxed);
 	return pages * pool->page_size;
 }
 
@@ -671,8 +654,7 @@ void xv_get_stats(struct xv_pool *pool, struct xv_stats *stats)
 		struct xv_arena *a = pool->arenas[i];
 
 		arena_lock(a);
-		stats->pages += atomic_load_explicit(&a->pages,
-						     memory_order_relaxed);
+		stats->pages += atomic_load_explicit(&a->pages, memory_order_relaxed);
 		stats->objects += a->tlsf.objects;
 		stats->bytes_requested += a->tlsf.bytes_requested;
 		stats->bytes_allocated += a->tlsf.bytes_allocated;

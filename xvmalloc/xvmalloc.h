@@ -158,8 +158,7 @@ void xv_destroy_pool(struct xv_pool *pool);
  * (pages_cached one higher, as after any free), and metadata_bytes may keep
  * an allocation the record needed.
  */
-int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn,
-	      uint32_t *offset, int flags);
+int xv_malloc(struct xv_pool *pool, uint32_t size, uint32_t *pfn, uint32_t *offset, int flags);
 
 /*
  * xv_free - free the object at <@pfn, @offset>. Returns 0, or -EINVAL if the
@@ -186,8 +185,7 @@ void xv_unmap(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
  * was allocated. Returns 0 with errno EINVAL if the pair is not a live
  * object. No lock (see Validation).
  */
-uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn,
-			    uint32_t offset);
+uint32_t xv_get_object_size(struct xv_pool *pool, uint32_t pfn, uint32_t offset);
 
 /* xv_get_total_size_bytes - the pool's pages times the page size, as in
  * the seed. Emptied pages its page source keeps resident for reuse are not
@@ -224,8 +222,7 @@ size_t xv_check(struct xv_pool *pool);
  * returns @fn's value as soon as it is non-zero; returns 0 after the last
  * block. @fn must not call into the pool.
  */
-typedef int (*xv_walker)(uint32_t pfn, uint32_t offset, uint32_t size,
-			 int used, void *arg);
+typedef int (*xv_walker)(uint32_t pfn, uint32_t offset, uint32_t size, int used, void *arg);
 int xv_walk(struct xv_pool *pool, xv_walker fn, void *arg);
 
 /* xv_fail_nth_page_alloc - fault injection for tests: the @n-th page the pool

@@ -30,12 +30,12 @@
 
 /* mp_rec.kind of zsmalloc's records (owner: the pool, key: the handle). */
 enum {
-	REC_MAP = 0x1,   /* zs_map_object */
-	REC_READ = 0x2,  /* zs_obj_read_begin */
-	REC_SG = 0x4,    /* zs_obj_read_sg_begin */
-	REC_COPY = 0x8,  /* mem is this record's copy of the object */
+	REC_MAP = 0x1,    /* zs_map_object */
+	REC_READ = 0x2,   /* zs_obj_read_begin */
+	REC_SG = 0x4,     /* zs_obj_read_sg_begin */
+	REC_COPY = 0x8,   /* mem is this record's copy of the object */
 	REC_WRITE = 0x10, /* the copy goes back when the record ends */
-	REC_VIEW = 0x20, /* mem is a remap window (mp_view) */
+	REC_VIEW = 0x20,  /* mem is a remap window (mp_view) */
 };
 
 _Static_assert((int)ZS_MM_RW == (int)MP_RW && (int)ZS_MM_RO == (int)MP_RO &&
@@ -85,7 +85,8 @@ void zs_copy_in(const struct zs_pool *pool, uint64_t loc, const void *buf, uint3
 }
 
 /* The size of the class of a pinned object at @loc. */
-static inline __attribute__((always_inline)) uint32_t pinned_size(const struct zs_pool *pool, uint64_t loc)
+static inline __attribute__((always_inline)) uint32_t pinned_size(const struct zs_pool *pool,
+								  uint64_t loc)
 {
 	uint32_t e = zs_ext_of_loc(pool, loc);
 
@@ -116,7 +117,7 @@ static int bytes_contiguous(const struct zs_pool *pool, uint64_t loc, uint32_t l
 
 /* A record's slow work: a copy to write back, a window to close. */
 static __attribute__((noinline)) void rec_end_view(struct mp_rec *r, struct zs_pool *pool,
-						    int write_back)
+						   int write_back)
 {
 	if (write_back && (r->kind & (REC_COPY | REC_WRITE)) == (REC_COPY | REC_WRITE))
 		zs_copy_in(pool, r->data, r->mem, pinned_size(pool, r->data));
@@ -131,7 +132,7 @@ static __attribute__((noinline)) void rec_end_view(struct mp_rec *r, struct zs_p
 ZS_INLINE void rec_end(struct mp_rec *r, int write_back)
 {
 	struct zs_pool *pool = (struct zs_pool *)atomic_load_explicit(&r->owner,
-								       memory_order_relaxed);
+								      memory_order_relaxed);
 	zs_handle h = atomic_load_explicit(&r->key, memory_order_relaxed);
 
 	if (__builtin_expect(r->kind & (REC_COPY | REC_VIEW), 0))
@@ -212,8 +213,8 @@ ZS_INLINE void use_end(struct mp_thread *t, unsigned i, int write_back)
 
 /* Scattered layout: a pointer to the object of record @i (pinned) that is
  * not contiguous. NULL with errno ENOMEM. */
-static void *map_scattered(struct zs_pool *pool, struct mp_thread *t, unsigned i,
-			   uint32_t size, enum zs_mapmode mm)
+static void *map_scattered(struct zs_pool *pool, struct mp_thread *t, unsigned i, uint32_t size,
+			   enum zs_mapmode mm)
 {
 	struct mp_rec *r = &t->rec[i];
 	uint64_t off = r->data << ZS_LOC_SHIFT, vp = off >> pool->page_shift;
@@ -221,10 +222,11 @@ static void *map_scattered(struct zs_pool *pool, struct mp_thread *t, unsigned i
 	uint8_t *buf;
 
 	if (pool->remap && size <= pool->page_size) {
-		void *w = mp_view_open(t, i, pool->src,
-				       atomic_load_explicit(&pool->vpfn[vp], memory_order_relaxed),
-				       atomic_load_explicit(&pool->vpfn[vp + 1], memory_order_relaxed),
-				       in, size, (enum mp_mode)mm, MP_REMAP);
+		void *w = mp_view_open(
+			t, i, pool->src,
+			atomic_load_explicit(&pool->vpfn[vp], memory_order_relaxed),
+			atomic_load_explicit(&pool->vpfn[vp + 1], memory_order_relaxed), in, size,
+			(enum mp_mode)mm, MP_REMAP);
 
 		if (w)
 			r->kind |= REC_VIEW;
@@ -276,8 +278,9 @@ void *zs_map_object(struct zs_pool *pool, zs_handle h, enum zs_mapmode mm)
 		return share->mem;
 	}
 	size = pinned_size(pool, zs_sv_loc(v));
-	ptr = bytes_contiguous(pool, zs_sv_loc(v), size) ? zs_span_addr(pool, zs_sv_loc(v) << ZS_LOC_SHIFT)
-							 : map_scattered(pool, t, (unsigned)i, size, mm);
+	ptr = bytes_contiguous(pool, zs_sv_loc(v), size)
+		      ? zs_span_addr(pool, zs_sv_loc(v) << ZS_LOC_SHIFT)
+		      : map_scattered(pool, t, (unsigned)i, size, mm);
 	if (!ptr) {
 		int err = errno;
 
@@ -353,9 +356,10 @@ int zs_obj_read_end(struct zs_pool *pool, zs_handle h, const void *mem)
 			const struct mp_rec *r = &t->rec[j];
 
 			if (!(t->free_mask & (1u << j)) && (r->kind & REC_READ) &&
-			    atomic_load_explicit(&r->owner, memory_order_relaxed) == (uintptr_t)pool &&
-			    atomic_load_explicit(&r->key, memory_order_relaxed) == h && r->mem == mem &&
-			    (i < 0 || r->seq > t->rec[i].seq))
+			    atomic_load_explicit(&r->owner, memory_order_relaxed) ==
+				    (uintptr_t)pool &&
+			    atomic_load_explicit(&r->key, memory_order_relaxed) == h &&
+			    r->mem == mem && (i < 0 || r->seq > t->rec[i].seq))
 				i = j;
 		}
 	}
@@ -367,8 +371,8 @@ int zs_obj_read_end(struct zs_pool *pool, zs_handle h, const void *mem)
 
 /* The runs of consecutive pages of @len bytes at @loc, into @seg (at most
  * @n): their number, or -ENOBUFS. */
-static int segments(const struct zs_pool *pool, uint64_t loc, uint32_t len,
-		    struct zs_segment *seg, size_t n)
+static int segments(const struct zs_pool *pool, uint64_t loc, uint32_t len, struct zs_segment *seg,
+		    size_t n)
 {
 	uint64_t off = loc << ZS_LOC_SHIFT;
 	size_t k = 0;
@@ -399,8 +403,8 @@ static int segments(const struct zs_pool *pool, uint64_t loc, uint32_t len,
 	return (int)k;
 }
 
-int zs_obj_read_sg_begin(struct zs_pool *pool, zs_handle h, size_t len,
-			 struct zs_segment *seg, size_t n)
+int zs_obj_read_sg_begin(struct zs_pool *pool, zs_handle h, size_t len, struct zs_segment *seg,
+			 size_t n)
 {
 	struct mp_thread *t;
 	zs_slotv v;

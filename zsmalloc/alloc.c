@@ -125,7 +125,8 @@ zs_handle zs_malloc(struct zs_pool *pool, size_t size, int flags)
 	zs_class_unlock(class);
 	zs_cache_tick(pool, s);
 	if (__builtin_expect(atomic_load_explicit(&zs_shard_get(pool, s)->pending,
-						  memory_order_relaxed) != 0, 0))
+						  memory_order_relaxed) != 0,
+			     0))
 		zs_auto_compact_pending(pool, s);
 	return zs_handle_make(pool, gen, slot);
 }

@@ -71,8 +71,8 @@ static uint32_t cache_oldest_locked(const struct zs_pool *pool, const struct zs_
 	for (k = 0; k < ZS_MAX_ZSPAGE_EXTS; k++) {
 		uint32_t t = c->tail[k];
 
-		if (t != ZS_EXT_NONE &&
-		    (best == ZS_EXT_NONE || (int32_t)(pool->ext[t].stamp - pool->ext[best].stamp) < 0))
+		if (t != ZS_EXT_NONE && (best == ZS_EXT_NONE ||
+					 (int32_t)(pool->ext[t].stamp - pool->ext[best].stamp) < 0))
 			best = t;
 	}
 	return best;
@@ -81,7 +81,8 @@ static uint32_t cache_oldest_locked(const struct zs_pool *pool, const struct zs_
 /* The most pages shard caches may hold now. */
 static uint64_t cache_bound(const struct zs_pool *pool)
 {
-	uint64_t fraction = 32 + atomic_load_explicit(&pool->pages_total, memory_order_relaxed) / 128;
+	uint64_t fraction = 32 +
+			    atomic_load_explicit(&pool->pages_total, memory_order_relaxed) / 128;
 
 	return pool->cache_max < fraction ? pool->cache_max : fraction;
 }
@@ -97,7 +98,8 @@ void zs_cache_put(struct zs_pool *pool, unsigned s, uint32_t first)
 		return;
 	}
 	for (i = 0; i < z->nexts; i++)
-		atomic_store_explicit(&pool->ext[first + i].cls, ZS_EXT_CACHED, memory_order_relaxed);
+		atomic_store_explicit(&pool->ext[first + i].cls, ZS_EXT_CACHED,
+				      memory_order_relaxed);
 	z->stamp = (uint32_t)mp_clock_ms();
 	zs_spin_lock(&c->lock);
 	z->prev = ZS_EXT_NONE;
@@ -133,8 +135,8 @@ uint32_t zs_cache_take(struct zs_pool *pool, unsigned s, uint32_t nexts)
 	first = c->head[nexts - 1];
 	if (first != ZS_EXT_NONE) {
 		cache_unlink_locked(pool, c, first);
-		atomic_fetch_sub_explicit(&pool->pages_cached,
-					  zspage_pages(pool, first, nexts), memory_order_relaxed);
+		atomic_fetch_sub_explicit(&pool->pages_cached, zspage_pages(pool, first, nexts),
+					  memory_order_relaxed);
 	}
 	zs_spin_unlock(&c->lock);
 	return first;
@@ -142,8 +144,7 @@ uint32_t zs_cache_take(struct zs_pool *pool, unsigned s, uint32_t nexts)
 
 /* Give back shard cache @c's zspages cached before @now - decay (or all,
  * @all); pages freed. Cache lock held. */
-static size_t cache_expire_locked(struct zs_pool *pool, struct zs_cache *c, uint32_t now,
-				  int all)
+static size_t cache_expire_locked(struct zs_pool *pool, struct zs_cache *c, uint32_t now, int all)
 {
 	size_t freed = 0;
 	uint32_t old;

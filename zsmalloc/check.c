@@ -29,9 +29,9 @@
 struct checker {
 	struct zs_pool *pool;
 	size_t violations;
-	uint64_t *locs;       /* locations of live slots */
+	uint64_t *locs; /* locations of live slots */
 	size_t nr_locs, cap_locs;
-	uint32_t *pfns;       /* pages present, to find any named twice */
+	uint32_t *pfns; /* pages present, to find any named twice */
 	size_t nr_pfns, cap_pfns;
 	uint8_t *seen_ext;    /* per extent below span_next: 1 zspage, 2 cache */
 	uint8_t *chunk_owned; /* per slot chunk: a class owns it */
@@ -81,7 +81,8 @@ static uint32_t check_pages(struct checker *ck, uint32_t first, uint32_t nexts, 
 			if (!((pool->ext[first + i].present >> b) & 1))
 				continue;
 			FAIL(ck, p < ppz);
-			note_pfn(ck, pool->scattered ? atomic_load(&pool->vpfn[page]) : (uint32_t)page);
+			note_pfn(ck,
+				 pool->scattered ? atomic_load(&pool->vpfn[page]) : (uint32_t)page);
 			n++;
 		}
 	return n;

@@ -66,8 +66,8 @@ static struct choice best_geometry(uint32_t size, uint32_t page, uint32_t max_pp
 /* The class table of one longest chain: the same for every pool of this
  * process (the page size does not change), so it is made once. */
 struct class_table {
-	struct zs_geometry *geo;  /* [n] */
-	uint16_t *class_of;       /* size index -> class number */
+	struct zs_geometry *geo; /* [n] */
+	uint16_t *class_of;      /* size index -> class number */
 	uint32_t n, huge_size;
 	size_t bytes;
 };

@@ -40,38 +40,38 @@
 #define SCAN_STEP_CHUNKS 32 /* 2048 slots per scan step: tens of microseconds */
 
 struct cand {
-	uint32_t order;       /* its source's place in the plan */
-	uint32_t idx;         /* object place in the source */
+	uint32_t order; /* its source's place in the plan */
+	uint32_t idx;   /* object place in the source */
 	uint32_t slot;
-	uint32_t src;         /* the source's first extent */
-	zs_slotv v;           /* the slot as scanned */
+	uint32_t src; /* the source's first extent */
+	zs_slotv v;   /* the slot as scanned */
 };
 
 struct zs_compaction {
-	unsigned n;                       /* classes in the domain */
-	int automatic;                    /* taken by allocations and frees
-					     (else a zs_compact()'s own) */
+	unsigned n;                            /* classes in the domain */
+	int automatic;                         /* taken by allocations and frees
+						  (else a zs_compact()'s own) */
 	struct size_class *cls[ZS_MAX_SHARDS]; /* by shard order */
-	uint32_t *src, nsrc;              /* sources, emptiest first */
-	struct src_ref *sorted;           /* sources and meet by first extent */
+	uint32_t *src, nsrc;                   /* sources, emptiest first */
+	struct src_ref *sorted;                /* sources and meet by first extent */
 	uint32_t nsorted;
-	uint32_t meet;                    /* the emptiest destination, which
-					     also packs its own objects down
-					     (isolated too); or ZS_EXT_NONE */
-	uint32_t *dst, ndst, dnext;       /* destinations, fullest first */
+	uint32_t meet;              /* the emptiest destination, which
+				       also packs its own objects down
+				       (isolated too); or ZS_EXT_NONE */
+	uint32_t *dst, ndst, dnext; /* destinations, fullest first */
 	struct cand *cand;
 	size_t ncand, cap, next;
-	unsigned scan_class;              /* scan cursor: class, chunk */
+	unsigned scan_class; /* scan cursor: class, chunk */
 	uint32_t scan_chunk;
-	int scanned;                      /* the scan is over */
+	int scanned; /* the scan is over */
 };
 
 static void pending_set(struct size_class *class, int on);
 static void auto_end(struct size_class *class);
 
 struct src_ref {
-	uint32_t first;       /* a source's (or the meeting zspage's) extent */
-	uint32_t order;       /* its place in the plan; ZS_EXT_NONE: meeting */
+	uint32_t first; /* a source's (or the meeting zspage's) extent */
+	uint32_t order; /* its place in the plan; ZS_EXT_NONE: meeting */
 };
 
 static int by_first(const void *a, const void *b)
@@ -249,8 +249,7 @@ static int compact_plan(struct zs_compaction *cc)
 /* The source (or meeting zspage) of @cc that holds extent @e: 1 and its
  * first extent and order, or 0. A binary search of the plan's sources, so
  * that the scan reads no extent record of the objects that stay. */
-static int source_of(const struct zs_compaction *cc, uint32_t e, uint32_t *first,
-		     uint32_t *order)
+static int source_of(const struct zs_compaction *cc, uint32_t e, uint32_t *first, uint32_t *order)
 {
 	uint32_t lo = 0, hi = cc->nsorted;
 
@@ -301,7 +300,8 @@ static int scan_chunk(struct zs_compaction *cc, uint32_t chunk)
 		e = zs_ext_of_loc(pool, loc);
 		if (!source_of(cc, e, &first, &c.order))
 			continue;
-		c.idx = (uint32_t)(((loc - ((uint64_t)first << pool->ext_unit_shift)) << ZS_LOC_SHIFT) /
+		c.idx = (uint32_t)(((loc - ((uint64_t)first << pool->ext_unit_shift))
+				    << ZS_LOC_SHIFT) /
 				   size);
 		c.slot = s;
 		c.src = first;
@@ -365,7 +365,8 @@ static struct size_class *domain_class(const struct zs_compaction *cc, uint32_t 
 	const struct zs_ext *z = &cc->cls[0]->pool->ext[first];
 	unsigned i;
 
-	if (zs_ext_part(z) != 0 || atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
+	if (zs_ext_part(z) != 0 ||
+	    atomic_load_explicit(&z->cls, memory_order_relaxed) != cc->cls[0]->number)
 		return NULL;
 	for (i = 0; i < cc->n; i++)
 		if (cc->cls[i]->shard == atomic_load_explicit(&z->shard, memory_order_relaxed))
@@ -407,7 +408,8 @@ static void obj_copy(struct zs_pool *pool, uint64_t to, uint64_t from, uint32_t 
 	uint32_t done, n;
 
 	if (!pool->scattered) {
-		memcpy(pool->base + (to << ZS_LOC_SHIFT), pool->base + (from << ZS_LOC_SHIFT), size);
+		memcpy(pool->base + (to << ZS_LOC_SHIFT), pool->base + (from << ZS_LOC_SHIFT),
+		       size);
 		return;
 	}
 	for (done = 0; done < size; done += n) {

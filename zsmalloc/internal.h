@@ -52,10 +52,10 @@ void zs_assert_fail(const char *what, const char *file, int line);
 #ifdef ZS_TEST_HOOKS
 extern void (*zs_test_hook_map_looked_up)(zs_handle h);
 extern void (*zs_test_hook_free_scanned)(zs_handle h);
-#define ZS_TEST_HOOK(name, h)                      \
-	do {                                       \
-		if (zs_test_hook_##name)           \
-			zs_test_hook_##name(h);    \
+#define ZS_TEST_HOOK(name, h)                   \
+	do {                                    \
+		if (zs_test_hook_##name)        \
+			zs_test_hook_##name(h); \
 	} while (0)
 #else
 #define ZS_TEST_HOOK(name, h) \
@@ -204,25 +204,25 @@ static inline zs_slotv zs_sv_make(uint32_t state, uint32_t gen, uint64_t loc)
  *     empty zspages kept while... none: an empty zspage leaves its class
  */
 struct zs_ext {
-	_Atomic uint16_t cls;     /* class number; ZS_EXT_FREE, ZS_EXT_CACHED */
-	_Atomic uint8_t shard;    /* the class's shard */
-	_Atomic uint8_t part;     /* this extent's index in its zspage */
-	_Atomic uint8_t group;    /* first: fullness group, ZS_GROUP_ISOLATED */
-	uint8_t nexts;            /* first: extents in the zspage */
-	uint16_t inuse;           /* first: objects allocated */
-	uint32_t next;            /* first: list link (first-extent number) */
-	uint32_t prev;            /* first: list link */
-	uint32_t stamp;           /* first: mp_clock_ms() when it was last
-				     cached (or made); compaction: order */
-	uint16_t present;         /* bit i: page i of this extent is allocated */
-	uint16_t hiwat;           /* first: pages [0, hiwat) were touched by
-				     an object since it left the cache */
+	_Atomic uint16_t cls;       /* class number; ZS_EXT_FREE, ZS_EXT_CACHED */
+	_Atomic uint8_t shard;      /* the class's shard */
+	_Atomic uint8_t part;       /* this extent's index in its zspage */
+	_Atomic uint8_t group;      /* first: fullness group, ZS_GROUP_ISOLATED */
+	uint8_t nexts;              /* first: extents in the zspage */
+	uint16_t inuse;             /* first: objects allocated */
+	uint32_t next;              /* first: list link (first-extent number) */
+	uint32_t prev;              /* first: list link */
+	uint32_t stamp;             /* first: mp_clock_ms() when it was last
+				       cached (or made); compaction: order */
+	uint16_t present;           /* bit i: page i of this extent is allocated */
+	uint16_t hiwat;             /* first: pages [0, hiwat) were touched by
+				       an object since it left the cache */
 	uint64_t map[ZS_MAP_WORDS]; /* first: object places, 1 = allocated */
 };
 _Static_assert(sizeof(struct zs_ext) == 64, "an extent record is a cache line");
 
-#define ZS_EXT_FREE 0xffffu   /* in no zspage */
-#define ZS_EXT_CACHED 0xfffeu /* in an emptied zspage kept for reuse */
+#define ZS_EXT_FREE 0xffffu    /* in no zspage */
+#define ZS_EXT_CACHED 0xfffeu  /* in an emptied zspage kept for reuse */
 #define ZS_EXT_NONE UINT32_MAX /* list end */
 #define ZS_GROUP_EMPTY 0
 #define ZS_GROUP_FULL (ZS_NR_FULLNESS - 1)
@@ -230,12 +230,12 @@ _Static_assert(sizeof(struct zs_ext) == 64, "an extent record is a cache line");
 
 /* What a class number stands for, the same in every shard. */
 struct zs_geometry {
-	uint32_t size;            /* object size */
-	uint32_t merged_from;     /* smallest size that maps to this class */
-	uint16_t ppz;             /* pages per zspage */
-	uint16_t opz;             /* object places per zspage */
-	uint8_t nexts;            /* extents per zspage */
-	uint8_t huge;             /* at most one object per page */
+	uint32_t size;        /* object size */
+	uint32_t merged_from; /* smallest size that maps to this class */
+	uint16_t ppz;         /* pages per zspage */
+	uint16_t opz;         /* object places per zspage */
+	uint8_t nexts;        /* extents per zspage */
+	uint8_t huge;         /* at most one object per page */
 };
 
 struct zs_pool;
@@ -246,10 +246,10 @@ struct zs_compaction;
 enum { ZS_META_CLS, ZS_META_EXT, ZS_META_VPFN, ZS_NR_META };
 
 struct zs_meta_region {
-	uint32_t first;           /* its first page in pool->meta */
-	uint32_t reserved;        /* pages reserved */
-	uint32_t present;         /* pages present: [first, first + present) */
-	uint32_t per_ext;         /* bytes per extent; 0: not used */
+	uint32_t first;    /* its first page in pool->meta */
+	uint32_t reserved; /* pages reserved */
+	uint32_t present;  /* pages present: [first, first + present) */
+	uint32_t per_ext;  /* bytes per extent; 0: not used */
 };
 
 /*
@@ -258,21 +258,21 @@ struct zs_meta_region {
  * their own.
  */
 struct size_class {
-	uint32_t size;            /* == geometry size */
-	uint32_t number;          /* class number */
-	uint16_t ppz, opz;        /* == geometry */
-	uint8_t nexts;            /* == geometry */
-	uint8_t shard;            /* its shard */
+	uint32_t size;     /* == geometry size */
+	uint32_t number;   /* class number */
+	uint16_t ppz, opz; /* == geometry */
+	uint8_t nexts;     /* == geometry */
+	uint8_t shard;     /* its shard */
 	struct zs_pool *pool;
 
 	_Alignas(64) _Atomic int lock; /* spin-then-yield, see zs_class_lock() */
 	uint32_t head[ZS_NR_FULLNESS]; /* fullness list heads (first extents) */
-	uint16_t nonempty;        /* bit g set <=> head[g] != ZS_EXT_NONE */
-	uint64_t nr_zspages;      /* zspages of the class (isolated included) */
-	uint64_t obj_used;        /* live objects == allocated places */
-	uint64_t pages_used;      /* pages present in its zspages */
-	uint32_t free_slot;       /* free-slot list head, ZS_SLOT_NONE */
-	uint32_t nr_chunks;       /* slot chunks it owns: chunks[0 .. nr) */
+	uint16_t nonempty;             /* bit g set <=> head[g] != ZS_EXT_NONE */
+	uint64_t nr_zspages;           /* zspages of the class (isolated included) */
+	uint64_t obj_used;             /* live objects == allocated places */
+	uint64_t pages_used;           /* pages present in its zspages */
+	uint32_t free_slot;            /* free-slot list head, ZS_SLOT_NONE */
+	uint32_t nr_chunks;            /* slot chunks it owns: chunks[0 .. nr) */
 	uint32_t cap_chunks;
 	uint32_t *chunks;         /* their numbers, for compaction's scan */
 	struct zs_compaction *cc; /* compaction under way, or NULL */
@@ -283,22 +283,22 @@ struct size_class {
 
 /* A zspage emptied and kept with its pages for reuse (cache.c). */
 struct zs_cache {
-	_Atomic int lock;         /* guards this struct (after a class lock) */
+	_Atomic int lock;                  /* guards this struct (after a class lock) */
 	uint32_t head[ZS_MAX_ZSPAGE_EXTS]; /* newest first, by extents - 1 */
 	uint32_t tail[ZS_MAX_ZSPAGE_EXTS]; /* oldest */
-	uint64_t pages;           /* pages present in cached zspages */
+	uint64_t pages;                    /* pages present in cached zspages */
 	uint64_t zspages;
 };
 
 /* One shard: a copy of every class, made as threads first use them. */
 struct zs_shard {
 	struct zs_cache cache;
-	_Atomic unsigned ops;     /* allocations + frees, for the decay check */
+	_Atomic unsigned ops; /* allocations + frees, for the decay check */
 	/* Classes whose automatic compaction is under way (a bit per class
 	 * number): any allocation or free in the shard takes a step of one of
 	 * them, so that a class that goes quiet mid-way is finished all the
 	 * same. */
-	_Atomic unsigned pending;  /* bits set in pending_map */
+	_Atomic unsigned pending;      /* bits set in pending_map */
 	_Atomic unsigned pending_next; /* where the next look starts (a hint) */
 	_Atomic uint64_t *pending_map;
 	_Atomic(struct size_class *) cls[]; /* [nr_classes], NULL until used */
@@ -306,48 +306,48 @@ struct zs_shard {
 
 struct zs_pool {
 	/* read by every call, changed never */
-	uint32_t tag;             /* handle tag, 1 .. 2^ZS_TAG_BITS - 1 */
-	uint8_t scattered;        /* ZS_LAYOUT_SCATTERED */
-	uint8_t remap;            /* scattered, straddlers through windows */
-	uint8_t shared;           /* pages in a shared memfd (fork: EPERM) */
+	uint32_t tag;      /* handle tag, 1 .. 2^ZS_TAG_BITS - 1 */
+	uint8_t scattered; /* ZS_LAYOUT_SCATTERED */
+	uint8_t remap;     /* scattered, straddlers through windows */
+	uint8_t shared;    /* pages in a shared memfd (fork: EPERM) */
 	uint8_t auto_compact;
 	uint32_t page_size;
 	unsigned page_shift;
-	unsigned delta_shift;     /* log2(class delta) */
-	unsigned ext_unit_shift;  /* location >> this = extent number */
-	uint32_t max_size;        /* largest object */
-	uint32_t nr_classes;      /* after merging */
+	unsigned delta_shift;    /* log2(class delta) */
+	unsigned ext_unit_shift; /* location >> this = extent number */
+	uint32_t max_size;       /* largest object */
+	uint32_t nr_classes;     /* after merging */
 	uint32_t nr_shards;
-	uint32_t huge_size;       /* zs_huge_class_size() */
-	uint32_t cache_max;       /* pages per shard's cache at most */
-	uint64_t max_pages;       /* the page limit */
+	uint32_t huge_size; /* zs_huge_class_size() */
+	uint32_t cache_max; /* pages per shard's cache at most */
+	uint64_t max_pages; /* the page limit */
 	uint32_t decay_ms;
-	struct mp_source *src;    /* the objects' pages */
-	uint8_t *base;            /* src's direct map */
-	struct mp_source *meta;   /* the slot table, extent records, pfns */
-	_Atomic zs_slotv *slots;  /* slot table (meta's direct map) */
-	struct zs_ext *ext;       /* extent records by extent number */
+	struct mp_source *src;   /* the objects' pages */
+	uint8_t *base;           /* src's direct map */
+	struct mp_source *meta;  /* the slot table, extent records, pfns */
+	_Atomic zs_slotv *slots; /* slot table (meta's direct map) */
+	struct zs_ext *ext;      /* extent records by extent number */
 	/* Class number of each extent of a live zspage, dense: what a read
 	 * checks a length against (a 64-byte record would miss the cache). */
 	_Atomic uint16_t *ext_cls;
-	_Atomic uint32_t *vpfn;   /* scattered: span page -> pfn of src */
-	_Atomic uint32_t nr_slots; /* slots [0, nr_slots) exist */
-	uint32_t span_exts;       /* extents in the span */
-	const struct zs_geometry *geo; /* [nr_classes], shared by all pools */
-	const uint16_t *class_of; /* size index -> class number, shared */
+	_Atomic uint32_t *vpfn;                          /* scattered: span page -> pfn of src */
+	_Atomic uint32_t nr_slots;                       /* slots [0, nr_slots) exist */
+	uint32_t span_exts;                              /* extents in the span */
+	const struct zs_geometry *geo;                   /* [nr_classes], shared by all pools */
+	const uint16_t *class_of;                        /* size index -> class number, shared */
 	_Atomic(struct zs_shard *) shard[ZS_MAX_SHARDS]; /* made on first use */
 
 	/* changed under the locks below */
-	pthread_mutex_t shard_lock; /* making a shard or a class; zs_check() */
-	pthread_mutex_t span_lock;  /* extents, slot chunks, metadata pages */
-	uint32_t span_next;       /* extents [0, span_next) were handed out */
-	uint64_t *span_free;      /* bit e set: extent e < span_next is free */
-	uint32_t span_low;        /* no free bit below word span_low */
-	uint32_t meta_slot_pages; /* pages of slots[] present */
+	pthread_mutex_t shard_lock;               /* making a shard or a class; zs_check() */
+	pthread_mutex_t span_lock;                /* extents, slot chunks, metadata pages */
+	uint32_t span_next;                       /* extents [0, span_next) were handed out */
+	uint64_t *span_free;                      /* bit e set: extent e < span_next is free */
+	uint32_t span_low;                        /* no free bit below word span_low */
+	uint32_t meta_slot_pages;                 /* pages of slots[] present */
 	struct zs_meta_region region[ZS_NR_META]; /* arrays by extent */
-	_Atomic uint64_t malloc_bytes; /* class records and lists (malloc) */
-	_Atomic uint64_t pages_total; /* pages of src held (cached included) */
-	_Atomic uint64_t pages_cached; /* of which in the shards' caches */
+	_Atomic uint64_t malloc_bytes;            /* class records and lists (malloc) */
+	_Atomic uint64_t pages_total;             /* pages of src held (cached included) */
+	_Atomic uint64_t pages_cached;            /* of which in the shards' caches */
 	_Atomic uint64_t pages_compacted;
 	_Atomic uint64_t objects_moved;
 	_Atomic uint64_t auto_compactions;
@@ -416,8 +416,7 @@ static inline struct size_class *zs_class_get(struct zs_pool *pool, unsigned s, 
  * its objects or holds its class lock). */
 static inline struct size_class *zs_ext_class(struct zs_pool *pool, uint32_t e)
 {
-	return zs_class_get(pool,
-			    atomic_load_explicit(&pool->ext[e].shard, memory_order_relaxed),
+	return zs_class_get(pool, atomic_load_explicit(&pool->ext[e].shard, memory_order_relaxed),
 			    atomic_load_explicit(&pool->ext[e].cls, memory_order_relaxed));
 }
 
@@ -582,8 +581,7 @@ static inline void zs_unpin(struct zs_pool *pool, zs_handle h)
 
 static inline zs_handle zs_handle_make(const struct zs_pool *pool, uint32_t gen, uint32_t slot)
 {
-	return (uintptr_t)pool->tag << (64 - ZS_TAG_BITS) |
-	       (uintptr_t)gen << ZS_HSLOT_BITS | slot;
+	return (uintptr_t)pool->tag << (64 - ZS_TAG_BITS) | (uintptr_t)gen << ZS_HSLOT_BITS | slot;
 }
 
 /* ---- The span (span.c), span_lock taken inside ------------------------ */
@@ -623,8 +621,7 @@ static inline int zs_obj_test(const struct zs_pool *pool, uint32_t first, uint32
 }
 /* Free pages of @first's zspage from a present mask: pages present in
  * extent e+part whose bit is set in @drop[part]. Returns pages freed. */
-uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts,
-		       const uint16_t *drop);
+uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts, const uint16_t *drop);
 
 /* ---- Bytes of an object (access.c) --------------------------------------- */
 

@@ -280,8 +280,9 @@ static int pool_sources(struct zs_pool *pool, const struct zs_config *config)
 		struct zs_meta_region *r = &pool->region[k];
 
 		r->first = (uint32_t)meta_span;
-		r->reserved = (uint32_t)(((uint64_t)pool->span_exts * r->per_ext +
-					  pool->page_size - 1) >> pool->page_shift);
+		r->reserved = (uint32_t)(((uint64_t)pool->span_exts * r->per_ext + pool->page_size -
+					  1) >>
+					 pool->page_shift);
 		meta_span += r->reserved;
 	}
 	meta.placed = 1;
@@ -333,8 +334,8 @@ static void pool_settings(struct zs_pool *pool, const struct zs_config *config)
 	pool->shared = pool->remap; /* remap windows map the memfd twice */
 	pool->auto_compact = !config->no_auto_compact;
 	pool->cache_max = config->cache_pages == UINT32_MAX ? 0
-			  : config->cache_pages		 ? config->cache_pages
-							 : ZS_DEFAULT_CACHE_PAGES;
+			  : config->cache_pages             ? config->cache_pages
+							    : ZS_DEFAULT_CACHE_PAGES;
 	pool->decay_ms = config->decay_ms ? config->decay_ms : ZS_DEFAULT_DECAY_MS;
 	pool->nr_shards = config->shards ? config->shards : zs_default_shards();
 }

@@ -123,15 +123,13 @@ void zs_slot_putback(struct size_class *class, uint32_t slot)
 }
 
 /* Give back the pages of region @r past its first @keep. */
-static void zs_meta_ext_shrink_region(struct zs_pool *pool, struct zs_meta_region *r,
-				      uint32_t keep)
+static void zs_meta_ext_shrink_region(struct zs_pool *pool, struct zs_meta_region *r, uint32_t keep)
 {
 	while (r->present > keep)
 		mp_free_page(pool->meta, r->first + --r->present);
 }
 
-static uint32_t region_pages(const struct zs_pool *pool, const struct zs_meta_region *r,
-			     uint32_t n)
+static uint32_t region_pages(const struct zs_pool *pool, const struct zs_meta_region *r, uint32_t n)
 {
 	return (uint32_t)(((uint64_t)n * r->per_ext + pool->page_size - 1) >> pool->page_shift);
 }
@@ -174,8 +172,7 @@ zs_slotv zs_wait_not_moving(_Atomic zs_slotv *p)
 	unsigned spins = 0;
 	zs_slotv v;
 
-	while (zs_sv_state(v = atomic_load_explicit(p, memory_order_acquire)) ==
-	       ZS_STATE_MOVING) {
+	while (zs_sv_state(v = atomic_load_explicit(p, memory_order_acquire)) == ZS_STATE_MOVING) {
 		if (++spins < 128)
 			zs_cpu_relax();
 		else
@@ -216,9 +213,8 @@ zs_slotv zs_pin_slow(_Atomic zs_slotv *p, zs_handle h, zs_slotv v, int *err)
 			*err = -EBUSY;
 			return 0;
 		}
-		if (atomic_compare_exchange_weak_explicit(p, &v, v + ZS_PIN_ONE,
-							  memory_order_acquire,
-							  memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+			    p, &v, v + ZS_PIN_ONE, memory_order_acquire, memory_order_relaxed))
 			return v + ZS_PIN_ONE;
 	}
 }

@@ -27,7 +27,9 @@ static void class_stat_locked(struct size_class *class, struct zs_class_stat *st
 			st->zspages[g]++;
 			/* places in the pages present up to the last one */
 			for (p = 0; p < class->ppz; p++)
-				if ((pool->ext[f + p / ZS_EXT_PAGES].present >> (p % ZS_EXT_PAGES)) & 1)
+				if ((pool->ext[f + p / ZS_EXT_PAGES].present >>
+				     (p % ZS_EXT_PAGES)) &
+				    1)
 					top = p + 1;
 			st->obj_allocated += (((uint64_t)top << shift) / class->size < class->opz)
 						     ? ((uint64_t)top << shift) / class->size
@@ -112,8 +114,7 @@ void zs_pool_stats(struct zs_pool *pool, struct zs_stats *stats)
 int zs_dump_classes(struct zs_pool *pool, FILE *f)
 {
 	static const char *const groups[ZS_NR_FULLNESS] = {
-		"0%", "10%", "20%", "30%", "40%", "50%",
-		"60%", "70%", "80%", "90%", "99%", "100%",
+		"0%", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%",
 	};
 	struct zs_class_stat st, total;
 	uint32_t c, g;
@@ -125,8 +126,8 @@ int zs_dump_classes(struct zs_pool *pool, FILE *f)
 	err |= fprintf(f, "pool %s\n %5s %5s", pool->name, "class", "size") < 0;
 	for (g = 1; g < ZS_NR_FULLNESS; g++)
 		err |= fprintf(f, " %5s", groups[g]) < 0;
-	err |= fprintf(f, " %13s %10s %10s %16s %8s\n", "obj_allocated",
-		       "obj_used", "pages_used", "pages_per_zspage", "freeable") < 0;
+	err |= fprintf(f, " %13s %10s %10s %16s %8s\n", "obj_allocated", "obj_used", "pages_used",
+		       "pages_per_zspage", "freeable") < 0;
 	for (c = 0; c < pool->nr_classes; c++) {
 		class_stat(pool, c, &st);
 		for (g = 0; g < ZS_NR_FULLNESS; g++)
@@ -142,16 +143,14 @@ int zs_dump_classes(struct zs_pool *pool, FILE *f)
 			err |= fprintf(f, " %5llu", (unsigned long long)st.zspages[g]) < 0;
 		err |= fprintf(f, " %13llu %10llu %10llu %16u %8llu\n",
 			       (unsigned long long)st.obj_allocated,
-			       (unsigned long long)st.obj_used,
-			       (unsigned long long)st.pages_used, st.pages_per_zspage,
-			       (unsigned long long)st.freeable) < 0;
+			       (unsigned long long)st.obj_used, (unsigned long long)st.pages_used,
+			       st.pages_per_zspage, (unsigned long long)st.freeable) < 0;
 	}
 	err |= fprintf(f, " %5s %5s", "Total", "") < 0;
 	for (g = 1; g < ZS_NR_FULLNESS; g++)
 		err |= fprintf(f, " %5llu", (unsigned long long)total.zspages[g]) < 0;
 	err |= fprintf(f, " %13llu %10llu %10llu %16s %8llu\n",
-		       (unsigned long long)total.obj_allocated,
-		       (unsigned long long)total.obj_used,
+		       (unsigned long long)total.obj_allocated, (unsigned long long)total.obj_used,
 		       (unsigned long long)total.pages_used, "",
 		       (unsigned long long)total.freeable) < 0;
 	return err ? -EIO : 0;

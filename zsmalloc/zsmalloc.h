@@ -145,7 +145,7 @@ enum zs_map_method {
 
 /* Create-time parameters. Zero-initialise, then set what you need. */
 struct zs_config {
-	const char *name;       /* for zs_dump_classes(); NULL: "zs" */
+	const char *name; /* for zs_dump_classes(); NULL: "zs" */
 	/* Longest zspage chain of objects up to a page,
 	 * 1..ZS_MAX_PAGES_PER_ZSPAGE; 0: 16. Each class takes the chain
 	 * length up to this that wastes least. Larger objects take longer
@@ -202,23 +202,23 @@ struct zs_stats {
 
 /* One class, as the kernel's /sys/kernel/debug/zsmalloc/<pool>/classes. */
 struct zs_class_stat {
-	uint32_t index;             /* class number, 0 .. count - 1 */
-	uint32_t size;              /* object size of the class */
-	uint32_t merged_from;       /* smallest size merged into it */
+	uint32_t index;       /* class number, 0 .. count - 1 */
+	uint32_t size;        /* object size of the class */
+	uint32_t merged_from; /* smallest size merged into it */
 	uint32_t pages_per_zspage;
 	uint32_t objs_per_zspage;
 	uint64_t zspages[ZS_NR_FULLNESS]; /* zspages per fullness group */
-	uint64_t obj_allocated;     /* object places in the pages the class
-				       holds (pages are added as objects
-				       reach them, so this is <= zspages *
-				       objs_per_zspage) */
-	uint64_t obj_used;          /* live objects */
-	uint64_t pages_used;        /* pages held by the class's zspages */
-	uint64_t freeable;          /* pages zs_compact() would free now if no
-				       object of the class were mapped (reading
-				       it stops the class's automatic
-				       compaction where it is, as zs_compact()
-				       would) */
+	uint64_t obj_allocated;           /* object places in the pages the class
+					     holds (pages are added as objects
+					     reach them, so this is <= zspages *
+					     objs_per_zspage) */
+	uint64_t obj_used;                /* live objects */
+	uint64_t pages_used;              /* pages held by the class's zspages */
+	uint64_t freeable;                /* pages zs_compact() would free now if no
+					     object of the class were mapped (reading
+					     it stops the class's automatic
+					     compaction where it is, as zs_compact()
+					     would) */
 };
 
 /* One contiguous run of an object's bytes (zs_obj_read_sg_begin()). */
@@ -299,8 +299,7 @@ void zs_unmap_object(struct zs_pool *pool, zs_handle h);
  * Returns NULL with errno EINVAL (bad handle, @len 0 or too long, NULL
  * @local_copy), EBUSY (as zs_map_object()) or EPERM (fork()).
  */
-void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len,
-			void *local_copy);
+void *zs_obj_read_begin(struct zs_pool *pool, zs_handle h, size_t len, void *local_copy);
 
 /* zs_obj_read_end - end zs_obj_read_begin(); @mem is what it returned.
  * Returns 0, or -EINVAL if this thread has no such read of @h. */
@@ -316,8 +315,8 @@ int zs_obj_read_end(struct zs_pool *pool, zs_handle h, const void *mem);
  * long, NULL @seg), -ENOBUFS (@n too small: nothing pinned), -EBUSY (as
  * zs_map_object()), -EPERM (fork()).
  */
-int zs_obj_read_sg_begin(struct zs_pool *pool, zs_handle h, size_t len,
-			 struct zs_segment *seg, size_t n);
+int zs_obj_read_sg_begin(struct zs_pool *pool, zs_handle h, size_t len, struct zs_segment *seg,
+			 size_t n);
 
 /* zs_obj_read_sg_end - end zs_obj_read_sg_begin() of @h in this thread.
  * Returns 0, or -EINVAL if this thread has no such read. */
@@ -329,8 +328,7 @@ int zs_obj_read_sg_end(struct zs_pool *pool, zs_handle h);
  * Returns 0, -EINVAL (bad handle, @len 0 or too long, NULL @buf), -EBUSY
  * (250 mappings of the object held at once) or -EPERM (fork()).
  */
-int zs_obj_write(struct zs_pool *pool, zs_handle h, const void *buf,
-		 size_t len);
+int zs_obj_write(struct zs_pool *pool, zs_handle h, const void *buf, size_t len);
 
 /*
  * zs_compact - in each size class, across shards, move objects from the

@@ -106,8 +106,7 @@ static uint32_t zspage_pages(const struct zs_pool *pool, uint32_t first, uint32_
 }
 
 /* Free the pages of the zspage from @first at index @from and up. */
-static uint32_t drop_pages_from(struct zs_pool *pool, uint32_t first, uint32_t nexts,
-				uint32_t from)
+static uint32_t drop_pages_from(struct zs_pool *pool, uint32_t first, uint32_t nexts, uint32_t from)
 {
 	uint16_t drop[ZS_MAX_ZSPAGE_EXTS] = { 0 };
 	uint32_t i;
@@ -182,8 +181,7 @@ int zs_obj_present(const struct size_class *class, uint32_t first, uint32_t idx)
 	return 1;
 }
 
-uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts,
-		       const uint16_t *drop)
+uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts, const uint16_t *drop)
 {
 	uint32_t pfns[ZS_LARGE_MAX_PAGES], n = 0, i, b;
 
@@ -196,10 +194,9 @@ uint32_t zs_pages_free(struct zs_pool *pool, uint32_t first, uint32_t nexts,
 
 			if (!(bits & (1u << b)))
 				continue;
-			pfns[n++] = pool->scattered
-					    ? atomic_load_explicit(&pool->vpfn[page],
-								   memory_order_relaxed)
-					    : (uint32_t)page;
+			pfns[n++] = pool->scattered ? atomic_load_explicit(&pool->vpfn[page],
+									   memory_order_relaxed)
+						    : (uint32_t)page;
 		}
 		e->present &= (uint16_t)(~bits);
 	}
@@ -225,10 +222,10 @@ static int pages_alloc(struct zs_pool *pool, uint32_t first, uint32_t p, uint32_
 	}
 	for (i = 0; i < n; i++) {
 		uint32_t near = i ? got[i - 1]
-				  : p && page_present(pool, first, p - 1)
-					    ? atomic_load_explicit(&pool->vpfn[page - 1],
-								   memory_order_relaxed)
-					    : UINT32_MAX;
+				: p && page_present(pool, first, p - 1)
+					? atomic_load_explicit(&pool->vpfn[page - 1],
+							       memory_order_relaxed)
+					: UINT32_MAX;
 
 		if (mp_alloc_page_near(pool->src, near, &got[i])) {
 			if (i)
@@ -280,7 +277,8 @@ int zs_zspage_populate(struct size_class *class, uint32_t first, uint32_t idx, i
 			return -ENOMEM;
 		}
 		for (q = p; q < p + run; q++) {
-			pool->ext[first + q / ZS_EXT_PAGES].present |= (uint16_t)(1u << (q % ZS_EXT_PAGES));
+			pool->ext[first + q / ZS_EXT_PAGES].present |=
+				(uint16_t)(1u << (q % ZS_EXT_PAGES));
 			added[q / ZS_EXT_PAGES] |= (uint16_t)(1u << (q % ZS_EXT_PAGES));
 		}
 		nadded += run;
@@ -306,7 +304,8 @@ void zs_obj_set(struct size_class *class, uint32_t first, uint32_t idx)
 
 	ZS_ASSERT(idx < class->opz && !zs_obj_test(class->pool, first, idx) &&
 		  "an object place is taken once");
-	uint32_t top = (uint32_t)((((uint64_t)idx + 1) * class->size - 1) >> class->pool->page_shift) + 1;
+	uint32_t top =
+		(uint32_t)((((uint64_t)idx + 1) * class->size - 1) >> class->pool->page_shift) + 1;
 
 	z->map[idx / 64] |= (uint64_t)1 << (idx % 64);
 	z->inuse++;

@@ -37,7 +37,7 @@
 struct round {
 	double lz4_mbps, reclaim_mbps, reclaim_wall_s;
 	long reclaimed;
-	double resident_pct;   /* region + pool resident / (compressed + table) */
+	double resident_pct; /* region + pool resident / (compressed + table) */
 	uint64_t resident, ideal;
 };
 
@@ -61,9 +61,8 @@ static double lz4_alone(struct demo *d, uint64_t *off, uint64_t *sized)
 	}
 	t0 = cpu_ns();
 	for (size_t i = 0; i < d->pages; i++) {
-		int n = LZ4_compress_fast_extState(
-			state, (const char *)d->base + i * d->page_size, out,
-			(int)d->page_size, cap, 1);
+		int n = LZ4_compress_fast_extState(state, (const char *)d->base + i * d->page_size,
+						   out, (int)d->page_size, cap, 1);
 
 		if (d->want && d->want[i] && d->want[i] < d->page_size) {
 			*sized += 1;
@@ -101,20 +100,18 @@ static void print_store(const struct uswap_stats *st)
 
 	printf("  store: %s pages out, %s of them same-filled, %s huge (raw); "
 	       "%s compressed of %s (ratio %.2f)\n",
-	       fmt_count(a, sizeof(a), st->stored_pages),
-	       fmt_count(b, sizeof(b), st->same_pages),
+	       fmt_count(a, sizeof(a), st->stored_pages), fmt_count(b, sizeof(b), st->same_pages),
 	       fmt_count(c, sizeof(c), st->huge_pages),
 	       fmt_bytes(e, sizeof(e), st->compr_data_size),
 	       fmt_bytes(f, sizeof(f), st->orig_data_size),
-	       st->compr_data_size ? (double)st->orig_data_size /
-					     (double)st->compr_data_size : 0);
+	       st->compr_data_size ? (double)st->orig_data_size / (double)st->compr_data_size : 0);
 	printf("  pool: %s in pages + %s metadata (%.1f %% of the compressed "
 	       "bytes); table %s\n",
 	       fmt_bytes(a, sizeof(a), st->mem_used_total),
 	       fmt_bytes(b, sizeof(b), st->pool_metadata),
-	       st->compr_data_size ? 100.0 * (double)(st->mem_used_total +
-						      st->pool_metadata) /
-					     (double)st->compr_data_size : 0,
+	       st->compr_data_size ? 100.0 * (double)(st->mem_used_total + st->pool_metadata) /
+					     (double)st->compr_data_size
+				   : 0,
 	       fmt_bytes(g, sizeof(g), st->table_bytes));
 }
 
@@ -134,8 +131,7 @@ static void resident_vs_ideal(struct demo *d, struct round *r)
 	print_mem("resident", &m);
 	r->resident = m.rss_anon - d->anon_base + m.rss_shmem;
 	r->ideal = st.compr_data_size + st.table_bytes;
-	r->resident_pct = r->ideal ? 100.0 * (double)r->resident /
-					     (double)r->ideal : 0;
+	r->resident_pct = r->ideal ? 100.0 * (double)r->resident / (double)r->ideal : 0;
 	printf("  region + pool resident (RssAnon grown since uswap_create, + "
 	       "RssShmem) %s = %.1f %% of compressed + table (%s)\n",
 	       fmt_bytes(a, sizeof(a), r->resident), r->resident_pct,
@@ -153,8 +149,8 @@ static void round_run(struct demo *d, int no, struct round *r)
 	memset(r, 0, sizeof(*r));
 	r->lz4_mbps = lz4_alone(d, &off, &sized);
 	printf("\nround %d: LZ4 alone on the same pages (LZ4_compress_fast_"
-	       "extState, acceleration 1): %.0f MB/s per core\n", no,
-	       r->lz4_mbps);
+	       "extState, acceleration 1): %.0f MB/s per core\n",
+	       no, r->lz4_mbps);
 	if (no == 1 && sized)
 		printf("  trace pages synthesized to their line's size: %s of %s "
 		       "off (LZ4 cannot hit every size)\n",
@@ -167,8 +163,7 @@ static void round_run(struct demo *d, int no, struct round *r)
 	       "s, %.0f MB/s per core (%.2fx LZ4 alone)\n",
 	       fmt_count(a, sizeof(a), n), 100.0 * (double)n / (double)d->pages,
 	       fmt_count(b, sizeof(b), (uint64_t)(r->reclaimed > 0 ? r->reclaimed : 0)),
-	       r->reclaim_wall_s, r->reclaim_mbps,
-	       r->lz4_mbps ? r->reclaim_mbps / r->lz4_mbps : 0);
+	       r->reclaim_wall_s, r->reclaim_mbps, r->lz4_mbps ? r->reclaim_mbps / r->lz4_mbps : 0);
 	resident_vs_ideal(d, r);
 }
 
@@ -189,14 +184,12 @@ static void read_all(struct demo *d, struct hist *lat)
 			atomic_fetch_add(&d->wrong, 1);
 		atomic_fetch_add(&d->reads, 1);
 		if (i % 4096 == 0)
-			progress_line(&d->prog, "  read all: %zu of %zu", i,
-				      d->pages);
+			progress_line(&d->prog, "  read all: %zu of %zu", i, d->pages);
 	}
 	progress_done(&d->prog);
 	char a[32];
 
-	printf("  read all: %s pages checked, %llu wrong\n",
-	       fmt_count(a, sizeof(a), d->pages),
+	printf("  read all: %s pages checked, %llu wrong\n", fmt_count(a, sizeof(a), d->pages),
 	       (unsigned long long)(atomic_load(&d->wrong) - before));
 }
 
@@ -245,28 +238,23 @@ static int setup(struct demo *d)
 	       "thread%s, seed %llu\n",
 	       fmt_count(a, sizeof(a), d->pages), d->page_size,
 	       fmt_bytes(b, sizeof(b), (uint64_t)d->pages * d->page_size),
-	       d->synthesized ? "trace lines synthesized to their LZ4 size"
-			      : "real pages",
-	       d->o.threads, d->o.threads == 1 ? "" : "s",
-	       (unsigned long long)d->o.seed);
-	printf("\nfill: %s pages written in %.2f s\n",
-	       fmt_count(a, sizeof(a), d->pages),
+	       d->synthesized ? "trace lines synthesized to their LZ4 size" : "real pages",
+	       d->o.threads, d->o.threads == 1 ? "" : "s", (unsigned long long)d->o.seed);
+	printf("\nfill: %s pages written in %.2f s\n", fmt_count(a, sizeof(a), d->pages),
 	       (double)(wall_ns() - t0) / 1e9);
 	return 0;
 }
 
-static void print_phase(const char *what, struct demo *d,
-			const struct touch_result *r)
+static void print_phase(const char *what, struct demo *d, const struct touch_result *r)
 {
 	char a[32], b[32], c[32];
 
 	char e[32];
 
 	printf("  %s: %s touches in %.2f s (%s writes); %s pages reclaimed "
-	       "meanwhile, %s pool pages compacted\n", what,
-	       fmt_count(a, sizeof(a), r->touches), r->seconds,
-	       fmt_count(b, sizeof(b), r->writes),
-	       fmt_count(c, sizeof(c), r->reclaims),
+	       "meanwhile, %s pool pages compacted\n",
+	       what, fmt_count(a, sizeof(a), r->touches), r->seconds,
+	       fmt_count(b, sizeof(b), r->writes), fmt_count(c, sizeof(c), r->reclaims),
 	       fmt_count(e, sizeof(e), r->compactions));
 	if (r->reclaims)
 		printf("  the reclaimer: %.0f MB/s per core (%.1f us of CPU a "
@@ -284,14 +272,11 @@ static void print_handler(struct demo *d)
 	uswap_get_stats(d->u, &st);
 	printf("  handler: %s faults served from the store, service time p50 "
 	       "%s, p99 %s, max %s\n",
-	       fmt_count(a, sizeof(a), st.faults),
-	       fmt_ns(b, sizeof(b), st.fault_ns_p50),
-	       fmt_ns(c, sizeof(c), st.fault_ns_p99),
-	       fmt_ns(e, sizeof(e), st.fault_ns_max));
+	       fmt_count(a, sizeof(a), st.faults), fmt_ns(b, sizeof(b), st.fault_ns_p50),
+	       fmt_ns(c, sizeof(c), st.fault_ns_p99), fmt_ns(e, sizeof(e), st.fault_ns_max));
 	printf("  %s write-protect faults, %s reclaims cancelled by a write, "
 	       "%s stale fault messages\n",
-	       fmt_count(a, sizeof(a), st.wp_faults),
-	       fmt_count(b, sizeof(b), st.reclaim_written),
+	       fmt_count(a, sizeof(a), st.wp_faults), fmt_count(b, sizeof(b), st.reclaim_written),
 	       fmt_count(f, sizeof(f), st.stale_faults));
 }
 
@@ -314,8 +299,8 @@ static void compact_now(struct demo *d)
 
 	uswap_get_stats(d->u, &st);
 	printf("  zs_compact: %s pool pages freed in %.2f s; the pool holds %s "
-	       "for %s compressed\n", fmt_count(a, sizeof(a), freed),
-	       (double)(wall_ns() - t0) / 1e9,
+	       "for %s compressed\n",
+	       fmt_count(a, sizeof(a), freed), (double)(wall_ns() - t0) / 1e9,
 	       fmt_bytes(b, sizeof(b), st.mem_used_total),
 	       fmt_bytes(c, sizeof(c), st.compr_data_size));
 	now_mem(d, "resident");
@@ -326,9 +311,8 @@ static const char *verdict(int met)
 	return met ? "met" : "NOT MET";
 }
 
-static void print_targets(struct demo *d, const struct round *r1,
-			  const struct round *r2, const struct hist *lat,
-			  const struct hist *floor)
+static void print_targets(struct demo *d, const struct round *r1, const struct round *r2,
+			  const struct hist *lat, const struct hist *floor)
 {
 	uint64_t p50 = hist_percentile(lat, 50), p99 = hist_percentile(lat, 99);
 	uint64_t f50 = hist_percentile(floor, 50), f99 = hist_percentile(floor, 99);
@@ -339,28 +323,26 @@ static void print_targets(struct demo *d, const struct round *r1,
 	if (full)
 		printf("  resident after reclaiming the whole region <= 103 %% "
 		       "of compressed + bookkeeping: %.1f %% (round 2: %.1f "
-		       "%%)  %s\n", r1->resident_pct, r2->resident_pct,
-		       verdict(r1->resident_pct <= 103 &&
-			       r2->resident_pct <= 103));
+		       "%%)  %s\n",
+		       r1->resident_pct, r2->resident_pct,
+		       verdict(r1->resident_pct <= 103 && r2->resident_pct <= 103));
 	else
 		printf("  resident after reclaiming the whole region <= 103 %% "
 		       "of compressed + bookkeeping: round 2 %.1f %% (round 1 "
-		       "reclaimed %.0f %%)  %s\n", r2->resident_pct,
-		       100 * d->o.reclaim, verdict(r2->resident_pct <= 103));
+		       "reclaimed %.0f %%)  %s\n",
+		       r2->resident_pct, 100 * d->o.reclaim, verdict(r2->resident_pct <= 103));
 	printf("  fault-in p50 <= 5 us with %u touching thread%s: %s (floor %s, "
-	       "%.2fx)  %s\n", d->o.threads, d->o.threads == 1 ? "" : "s",
-	       fmt_ns(a, sizeof(a), p50),
+	       "%.2fx)  %s\n",
+	       d->o.threads, d->o.threads == 1 ? "" : "s", fmt_ns(a, sizeof(a), p50),
 	       fmt_ns(e, sizeof(e), f50), f50 ? (double)p50 / (double)f50 : 0,
 	       verdict(p50 <= 5000));
-	printf("  fault-in p99 <= 20 us: %s (floor %s, %.2fx)  %s\n",
-	       fmt_ns(b, sizeof(b), p99), fmt_ns(c, sizeof(c), f99),
-	       f99 ? (double)p99 / (double)f99 : 0, verdict(p99 <= 20000));
+	printf("  fault-in p99 <= 20 us: %s (floor %s, %.2fx)  %s\n", fmt_ns(b, sizeof(b), p99),
+	       fmt_ns(c, sizeof(c), f99), f99 ? (double)p99 / (double)f99 : 0,
+	       verdict(p99 <= 20000));
 	printf("  reclaim per core beside LZ4 alone: %.0f vs %.0f MB/s (%.2fx), "
 	       "round 2 %.0f vs %.0f (%.2fx)  reported\n",
-	       r1->reclaim_mbps, r1->lz4_mbps,
-	       r1->lz4_mbps ? r1->reclaim_mbps / r1->lz4_mbps : 0,
-	       r2->reclaim_mbps, r2->lz4_mbps,
-	       r2->lz4_mbps ? r2->reclaim_mbps / r2->lz4_mbps : 0);
+	       r1->reclaim_mbps, r1->lz4_mbps, r1->lz4_mbps ? r1->reclaim_mbps / r1->lz4_mbps : 0,
+	       r2->reclaim_mbps, r2->lz4_mbps, r2->lz4_mbps ? r2->reclaim_mbps / r2->lz4_mbps : 0);
 	printf("  every page read back equals its original: %s reads, %s "
 	       "wrong  %s\n",
 	       fmt_count(e, sizeof(e), atomic_load(&d->reads)),
@@ -376,9 +358,8 @@ static int final_checks(struct demo *d)
 
 	uswap_get_stats(d->u, &st);
 	printf("  checks: uswap_check %zu, zs_check %zu violations; %llu read "
-	       "errors, %llu pages found in place\n", uc, zc,
-	       (unsigned long long)st.read_errors,
-	       (unsigned long long)st.eexist);
+	       "errors, %llu pages found in place\n",
+	       uc, zc, (unsigned long long)st.read_errors, (unsigned long long)st.eexist);
 	return uc || zc || st.read_errors || st.eexist;
 }
 
@@ -393,20 +374,20 @@ static int phases(struct demo *d)
 	now_mem(d, "resident");
 	round_run(d, 1, &r1);
 	printf("\nfault-in: %u touching thread%s, each faulting its working "
-	       "set (%.0f %% of its pages) back in\n", d->o.threads,
-	       d->o.threads == 1 ? "" : "s", 100 * d->o.working_set);
+	       "set (%.0f %% of its pages) back in\n",
+	       d->o.threads, d->o.threads == 1 ? "" : "s", 100 * d->o.working_set);
 	if (touch_fault_in(d, &fa))
 		return 1;
 	print_phase("fault-in", d, &fa);
 	print_handler(d);
 	now_mem(d, "resident");
 	compact_now(d);
-	if (touch_floor(d, d->pages / 2 < 16384 ? d->pages / 2 + 1 : 16384,
-			&fl))
+	if (touch_floor(d, d->pages / 2 < 16384 ? d->pages / 2 + 1 : 16384, &fl))
 		return 1;
 	printf("  the floor, same threads and handler: first writes to %s "
 	       "never-stored pages of a new region (UFFDIO_COPY of a zero page, "
-	       "no store)\n", fmt_count(a, sizeof(a), fl.touches));
+	       "no store)\n",
+	       fmt_count(a, sizeof(a), fl.touches));
 	print_latency("faults timed by the touching threads", fl.latency);
 	printf("\nchurn: %g s of random touches of the working sets, one in "
 	       "eight a write; a reclaimer and a compactor running\n",
@@ -441,8 +422,10 @@ int main(int argc, char **argv)
 	progress_init(&d.prog, d.o.quiet);
 	err = uswap_available(d.o.kernel_faults);
 	if (err) {
-		fprintf(stderr, "demo: userfaultfd cannot be used here (%s): "
-			"%s\n", strerror(-err), uswap_advice(err));
+		fprintf(stderr,
+			"demo: userfaultfd cannot be used here (%s): "
+			"%s\n",
+			strerror(-err), uswap_advice(err));
 		return 2;
 	}
 	status = setup(&d);

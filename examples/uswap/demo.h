@@ -25,43 +25,43 @@ struct demo_options {
 	const char *paths[DEMO_MAX_INPUTS]; /* traces or files; none: bundled */
 	int npaths;
 	int pid;
-	uint64_t max_pages;      /* 0: every page of the input */
-	unsigned threads;        /* touching threads */
-	double working_set;      /* fraction of its pages a thread touches */
-	double reclaim;          /* fraction of the region reclaimed first */
-	double seconds;          /* of the churn phase */
+	uint64_t max_pages; /* 0: every page of the input */
+	unsigned threads;   /* touching threads */
+	double working_set; /* fraction of its pages a thread touches */
+	double reclaim;     /* fraction of the region reclaimed first */
+	double seconds;     /* of the churn phase */
 	uint64_t seed;
 	int kernel_faults;
 	unsigned batch;
-	int quiet;               /* no progress line */
+	int quiet; /* no progress line */
 };
 
 /* What the demo knows of each page, to check it whenever it is read. */
 struct page_rec {
-	uint64_t word0;   /* the first 8 bytes as they should be (writers
-			     change them) */
-	uint64_t hash;    /* hash of the other bytes, never changed */
+	uint64_t word0; /* the first 8 bytes as they should be (writers
+			   change them) */
+	uint64_t hash;  /* hash of the other bytes, never changed */
 };
 
 struct progress {
-	int on;            /* stderr is a terminal and not --quiet */
+	int on; /* stderr is a terminal and not --quiet */
 	uint64_t last_ns;
 	int drawn;
 };
 
 struct demo {
 	struct demo_options o;
-	struct progress prog;    /* of the single-threaded phases */
+	struct progress prog; /* of the single-threaded phases */
 	struct uswap *u;
 	unsigned char *base;
 	size_t pages, page_size;
-	struct page_rec *rec;    /* [pages] */
-	uint32_t *want;          /* traces: each page's line size (0: S) */
-	char sources[512];       /* what was read, for the header */
-	int synthesized;         /* pages made from trace lines */
-	atomic_ullong wrong;     /* pages read that were not as recorded */
-	atomic_ullong reads;     /* pages read and checked */
-	uint64_t anon_base;      /* RssAnon before uswap_create() */
+	struct page_rec *rec; /* [pages] */
+	uint32_t *want;       /* traces: each page's line size (0: S) */
+	char sources[512];    /* what was read, for the header */
+	int synthesized;      /* pages made from trace lines */
+	atomic_ullong wrong;  /* pages read that were not as recorded */
+	atomic_ullong reads;  /* pages read and checked */
+	uint64_t anon_base;   /* RssAnon before uswap_create() */
 };
 
 /* demo_source.c, demo_input.c */
@@ -123,8 +123,7 @@ int options_parse(int argc, char **argv, struct demo_options *o);
 
 /* demo_report.c */
 void progress_init(struct progress *p, int quiet);
-void progress_line(struct progress *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void progress_line(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_done(struct progress *p);
 /* "1,234,567" into @buf. */
 const char *fmt_count(char *buf, size_t len, uint64_t v);

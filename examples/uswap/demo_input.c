@@ -33,7 +33,8 @@ static int open_proc(int pid, const char *what)
 	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		fprintf(stderr, "demo: --pid %d: %s: %s (reading another "
+		fprintf(stderr,
+			"demo: --pid %d: %s: %s (reading another "
 			"process needs the right to ptrace it: root, or the "
 			"same user with kernel.yama.ptrace_scope 0)\n",
 			pid, path, strerror(errno));
@@ -42,8 +43,8 @@ static int open_proc(int pid, const char *what)
 
 /* The anonymous pages of [start, end). Returns 1 when the region is full,
  * 0 to go on. */
-static int pid_range(struct sink *s, int pm, int mem, uint64_t start,
-		     uint64_t end, unsigned char *page)
+static int pid_range(struct sink *s, int pm, int mem, uint64_t start, uint64_t end,
+		     unsigned char *page)
 {
 	const uint64_t ps = s->d->page_size;
 	uint64_t e[PM_BATCH];
@@ -59,8 +60,7 @@ static int pid_range(struct sink *s, int pm, int mem, uint64_t start,
 
 			if (!anon && !(e[i] & PM_SWAPPED))
 				continue;
-			if (pread(mem, page, ps, (off_t)(a + i * ps)) !=
-			    (ssize_t)ps)
+			if (pread(mem, page, ps, (off_t)(a + i * ps)) != (ssize_t)ps)
 				continue;
 			if (sink_put(s, page, 0))
 				return 1;
@@ -80,15 +80,14 @@ int source_pid(struct sink *s, unsigned char *page)
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", d->o.pid);
 	if (!(maps = fopen(path, "r"))) {
-		fprintf(stderr, "demo: --pid %d: %s: %s\n", d->o.pid, path,
-			strerror(errno));
+		fprintf(stderr, "demo: --pid %d: %s: %s\n", d->o.pid, path, strerror(errno));
 		return -1;
 	}
 	pm = open_proc(d->o.pid, "pagemap");
 	mem = pm < 0 ? -1 : open_proc(d->o.pid, "mem");
 	while (mem >= 0 && !full && fgets(line, sizeof(line), maps))
-		if (sscanf(line, "%llx-%llx %7s", &start, &end, perms) == 3 &&
-		    perms[1] == 'w' && perms[3] == 'p')
+		if (sscanf(line, "%llx-%llx %7s", &start, &end, perms) == 3 && perms[1] == 'w' &&
+		    perms[3] == 'p')
 			full = pid_range(s, pm, mem, start, end, page);
 	fclose(maps);
 	if (pm >= 0)
@@ -125,11 +124,9 @@ static int file_pages(struct sink *s, const char *path, unsigned char *page)
 	return full;
 }
 
-static int walk(struct sink *s, const char *path, dev_t dev,
-		unsigned char *page);
+static int walk(struct sink *s, const char *path, dev_t dev, unsigned char *page);
 
-static int walk_dir(struct sink *s, const char *path, dev_t dev,
-		    unsigned char *page)
+static int walk_dir(struct sink *s, const char *path, dev_t dev, unsigned char *page)
 {
 	struct dirent **names;
 	int n = scandir(path, &names, NULL, alphasort), full = 0;
@@ -150,8 +147,7 @@ static int walk_dir(struct sink *s, const char *path, dev_t dev,
 	return full;
 }
 
-static int walk(struct sink *s, const char *path, dev_t dev,
-		unsigned char *page)
+static int walk(struct sink *s, const char *path, dev_t dev, unsigned char *page)
 {
 	struct stat st;
 
@@ -174,13 +170,12 @@ int source_files(struct sink *s, unsigned char *page)
 		size_t l = strlen(d->sources);
 
 		if (lstat(p, &st) != 0) {
-			fprintf(stderr, "demo: --files %s: %s\n", p,
-				strerror(errno));
+			fprintf(stderr, "demo: --files %s: %s\n", p, strerror(errno));
 			return -1;
 		}
 		if (!s->count_only)
-			snprintf(d->sources + l, sizeof(d->sources) - l,
-				 "%s%s", l ? ", " : "files under ", p);
+			snprintf(d->sources + l, sizeof(d->sources) - l, "%s%s",
+				 l ? ", " : "files under ", p);
 		if (walk(s, p, st.st_dev, page))
 			break;
 	}

@@ -5,45 +5,42 @@
 
 #include "examples/uswap/demo.h"
 
-static const char usage[] =
-	"usage: demo [--trace FILE]... | --pid PID | --files PATH...\n"
-	"            [--max-pages N] [--threads N] [--working-set F] "
-	"[--reclaim F]\n"
-	"            [--seconds S] [--seed N] [--batch N] [--kernel-faults] "
-	"[--quiet]\n"
-	"\n"
-	"Fills a userfaultfd region with pages (default: the bundled traces\n"
-	"of tools/data, each line synthesized to its LZ4 size), reclaims a\n"
-	"fraction of it into a zsmalloc pool (--reclaim, default 1: all),\n"
-	"faults a random working set back in from --threads threads\n"
-	"(default 2; --working-set, default 0.5 of each thread's pages),\n"
-	"churns for --seconds (default 5) with a reclaimer and a compactor\n"
-	"running, reads every page back twice, and prints resident memory,\n"
-	"fault latency, reclaim throughput beside LZ4's, and the targets.\n"
-	"  --max-pages N     at most N pages of the input (K, M suffixes)\n"
-	"  --batch N         pages per reclaim batch (1..512, default 64)\n"
-	"  --kernel-faults   need faults in system calls handled too (the\n"
-	"                    full userfaultfd, not UFFD_USER_MODE_ONLY)\n"
-	"Exit status: 0; 1 when a page read back is wrong or a check fails;\n"
-	"2 for bad arguments or when userfaultfd is not allowed.\n";
+static const char usage[] = "usage: demo [--trace FILE]... | --pid PID | --files PATH...\n"
+			    "            [--max-pages N] [--threads N] [--working-set F] "
+			    "[--reclaim F]\n"
+			    "            [--seconds S] [--seed N] [--batch N] [--kernel-faults] "
+			    "[--quiet]\n"
+			    "\n"
+			    "Fills a userfaultfd region with pages (default: the bundled traces\n"
+			    "of tools/data, each line synthesized to its LZ4 size), reclaims a\n"
+			    "fraction of it into a zsmalloc pool (--reclaim, default 1: all),\n"
+			    "faults a random working set back in from --threads threads\n"
+			    "(default 2; --working-set, default 0.5 of each thread's pages),\n"
+			    "churns for --seconds (default 5) with a reclaimer and a compactor\n"
+			    "running, reads every page back twice, and prints resident memory,\n"
+			    "fault latency, reclaim throughput beside LZ4's, and the targets.\n"
+			    "  --max-pages N     at most N pages of the input (K, M suffixes)\n"
+			    "  --batch N         pages per reclaim batch (1..512, default 64)\n"
+			    "  --kernel-faults   need faults in system calls handled too (the\n"
+			    "                    full userfaultfd, not UFFD_USER_MODE_ONLY)\n"
+			    "Exit status: 0; 1 when a page read back is wrong or a check fails;\n"
+			    "2 for bad arguments or when userfaultfd is not allowed.\n";
 
 static int bad(const char *opt, const char *why, const char *got)
 {
-	fprintf(stderr, "demo: %s: %s, got '%s'\n%s", opt, why,
-		got ? got : "(nothing)", usage);
+	fprintf(stderr, "demo: %s: %s, got '%s'\n%s", opt, why, got ? got : "(nothing)", usage);
 	return 2;
 }
 
 /* An integer with an optional K or M suffix, in [lo, hi]. */
-static int num(const char *opt, const char *s, uint64_t lo, uint64_t hi,
-	       uint64_t *out)
+static int num(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 	char why[64];
 
-	snprintf(why, sizeof(why), "expected %llu..%llu",
-		 (unsigned long long)lo, (unsigned long long)hi);
+	snprintf(why, sizeof(why), "expected %llu..%llu", (unsigned long long)lo,
+		 (unsigned long long)hi);
 	if (!s || *s == '-')
 		return bad(opt, why, s);
 	errno = 0;
@@ -58,8 +55,7 @@ static int num(const char *opt, const char *s, uint64_t lo, uint64_t hi,
 	return 0;
 }
 
-static int frac(const char *opt, const char *s, double lo, double hi,
-		double *out)
+static int frac(const char *opt, const char *s, double lo, double hi, double *out)
 {
 	char *end;
 	double v;
@@ -111,8 +107,7 @@ static int option(struct demo_options *o, int argc, char **argv, int *i)
 	if (!strcmp(a, "--files")) {
 		if ((r = input(o, IN_FILES, a)) != 0)
 			return r;
-		for (r = add_path(o, a, v); !r && *i + 1 < argc &&
-					    strncmp(argv[*i + 1], "--", 2);)
+		for (r = add_path(o, a, v); !r && *i + 1 < argc && strncmp(argv[*i + 1], "--", 2);)
 			r = add_path(o, a, argv[++*i]);
 		return r;
 	}
@@ -127,8 +122,7 @@ static int option(struct demo_options *o, int argc, char **argv, int *i)
 	if (!strcmp(a, "--max-pages"))
 		return num(a, v, 1, 1ull << 32, &o->max_pages);
 	if (!strcmp(a, "--threads"))
-		return (r = num(a, v, 1, DEMO_MAX_THREADS, &n)) ? r :
-								 (o->threads = (unsigned)n, 0);
+		return (r = num(a, v, 1, DEMO_MAX_THREADS, &n)) ? r : (o->threads = (unsigned)n, 0);
 	if (!strcmp(a, "--batch"))
 		return (r = num(a, v, 1, 512, &n)) ? r : (o->batch = (unsigned)n, 0);
 	if (!strcmp(a, "--seed"))

@@ -82,10 +82,8 @@ void print_mem(const char *label, const struct mem_now *m)
 	char a[32], b[32], c[32], e[32];
 
 	printf("  %s: VmRSS %s (RssAnon %s, RssShmem %s); region %s\n", label,
-	       fmt_bytes(a, sizeof(a), m->vm_rss),
-	       fmt_bytes(b, sizeof(b), m->rss_anon),
-	       fmt_bytes(c, sizeof(c), m->rss_shmem),
-	       fmt_bytes(e, sizeof(e), m->region_rss));
+	       fmt_bytes(a, sizeof(a), m->vm_rss), fmt_bytes(b, sizeof(b), m->rss_anon),
+	       fmt_bytes(c, sizeof(c), m->rss_shmem), fmt_bytes(e, sizeof(e), m->region_rss));
 }
 
 void print_latency(const char *label, const struct hist *h)

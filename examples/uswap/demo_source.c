@@ -50,8 +50,7 @@ int page_check(struct demo *d, size_t i)
 	uint64_t w0;
 
 	memcpy(&w0, p, 8);
-	return w0 == d->rec[i].word0 &&
-	       page_hash(p + 8, d->page_size - 8) == d->rec[i].hash;
+	return w0 == d->rec[i].word0 && page_hash(p + 8, d->page_size - 8) == d->rec[i].hash;
 }
 
 int sink_put(struct sink *s, const unsigned char *page, uint32_t want)
@@ -75,8 +74,7 @@ int sink_put(struct sink *s, const unsigned char *page, uint32_t want)
 }
 
 /* P random bytes from @seed, then zeros. */
-static void fill_prefix(unsigned char *page, size_t size, size_t p,
-			uint64_t seed)
+static void fill_prefix(unsigned char *page, size_t size, size_t p, uint64_t seed)
 {
 	for (size_t i = 0; i < p; i += 8) {
 		uint64_t w = mix(&seed);
@@ -101,8 +99,7 @@ static int synth_calibrate(struct sink *s, size_t ps)
 	}
 	for (size_t p = 0; p <= ps; p++) {
 		fill_prefix(page, ps, p, 0xca11b000u + p);
-		got[p] = (uint32_t)LZ4_compress_default((char *)page, out,
-							(int)ps, cap);
+		got[p] = (uint32_t)LZ4_compress_default((char *)page, out, (int)ps, cap);
 	}
 	for (size_t want = 1, p = 0; want <= ps; want++) {
 		while (p < ps && got[p] < want) /* got[] grows with p */
@@ -174,8 +171,10 @@ static int src_trace(struct sink *s, const char *path, unsigned char *page)
 
 		no++;
 		if (r < 0) {
-			fprintf(stderr, "demo: %s:%lu: expected a size 1..%zu "
-				"or S\n", path, no, s->d->page_size);
+			fprintf(stderr,
+				"demo: %s:%lu: expected a size 1..%zu "
+				"or S\n",
+				path, no, s->d->page_size);
 			fclose(f);
 			return -1;
 		}
@@ -206,9 +205,11 @@ static int bundled_traces(struct demo *d, char ***paths)
 
 	snprintf(dir, sizeof(dir), "%s/tools/data", ws ? ws : ".");
 	if (!(dp = opendir(dir))) {
-		fprintf(stderr, "demo: no bundled traces in %s (%s): run it "
+		fprintf(stderr,
+			"demo: no bundled traces in %s (%s): run it "
 			"with `bazel run`, or from the workspace, or give "
-			"--trace FILE\n", dir, strerror(errno));
+			"--trace FILE\n",
+			dir, strerror(errno));
 		return -1;
 	}
 	*paths = calloc(DEMO_MAX_INPUTS, sizeof(**paths));
@@ -232,8 +233,8 @@ static void note_source(struct demo *d, const char *name)
 	const char *base = strrchr(name, '/');
 	size_t l = strlen(d->sources);
 
-	snprintf(d->sources + l, sizeof(d->sources) - l, "%s%s",
-		 l ? ", " : "", base ? base + 1 : name);
+	snprintf(d->sources + l, sizeof(d->sources) - l, "%s%s", l ? ", " : "",
+		 base ? base + 1 : name);
 }
 
 static int src_traces(struct sink *s, unsigned char *page)
@@ -261,8 +262,7 @@ static int src_traces(struct sink *s, unsigned char *page)
 	return err;
 }
 
-static int source_run(struct demo *d, int count_only, uint64_t limit,
-		      uint64_t *pages)
+static int source_run(struct demo *d, int count_only, uint64_t limit, uint64_t *pages)
 {
 	struct sink s = { d, count_only, 0, limit, NULL, 0 };
 	unsigned char *page = malloc(d->page_size);
@@ -296,10 +296,10 @@ int source_fill(struct demo *d)
 	int err = source_run(d, 0, d->pages, &n);
 
 	if (!err && n < d->pages) {
-		fprintf(stderr, "demo: the input shrank between two reads "
+		fprintf(stderr,
+			"demo: the input shrank between two reads "
 			"(%llu pages, then %llu): using %llu\n",
-			(unsigned long long)d->pages, (unsigned long long)n,
-			(unsigned long long)n);
+			(unsigned long long)d->pages, (unsigned long long)n, (unsigned long long)n);
 		d->pages = n;
 	}
 	return err;

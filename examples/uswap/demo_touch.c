@@ -23,10 +23,10 @@
 struct worker {
 	struct demo *d;
 	unsigned t;
-	size_t *ws, nws;         /* the working set, shuffled */
+	size_t *ws, nws; /* the working set, shuffled */
 	uint64_t rng;
-	int churn;               /* phase B: random touches, writes */
-	struct hist *lat;        /* shared by the touchers */
+	int churn;        /* phase B: random touches, writes */
+	struct hist *lat; /* shared by the touchers */
 	atomic_int *stop;
 	atomic_ullong touches, faults, writes;
 };
@@ -160,8 +160,8 @@ static void *reclaimer(void *arg)
 }
 
 /* Sum of the touchers' counters. */
-static void totals(struct worker *w, unsigned n, uint64_t *touches,
-		   uint64_t *faults, uint64_t *writes)
+static void totals(struct worker *w, unsigned n, uint64_t *touches, uint64_t *faults,
+		   uint64_t *writes)
 {
 	*touches = *faults = *writes = 0;
 	for (unsigned t = 0; t < n; t++) {
@@ -173,8 +173,8 @@ static void totals(struct worker *w, unsigned n, uint64_t *touches,
 
 /* Wait for the touchers (phase A) or for o.seconds (phase B), drawing
  * the progress line. */
-static void wait_phase(struct demo *d, struct worker *w, int churn,
-		       struct helpers *h, uint64_t start)
+static void wait_phase(struct demo *d, struct worker *w, int churn, struct helpers *h,
+		       uint64_t start)
 {
 	struct progress p;
 	uint64_t touches, faults, writes, want = 0;
@@ -189,15 +189,15 @@ static void wait_phase(struct demo *d, struct worker *w, int churn,
 		if (churn ? s >= d->o.seconds : touches >= want)
 			break;
 		if (churn)
-			progress_line(&p, "  churn: %.1f of %.0f s, %llu touches, "
-				      "%llu faults, %llu pages reclaimed", s,
-				      d->o.seconds, (unsigned long long)touches,
+			progress_line(&p,
+				      "  churn: %.1f of %.0f s, %llu touches, "
+				      "%llu faults, %llu pages reclaimed",
+				      s, d->o.seconds, (unsigned long long)touches,
 				      (unsigned long long)faults,
 				      (unsigned long long)atomic_load(&h->reclaimed));
 		else
 			progress_line(&p, "  fault-in: %llu of %llu pages",
-				      (unsigned long long)touches,
-				      (unsigned long long)want);
+				      (unsigned long long)touches, (unsigned long long)want);
 		nap_ms(50);
 	}
 	progress_done(&p);
@@ -221,8 +221,11 @@ static int run_phase(struct demo *d, int churn, struct touch_result *r)
 	}
 	hist_reset(r->latency);
 	for (unsigned t = 0; t < T && !err; t++) {
-		w[t] = (struct worker){ .d = d, .t = t, .churn = churn,
-					.lat = r->latency, .stop = &stop,
+		w[t] = (struct worker){ .d = d,
+					.t = t,
+					.churn = churn,
+					.lat = r->latency,
+					.stop = &stop,
 					.rng = d->o.seed * 7919 + t };
 		err = ws_make(&w[t], d->o.working_set);
 	}
@@ -286,8 +289,7 @@ static void *floor_toucher(void *arg)
 		order[j] = tmp;
 	}
 	for (size_t k = 0; order && k < n; k++) {
-		unsigned char *p = w->base + (w->t + order[k] * w->threads) *
-						     w->page_size;
+		unsigned char *p = w->base + (w->t + order[k] * w->threads) * w->page_size;
 		uint64_t t0 = wall_ns();
 
 		*(volatile unsigned char *)p = 1; /* each page's first touch */
@@ -314,9 +316,13 @@ int touch_floor(struct demo *d, size_t pages, struct touch_result *r)
 	}
 	hist_reset(r->latency);
 	for (unsigned t = 0; t < d->o.threads; t++) {
-		w[t] = (struct floor_worker){ .base = uswap_base(u), .page_size = d->page_size,
-					      .pages = pages, .t = t, .threads = d->o.threads,
-					      .rng = d->o.seed * 31 + t, .lat = r->latency };
+		w[t] = (struct floor_worker){ .base = uswap_base(u),
+					      .page_size = d->page_size,
+					      .pages = pages,
+					      .t = t,
+					      .threads = d->o.threads,
+					      .rng = d->o.seed * 31 + t,
+					      .lat = r->latency };
 		pthread_create(&tid[t], NULL, floor_toucher, &w[t]);
 	}
 	for (unsigned t = 0; t < d->o.threads; t++)

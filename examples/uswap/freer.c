@@ -59,8 +59,7 @@ static void drain(struct uswap *u)
 
 	while (tail != atomic_load_explicit(&u->free_head, memory_order_acquire)) {
 		zs_free(u->pool, u->free_ring[tail % USWAP_FREE_RING]);
-		atomic_store_explicit(&u->free_tail, ++tail,
-				      memory_order_release);
+		atomic_store_explicit(&u->free_tail, ++tail, memory_order_release);
 	}
 }
 

@@ -78,8 +78,7 @@ static int fill_word(struct uswap *u, const struct fault *f, uint64_t word)
 
 /* Decompress object @h of @len bytes into place at @f. -EIO when it cannot
  * be read or does not decompress to a page. */
-static int fill_object(struct uswap *u, const struct fault *f, zs_handle h,
-		       uint32_t len)
+static int fill_object(struct uswap *u, const struct fault *f, zs_handle h, uint32_t len)
 {
 	const char *obj = zs_obj_read_begin(u->pool, h, len, u->fault_copy);
 	const void *src = obj;
@@ -88,8 +87,7 @@ static int fill_object(struct uswap *u, const struct fault *f, zs_handle h,
 	if (!obj)
 		return -EIO;
 	if (len < u->page_size) {
-		int n = LZ4_decompress_safe(obj, (char *)u->fault_buf, (int)len,
-					    (int)u->page_size);
+		int n = LZ4_decompress_safe(obj, (char *)u->fault_buf, (int)len, (int)u->page_size);
 
 		err = n == (int)u->page_size ? 0 : -EIO;
 		src = u->fault_buf;
@@ -132,8 +130,7 @@ static void fault_in(struct uswap *u, const struct fault *f)
 	page_state_store(u, f->index, PG_LOADING);
 	counters_store(u, len, -1);
 	counter_add(&u->c.faults, 1);
-	err = len ? fill_object(u, f, (zs_handle)value, len) :
-		    fill_word(u, f, value);
+	err = len ? fill_object(u, f, (zs_handle)value, len) : fill_word(u, f, value);
 	if (err == -EIO)
 		err = read_error(u, f);
 	if (err) {
@@ -201,8 +198,7 @@ static void serve_wp(struct uswap *u, const struct fault *f)
 /* Serve one message. Returns 1 for the doorbell. */
 static int serve(struct uswap *u, const struct uffd_msg *m, uint64_t t0)
 {
-	uintptr_t a = (uintptr_t)m->arg.pagefault.address &
-		      ~(uintptr_t)(u->page_size - 1);
+	uintptr_t a = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(u->page_size - 1);
 	struct fault f;
 
 	if (m->event != UFFD_EVENT_PAGEFAULT)

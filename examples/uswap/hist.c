@@ -39,16 +39,14 @@ static void max_update(_Atomic uint64_t *max, uint64_t v)
 {
 	uint64_t cur = atomic_load_explicit(max, memory_order_relaxed);
 
-	while (v > cur && !atomic_compare_exchange_weak_explicit(
-				  max, &cur, v, memory_order_relaxed,
-				  memory_order_relaxed))
+	while (v > cur && !atomic_compare_exchange_weak_explicit(max, &cur, v, memory_order_relaxed,
+								 memory_order_relaxed))
 		;
 }
 
 void hist_add(struct hist *h, uint64_t value)
 {
-	atomic_fetch_add_explicit(&h->count[bucket_of(value)], 1,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count[bucket_of(value)], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
 	max_update(&h->max, value);
 }
@@ -56,17 +54,13 @@ void hist_add(struct hist *h, uint64_t value)
 void hist_merge(struct hist *into, const struct hist *from)
 {
 	for (unsigned b = 0; b < HIST_BUCKETS; b++) {
-		uint64_t c = atomic_load_explicit(&from->count[b],
-						  memory_order_relaxed);
+		uint64_t c = atomic_load_explicit(&from->count[b], memory_order_relaxed);
 		if (c)
-			atomic_fetch_add_explicit(&into->count[b], c,
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&into->count[b], c, memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(
-		&into->n, atomic_load_explicit(&from->n, memory_order_relaxed),
-		memory_order_relaxed);
-	max_update(&into->max,
-		   atomic_load_explicit(&from->max, memory_order_relaxed));
+	atomic_fetch_add_explicit(&into->n, atomic_load_explicit(&from->n, memory_order_relaxed),
+				  memory_order_relaxed);
+	max_update(&into->max, atomic_load_explicit(&from->max, memory_order_relaxed));
 }
 
 uint64_t hist_percentile(const struct hist *h, double pct)

@@ -30,15 +30,15 @@
  * release-CAS to ZAPPING and read by H after an acquire-load of STORED.
  */
 enum page_state {
-	PG_EMPTY = 0,   /* never touched; no page table entry */
-	PG_RESIDENT,    /* present (maybe the shared zero page), writable */
-	PG_ARMING,      /* R: chosen, write-protect system call in flight */
-	PG_RECLAIMING,  /* write-protected, R compressing and storing it */
-	PG_DISARMING,   /* H: written to; clearing the write-protection */
-	PG_ZAPPING,     /* stored; R's MADV_DONTNEED in flight */
-	PG_STORED,      /* dropped; the entry says where its bytes are */
-	PG_LOADING,     /* H: putting the page in place (UFFDIO_COPY or
-			   ZEROPAGE in flight); R waits for it to end */
+	PG_EMPTY = 0,  /* never touched; no page table entry */
+	PG_RESIDENT,   /* present (maybe the shared zero page), writable */
+	PG_ARMING,     /* R: chosen, write-protect system call in flight */
+	PG_RECLAIMING, /* write-protected, R compressing and storing it */
+	PG_DISARMING,  /* H: written to; clearing the write-protection */
+	PG_ZAPPING,    /* stored; R's MADV_DONTNEED in flight */
+	PG_STORED,     /* dropped; the entry says where its bytes are */
+	PG_LOADING,    /* H: putting the page in place (UFFDIO_COPY or
+			  ZEROPAGE in flight); R waits for it to end */
 };
 #define PG_STATE_MASK 0xffu
 #define PG_REFERENCED 0x100u /* H faulted it in since the hand passed */
@@ -52,12 +52,12 @@ struct uswap_page {
 
 /* Counters, updated with relaxed atomics by R and H, read by stats. */
 struct uswap_counters {
-	_Atomic uint64_t stored_pages;  /* == STORED or ZAPPING entries
-					   (moved before the transitions) */
-	_Atomic uint64_t compr_bytes;   /* == sum of their len */
-	_Atomic uint64_t same_pages;    /* those with len 0 */
-	_Atomic uint64_t huge_pages;    /* those with len page_size */
-	_Atomic uint64_t used_max;      /* pool pages, most seen */
+	_Atomic uint64_t stored_pages; /* == STORED or ZAPPING entries
+					  (moved before the transitions) */
+	_Atomic uint64_t compr_bytes;  /* == sum of their len */
+	_Atomic uint64_t same_pages;   /* those with len 0 */
+	_Atomic uint64_t huge_pages;   /* those with len page_size */
+	_Atomic uint64_t used_max;     /* pool pages, most seen */
 	_Atomic uint64_t reclaimed, reclaim_written, reclaim_failed;
 	_Atomic uint64_t faults, zero_faults, wp_faults, stale_faults;
 	_Atomic uint64_t read_errors, eexist;
@@ -67,7 +67,7 @@ struct uswap_counters {
 #define USWAP_FREE_RING 16384
 
 struct uswap {
-	unsigned char *base;      /* the region: pages * page_size bytes */
+	unsigned char *base; /* the region: pages * page_size bytes */
 	size_t pages;
 	size_t page_size;
 	unsigned page_shift;      /* page_size == 1 << page_shift */
@@ -77,38 +77,38 @@ struct uswap {
 	size_t map_bytes;         /* (pages + 1) * page_size */
 	struct uswap_page *table; /* [pages] */
 	struct zs_pool *pool;
-	size_t huge_size;         /* objects this big or bigger: raw */
-	int uffd;                 /* non-blocking; the handler polls it */
+	size_t huge_size; /* objects this big or bigger: raw */
+	int uffd;         /* non-blocking; the handler polls it */
 	int user_mode_only;
 	int lz4_accel;
-	unsigned batch;           /* pages per reclaim batch */
+	unsigned batch; /* pages per reclaim batch */
 
 	pthread_mutex_t reclaim_lock; /* one reclaim at a time; guards below */
-	size_t hand;              /* the clock's next page */
-	void *lz4_state;          /* LZ4_sizeofState() bytes */
-	unsigned char *pack;      /* page_size bytes: LZ4 output or raw copy */
-	unsigned char *snap;      /* page_size bytes: a page's copy, compressed
-				     instead of the page under TSan */
-	struct reclaim_slot *slots; /* [batch] */
+	size_t hand;                  /* the clock's next page */
+	void *lz4_state;              /* LZ4_sizeofState() bytes */
+	unsigned char *pack;          /* page_size bytes: LZ4 output or raw copy */
+	unsigned char *snap;          /* page_size bytes: a page's copy, compressed
+					 instead of the page under TSan */
+	struct reclaim_slot *slots;   /* [batch] */
 
 	pthread_t handler;
 	int handler_started;
-	atomic_int handler_busy;  /* H is not asleep in poll() */
+	atomic_int handler_busy; /* H is not asleep in poll() */
 
 	/* The freer (freer.c): objects of pages back in, H -> F. */
 	zs_handle free_ring[USWAP_FREE_RING];
-	_Atomic size_t free_head; /* H's next slot; H alone writes it */
-	_Atomic size_t free_tail; /* F's next slot; F alone writes it;
-				     0 <= head - tail <= USWAP_FREE_RING */
+	_Atomic size_t free_head;  /* H's next slot; H alone writes it */
+	_Atomic size_t free_tail;  /* F's next slot; F alone writes it;
+				      0 <= head - tail <= USWAP_FREE_RING */
 	pthread_mutex_t free_lock; /* guards the three below */
 	pthread_cond_t free_cond;
 	int freer_sleeping, freer_stop;
-	atomic_int freer_busy;    /* F is freeing (or about to look) */
+	atomic_int freer_busy; /* F is freeing (or about to look) */
 	pthread_t freer;
 	int freer_started;
-	unsigned char *fault_buf; /* H: a page to decompress into */
+	unsigned char *fault_buf;  /* H: a page to decompress into */
 	unsigned char *fault_copy; /* H: a straddling object's bytes */
-	struct hist fault_ns;     /* H: service time of store fault-ins */
+	struct hist fault_ns;      /* H: service time of store fault-ins */
 
 	struct uswap_counters c;
 };
@@ -126,19 +126,15 @@ static inline uint32_t page_state_load(const struct uswap *u, size_t i)
 	return atomic_load_explicit(&u->table[i].state, memory_order_acquire);
 }
 
-static inline int page_state_cas(struct uswap *u, size_t i, uint32_t *old,
-				 uint32_t new_state)
+static inline int page_state_cas(struct uswap *u, size_t i, uint32_t *old, uint32_t new_state)
 {
-	return atomic_compare_exchange_strong_explicit(
-		&u->table[i].state, old, new_state, memory_order_acq_rel,
-		memory_order_acquire);
+	return atomic_compare_exchange_strong_explicit(&u->table[i].state, old, new_state,
+						       memory_order_acq_rel, memory_order_acquire);
 }
 
-static inline void page_state_store(struct uswap *u, size_t i,
-				    uint32_t new_state)
+static inline void page_state_store(struct uswap *u, size_t i, uint32_t new_state)
 {
-	atomic_store_explicit(&u->table[i].state, new_state,
-			      memory_order_release);
+	atomic_store_explicit(&u->table[i].state, new_state, memory_order_release);
 }
 
 static inline void counter_add(_Atomic uint64_t *c, uint64_t v)

@@ -51,8 +51,7 @@
 #endif
 
 /* 1 with *@word set when every 8-byte word of @page equals the first. */
-NO_TSAN static int same_filled(const unsigned char *page, size_t size,
-			       uint64_t *word)
+NO_TSAN static int same_filled(const unsigned char *page, size_t size, uint64_t *word)
 {
 	const uint64_t *w = (const uint64_t *)(const void *)page;
 	size_t n = size / sizeof(*w);
@@ -66,8 +65,7 @@ NO_TSAN static int same_filled(const unsigned char *page, size_t size,
 
 /* Copy a page word by word; the empty asm keeps the compiler from turning
  * the loop into a call of memcpy, which ThreadSanitizer intercepts. */
-NO_TSAN static void copy_raw(unsigned char *dst, const unsigned char *src,
-			     size_t size)
+NO_TSAN static void copy_raw(unsigned char *dst, const unsigned char *src, size_t size)
 {
 	const uint64_t *s = (const uint64_t *)(const void *)src;
 	uint64_t *d = (uint64_t *)(void *)dst;
@@ -96,9 +94,8 @@ static int slot_encode(struct uswap *u, struct reclaim_slot *sl)
 		copy_raw(u->snap, page, u->page_size);
 		page = u->snap;
 	}
-	n = LZ4_compress_fast_extState(u->lz4_state, (const char *)page,
-				       (char *)u->pack, (int)u->page_size,
-				       (int)u->huge_size - 1, u->lz4_accel);
+	n = LZ4_compress_fast_extState(u->lz4_state, (const char *)page, (char *)u->pack,
+				       (int)u->page_size, (int)u->huge_size - 1, u->lz4_accel);
 	if (n <= 0) { /* not below the huge size: keep it as it is */
 		copy_raw(u->pack, page, u->page_size);
 		n = (int)u->page_size;
@@ -135,8 +132,8 @@ static size_t run_end(const struct reclaim_slot *s, size_t j, size_t n)
 }
 
 /* The run's address range. */
-static void *run_addr(const struct uswap *u, const struct reclaim_slot *s,
-		      size_t j, size_t k, size_t *len)
+static void *run_addr(const struct uswap *u, const struct reclaim_slot *s, size_t j, size_t k,
+		      size_t *len)
 {
 	*len = (k - j) << u->page_shift;
 	return page_addr(u, s[j].index);
@@ -214,8 +211,7 @@ static void batch_commit(struct uswap *u, struct reclaim_slot *s, size_t n)
 
 /* A run that could not be dropped (madvise failed, which a valid range
  * does not): take its pages back as they are. */
-static void run_unwind(struct uswap *u, struct reclaim_slot *s, size_t j,
-		       size_t k)
+static void run_unwind(struct uswap *u, struct reclaim_slot *s, size_t j, size_t k)
 {
 	for (; j < k; j++) {
 		counters_store(u, s[j].len, -1);
@@ -237,9 +233,7 @@ static size_t batch_zap(struct uswap *u, struct reclaim_slot *s, size_t n)
 			k = j + 1;
 			continue;
 		}
-		for (k = j + 1; k < n && s[k].stored &&
-				s[k].index == s[k - 1].index + 1;
-		     k++)
+		for (k = j + 1; k < n && s[k].stored && s[k].index == s[k - 1].index + 1; k++)
 			;
 		a = run_addr(u, s, j, k, &len);
 		if (madvise(a, len, MADV_DONTNEED) != 0) {
@@ -256,12 +250,11 @@ static size_t batch_zap(struct uswap *u, struct reclaim_slot *s, size_t n)
 static void used_max_update(struct uswap *u)
 {
 	uint64_t used = zs_get_total_pages(u->pool);
-	uint64_t cur = atomic_load_explicit(&u->c.used_max,
-					    memory_order_relaxed);
+	uint64_t cur = atomic_load_explicit(&u->c.used_max, memory_order_relaxed);
 
-	while (used > cur && !atomic_compare_exchange_weak_explicit(
-				     &u->c.used_max, &cur, used,
-				     memory_order_relaxed, memory_order_relaxed))
+	while (used > cur &&
+	       !atomic_compare_exchange_weak_explicit(&u->c.used_max, &cur, used,
+						      memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -327,8 +320,7 @@ static size_t pick_clock(struct uswap *u, size_t want, size_t *budget)
 
 /* Run batches of pages given by @next until @n went out, or none is left,
  * or the pool refuses. */
-static long reclaim_loop(struct uswap *u, size_t n,
-			 size_t (*next)(struct uswap *, size_t, void *),
+static long reclaim_loop(struct uswap *u, size_t n, size_t (*next)(struct uswap *, size_t, void *),
 			 void *arg)
 {
 	size_t done = 0;

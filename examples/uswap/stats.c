@@ -45,9 +45,7 @@ int uswap_get_stats(struct uswap *u, struct uswap_stats *st)
 	stats_counters(u, st);
 	st->mem_used_total = zs.pages_used * u->page_size;
 	used_max = load(&u->c.used_max);
-	st->mem_used_max =
-		(used_max > zs.pages_used ? used_max : zs.pages_used) *
-		u->page_size;
+	st->mem_used_max = (used_max > zs.pages_used ? used_max : zs.pages_used) * u->page_size;
 	st->pool_metadata = zs.metadata_bytes;
 	st->table_bytes = u->pages * sizeof(*u->table);
 	st->pages_compacted = zs.pages_compacted;
@@ -125,7 +123,7 @@ size_t uswap_check(struct uswap *u)
 		sched_yield();
 	h = malloc((u->pages ? u->pages : 1) * sizeof(*h));
 	if (!h)
-		return 1; /* cannot check: a violation, not a pass */
+		return 1;                     /* cannot check: a violation, not a pass */
 	pthread_mutex_lock(&u->reclaim_lock); /* the pack buffer */
 	census_take(u, &c, h);
 	bad = check_objects(u, h, c.objects);

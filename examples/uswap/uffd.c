@@ -41,8 +41,7 @@ int uffd_open(int kernel_faults, int *user_mode_only)
 	if (fd < 0 && errno == EPERM && !kernel_faults) {
 		/* vm.unprivileged_userfaultfd is 0 and we lack CAP_SYS_PTRACE:
 		 * user-mode faults alone are always allowed (Linux 5.11+). */
-		fd = syscall(SYS_userfaultfd,
-			     O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 		if (fd < 0 && errno == EINVAL)
 			errno = EPERM; /* older kernel: no such flag */
 		*user_mode_only = fd >= 0;
@@ -59,8 +58,7 @@ int uffd_api(int fd)
 	 * the whole handshake with EINVAL. */
 	struct uffdio_api api = {
 		.api = UFFD_API,
-		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
-			    UFFD_FEATURE_THREAD_ID,
+		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID,
 	};
 
 	if (ioctl(fd, UFFDIO_API, &api) == 0)
@@ -74,10 +72,8 @@ int uffd_register(int fd, void *start, size_t len)
 		.range = { (uintptr_t)start, len },
 		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
 	};
-	const uint64_t need = (1ull << _UFFDIO_COPY) |
-			      (1ull << _UFFDIO_ZEROPAGE) |
-			      (1ull << _UFFDIO_WAKE) |
-			      (1ull << _UFFDIO_WRITEPROTECT);
+	const uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
+			      (1ull << _UFFDIO_WAKE) | (1ull << _UFFDIO_WRITEPROTECT);
 
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0)
 		return errno == EINVAL ? -EOPNOTSUPP : -errno;

@@ -142,8 +142,7 @@ uint64_t uswap_now_ns(void)
 
 void counters_store(struct uswap *u, uint32_t len, int sign)
 {
-	void (*op)(_Atomic uint64_t *, uint64_t) =
-		sign > 0 ? counter_add : counter_sub;
+	void (*op)(_Atomic uint64_t *, uint64_t) = sign > 0 ? counter_add : counter_sub;
 
 	op(&u->c.stored_pages, 1);
 	if (len == 0)
@@ -155,8 +154,7 @@ void counters_store(struct uswap *u, uint32_t len, int sign)
 
 /* Open, shake hands, register @len bytes at @start. The descriptor or a
  * negative errno. */
-static int uffd_setup(int kernel_faults, void *start, size_t len,
-		      int *user_mode_only)
+static int uffd_setup(int kernel_faults, void *start, size_t len, int *user_mode_only)
 {
 	int fd = uffd_open(kernel_faults, user_mode_only);
 	int err;
@@ -176,8 +174,8 @@ static int uffd_setup(int kernel_faults, void *start, size_t len,
 int uswap_available(int kernel_faults)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	int umo, fd;
 
 	if (p == MAP_FAILED)
@@ -213,9 +211,8 @@ const char *uswap_advice(int err)
 
 static int config_check(const struct uswap_config *c)
 {
-	if (!c || !c->size || c->lz4_acceleration < 0 ||
-	    c->lz4_acceleration > 65537 || c->batch_pages > USWAP_BATCH_MAX ||
-	    c->max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE)
+	if (!c || !c->size || c->lz4_acceleration < 0 || c->lz4_acceleration > 65537 ||
+	    c->batch_pages > USWAP_BATCH_MAX || c->max_pages_per_zspage > ZS_MAX_PAGES_PER_ZSPAGE)
 		return -EINVAL;
 	return 0;
 }
@@ -246,8 +243,8 @@ static int region_map(struct uswap *u, const struct uswap_config *c)
 	u->snap = malloc(u->page_size);
 	u->fault_buf = malloc(u->page_size);
 	u->fault_copy = malloc(u->page_size);
-	if (!u->table || !u->slots || !u->lz4_state || !u->pack || !u->snap ||
-	    !u->fault_buf || !u->fault_copy)
+	if (!u->table || !u->slots || !u->lz4_state || !u->pack || !u->snap || !u->fault_buf ||
+	    !u->fault_copy)
 		return -ENOMEM;
 	return 0;
 }
@@ -306,8 +303,8 @@ struct uswap *uswap_create(const struct uswap_config *config)
 	pthread_cond_init(&u->free_cond, NULL);
 	err = region_map(u, config);
 	if (!err) {
-		u->uffd = uffd_setup(config->kernel_faults, u->base,
-				     u->map_bytes, &u->user_mode_only);
+		u->uffd = uffd_setup(config->kernel_faults, u->base, u->map_bytes,
+				     &u->user_mode_only);
 		err = u->uffd < 0 ? u->uffd : 0;
 	}
 	if (!err)

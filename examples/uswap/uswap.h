@@ -62,7 +62,7 @@ struct zs_pool;
 
 /* Create-time parameters. Zero-initialise, then set what you need. */
 struct uswap_config {
-	size_t size;             /* bytes of the region, > 0 (whole pages) */
+	size_t size; /* bytes of the region, > 0 (whole pages) */
 	/* LZ4_compress_fast()'s acceleration, 1..65537; 0: 1 (zram's). */
 	int lz4_acceleration;
 	/* Most pages the pool may hold (zs_config.max_pages); past it a page
@@ -86,55 +86,55 @@ struct uswap_config {
 
 /* Figures in zram's terms (mm_stat), plus the pager's own. */
 struct uswap_stats {
-	uint64_t pages;            /* size of the region in pages */
-	uint64_t page_size;        /* bytes */
-	uint64_t stored_pages;     /* pages out of memory now (zram: pages
-				      stored), same-filled ones included */
-	uint64_t orig_data_size;   /* stored_pages * page_size */
-	uint64_t compr_data_size;  /* bytes of the objects in the pool (raw
-				      pages count page_size each) */
-	uint64_t same_pages;       /* stored as their 8-byte word */
-	uint64_t huge_pages;       /* stored raw: did not compress enough */
-	uint64_t mem_used_total;   /* pool pages * page_size (the objects of
-				      pages faulted back in are freed by a
-				      low-priority thread, so this lags the
-				      faults a little) */
-	uint64_t mem_used_max;     /* the most mem_used_total seen after a
-				      reclaim batch */
-	uint64_t pool_metadata;    /* the pool's bytes outside its pages
-				      (zs_stats.metadata_bytes) */
-	uint64_t table_bytes;      /* uswap's per-page table (where each
-				      page is; holds the same-filled words) */
-	uint64_t pages_compacted;  /* zs_stats.pages_compacted */
-	uint64_t reclaimed;        /* pages stored by reclaim, ever */
-	uint64_t reclaim_written;  /* reclaims cancelled by a write */
-	uint64_t reclaim_failed;   /* pages the pool refused (kept resident) */
-	uint64_t faults;           /* pages faulted in from the store, ever */
-	uint64_t zero_faults;      /* first touches of never-stored pages */
-	uint64_t wp_faults;        /* writes that hit a write-protected page */
-	uint64_t stale_faults;     /* fault messages for pages already there */
-	uint64_t read_errors;      /* objects that could not be read back
-				      (SIGBUS sent to the thread): 0 in a
-				      sound pool */
-	uint64_t eexist;           /* pages the handler found already in
-				      place (left as they were): 0 unless
-				      the region was used against the
-				      contract above */
+	uint64_t pages;           /* size of the region in pages */
+	uint64_t page_size;       /* bytes */
+	uint64_t stored_pages;    /* pages out of memory now (zram: pages
+				     stored), same-filled ones included */
+	uint64_t orig_data_size;  /* stored_pages * page_size */
+	uint64_t compr_data_size; /* bytes of the objects in the pool (raw
+				     pages count page_size each) */
+	uint64_t same_pages;      /* stored as their 8-byte word */
+	uint64_t huge_pages;      /* stored raw: did not compress enough */
+	uint64_t mem_used_total;  /* pool pages * page_size (the objects of
+				     pages faulted back in are freed by a
+				     low-priority thread, so this lags the
+				     faults a little) */
+	uint64_t mem_used_max;    /* the most mem_used_total seen after a
+				     reclaim batch */
+	uint64_t pool_metadata;   /* the pool's bytes outside its pages
+				     (zs_stats.metadata_bytes) */
+	uint64_t table_bytes;     /* uswap's per-page table (where each
+				     page is; holds the same-filled words) */
+	uint64_t pages_compacted; /* zs_stats.pages_compacted */
+	uint64_t reclaimed;       /* pages stored by reclaim, ever */
+	uint64_t reclaim_written; /* reclaims cancelled by a write */
+	uint64_t reclaim_failed;  /* pages the pool refused (kept resident) */
+	uint64_t faults;          /* pages faulted in from the store, ever */
+	uint64_t zero_faults;     /* first touches of never-stored pages */
+	uint64_t wp_faults;       /* writes that hit a write-protected page */
+	uint64_t stale_faults;    /* fault messages for pages already there */
+	uint64_t read_errors;     /* objects that could not be read back
+				     (SIGBUS sent to the thread): 0 in a
+				     sound pool */
+	uint64_t eexist;          /* pages the handler found already in
+				     place (left as they were): 0 unless
+				     the region was used against the
+				     contract above */
 	/* Fault service time in the handler: from reading the fault message
 	 * to the page being in place and its thread woken, in ns (log-linear
 	 * buckets: within 1/32 of the true value). */
 	uint64_t fault_ns_p50, fault_ns_p99, fault_ns_max;
-	int user_mode_only;        /* 1: UFFD_USER_MODE_ONLY was needed */
+	int user_mode_only; /* 1: UFFD_USER_MODE_ONLY was needed */
 };
 
 /* Where a page is, as uswap_page_state() tells. */
 enum uswap_state {
-	USWAP_EMPTY = 0,  /* never touched: reads as zeros when first touched */
-	USWAP_RESIDENT,   /* in memory, or being put there by the handler (a
-			     thread whose access faulted sees RESIDENT once
-			     the access returns; a reclaim waits for it) */
-	USWAP_STORED,     /* out: in the pool or kept as its same-filled word */
-	USWAP_MOVING,     /* being reclaimed, or taken back for a write */
+	USWAP_EMPTY = 0, /* never touched: reads as zeros when first touched */
+	USWAP_RESIDENT,  /* in memory, or being put there by the handler (a
+			    thread whose access faulted sees RESIDENT once
+			    the access returns; a reclaim waits for it) */
+	USWAP_STORED,    /* out: in the pool or kept as its same-filled word */
+	USWAP_MOVING,    /* being reclaimed, or taken back for a write */
 };
 
 /*

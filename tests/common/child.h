@@ -16,7 +16,8 @@
 #include <cstdio>
 #include <thread>
 
-namespace test_child {
+namespace test_child
+{
 
 // How child @pid ended: its exit status, or 128 + the signal that killed
 // it; -1 if waiting failed or it was still running after @seconds (it is

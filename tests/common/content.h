@@ -16,7 +16,8 @@
 #include <cstring>
 #include <vector>
 
-namespace test_content {
+namespace test_content
+{
 
 constexpr uint64_t kGamma = 0x9e3779b97f4a7c15ull; // splitmix64's increment
 
@@ -32,12 +33,23 @@ inline uint64_t mix(uint64_t z)
 // The k-th value (from 0) of Rng(seed) is mix(seed + (k + 1) * kGamma).
 struct Rng {
 	uint64_t s;
-	explicit Rng(uint64_t seed) : s(seed) {}
-	uint64_t next() { return mix(s += kGamma); }
+	explicit Rng(uint64_t seed) : s(seed)
+	{
+	}
+	uint64_t next()
+	{
+		return mix(s += kGamma);
+	}
 	// Uniform in [0, n), n > 0.
-	uint64_t below(uint64_t n) { return next() % n; }
+	uint64_t below(uint64_t n)
+	{
+		return next() % n;
+	}
 	// Uniform in [lo, hi].
-	uint64_t range(uint64_t lo, uint64_t hi) { return lo + below(hi - lo + 1); }
+	uint64_t range(uint64_t lo, uint64_t hi)
+	{
+		return lo + below(hi - lo + 1);
+	}
 };
 
 // Fills [p, p + n) with bytes derived from seed.

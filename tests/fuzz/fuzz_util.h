@@ -23,14 +23,24 @@
 
 #include "tests/common/content.h"
 
-namespace fuzz {
+namespace fuzz
+{
 
 // Reads little-endian integers from the input; zeros once it runs out.
-class Reader {
-public:
-	Reader(const uint8_t *data, size_t size) : cur(data), avail(size) {}
-	bool empty() const { return avail == 0; }
-	size_t left() const { return avail; }
+class Reader
+{
+      public:
+	Reader(const uint8_t *data, size_t size) : cur(data), avail(size)
+	{
+	}
+	bool empty() const
+	{
+		return avail == 0;
+	}
+	size_t left() const
+	{
+		return avail;
+	}
 	uint8_t u8()
 	{
 		if (!avail)
@@ -38,11 +48,23 @@ public:
 		avail--;
 		return *cur++;
 	}
-	uint16_t u16() { return static_cast<uint16_t>(u8() | u8() << 8); }
-	uint32_t u32() { return u16() | static_cast<uint32_t>(u16()) << 16; }
-	uint64_t u64() { return u32() | static_cast<uint64_t>(u32()) << 32; }
+	uint16_t u16()
+	{
+		return static_cast<uint16_t>(u8() | u8() << 8);
+	}
+	uint32_t u32()
+	{
+		return u16() | static_cast<uint32_t>(u16()) << 16;
+	}
+	uint64_t u64()
+	{
+		return u32() | static_cast<uint64_t>(u32()) << 32;
+	}
 	// Uniform-ish in [0, n) (n > 0), from one byte when n fits one.
-	uint32_t below(uint32_t n) { return n <= 256 ? u8() % n : u32() % n; }
+	uint32_t below(uint32_t n)
+	{
+		return n <= 256 ? u8() % n : u32() % n;
+	}
 	// An element of the non-empty vector @v: below(v.size()).
 	template <typename T> const T &pick(const std::vector<T> &v)
 	{
@@ -62,7 +84,7 @@ public:
 			std::swap(v[i - 1], v[below(static_cast<uint32_t>(i))]);
 	}
 
-private:
+      private:
 	const uint8_t *cur;
 	size_t avail;
 };

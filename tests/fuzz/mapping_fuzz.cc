@@ -36,7 +36,8 @@
 #include "mapping/mapping.h"
 #include "tests/fuzz/fuzz_util.h"
 
-namespace {
+namespace
+{
 
 constexpr size_t kMaxLive = 96; // live pages when the source has no limit
 constexpr uint32_t kOps = 16;
@@ -49,7 +50,7 @@ struct Held {
 	uint64_t seq;
 	uint8_t *ptr;
 	uint64_t ver_a, ver_b; // page versions at map time
-	bool freed;	       // a page was freed while this was held
+	bool freed;            // a page was freed while this was held
 };
 
 struct Page {
@@ -57,9 +58,12 @@ struct Page {
 	uint64_t version;
 };
 
-class Harness {
-public:
-	explicit Harness(fuzz::Reader *input) : in(input), page(mp_page_size()) {}
+class Harness
+{
+      public:
+	explicit Harness(fuzz::Reader *input) : in(input), page(mp_page_size())
+	{
+	}
 
 	void run()
 	{
@@ -90,15 +94,24 @@ public:
 		finish();
 	}
 
-private:
+      private:
 	// ---- model helpers -------------------------------------------------
-	bool straddles(const Held &h) const { return h.off + h.len > page; }
+	bool straddles(const Held &h) const
+	{
+		return h.off + h.len > page;
+	}
 	bool copy_buffer(const Held &h) const
 	{
 		return straddles(h) && h.b != h.a + 1 && h.method == MP_COPY;
 	}
-	bool live(uint32_t pfn) const { return pages.count(pfn) != 0; }
-	uint32_t pick_live() { return in->pick_key(pages); }
+	bool live(uint32_t pfn) const
+	{
+		return pages.count(pfn) != 0;
+	}
+	uint32_t pick_live()
+	{
+		return in->pick_key(pages);
+	}
 	uint8_t *kmap(uint32_t pfn)
 	{
 		void *p = mp_kmap(src, pfn);
@@ -141,7 +154,10 @@ private:
 			   (unsigned long long)st.pages_cached);
 		FUZZ_CHECK(st.max_pages == max_pages, "max_pages changed");
 	}
-	void touch(uint32_t pfn) { pages[pfn].version = ++version; }
+	void touch(uint32_t pfn)
+	{
+		pages[pfn].version = ++version;
+	}
 	void page_freed(uint32_t pfn)
 	{
 		pages.erase(pfn);

@@ -21,7 +21,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-namespace {
+namespace
+{
 
 bool read_file(const std::string &path, std::vector<uint8_t> *out)
 {

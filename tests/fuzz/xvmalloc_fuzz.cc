@@ -36,7 +36,8 @@
 #include "tests/fuzz/fuzz_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 constexpr size_t kMaxLive = 2000;
 constexpr uint32_t kOps = 16;
@@ -57,16 +58,17 @@ int collect_block(uint32_t pfn, uint32_t offset, uint32_t size, int used, void *
 {
 	Walked *w = static_cast<Walked *>(arg);
 	if (used)
-		w->used.push_back({{pfn, offset}, size});
+		w->used.push_back({ { pfn, offset }, size });
 	else
-		w->free_blocks.push_back({pfn, offset});
+		w->free_blocks.push_back({ pfn, offset });
 	return 0;
 }
 
-class Harness {
-public:
+class Harness
+{
+      public:
 	explicit Harness(fuzz::Reader *input)
-		: in(input), page(static_cast<uint32_t>(mp_page_size())), max_size(xv_max_size())
+	    : in(input), page(static_cast<uint32_t>(mp_page_size())), max_size(xv_max_size())
 	{
 	}
 
@@ -90,10 +92,16 @@ public:
 		finish();
 	}
 
-private:
-	size_t total_pages() { return xv_get_total_size_bytes(pool) / page; }
+      private:
+	size_t total_pages()
+	{
+		return xv_get_total_size_bytes(pool) / page;
+	}
 
-	Key pick_live() { return in->pick_key(objs); }
+	Key pick_live()
+	{
+		return in->pick_key(objs);
+	}
 
 	void verify(Key k)
 	{
@@ -205,7 +213,7 @@ private:
 		}
 		FUZZ_CHECK(off % 4 == 0 && off >= 4 && off + size <= page,
 			   "step %zu: malloc(%u) gave offset %u", step, size, off);
-		Key k{pfn, off};
+		Key k{ pfn, off };
 		FUZZ_CHECK(!objs.count(k), "step %zu: <%u, %u> handed out twice", step, pfn, off);
 		// No overlap with the neighbours in the same page (extents rounded).
 		auto next = objs.lower_bound(k);
@@ -220,7 +228,7 @@ private:
 					   "step %zu: <%u, %u> overlaps the object before it", step,
 					   pfn, off);
 		}
-		Obj o{size, ++seed};
+		Obj o{ size, ++seed };
 		void *p = xv_map(pool, pfn, off);
 		FUZZ_CHECK(p != nullptr, "map of a new object");
 		fuzz::fill(p, size, o.seed);
@@ -275,17 +283,17 @@ private:
 				int32_t d = static_cast<int8_t>(in->u8());
 				if (d == 0)
 					d = 1;
-				expect_refused({k.first, k.second + static_cast<uint32_t>(d)},
+				expect_refused({ k.first, k.second + static_cast<uint32_t>(d) },
 					       "shifted offset");
 			}
 			break;
 		case 2: {
 			uint32_t pfn = objs.empty() || in->u8() & 1 ? in->u8() : pick_live().first;
-			expect_refused({pfn, in->u16()}, "random pair");
+			expect_refused({ pfn, in->u16() }, "random pair");
 			break;
 		}
 		case 3:
-			expect_refused({in->u32(), in->u32()}, "random 32-bit pair");
+			expect_refused({ in->u32(), in->u32() }, "random 32-bit pair");
 			break;
 		case 4: {
 			// Another pool's live object: pfns are per pool.
@@ -295,7 +303,7 @@ private:
 			}
 			uint32_t pfn, off;
 			if (xv_malloc(other, 1 + in->u16() % max_size, &pfn, &off, 0) == 0)
-				expect_refused({pfn, off}, "another pool's pair");
+				expect_refused({ pfn, off }, "another pool's pair");
 			break;
 		}
 		case 5: {
@@ -309,8 +317,8 @@ private:
 			forge();
 			break;
 		default:
-			expect_refused({UINT32_MAX, 4}, "pfn UINT32_MAX");
-			expect_refused({0, 0}, "offset 0");
+			expect_refused({ UINT32_MAX, 4 }, "pfn UINT32_MAX");
+			expect_refused({ 0, 0 }, "offset 0");
 		}
 	}
 
@@ -329,12 +337,12 @@ private:
 		uint32_t i = 4 + 4 * in->below((o.size - 4) / 4);
 		unsigned char *p = static_cast<unsigned char *>(xv_map(pool, k.first, k.second));
 		FUZZ_CHECK(p != nullptr, "map of live <%u, %u>", k.first, k.second);
-		uint16_t size =
-			static_cast<uint16_t>(in->u8() & 1 ? o.size - i : 1 + in->u16() % max_size);
+		uint16_t size = static_cast<uint16_t>(in->u8() & 1 ? o.size - i
+								   : 1 + in->u16() % max_size);
 		uint16_t prev = static_cast<uint16_t>((k.second - 4) | (in->u8() & 2));
 		std::memcpy(p + i - 4, &size, 2);
 		std::memcpy(p + i - 2, &prev, 2);
-		expect_refused({k.first, k.second + i}, "forged header");
+		expect_refused({ k.first, k.second + i }, "forged header");
 		fuzz::fill(p, o.size, o.seed);
 	}
 
@@ -441,7 +449,7 @@ private:
 			in->shuffle(in_page);
 			for (Key k : in_page)
 				free_obj(k);
-			expect_refused({pfn, in_page[0].second}, "pair of an emptied page");
+			expect_refused({ pfn, in_page[0].second }, "pair of an emptied page");
 		}
 		}
 	}

@@ -47,7 +47,8 @@
 #include "tests/fuzz/fuzz_util.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace {
+namespace
+{
 
 constexpr size_t kMaxLive = 1500;
 constexpr uint32_t kOps = 24;
@@ -60,20 +61,21 @@ struct Obj {
 
 struct Held {
 	zs_handle h;
-	bool read;			 // zs_obj_read_begin, else zs_map_object
-	zs_mapmode mode;		 // maps
-	size_t len;			 // reads: bytes asked for
-	const uint8_t *ptr;		 // what the call returned
+	bool read;                       // zs_obj_read_begin, else zs_map_object
+	zs_mapmode mode;                 // maps
+	size_t len;                      // reads: bytes asked for
+	const uint8_t *ptr;              // what the call returned
 	std::unique_ptr<uint8_t[]> copy; // reads: local_copy
-	uint64_t version;		 // the object's version at map time
+	uint64_t version;                // the object's version at map time
 	uint64_t seq;
 };
 
-class Harness {
-public:
+class Harness
+{
+      public:
 	explicit Harness(fuzz::Reader *input)
-		: in(input), page(mp_page_size()),
-		  max_obj(page > ZS_MAX_OBJECT_SIZE ? page : ZS_MAX_OBJECT_SIZE)
+	    : in(input), page(mp_page_size()),
+	      max_obj(page > ZS_MAX_OBJECT_SIZE ? page : ZS_MAX_OBJECT_SIZE)
 	{
 	}
 
@@ -102,7 +104,7 @@ public:
 		finish();
 	}
 
-private:
+      private:
 	// ---- model -----------------------------------------------------------
 	size_t class_size(size_t size) const
 	{
@@ -111,7 +113,10 @@ private:
 				return c.size;
 		return 0;
 	}
-	zs_handle pick_live() { return in->pick_key(objs); }
+	zs_handle pick_live()
+	{
+		return in->pick_key(objs);
+	}
 	bool is_held(zs_handle h) const
 	{
 		for (const auto &x : held)

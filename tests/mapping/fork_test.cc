@@ -10,7 +10,8 @@
 #include "mapping/mapping.h"
 #include "tests/common/child.h"
 
-namespace {
+namespace
+{
 
 mp_source *make(mp_backing backing)
 {

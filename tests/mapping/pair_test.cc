@@ -11,10 +11,14 @@
 #include "mapping/mapping.h"
 #include "tests/common/content.h"
 
-namespace {
+namespace
+{
 
 struct SourceDeleter {
-	void operator()(mp_source *s) const { mp_destroy(s); }
+	void operator()(mp_source *s) const
+	{
+		mp_destroy(s);
+	}
 };
 using Source = std::unique_ptr<mp_source, SourceDeleter>;
 
@@ -27,8 +31,9 @@ mp_source *make_shared(uint32_t cache_pages = 0)
 	return mp_create(&cfg);
 }
 
-class PairTest : public ::testing::Test {
-protected:
+class PairTest : public ::testing::Test
+{
+      protected:
 	void SetUp() override
 	{
 		src.reset(make_shared());
@@ -42,11 +47,20 @@ protected:
 		fill(a, 'A');
 		fill(b, 'B');
 	}
-	uint8_t *kmap(uint32_t pfn) { return static_cast<uint8_t *>(mp_kmap(src.get(), pfn)); }
+	uint8_t *kmap(uint32_t pfn)
+	{
+		return static_cast<uint8_t *>(mp_kmap(src.get(), pfn));
+	}
 	// Page @pfn holds the bytes of @seed (tests/common/content.h).
-	void fill(uint32_t pfn, uint64_t seed) { test_content::fill(kmap(pfn), page, seed); }
+	void fill(uint32_t pfn, uint64_t seed)
+	{
+		test_content::fill(kmap(pfn), page, seed);
+	}
 	// Byte @i of a page filled with @seed.
-	uint8_t expect(uint64_t seed, uint32_t i) { return test_content::byte_at(seed, i); }
+	uint8_t expect(uint64_t seed, uint32_t i)
+	{
+		return test_content::byte_at(seed, i);
+	}
 
 	Source src;
 	uint32_t page = 0, a = 0, gap = 0, b = 0;
@@ -116,8 +130,8 @@ TEST_F(PairTest, ManyPairsCycleThroughTheWindows)
 			uint32_t x = pfns[i], y = pfns[pfns.size() - 1 - i];
 			if (y == x + 1 || x == y)
 				continue;
-			uint8_t *w = static_cast<uint8_t *>(mp_map_pair(
-				src.get(), x, y, page - 8, 16, MP_RO, MP_REMAP, i));
+			uint8_t *w = static_cast<uint8_t *>(
+				mp_map_pair(src.get(), x, y, page - 8, 16, MP_RO, MP_REMAP, i));
 			ASSERT_NE(w, nullptr);
 			EXPECT_EQ(w[7], expect('a' + (int)i, page - 1));
 			EXPECT_EQ(w[8], expect('a' + (int)(pfns.size() - 1 - i), 0));
@@ -130,7 +144,7 @@ TEST_F(PairTest, AdjacentPfnsUseTheDirectMap)
 {
 	uint32_t next = a + 1; // `gap` follows a in a fresh source
 	ASSERT_EQ(gap, next);
-	for (mp_method m : {MP_REMAP, MP_COPY}) {
+	for (mp_method m : { MP_REMAP, MP_COPY }) {
 		void *p = mp_map_pair(src.get(), a, gap, page - 4, 8, MP_RW, m, 9);
 		if (m == MP_REMAP) {
 			EXPECT_EQ(p, kmap(a) + page - 4);
@@ -142,7 +156,7 @@ TEST_F(PairTest, AdjacentPfnsUseTheDirectMap)
 
 TEST_F(PairTest, InPageRangeIsTheDirectMap)
 {
-	for (mp_method m : {MP_REMAP, MP_COPY}) {
+	for (mp_method m : { MP_REMAP, MP_COPY }) {
 		void *p = mp_map_pair(src.get(), a, b, 100, 200, MP_RW, m, 5);
 		EXPECT_EQ(p, kmap(a) + 100);
 		EXPECT_EQ(mp_unmap_pair(src.get(), 5), 0);
@@ -176,8 +190,7 @@ TEST_F(PairTest, CopyWriteOnlyCopiesOutOnly)
 	ASSERT_EQ(mp_unmap_pair(src.get(), 1), 0);
 	fill(a, 'X');
 	fill(b, 'Y');
-	p = static_cast<uint8_t *>(
-		mp_map_pair(src.get(), a, b, off, len, MP_WO, MP_COPY, 2));
+	p = static_cast<uint8_t *>(mp_map_pair(src.get(), a, b, off, len, MP_WO, MP_COPY, 2));
 	ASSERT_NE(p, nullptr);
 	EXPECT_NE(p[0], expect('X', off)) << "WO copied the pages in";
 	for (uint32_t i = 0; i < len; i++)
@@ -214,8 +227,8 @@ TEST_F(PairTest, SlotsNestAndRunOut)
 {
 	std::vector<uint8_t *> ptrs;
 	for (int i = 0; i < MP_MAX_MAPPINGS; i++) {
-		uint8_t *p = static_cast<uint8_t *>(mp_map_pair(
-			src.get(), a, b, page - 10 - i, 20, MP_RW, MP_COPY, 100 + i));
+		uint8_t *p = static_cast<uint8_t *>(
+			mp_map_pair(src.get(), a, b, page - 10 - i, 20, MP_RW, MP_COPY, 100 + i));
 		ASSERT_NE(p, nullptr) << i;
 		ptrs.push_back(p);
 	}
@@ -223,14 +236,12 @@ TEST_F(PairTest, SlotsNestAndRunOut)
 		for (int j = i + 1; j < MP_MAX_MAPPINGS; j++)
 			EXPECT_NE(ptrs[i], ptrs[j]);
 	errno = 0;
-	EXPECT_EQ(mp_map_pair(src.get(), a, b, page - 10, 20, MP_RW, MP_COPY, 99),
-		  nullptr);
+	EXPECT_EQ(mp_map_pair(src.get(), a, b, page - 10, 20, MP_RW, MP_COPY, 99), nullptr);
 	EXPECT_EQ(errno, EBUSY);
 	EXPECT_EQ(mp_unmap_pair(src.get(), 101), 0);
-	EXPECT_NE(mp_map_pair(src.get(), a, b, page - 10, 20, MP_RW, MP_REMAP, 99),
-		  nullptr);
+	EXPECT_NE(mp_map_pair(src.get(), a, b, page - 10, 20, MP_RW, MP_REMAP, 99), nullptr);
 	EXPECT_EQ(mp_unmap_pair(src.get(), 99), 0);
-	for (int i : {0, 2, 3})
+	for (int i : { 0, 2, 3 })
 		EXPECT_EQ(mp_unmap_pair(src.get(), 100 + i), 0);
 }
 
@@ -259,20 +270,20 @@ TEST_F(PairTest, BadArgumentsAreRefused)
 		uint32_t pa, pb, off, len;
 		int mode, method;
 	} cases[] = {
-		{a, b, page, 10, MP_RW, MP_COPY},          // offset past the page
-		{a, b, 0, 0, MP_RW, MP_COPY},              // empty
-		{a, b, 0, page + 1, MP_RW, MP_COPY},       // longer than a page
-		{a, b, page - 1, 2, 3, MP_COPY},           // bad mode
-		{a, b, page - 1, 2, MP_RW, 2},             // bad method
-		{freed, b, page - 1, 2, MP_RW, MP_COPY},   // freed page A
-		{a, freed, page - 1, 2, MP_RW, MP_REMAP},  // freed page B
-		{a, 999999, page - 1, 2, MP_RW, MP_COPY},  // never allocated
-		{UINT32_MAX, b, 0, 2, MP_RW, MP_REMAP},    // out of range
+		{ a, b, page, 10, MP_RW, MP_COPY },         // offset past the page
+		{ a, b, 0, 0, MP_RW, MP_COPY },             // empty
+		{ a, b, 0, page + 1, MP_RW, MP_COPY },      // longer than a page
+		{ a, b, page - 1, 2, 3, MP_COPY },          // bad mode
+		{ a, b, page - 1, 2, MP_RW, 2 },            // bad method
+		{ freed, b, page - 1, 2, MP_RW, MP_COPY },  // freed page A
+		{ a, freed, page - 1, 2, MP_RW, MP_REMAP }, // freed page B
+		{ a, 999999, page - 1, 2, MP_RW, MP_COPY }, // never allocated
+		{ UINT32_MAX, b, 0, 2, MP_RW, MP_REMAP },   // out of range
 	};
 	for (const Case &c : cases) {
 		errno = 0;
-		EXPECT_EQ(mp_map_pair(src.get(), c.pa, c.pb, c.off, c.len,
-				      (mp_mode)c.mode, (mp_method)c.method, 1),
+		EXPECT_EQ(mp_map_pair(src.get(), c.pa, c.pb, c.off, c.len, (mp_mode)c.mode,
+				      (mp_method)c.method, 1),
 			  nullptr)
 			<< c.pa << " " << c.pb << " " << c.off << " " << c.len;
 		EXPECT_EQ(errno, EINVAL);
@@ -386,8 +397,8 @@ TEST_F(PairTest, DestroyedSourceGivesItsSlotsBack)
 	ASSERT_EQ(mp_alloc_page(doomed.get(), &y), 0);
 	ASSERT_EQ(mp_alloc_page(doomed.get(), &z), 0);
 	for (int i = 0; i < MP_MAX_MAPPINGS; i++)
-		ASSERT_NE(mp_map_pair(doomed.get(), x, z, page - 4, 8,
-				      i % 2 ? MP_RO : MP_RW, i % 2 ? MP_REMAP : MP_COPY, i),
+		ASSERT_NE(mp_map_pair(doomed.get(), x, z, page - 4, 8, i % 2 ? MP_RO : MP_RW,
+				      i % 2 ? MP_REMAP : MP_COPY, i),
 			  nullptr);
 	EXPECT_EQ(mp_map_pair(src.get(), a, b, 0, 8, MP_RO, MP_COPY, 9), nullptr);
 	EXPECT_EQ(errno, EBUSY); // the source is alive: its slots are held

@@ -14,7 +14,8 @@
 
 #include "mapping/mapping.h"
 
-namespace {
+namespace
+{
 
 TEST(PairThreads, ConcurrentMappingsSeeTheirOwnPages)
 {
@@ -24,7 +25,7 @@ TEST(PairThreads, ConcurrentMappingsSeeTheirOwnPages)
 	ASSERT_NE(src, nullptr);
 	const uint32_t page = (uint32_t)mp_page_size();
 	constexpr int kThreads = 6, kPagesPerThread = 16, kRounds = 400;
-	std::atomic<int> failures{0};
+	std::atomic<int> failures{ 0 };
 
 	// Interleave the threads' pages so that every pair is non-adjacent.
 	std::vector<std::vector<uint32_t>> pages(kThreads);
@@ -58,10 +59,10 @@ TEST(PairThreads, ConcurrentMappingsSeeTheirOwnPages)
 			uint32_t off = page - 1 - (uint32_t)(rng() % (page - 1));
 			uint32_t len = 1 + (uint32_t)(rng() % page);
 			// Two mappings held at once: one RW (we rewrite it), one RO.
-			uint8_t *w = static_cast<uint8_t *>(mp_map_pair(
-				src, mine[i1], mine[i2], off, len, MP_RW, m1, 1));
-			uint8_t *ro = static_cast<uint8_t *>(mp_map_pair(
-				src, mine[i3], mine[i4], page / 2, page, MP_RO, m2, 2));
+			uint8_t *w = static_cast<uint8_t *>(
+				mp_map_pair(src, mine[i1], mine[i2], off, len, MP_RW, m1, 1));
+			uint8_t *ro = static_cast<uint8_t *>(
+				mp_map_pair(src, mine[i3], mine[i4], page / 2, page, MP_RO, m2, 2));
 			if (!w || !ro) {
 				failures++;
 				return;
@@ -154,9 +155,9 @@ TEST(PairThreads, CopyBackNeverReachesAReallocatedPage)
 	ASSERT_EQ(mp_alloc_page(src, &a), 0);
 	ASSERT_EQ(mp_alloc_page(src, &gap), 0);
 	ASSERT_EQ(mp_alloc_page(src, &b0), 0);
-	std::atomic<uint32_t> b{b0};
-	std::atomic<unsigned long> seq{0}; // odd: b is being freed and replaced
-	std::atomic<bool> stop{false};
+	std::atomic<uint32_t> b{ b0 };
+	std::atomic<unsigned long> seq{ 0 }; // odd: b is being freed and replaced
+	std::atomic<bool> stop{ false };
 	std::shared_mutex swap; // exclusive: b is being freed and replaced
 	std::atomic<unsigned long> rounds[kMappers];
 	for (auto &r : rounds)

@@ -11,10 +11,14 @@
 
 #include "mapping/mapping.h"
 
-namespace {
+namespace
+{
 
 struct SourceDeleter {
-	void operator()(mp_source *s) const { mp_destroy(s); }
+	void operator()(mp_source *s) const
+	{
+		mp_destroy(s);
+	}
 };
 using Source = std::unique_ptr<mp_source, SourceDeleter>;
 
@@ -53,7 +57,7 @@ TEST(Placed, ConfigChecks)
 
 TEST(Placed, RunsAreContiguousZeroedAndCounted)
 {
-	for (mp_backing b : {MP_BACKING_PRIVATE, MP_BACKING_SHARED}) {
+	for (mp_backing b : { MP_BACKING_PRIVATE, MP_BACKING_SHARED }) {
 		Source s = make_placed(64, 1 << 20, b);
 		const size_t page = mp_page_size();
 		uint32_t p;

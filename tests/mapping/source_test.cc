@@ -5,9 +5,9 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -18,10 +18,14 @@
 
 #include "mapping/mapping.h"
 
-namespace {
+namespace
+{
 
 struct SourceDeleter {
-	void operator()(mp_source *s) const { mp_destroy(s); }
+	void operator()(mp_source *s) const
+	{
+		mp_destroy(s);
+	}
 };
 using Source = std::unique_ptr<mp_source, SourceDeleter>;
 
@@ -56,7 +60,7 @@ long rss_kib(mp_backing backing)
 	return kib;
 }
 
-const mp_backing kBackings[] = {MP_BACKING_PRIVATE, MP_BACKING_SHARED};
+const mp_backing kBackings[] = { MP_BACKING_PRIVATE, MP_BACKING_SHARED };
 
 bool all_zero(const uint8_t *p, size_t n)
 {
@@ -111,8 +115,7 @@ TEST(Source, FreedPageIsReusedZeroed)
 	ASSERT_EQ(mp_free_page(s.get(), a), 0);
 	ASSERT_EQ(mp_alloc_page(s.get(), &b), 0);
 	EXPECT_EQ(a, b); // last in, first out
-	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), b)),
-			     mp_page_size()));
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), b)), mp_page_size()));
 }
 
 TEST(Source, BadPfnsAreRefused)
@@ -122,7 +125,7 @@ TEST(Source, BadPfnsAreRefused)
 	ASSERT_EQ(mp_alloc_page(s.get(), &pfn), 0);
 
 	// Never allocated, out of range, far out of range.
-	for (uint32_t bad : {pfn + 1, 63u, 64u, 1000000u, UINT32_MAX}) {
+	for (uint32_t bad : { pfn + 1, 63u, 64u, 1000000u, UINT32_MAX }) {
 		errno = 0;
 		EXPECT_EQ(mp_kmap(s.get(), bad), nullptr) << bad;
 		EXPECT_EQ(errno, EINVAL);
@@ -340,7 +343,8 @@ TEST(Source, ManyThreadsAllocateDistinctPages)
 
 } // namespace
 
-namespace {
+namespace
+{
 
 TEST(Source, NearHintPrefersTheNextPfn)
 {
@@ -375,16 +379,16 @@ TEST(Source, BatchFreeIsAllOrNothing)
 	}
 	mp_stats st;
 	// A pfn that is not allocated, or one given twice: nothing is freed.
-	uint32_t bad[] = {p[0], p[1], 9999};
+	uint32_t bad[] = { p[0], p[1], 9999 };
 	EXPECT_EQ(mp_free_pages(s.get(), bad, 3), -EINVAL);
-	uint32_t twice[] = {p[2], p[3], p[2]};
+	uint32_t twice[] = { p[2], p[3], p[2] };
 	EXPECT_EQ(mp_free_pages(s.get(), twice, 3), -EINVAL);
 	mp_get_stats(s.get(), &st);
 	EXPECT_EQ(st.pages_used, 16u);
 	for (uint32_t x : p)
 		EXPECT_EQ(mp_page_valid(s.get(), x), 1);
 	// A good batch, out of order and with gaps, frees exactly those.
-	uint32_t good[] = {p[9], p[3], p[4], p[5], p[12], p[0]};
+	uint32_t good[] = { p[9], p[3], p[4], p[5], p[12], p[0] };
 	EXPECT_EQ(mp_free_pages(s.get(), good, 6), 0);
 	mp_get_stats(s.get(), &st);
 	EXPECT_EQ(st.pages_used, 10u);
@@ -399,8 +403,7 @@ TEST(Source, BatchFreeIsAllOrNothing)
 	uint32_t again;
 	ASSERT_EQ(mp_alloc_page(s.get(), &again), 0);
 	EXPECT_EQ(again, p[0]);
-	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), again)),
-			     mp_page_size()));
+	EXPECT_TRUE(all_zero(static_cast<uint8_t *>(mp_kmap(s.get(), again)), mp_page_size()));
 }
 
 TEST(Source, BatchFreeGivesMemoryBack)
@@ -421,8 +424,7 @@ TEST(Source, BatchFreeGivesMemoryBack)
 		long after = rss_kib(backing);
 		long expect_kib = (long)(n * page / 1024);
 		EXPECT_GE(full - before, expect_kib * 9 / 10);
-		EXPECT_GE(full - after, expect_kib * 9 / 10)
-			<< "batch-freed pages stayed resident";
+		EXPECT_GE(full - after, expect_kib * 9 / 10) << "batch-freed pages stayed resident";
 	}
 }
 
@@ -436,7 +438,7 @@ TEST(Source, AllocationWaitsForPagesBeingTrimmed)
 	std::vector<uint32_t> p(kPages);
 	for (auto &x : p)
 		ASSERT_EQ(mp_alloc_page(s.get(), &x), 0);
-	std::atomic<bool> stop{false};
+	std::atomic<bool> stop{ false };
 	std::thread trimmer([&] {
 		while (!stop.load())
 			mp_trim(s.get());
@@ -473,10 +475,10 @@ TEST(Source, RejectedBatchNeverHidesAllocatedPages)
 	Source s = make_source();
 	uint32_t p;
 	ASSERT_EQ(mp_alloc_page(s.get(), &p), 0);
-	std::atomic<bool> stop{false};
-	std::atomic<long> accepted{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<long> accepted{ 0 };
 	std::thread bad([&] {
-		uint32_t twice[2] = {p, p};
+		uint32_t twice[2] = { p, p };
 		while (!stop.load())
 			accepted += mp_free_pages(s.get(), twice, 2) != -EINVAL;
 	});

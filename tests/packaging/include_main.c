@@ -12,7 +12,6 @@ static int failed(const char *name, int result)
 
 int main(void)
 {
-	return failed("use_mapping", use_mapping()) |
-	       failed("use_xvmalloc", use_xvmalloc()) |
+	return failed("use_mapping", use_mapping()) | failed("use_xvmalloc", use_xvmalloc()) |
 	       failed("use_zsmalloc", use_zsmalloc());
 }

@@ -3,7 +3,8 @@
 
 #include "tests/packaging/include_test.h"
 
-namespace {
+namespace
+{
 int failed(const char *name, int result)
 {
 	if (result != 0)
@@ -14,7 +15,6 @@ int failed(const char *name, int result)
 
 int main()
 {
-	return failed("use_mapping", use_mapping()) |
-	       failed("use_xvmalloc", use_xvmalloc()) |
+	return failed("use_mapping", use_mapping()) | failed("use_xvmalloc", use_xvmalloc()) |
 	       failed("use_zsmalloc", use_zsmalloc());
 }

@@ -4,7 +4,7 @@
 
 int use_mapping(void)
 {
-	struct mp_config config = {0};
+	struct mp_config config = { 0 };
 	config.max_pages = 16;
 	struct mp_source *src = mp_create(&config);
 	if (!src)

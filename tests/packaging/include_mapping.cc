@@ -15,5 +15,5 @@ int use_mapping()
 	mp_stats stats{};
 	mp_get_stats(src, &stats);
 	mp_destroy(src);
-	return ok && stats.allocs == 1 && mp_page_size() == size_t{1} << mp_page_shift() ? 0 : 1;
+	return ok && stats.allocs == 1 && mp_page_size() == size_t{ 1 } << mp_page_shift() ? 0 : 1;
 }

@@ -2,7 +2,8 @@
 
 #include "tests/packaging/include_test.h"
 
-namespace {
+namespace
+{
 int count_used(uint32_t, uint32_t, uint32_t, int used, void *arg)
 {
 	*static_cast<int *>(arg) += used;
@@ -25,8 +26,8 @@ int use_xvmalloc()
 		  xv_malloc(pool, 100, &pfn, &offset, 0) == 0 &&
 		  xv_map(pool, pfn, offset) != nullptr &&
 		  xv_get_object_size(pool, pfn, offset) == 100 &&
-		  xv_walk(pool, walker, &used) == 0 && used == 1 &&
-		  xv_check(pool) == 0 && xv_free(pool, pfn, offset) == 0;
+		  xv_walk(pool, walker, &used) == 0 && used == 1 && xv_check(pool) == 0 &&
+		  xv_free(pool, pfn, offset) == 0;
 	xv_destroy_pool(pool);
 	return ok && xv_max_size() > xv_min_block() ? 0 : 1;
 }

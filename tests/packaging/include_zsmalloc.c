@@ -6,7 +6,7 @@
 
 int use_zsmalloc(void)
 {
-	struct zs_config config = {0};
+	struct zs_config config = { 0 };
 	config.name = "include_test";
 	config.map_method = ZS_MAP_COPY;
 	struct zs_pool *pool = zs_create_pool_config(&config);

@@ -30,7 +30,8 @@
 #include "xvmalloc/xvmalloc.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace {
+namespace
+{
 
 using stress::Rng;
 
@@ -58,8 +59,8 @@ MpResult run_mp(uint64_t seed, int ops, uint32_t cache, uint64_t fail_n)
 	for (int i = 0; i < ops; i++) {
 		uint64_t k = r.below(100);
 		if (k < 55 || live.empty()) {
-			uint32_t near =
-				live.empty() || r.below(2) ? UINT32_MAX : live.rbegin()->first;
+			uint32_t near = live.empty() || r.below(2) ? UINT32_MAX
+								   : live.rbegin()->first;
 			mp_stats before, after;
 			mp_get_stats(src, &before);
 			uint32_t pfn = 12345;
@@ -112,7 +113,7 @@ MpResult run_mp(uint64_t seed, int ops, uint32_t cache, uint64_t fail_n)
 
 TEST(FaultEveryN, PageSource)
 {
-	for (uint32_t cache : {0u, 4u}) {
+	for (uint32_t cache : { 0u, 4u }) {
 		SCOPED_TRACE(cache);
 		const MpResult ref = run_mp(11, 250, cache, 0);
 		ASSERT_EQ(0, ref.failures);
@@ -210,7 +211,9 @@ XvResult run_xv(uint64_t seed, int ops, unsigned arenas, uint32_t cache, uint64_
 	return res;
 }
 
-class XvFaultEveryN : public ::testing::TestWithParam<std::tuple<unsigned, uint32_t>> {};
+class XvFaultEveryN : public ::testing::TestWithParam<std::tuple<unsigned, uint32_t>>
+{
+};
 
 TEST_P(XvFaultEveryN, Workload)
 {
@@ -249,7 +252,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, XvFaultEveryN,
 
 struct ZsResult {
 	uint64_t page_requests_bound = 0; // pages mallocs took + objects moved
-	int failures = 0;		  // ENOMEM from zs_malloc without NOGROW
+	int failures = 0;                 // ENOMEM from zs_malloc without NOGROW
 };
 
 // Objects moved by compaction so far (zs_compact() and the automatic
@@ -358,8 +361,9 @@ ZsResult run_zs(uint64_t seed, int ops, unsigned chain, zs_map_method method, ui
 	return res;
 }
 
-class ZsFaultEveryN
-	: public ::testing::TestWithParam<std::tuple<unsigned, zs_map_method, uint32_t>> {};
+class ZsFaultEveryN : public ::testing::TestWithParam<std::tuple<unsigned, zs_map_method, uint32_t>>
+{
+};
 
 TEST_P(ZsFaultEveryN, Workload)
 {

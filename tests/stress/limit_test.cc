@@ -20,14 +20,15 @@
 #include "xvmalloc/xvmalloc.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace {
+namespace
+{
 
 using stress::Rng;
 
 TEST(Limit, PageSourceFillFreeRefill)
 {
 	const size_t page = stress::page_size();
-	for (uint32_t cache : {0u, 3u}) {
+	for (uint32_t cache : { 0u, 3u }) {
 		SCOPED_TRACE(cache);
 		mp_config cfg{};
 		cfg.max_pages = 37;
@@ -93,7 +94,9 @@ struct XvLive {
 	uint64_t seed;
 };
 
-class XvLimit : public ::testing::TestWithParam<unsigned> {};
+class XvLimit : public ::testing::TestWithParam<unsigned>
+{
+};
 
 TEST_P(XvLimit, FillFreeRefill)
 {
@@ -162,7 +165,9 @@ struct ZsLive {
 	uint64_t seed;
 };
 
-class ZsLimit : public ::testing::TestWithParam<std::tuple<unsigned, zs_map_method>> {};
+class ZsLimit : public ::testing::TestWithParam<std::tuple<unsigned, zs_map_method>>
+{
+};
 
 TEST_P(ZsLimit, FillFreeCompactRefill)
 {

@@ -35,14 +35,16 @@
 #include "xvmalloc/xvmalloc.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace {
+namespace
+{
 
 using stress::Rng;
 
 // ---- zsmalloc: a wrong program ---------------------------------------
 
-class ZsWrong : public ::testing::TestWithParam<zs_map_method> {
-protected:
+class ZsWrong : public ::testing::TestWithParam<zs_map_method>
+{
+      protected:
 	struct Obj {
 		size_t size;
 		uint64_t seed;
@@ -75,7 +77,7 @@ protected:
 			return 0;
 		uint64_t seed = ++last_seed;
 		EXPECT_TRUE(stress::zs_write(pool, h, size, seed, 0));
-		live[h] = {size, seed};
+		live[h] = { size, seed };
 		return h;
 	}
 
@@ -263,7 +265,7 @@ TEST(Limits, EveryLayer)
 	const size_t page = stress::page_size();
 	// Page source: config and map_pair bounds.
 	mp_config mc{};
-	mc.max_pages = uint64_t{1} << 32;
+	mc.max_pages = uint64_t{ 1 } << 32;
 	errno = 0;
 	EXPECT_EQ(nullptr, mp_create(&mc));
 	EXPECT_EQ(EINVAL, errno);
@@ -280,11 +282,11 @@ TEST(Limits, EveryLayer)
 		uint32_t off, len;
 		bool ok;
 	} pair_cases[] = {
-		{0, pg, true},	   {pg - 1, 1, true},	   {pg - 1, pg, true},
-		{pg - 1, 2, true}, {pg, 1, false},	   {0, pg + 1, false},
-		{0, 0, false},	   {UINT32_MAX, 1, false}, {1, UINT32_MAX, false},
+		{ 0, pg, true },     { pg - 1, 1, true },      { pg - 1, pg, true },
+		{ pg - 1, 2, true }, { pg, 1, false },         { 0, pg + 1, false },
+		{ 0, 0, false },     { UINT32_MAX, 1, false }, { 1, UINT32_MAX, false },
 	};
-	for (auto m : {MP_COPY, MP_REMAP}) {
+	for (auto m : { MP_COPY, MP_REMAP }) {
 		for (const auto &t : pair_cases) {
 			errno = 0;
 			void *p = mp_map_pair(src, a, c, t.off, t.len, MP_RW, m, 1);
@@ -309,21 +311,21 @@ TEST(Limits, EveryLayer)
 	xc.arenas = 65;
 	EXPECT_EQ(nullptr, xv_create_pool_config(&xc));
 	xc.arenas = 64;
-	xc.max_pages = uint64_t{1} << 32;
+	xc.max_pages = uint64_t{ 1 } << 32;
 	EXPECT_EQ(nullptr, xv_create_pool_config(&xc));
 	xc.max_pages = 0;
 	xv_pool *xv = xv_create_pool_config(&xc);
 	ASSERT_NE(nullptr, xv);
 	const uint32_t xmax = xv_max_size();
 	EXPECT_EQ(page - 4, xmax);
-	for (uint32_t size : {1u, xv_min_block(), xmax - 1, xmax}) {
+	for (uint32_t size : { 1u, xv_min_block(), xmax - 1, xmax }) {
 		uint32_t pfn, off;
 		ASSERT_EQ(0, xv_malloc(xv, size, &pfn, &off, 0)) << size;
-		ASSERT_TRUE(stress::xv_write(xv, {pfn, off}, size, size));
-		ASSERT_TRUE(stress::xv_same(xv, {pfn, off}, size, size));
+		ASSERT_TRUE(stress::xv_write(xv, { pfn, off }, size, size));
+		ASSERT_TRUE(stress::xv_same(xv, { pfn, off }, size, size));
 		ASSERT_EQ(0, xv_free(xv, pfn, off));
 	}
-	for (uint32_t size : {0u, xmax + 1, xmax + 4, UINT32_MAX}) {
+	for (uint32_t size : { 0u, xmax + 1, xmax + 4, UINT32_MAX }) {
 		uint32_t pfn = 1, off = 1;
 		EXPECT_EQ(-EINVAL, xv_malloc(xv, size, &pfn, &off, 0)) << size;
 		EXPECT_EQ(0u, pfn);
@@ -348,7 +350,7 @@ TEST(Limits, EveryLayer)
 	zc.map_method = ZS_MAP_DEFAULT;
 	EXPECT_EQ(nullptr, zs_create_pool_config(&zc));
 	zc.layout = ZS_LAYOUT_DEFAULT;
-	zc.max_pages = uint64_t{1} << 32;
+	zc.max_pages = uint64_t{ 1 } << 32;
 	EXPECT_EQ(nullptr, zs_create_pool_config(&zc));
 	zc.max_pages = 0;
 	zs_pool *zs = zs_create_pool_config(&zc);
@@ -357,17 +359,17 @@ TEST(Limits, EveryLayer)
 	struct {
 		size_t size;
 		int err;
-	} zcases[] = {{0, EINVAL},
-		      {1, 0},
-		      {page - 1, 0},
-		      {page, 0},
-		      {page + 1, 0},
-		      {zmax - 1, 0},
-		      {zmax, 0},
-		      {zmax + 1, ENOSPC},
-		      {zmax + 16, ENOSPC},
-		      {SIZE_MAX, ENOSPC},
-		      {SIZE_MAX / 2, ENOSPC}};
+	} zcases[] = { { 0, EINVAL },
+		       { 1, 0 },
+		       { page - 1, 0 },
+		       { page, 0 },
+		       { page + 1, 0 },
+		       { zmax - 1, 0 },
+		       { zmax, 0 },
+		       { zmax + 1, ENOSPC },
+		       { zmax + 16, ENOSPC },
+		       { SIZE_MAX, ENOSPC },
+		       { SIZE_MAX / 2, ENOSPC } };
 	for (const auto &t : zcases) {
 		errno = 0;
 		zs_handle h = zs_malloc(zs, t.size, 0);
@@ -413,7 +415,7 @@ TEST(Limits, EveryLayer)
 // a copy's writes lost.)
 TEST(ThreadExit, ZsMappingsEndAsUnmapWould)
 {
-	for (zs_map_method m : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
+	for (zs_map_method m : { ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP }) {
 		SCOPED_TRACE(m);
 		zs_config cfg{};
 		cfg.map_method = m;
@@ -442,8 +444,8 @@ TEST(ThreadExit, ZsMappingsEndAsUnmapWould)
 				void *p0 = zs_map_object(pool, hs[first], ZS_MM_RW);
 				void *p1 = zs_map_object(pool, hs[first + 1], ZS_MM_WO);
 				uint8_t local[1500];
-				const void *p2 =
-					zs_obj_read_begin(pool, hs[first + 2], 1500, local);
+				const void *p2 = zs_obj_read_begin(pool, hs[first + 2], 1500,
+								   local);
 				void *p3 = zs_map_object(pool, hs[first + 3], ZS_MM_RO);
 				ASSERT_NE(nullptr, p0);
 				ASSERT_NE(nullptr, p1);
@@ -590,8 +592,8 @@ TEST(MappingMisuse, CopyBackIntoAPageAllocatedAgain)
 	const uint32_t page = static_cast<uint32_t>(stress::page_size());
 	uint32_t a, b;
 	ASSERT_NO_FATAL_FAILURE(alloc_apart(src, &a, &b));
-	uint8_t *p =
-		static_cast<uint8_t *>(mp_map_pair(src, a, b, page - 8, 16, MP_RW, MP_COPY, 7));
+	uint8_t *p = static_cast<uint8_t *>(
+		mp_map_pair(src, a, b, page - 8, 16, MP_RW, MP_COPY, 7));
 	ASSERT_NE(nullptr, p);
 	std::memset(p, 0x42, 16);
 	ASSERT_EQ(0, mp_free_page(src, b)); // freed while mapped...

@@ -16,7 +16,8 @@
 #include "xvmalloc/xvmalloc.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace stress {
+namespace stress
+{
 
 using test_content::fill;
 using test_content::Rng;

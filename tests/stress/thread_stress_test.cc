@@ -36,7 +36,8 @@
 #include "xvmalloc/xvmalloc.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace {
+namespace
+{
 
 using stress::Rng;
 using Clock = std::chrono::steady_clock;
@@ -70,10 +71,10 @@ struct Shared {
 	Pools pools;
 	std::mutex mu;
 	std::deque<Obj> handoff; // objects given away, to be freed by others
-	std::atomic<bool> stop{false};
-	std::atomic<uint64_t> errors{0};
-	std::atomic<uint64_t> ops{0}, nomem{0}, compactions{0}, checks{0};
-	std::atomic<uint64_t> held_checked{0}, handed{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<uint64_t> errors{ 0 };
+	std::atomic<uint64_t> ops{ 0 }, nomem{ 0 }, compactions{ 0 }, checks{ 0 };
+	std::atomic<uint64_t> held_checked{ 0 }, handed{ 0 };
 };
 
 #define STRESS_EXPECT(sh, cond, ...)                                                    \
@@ -326,7 +327,7 @@ void churn_pages(Shared *sh, mp_source *src, uint64_t seed, uint64_t ops,
 			uint64_t s = r.next();
 			uint8_t *q = static_cast<uint8_t *>(mp_kmap(src, pfn));
 			stress::fill(q, 64, s); // the first bytes are enough to see sharing
-			mine.push_back({pfn, s});
+			mine.push_back({ pfn, s });
 		} else if (!mine.empty()) {
 			size_t j = r.below(mine.size());
 			STRESS_EXPECT(sh,
@@ -432,12 +433,12 @@ TEST(ThreadStress, AllPoolsAllOperations)
 // that pfn == max_pages would also be past the allocated bitmap (ASan).
 TEST(ThreadStress, PageSourceLimitRace)
 {
-	for (uint64_t limit : {64u, 100u}) {
+	for (uint64_t limit : { 64u, 100u }) {
 		mp_config mc{};
 		mc.max_pages = limit;
 		mp_source *src = mp_create(&mc);
 		ASSERT_NE(nullptr, src);
-		std::atomic<int> bad{0};
+		std::atomic<int> bad{ 0 };
 		auto churn = [&](int id) {
 			std::vector<uint32_t> mine;
 			const uint64_t n = stress::scaled(100000);

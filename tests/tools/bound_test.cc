@@ -12,7 +12,8 @@ extern "C" {
 #include "tools/bound.h"
 }
 
-namespace {
+namespace
+{
 
 // Objects of @sizes bytes packed into pages of @page bytes.
 bound pack(const std::vector<uint32_t> &sizes, size_t page)
@@ -38,9 +39,9 @@ uint32_t of_units(uint32_t units)
 // would put 400 in B and need a third page for 200.)
 TEST(Bound, BestFitDecreasingByHand)
 {
-	bound b = pack({of_units(300), of_units(600), of_units(200), of_units(500),
-			of_units(400)},
-		       4000);
+	bound b = pack(
+		{ of_units(300), of_units(600), of_units(200), of_units(500), of_units(400) },
+		4000);
 	EXPECT_EQ(2u, b.pages);
 	EXPECT_EQ(2u, b.floor_pages);
 }
@@ -53,19 +54,19 @@ TEST(Bound, HeaderAndAlignment)
 	EXPECT_EQ(1u, pack(std::vector<uint32_t>(512, 1), 4096).pages);
 	EXPECT_EQ(2u, pack(std::vector<uint32_t>(513, 1), 4096).pages);
 	// 2044 + 4 = 2048: two per page; 2045 rounds to 2048, + 4: one.
-	EXPECT_EQ(1u, pack({2044, 2044}, 4096).pages);
-	EXPECT_EQ(2u, pack({2045, 2045}, 4096).pages);
-	EXPECT_EQ(2u, pack({2045, 2045}, 4096).floor_pages);
+	EXPECT_EQ(1u, pack({ 2044, 2044 }, 4096).pages);
+	EXPECT_EQ(2u, pack({ 2045, 2045 }, 4096).pages);
+	EXPECT_EQ(2u, pack({ 2045, 2045 }, 4096).floor_pages);
 }
 
 // Objects above page size - 4 go one per page; one of page size - 4 fills
 // its page and leaves no room for even a 1-byte object.
 TEST(Bound, RawPagesOnePerPage)
 {
-	bound b = pack({4093, 4096, 4096}, 4096);
+	bound b = pack({ 4093, 4096, 4096 }, 4096);
 	EXPECT_EQ(3u, b.pages);
 	EXPECT_EQ(3u, b.floor_pages);
-	b = pack({4092, 4092, 1}, 4096);
+	b = pack({ 4092, 4092, 1 }, 4096);
 	EXPECT_EQ(3u, b.pages);
 	EXPECT_EQ(3u, b.floor_pages);
 	EXPECT_EQ(0u, pack({}, 4096).pages);

@@ -4,12 +4,12 @@
 
 #include <lz4.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -18,7 +18,8 @@ extern "C" {
 #include "tools/workload.h"
 }
 
-namespace {
+namespace
+{
 
 TEST(TraceLine, AcceptsSizesSameFilledAndComments)
 {
@@ -43,12 +44,14 @@ TEST(TraceLine, RefusesEverythingElse)
 {
 	uint32_t s = 0;
 
-	for (const char *bad : {"0", "4097", "99999999999999999999", "-5", "12a",
-				"1 2", "SS", "x", "1.5", "+3", "S 12"})
+	for (const char *bad : { "0", "4097", "99999999999999999999", "-5", "12a", "1 2", "SS", "x",
+				 "1.5", "+3", "S 12" })
 		EXPECT_EQ(-EINVAL, trace_parse_line(bad, 4096, &s)) << bad;
 }
 
-class Synth : public ::testing::TestWithParam<int> {};
+class Synth : public ::testing::TestWithParam<int>
+{
+};
 
 // Every size a trace can ask for lands within a few bytes, almost all
 // exactly; the page's LZ4 output is what the workload keeps.
@@ -62,8 +65,7 @@ TEST_P(Synth, HitsTargetSizes)
 
 	for (uint32_t want = 24; want < 4096; want += hc ? 37 : 5) {
 		trace_synth_page(&s, want, want, page.data());
-		int got = page_compress(page.data(), 4096, out.data(),
-					(int)out.size(), hc);
+		int got = page_compress(page.data(), 4096, out.data(), (int)out.size(), hc);
 		ASSERT_GT(got, 0);
 		EXPECT_LE(std::abs(got - (int)want), 8) << "size " << want;
 		exact += got == (int)want;
@@ -72,8 +74,7 @@ TEST_P(Synth, HitsTargetSizes)
 	EXPECT_GE(exact * 100, total * 90) << exact << " of " << total;
 	// 4096: a page that does not compress.
 	trace_synth_page(&s, 4096, 1, page.data());
-	EXPECT_GE(page_compress(page.data(), 4096, out.data(), (int)out.size(), hc),
-		  4096);
+	EXPECT_GE(page_compress(page.data(), 4096, out.data(), (int)out.size(), hc), 4096);
 	// S: same-filled.
 	trace_synth_page(&s, TRACE_SAME, 2, page.data());
 	EXPECT_TRUE(page_same_filled(page.data(), 4096));
@@ -110,8 +111,9 @@ std::string write_temp(const std::string &text)
 
 // A workload of 4 KiB pages and a synthesiser to read traces into, and
 // the trace files a test writes, removed at its end.
-class TraceRead : public ::testing::Test {
-protected:
+class TraceRead : public ::testing::Test
+{
+      protected:
 	void SetUp() override
 	{
 		ASSERT_EQ(0, workload_init(&wl, 4096, 0));
@@ -154,7 +156,7 @@ TEST_F(TraceRead, ClassifiesAndKeepsEveryPage)
 	// What was kept decompresses to a page with the recorded hash.
 	std::vector<char> plain(4096);
 	ASSERT_EQ(4096, LZ4_decompress_safe((const char *)wl.arena + wl.pages[0].offset,
-					     plain.data(), (int)wl.pages[0].size, 4096));
+					    plain.data(), (int)wl.pages[0].size, 4096));
 	EXPECT_EQ(wl.pages[0].hash, page_hash(plain.data(), 4096));
 	// --save-trace writes what was read, sizes as stored.
 	std::string out = path + ".out";
@@ -216,9 +218,8 @@ std::vector<unsigned char> kept(const workload &wl, size_t i)
 		memcpy(out.data(), wl.arena + p.offset, p.size);
 	} else {
 		EXPECT_EQ((int)wl.block_size,
-			  LZ4_decompress_safe((const char *)wl.arena + p.offset,
-					      (char *)out.data(), (int)p.size,
-					      (int)wl.block_size));
+			  LZ4_decompress_safe((const char *)wl.arena + p.offset, (char *)out.data(),
+					      (int)p.size, (int)wl.block_size));
 	}
 	EXPECT_EQ(p.hash, page_hash(out.data(), wl.block_size));
 	return out;
@@ -246,8 +247,8 @@ TEST(Blocks, ConsecutivePagesAsOneObject)
 	std::vector<std::vector<unsigned char>> in = {
 		random_page(1000), word_page(0),      // block 0: compressed
 		random_page(4096), random_page(3000), // block 1: raw + compressed
-		word_page(5), word_page(5),           // block 2: same-filled
-		word_page(5), word_page(6),           // block 3: two words: stored
+		word_page(5),      word_page(5),      // block 2: same-filled
+		word_page(5),      word_page(6),      // block 3: two words: stored
 		random_page(20),                      // block 4: + a zero page
 	};
 	workload pages, blocks;
@@ -264,15 +265,14 @@ TEST(Blocks, ConsecutivePagesAsOneObject)
 	for (size_t k = 0; k < 4; k++) {
 		std::vector<unsigned char> expect = in[want[k]];
 		if (want[k] + 1 < in.size())
-			expect.insert(expect.end(), in[want[k] + 1].begin(),
-				      in[want[k] + 1].end());
+			expect.insert(expect.end(), in[want[k] + 1].begin(), in[want[k] + 1].end());
 		else
 			expect.resize(8192, 0);
 		EXPECT_EQ(expect, kept(blocks, k)) << "block of pages " << want[k];
 	}
 	EXPECT_LT(blocks.pages[3].size, 200u);
-	EXPECT_EQ(blocks.max_size, std::max({blocks.pages[0].size, blocks.pages[1].size,
-					     blocks.pages[2].size, blocks.pages[3].size}));
+	EXPECT_EQ(blocks.max_size, std::max({ blocks.pages[0].size, blocks.pages[1].size,
+					      blocks.pages[2].size, blocks.pages[3].size }));
 	workload_free(&blocks);
 	// 12 KiB blocks: 9 pages make 3 blocks.
 	ASSERT_EQ(0, workload_blocks(&pages, 4096 * 3, &blocks));

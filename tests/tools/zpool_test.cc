@@ -16,16 +16,22 @@ extern "C" {
 #include "tools/run.h"
 #include "tools/workload.h"
 #include "tools/zpool.h"
-#include "zsmalloc/zsmalloc.h"
 #include "xvmalloc/xvmalloc.h"
+#include "zsmalloc/zsmalloc.h"
 }
 
-namespace {
+namespace
+{
 
 // A pool of one driver, destroyed at the end of the scope.
 struct Pool {
-	explicit Pool(const zpool_driver *d) : drv(d), pool(d->create()) {}
-	~Pool() { drv->destroy(pool); }
+	explicit Pool(const zpool_driver *d) : drv(d), pool(d->create())
+	{
+	}
+	~Pool()
+	{
+		drv->destroy(pool);
+	}
 	uint64_t store(size_t len, unsigned char fill)
 	{
 		std::vector<unsigned char> buf(len, fill);
@@ -51,7 +57,9 @@ bool four_kib_pages()
 	return mp_page_size() == 4096;
 }
 
-class EveryDriver : public ::testing::TestWithParam<std::string> {};
+class EveryDriver : public ::testing::TestWithParam<std::string>
+{
+};
 
 // Random sizes 1..page, and one in 25 up to ZPOOL_MAX_OBJECT (64 KiB
 // blocks: stored, or refused with -ENOSPC by the single-page allocators),
@@ -71,11 +79,9 @@ TEST_P(EveryDriver, KeepsTheBytes)
 		std::vector<unsigned char> out(ZPOOL_MAX_OBJECT);
 		for (const auto &kv : shadow) {
 			std::fill(out.begin(), out.end(), 0xEE);
-			ASSERT_EQ(0, d->load(p.pool, kv.first, out.data(),
-					     kv.second.size()))
+			ASSERT_EQ(0, d->load(p.pool, kv.first, out.data(), kv.second.size()))
 				<< when;
-			ASSERT_EQ(0, std::memcmp(out.data(), kv.second.data(),
-						 kv.second.size()))
+			ASSERT_EQ(0, std::memcmp(out.data(), kv.second.data(), kv.second.size()))
 				<< d->name << " " << when << " id " << kv.first;
 		}
 		if (d->check) {
@@ -84,9 +90,9 @@ TEST_P(EveryDriver, KeepsTheBytes)
 	};
 	int refused = 0;
 	for (int i = 0; i < 3000; i++) {
-		size_t len = i % 50 == 0 ? page :
-			     i % 25 == 1 ? page + 1 + rng() % (ZPOOL_MAX_OBJECT - page) :
-					   1 + rng() % page;
+		size_t len = i % 50 == 0   ? page
+			     : i % 25 == 1 ? page + 1 + rng() % (ZPOOL_MAX_OBJECT - page)
+					   : 1 + rng() % page;
 		std::vector<unsigned char> bytes(len);
 		for (auto &b : bytes)
 			b = (unsigned char)rng();
@@ -170,8 +176,7 @@ TEST_P(EveryDriver, AccountingAddsUp)
 		EXPECT_EQ(0u, u.pages);
 	} else {
 		EXPECT_GT(u.pages, 0u);
-		EXPECT_EQ(u.pages * mp_page_size() + u.metadata_bytes,
-			  u.bytes_used);
+		EXPECT_EQ(u.pages * mp_page_size() + u.metadata_bytes, u.bytes_used);
 		EXPECT_GE(u.bytes_used, 70000u); // at least the live bytes
 	}
 	for (uint64_t id : ids)
@@ -180,8 +185,7 @@ TEST_P(EveryDriver, AccountingAddsUp)
 
 INSTANTIATE_TEST_SUITE_P(Drivers, EveryDriver,
 			 ::testing::Values("zsmalloc", "zsmalloc-scattered", "zsmalloc-remap",
-					   "xvmalloc", "malloc", "slub", "slob",
-					   "zbud"));
+					   "xvmalloc", "malloc", "slub", "slob", "zbud"));
 
 TEST(Registry, FindsEveryDriverByName)
 {
@@ -235,14 +239,14 @@ TEST(Models, LargeObjectsTakePowerOfTwoPages)
 {
 	if (!four_kib_pages())
 		GTEST_SKIP() << "hand-computed for 4 KiB pages";
-	for (const zpool_driver *d : {&zpool_slub_driver, &zpool_slob_driver}) {
+	for (const zpool_driver *d : { &zpool_slub_driver, &zpool_slob_driver }) {
 		Pool p(d);
 		uint64_t meta = p.usage().metadata_bytes;
-		uint64_t a = p.store(4097, 1);   // 2 pages
+		uint64_t a = p.store(4097, 1); // 2 pages
 		EXPECT_EQ(2u, p.usage().pages) << d->name;
-		uint64_t b = p.store(20000, 2);  // 5 pages needed: 8
+		uint64_t b = p.store(20000, 2); // 5 pages needed: 8
 		EXPECT_EQ(10u, p.usage().pages) << d->name;
-		uint64_t c = p.store(65536, 3);  // 16
+		uint64_t c = p.store(65536, 3); // 16
 		EXPECT_EQ(26u, p.usage().pages) << d->name;
 		EXPECT_EQ(3u, p.usage().oversize_objects) << d->name;
 		EXPECT_GT(p.usage().metadata_bytes, meta) << d->name;
@@ -337,8 +341,8 @@ TEST(Zbud, TwoBuddiesPerPage)
 zpool_driver test_driver(const char *name, const char *summary, unsigned flags,
 			 void *(*create)(void), void (*destroy)(void *),
 			 int (*store)(void *, const void *, size_t, uint64_t *),
-			 int (*load)(void *, uint64_t, void *, size_t), int (*release)(void *, uint64_t),
-			 void (*usage)(void *, zpool_usage *))
+			 int (*load)(void *, uint64_t, void *, size_t),
+			 int (*release)(void *, uint64_t), void (*usage)(void *, zpool_usage *))
 {
 	zpool_driver d{};
 	d.name = name;
@@ -357,8 +361,14 @@ zpool_driver test_driver(const char *name, const char *summary, unsigned flags,
 // must find every such object and fail the run.
 std::map<uint64_t, std::vector<unsigned char>> *liar_store;
 
-void *liar_create() { return liar_store = new std::map<uint64_t, std::vector<unsigned char>>(); }
-void liar_destroy(void *p) { delete static_cast<std::map<uint64_t, std::vector<unsigned char>> *>(p); }
+void *liar_create()
+{
+	return liar_store = new std::map<uint64_t, std::vector<unsigned char>>();
+}
+void liar_destroy(void *p)
+{
+	delete static_cast<std::map<uint64_t, std::vector<unsigned char>> *>(p);
+}
 int liar_store_fn(void *p, const void *src, size_t len, uint64_t *id)
 {
 	auto *m = static_cast<std::map<uint64_t, std::vector<unsigned char>> *>(p);
@@ -381,13 +391,16 @@ int liar_release(void *p, uint64_t id)
 	static_cast<std::map<uint64_t, std::vector<unsigned char>> *>(p)->erase(id);
 	return 0;
 }
-void liar_usage(void *, zpool_usage *u) { *u = zpool_usage{}; }
+void liar_usage(void *, zpool_usage *u)
+{
+	*u = zpool_usage{};
+}
 
 TEST(Verification, CatchesCorruptedObjects)
 {
-	zpool_driver liar = test_driver("liar", "flips a byte of every third object", 0, liar_create,
-					liar_destroy, liar_store_fn, liar_load, liar_release,
-					liar_usage);
+	zpool_driver liar = test_driver("liar", "flips a byte of every third object", 0,
+					liar_create, liar_destroy, liar_store_fn, liar_load,
+					liar_release, liar_usage);
 
 	workload wl;
 	ASSERT_EQ(0, workload_init(&wl, mp_page_size(), 0));
@@ -407,10 +420,8 @@ TEST(Verification, CatchesCorruptedObjects)
 	run_driver(&liar, &plan, &res);
 	EXPECT_TRUE(res.failed);
 	EXPECT_GT(res.phase[PHASE_FILL].mismatches, 0u);
-	EXPECT_EQ(60u, res.phase[PHASE_FILL].mismatches +
-			       res.phase[PHASE_FILL].verified);
-	EXPECT_NE(nullptr, std::strstr(res.error, "differs from its original page"))
-		<< res.error;
+	EXPECT_EQ(60u, res.phase[PHASE_FILL].mismatches + res.phase[PHASE_FILL].verified);
+	EXPECT_NE(nullptr, std::strstr(res.error, "differs from its original page")) << res.error;
 
 	// The honest drivers pass the same run.
 	run_driver(&zpool_slub_driver, &plan, &res);
@@ -439,7 +450,10 @@ struct ChildRun {
 		plan.churn = 0;
 		plan.seed = 5;
 	}
-	~ChildRun() { workload_free(&wl); }
+	~ChildRun()
+	{
+		workload_free(&wl);
+	}
 	double pct(const phase_result &p, uint64_t bytes)
 	{
 		return 100.0 * (double)bytes / (double)p.live_bytes;
@@ -459,8 +473,7 @@ TEST(MallocDriver, MeasuredInAChildProcess)
 	GTEST_SKIP() << "ASan's allocator adds redzones and a quarantine";
 #endif
 	static ChildRun c;
-	ASSERT_EQ(0, run_driver_isolated(&zpool_malloc_driver, &c.plan, &c.res))
-		<< c.res.error;
+	ASSERT_EQ(0, run_driver_isolated(&zpool_malloc_driver, &c.plan, &c.res)) << c.res.error;
 	ASSERT_EQ(NR_PHASES, c.res.phases);
 	EXPECT_TRUE(c.res.resident);
 	const phase_result &fill = c.res.phase[PHASE_FILL];
@@ -485,7 +498,7 @@ TEST(ZsmallocDriver, ResidentFollowsItsAccount)
 #ifdef ZSALLOC_ASAN
 	GTEST_SKIP() << "ASan's allocator adds redzones and a quarantine";
 #endif
-	for (const zpool_driver *d : {&zpool_zsmalloc_driver, &zpool_zsmalloc_remap_driver}) {
+	for (const zpool_driver *d : { &zpool_zsmalloc_driver, &zpool_zsmalloc_remap_driver }) {
 		static ChildRun c;
 		ASSERT_EQ(0, run_driver_isolated(d, &c.plan, &c.res)) << c.res.error;
 		ASSERT_EQ(NR_PHASES, c.res.phases);
@@ -499,8 +512,7 @@ TEST(ZsmallocDriver, ResidentFollowsItsAccount)
 				<< d->name << " " << phase_names[ph] << ": account "
 				<< p.usage.bytes_used << ", pages " << p.usage.pages;
 		}
-		EXPECT_LT(c.res.phase[PHASE_DISCARD].used * 10,
-			  c.res.phase[PHASE_FILL].used * 7)
+		EXPECT_LT(c.res.phase[PHASE_DISCARD].used * 10, c.res.phase[PHASE_FILL].used * 7)
 			<< d->name << ": discarding half gave back too little";
 		EXPECT_LE(c.res.phase[PHASE_COMPACT].used, c.res.phase[PHASE_DISCARD].used)
 			<< d->name;
@@ -539,7 +551,7 @@ TEST(Resident, TheParentsFreedHeapIsNotCounted)
 	std::memset(big, 1, 30u << 20);
 	sum += big[12345];
 	free(big); // a freed mmapped block: glibc raises its thresholds to it
-	for (const zpool_driver *d : {&zpool_zsmalloc_driver, &zpool_xvmalloc_driver}) {
+	for (const zpool_driver *d : { &zpool_zsmalloc_driver, &zpool_xvmalloc_driver }) {
 		static ChildRun c;
 		ASSERT_EQ(0, run_driver_isolated(d, &c.plan, &c.res)) << c.res.error;
 		ASSERT_EQ(NR_PHASES, c.res.phases);
@@ -559,8 +571,14 @@ TEST(Resident, TheParentsFreedHeapIsNotCounted)
 // resident growth must be nothing in every phase: what the run itself
 // holds (its arrays of 16 bytes an object, 320 KB here; the verification's
 // buffers; a checker's scratch) is in the baseline or given back.
-void *null_create() { static int pool; return &pool; }
-void null_destroy(void *) {}
+void *null_create()
+{
+	static int pool;
+	return &pool;
+}
+void null_destroy(void *)
+{
+}
 int null_store(void *, const void *src, size_t, uint64_t *id)
 {
 	*id = (uint64_t)(uintptr_t)src;
@@ -571,8 +589,14 @@ int null_load(void *, uint64_t id, void *dst, size_t len)
 	std::memcpy(dst, reinterpret_cast<const void *>((uintptr_t)id), len);
 	return 0;
 }
-int null_release(void *, uint64_t) { return 0; }
-void null_usage(void *, zpool_usage *u) { *u = zpool_usage{}; }
+int null_release(void *, uint64_t)
+{
+	return 0;
+}
+void null_usage(void *, zpool_usage *u)
+{
+	*u = zpool_usage{};
+}
 
 TEST(Resident, AnAllocatorThatHoldsNothingGrowsByNothing)
 {
@@ -580,8 +604,8 @@ TEST(Resident, AnAllocatorThatHoldsNothingGrowsByNothing)
 	GTEST_SKIP() << "ASan's allocator adds redzones and a quarantine";
 #endif
 	zpool_driver null = test_driver("null", "holds nothing: ids are the workload's bytes",
-					ZPOOL_REAL, null_create, null_destroy, null_store, null_load,
-					null_release, null_usage);
+					ZPOOL_REAL, null_create, null_destroy, null_store,
+					null_load, null_release, null_usage);
 	static ChildRun c;
 	ASSERT_EQ(0, run_driver_isolated(&null, &c.plan, &c.res)) << c.res.error;
 	ASSERT_EQ(NR_PHASES, c.res.phases);

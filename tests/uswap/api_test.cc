@@ -7,7 +7,8 @@
 
 #include "tests/uswap/uswap_test_util.h"
 
-namespace {
+namespace
+{
 
 using uswap_test::make_page;
 using uswap_test::make_region;
@@ -87,7 +88,7 @@ TEST(UswapApi, EmptyPages)
 	EXPECT_EQ(uswap_page_state(u.get(), 0), USWAP_EMPTY);
 	EXPECT_EQ(uswap_reclaim(u.get(), 4), 0);
 	EXPECT_EQ(page_at(u.get(), 1)[100], 0); // a read: the zero page
-	page_at(u.get(), 2)[7] = 9;		// a write: a zeroed page
+	page_at(u.get(), 2)[7] = 9;             // a write: a zeroed page
 	EXPECT_EQ(uswap_page_state(u.get(), 1), USWAP_RESIDENT);
 	EXPECT_EQ(uswap_page_state(u.get(), 2), USWAP_RESIDENT);
 	EXPECT_EQ(uswap_page_state(u.get(), 0), USWAP_EMPTY);

@@ -5,7 +5,8 @@
 
 #include "tests/uswap/uswap_test_util.h"
 
-namespace {
+namespace
+{
 
 using uswap_test::make_page;
 using uswap_test::page_at;

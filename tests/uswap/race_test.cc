@@ -14,7 +14,8 @@
 
 #include "tests/uswap/uswap_test_util.h"
 
-namespace {
+namespace
+{
 
 using uswap_test::page_at;
 using uswap_test::page_size;
@@ -25,8 +26,8 @@ constexpr auto kMaxRun = std::chrono::seconds(60);
 
 struct Shared {
 	struct uswap *u;
-	std::atomic<bool> stop{false};
-	std::atomic<uint64_t> lost{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<uint64_t> lost{ 0 };
 };
 
 // Thread `t`: counter at word t of each page; every page is read and
@@ -68,7 +69,9 @@ void compact_loop(Shared *sh)
 	}
 }
 
-class RaceTest : public ::testing::TestWithParam<int> {};
+class RaceTest : public ::testing::TestWithParam<int>
+{
+};
 
 TEST_P(RaceTest, NoWriteLost)
 {
@@ -131,7 +134,7 @@ TEST(RaceReaders, SamePagesAtOnce)
 	auto u = uswap_test::make_region(n);
 	ASSERT_TRUE(u);
 	uswap_test::write_pages(u.get(), n, 11);
-	std::atomic<uint64_t> bad{0};
+	std::atomic<uint64_t> bad{ 0 };
 	for (size_t r = 0; r < rounds; r++) {
 		ASSERT_EQ(uswap_reclaim_range(u.get(), 0, n), static_cast<long>(n));
 		std::vector<std::thread> ts;

@@ -13,7 +13,8 @@
 
 #include "tests/uswap/uswap_test_util.h"
 
-namespace {
+namespace
+{
 
 using uswap_test::make_page;
 using uswap_test::page_at;
@@ -29,8 +30,8 @@ struct Touch {
 	uint64_t seed;
 	size_t threads;
 	std::vector<uint64_t> version; // of each owned page, by its owner only
-	std::atomic<bool> stop{false};
-	std::atomic<uint64_t> bad{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<uint64_t> bad{ 0 };
 };
 
 // Owned pages of thread t: kShared + t, + threads, ...
@@ -74,7 +75,9 @@ void compact_loop(Touch *run)
 	}
 }
 
-class RoundTrip : public ::testing::TestWithParam<int> {};
+class RoundTrip : public ::testing::TestWithParam<int>
+{
+};
 
 TEST_P(RoundTrip, EveryReadChecked)
 {

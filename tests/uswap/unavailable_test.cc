@@ -20,7 +20,8 @@
 #include "tests/common/child.h"
 #include "tests/uswap/uswap_test_util.h"
 
-namespace {
+namespace
+{
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -47,7 +48,7 @@ int deny_userfaultfd(Deny what, int err)
 			 SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog prog = {static_cast<unsigned short>(sizeof(f) / sizeof(f[0])), f};
+	struct sock_fprog prog = { static_cast<unsigned short>(sizeof(f) / sizeof(f[0])), f };
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return -errno;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)

@@ -21,7 +21,8 @@
 #include "tests/common/content.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace uswap_test {
+namespace uswap_test
+{
 
 // Skips the test, with uswap's advice as the reason, where userfaultfd is
 // not allowed (a GoogleTest skip: counted as skipped, never as passed).
@@ -34,7 +35,10 @@ namespace uswap_test {
 	} while (0)
 
 struct Destroy {
-	void operator()(struct uswap *u) const { uswap_destroy(u); }
+	void operator()(struct uswap *u) const
+	{
+		uswap_destroy(u);
+	}
 };
 using Region = std::unique_ptr<struct uswap, Destroy>;
 

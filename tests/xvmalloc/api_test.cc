@@ -12,7 +12,8 @@
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 using xv_test::Block;
 using xv_test::extent;
@@ -32,14 +33,18 @@ xv_pool *create_pool(unsigned arenas, uint64_t max_pages)
 	return xv_create_pool_config(&cfg);
 }
 
-class XvApi : public ::testing::Test {
-protected:
+class XvApi : public ::testing::Test
+{
+      protected:
 	void SetUp() override
 	{
 		pool = create_pool(1, 0);
 		ASSERT_NE(nullptr, pool);
 	}
-	void TearDown() override { xv_destroy_pool(pool); }
+	void TearDown() override
+	{
+		xv_destroy_pool(pool);
+	}
 
 	Obj alloc(uint32_t size, int flags = 0)
 	{
@@ -49,10 +54,16 @@ protected:
 		return o;
 	}
 
-	void free_obj(const Obj &o) { EXPECT_EQ(0, xv_free(pool, o.pfn, o.off)); }
+	void free_obj(const Obj &o)
+	{
+		EXPECT_EQ(0, xv_free(pool, o.pfn, o.off));
+	}
 
 	// Every block of o's page, in order.
-	std::vector<Block> page_of(const Obj &o) { return xv_test::page_blocks(pool, o.pfn); }
+	std::vector<Block> page_of(const Obj &o)
+	{
+		return xv_test::page_blocks(pool, o.pfn);
+	}
 
 	xv_pool *pool = nullptr;
 };
@@ -61,11 +72,11 @@ protected:
 // rest one free block of the remaining data bytes.
 Block used_block(const Obj &o)
 {
-	return Block{o.pfn, o.off, o.size, 1};
+	return Block{ o.pfn, o.off, o.size, 1 };
 }
 Block free_at(uint32_t pfn, uint32_t off, uint32_t size)
 {
-	return Block{pfn, off, size, 0};
+	return Block{ pfn, off, size, 0 };
 }
 
 TEST(XvLimits, SizesFollowThePageSize)
@@ -100,7 +111,7 @@ TEST(XvCreate, ConfigErrors)
 	EXPECT_EQ(EINVAL, errno);
 
 	cfg = xv_config{};
-	cfg.max_pages = uint64_t{1} << 32;
+	cfg.max_pages = uint64_t{ 1 } << 32;
 	errno = 0;
 	EXPECT_EQ(nullptr, xv_create_pool_config(&cfg));
 	EXPECT_EQ(EINVAL, errno);
@@ -118,7 +129,7 @@ TEST(XvCreate, ConfigErrors)
 
 TEST(XvCreate, PageCacheSettings)
 {
-	for (uint32_t cache : {0u, 1u, 1000u, XV_CACHE_NONE}) {
+	for (uint32_t cache : { 0u, 1u, 1000u, XV_CACHE_NONE }) {
 		xv_config cfg{};
 		cfg.arenas = 1;
 		cfg.cache_pages = cache;
@@ -144,7 +155,7 @@ TEST(XvCreate, PageCacheSettings)
 TEST_F(XvApi, BoundarySizes)
 {
 	const uint32_t max = xv_max_size(), min = xv_min_block();
-	for (uint32_t bad : {0u, max + 1, max + 4, 65536u, UINT32_MAX}) {
+	for (uint32_t bad : { 0u, max + 1, max + 4, 65536u, UINT32_MAX }) {
 		uint32_t pfn = 77, off = 77;
 		xv_stats before = stats(pool);
 		EXPECT_EQ(-EINVAL, xv_malloc(pool, bad, &pfn, &off, 0)) << bad;
@@ -154,7 +165,7 @@ TEST_F(XvApi, BoundarySizes)
 		EXPECT_EQ(before.pages, after.pages);
 		EXPECT_EQ(before.objects, after.objects);
 	}
-	for (uint32_t size : {1u, 2u, 3u, 4u, min - 1, min, min + 1, min + 4, max - 1, max}) {
+	for (uint32_t size : { 1u, 2u, 3u, 4u, min - 1, min, min + 1, min + 4, max - 1, max }) {
 		Obj o = alloc(size);
 		EXPECT_EQ(0u, o.off % 4) << size;
 		EXPECT_GE(o.off, 4u);
@@ -183,7 +194,7 @@ TEST_F(XvApi, BadArguments)
 	EXPECT_EQ(0u, off);
 	EXPECT_EQ(-EINVAL, xv_malloc(pool, 100, nullptr, &off, 0));
 	EXPECT_EQ(-EINVAL, xv_malloc(pool, 100, &pfn, nullptr, 0));
-	for (int flags : {2, 4, 0x100, -1, static_cast<int>(0x80000001u)}) {
+	for (int flags : { 2, 4, 0x100, -1, static_cast<int>(0x80000001u) }) {
 		pfn = off = 9;
 		EXPECT_EQ(-EINVAL, xv_malloc(pool, 100, &pfn, &off, flags)) << flags;
 		EXPECT_EQ(0u, pfn);
@@ -202,7 +213,8 @@ TEST_F(XvApi, FirstObjectLayout)
 {
 	Obj a = alloc(1000);
 	EXPECT_EQ(4u, a.off);
-	std::vector<Block> want = {used_block(a), free_at(a.pfn, 4 + 1000 + 4, page_size() - 1008)};
+	std::vector<Block> want = { used_block(a),
+				    free_at(a.pfn, 4 + 1000 + 4, page_size() - 1008) };
 	EXPECT_EQ(want, page_of(a));
 	xv_stats s = stats(pool);
 	EXPECT_EQ(1u, s.pages);
@@ -227,7 +239,7 @@ TEST_F(XvApi, MaxSizeTakesAWholePage)
 {
 	Obj a = alloc(xv_max_size());
 	EXPECT_EQ(4u, a.off);
-	EXPECT_EQ(std::vector<Block>{used_block(a)}, page_of(a));
+	EXPECT_EQ(std::vector<Block>{ used_block(a) }, page_of(a));
 	Obj b = alloc(xv_max_size());
 	EXPECT_NE(a.pfn, b.pfn);
 	EXPECT_EQ(2u, stats(pool).pages);
@@ -248,7 +260,9 @@ TEST_F(XvApi, MaxSizeTakesAWholePage)
 // that the page stays in use; sizes unaligned so that rounding shows.
 enum class Neighbours { kNone, kPrevFree, kNextFree, kBothFree };
 
-class XvMerge : public XvApi, public ::testing::WithParamInterface<Neighbours> {};
+class XvMerge : public XvApi, public ::testing::WithParamInterface<Neighbours>
+{
+};
 
 TEST_P(XvMerge, FreeMergesWithFreeNeighbours)
 {
@@ -275,20 +289,20 @@ TEST_P(XvMerge, FreeMergesWithFreeNeighbours)
 	switch (n) {
 	case Neighbours::kNone:
 		merged_off = b.off, merged = eb;
-		want = {used_block(a), free_at(a.pfn, b.off, eb), used_block(c), used_block(d),
-			tail};
+		want = { used_block(a), free_at(a.pfn, b.off, eb), used_block(c), used_block(d),
+			 tail };
 		break;
 	case Neighbours::kPrevFree:
 		merged_off = a.off, merged = ea + 4 + eb;
-		want = {free_at(a.pfn, a.off, merged), used_block(c), used_block(d), tail};
+		want = { free_at(a.pfn, a.off, merged), used_block(c), used_block(d), tail };
 		break;
 	case Neighbours::kNextFree:
 		merged_off = b.off, merged = eb + 4 + ec;
-		want = {used_block(a), free_at(a.pfn, b.off, merged), used_block(d), tail};
+		want = { used_block(a), free_at(a.pfn, b.off, merged), used_block(d), tail };
 		break;
 	case Neighbours::kBothFree:
 		merged_off = a.off, merged = ea + eb + ec + 8;
-		want = {free_at(a.pfn, a.off, merged), used_block(d), tail};
+		want = { free_at(a.pfn, a.off, merged), used_block(d), tail };
 		break;
 	}
 	EXPECT_EQ(want, page_of(a));
@@ -324,7 +338,7 @@ TEST_F(XvApi, FreeingTheLastObjectMergesWithTheTail)
 {
 	Obj a = alloc(100), b = alloc(200);
 	free_obj(b);
-	std::vector<Block> want = {used_block(a), free_at(a.pfn, b.off, page_size() - b.off)};
+	std::vector<Block> want = { used_block(a), free_at(a.pfn, b.off, page_size() - b.off) };
 	EXPECT_EQ(want, page_of(a));
 	EXPECT_EQ(0u, xv_check(pool));
 }
@@ -333,8 +347,8 @@ TEST_F(XvApi, FreeingTheLastObjectMergesWithTheTail)
 // each step, and the page goes back after the last.
 TEST_F(XvApi, EveryFreeOrderGivesThePageBack)
 {
-	std::vector<int> order = {0, 1, 2, 3, 4};
-	const uint32_t sizes[] = {64, 1, 700, 36, 1500};
+	std::vector<int> order = { 0, 1, 2, 3, 4 };
+	const uint32_t sizes[] = { 64, 1, 700, 36, 1500 };
 	int perms = 0;
 	do {
 		std::vector<Obj> objs;
@@ -361,10 +375,10 @@ TEST_F(XvApi, EveryFreeOrderGivesThePageBack)
 TEST_F(XvApi, SplitRemaindersBelowTheMinimumAreFragments)
 {
 	const uint32_t page = page_size(), min = xv_min_block();
-	for (uint32_t frag : {0u, 4u, min - 4}) {
+	for (uint32_t frag : { 0u, 4u, min - 4 }) {
 		// block data (page - 4) = size + 4 + frag
 		Obj a = alloc(page - 8 - frag);
-		std::vector<Block> want = {used_block(a), free_at(a.pfn, page - frag, frag)};
+		std::vector<Block> want = { used_block(a), free_at(a.pfn, page - frag, frag) };
 		EXPECT_EQ(want, page_of(a));
 		EXPECT_EQ(0u, xv_check(pool));
 		uint32_t pfn = 1, off = 1;
@@ -389,7 +403,7 @@ TEST_F(XvApi, SplitRemaindersBelowTheMinimumAreFragments)
 // its head fits: a freed 36-byte block serves the next 36-byte request.
 TEST_F(XvApi, GoodFitReusesTheFloorList)
 {
-	for (uint32_t size : {36u, 44u, 1004u, 2036u}) {
+	for (uint32_t size : { 36u, 44u, 1004u, 2036u }) {
 		Obj a = alloc(size), guard = alloc(8);
 		free_obj(a);
 		Obj b = alloc(size, XV_NOGROW);
@@ -410,11 +424,11 @@ TEST_F(XvApi, SearchFindsTheOnlyFittingHole)
 	Obj a = alloc(hole);
 	Obj guard = alloc(page - 8 - extent(hole)); // fills the page exactly
 	ASSERT_EQ(a.pfn, guard.pfn);
-	ASSERT_EQ((std::vector<Block>{used_block(a), used_block(guard)}), page_of(a));
+	ASSERT_EQ((std::vector<Block>{ used_block(a), used_block(guard) }), page_of(a));
 	free_obj(a);
 	uint32_t pfn, off;
 	EXPECT_EQ(-ENOMEM, xv_malloc(pool, hole + 1, &pfn, &off, XV_NOGROW));
-	for (uint32_t want : {40u, 300u, 1000u, hole / 2}) {
+	for (uint32_t want : { 40u, 300u, 1000u, hole / 2 }) {
 		ASSERT_EQ(0, xv_malloc(pool, want, &pfn, &off, XV_NOGROW)) << want;
 		EXPECT_EQ(a.pfn, pfn);
 		EXPECT_EQ(0u, xv_check(pool));
@@ -477,7 +491,7 @@ TEST(XvPageLimit, UsesOtherArenasBeforeFailing)
 		ASSERT_EQ(0, xv_malloc(p, xv_max_size(), &full.pfn, &full.off, 0));
 	}).join();
 	ASSERT_EQ(2u, stats(p).pages);
-	for (int flags : {0, static_cast<int>(XV_NOGROW)}) {
+	for (int flags : { 0, static_cast<int>(XV_NOGROW) }) {
 		std::thread([&] {
 			Obj b;
 			ASSERT_EQ(0, xv_malloc(p, 100, &b.pfn, &b.off, flags));
@@ -538,14 +552,14 @@ TEST_F(XvApi, WalkerVisitsEveryBlockInPageOrder)
 		}
 		covered += 4 + (b.used ? extent(b.size) : b.size);
 		if (b.used) {
-			used.push_back({b.pfn, b.offset});
+			used.push_back({ b.pfn, b.offset });
 			EXPECT_EQ(b.size, xv_get_object_size(pool, b.pfn, b.offset));
 		}
 	}
 	EXPECT_EQ(stats(pool).pages * page_size(), covered);
 	std::vector<std::pair<uint32_t, uint32_t>> live;
 	for (size_t i = 1; i < objs.size(); i += 2)
-		live.push_back({objs[i].pfn, objs[i].off});
+		live.push_back({ objs[i].pfn, objs[i].off });
 	std::sort(live.begin(), live.end());
 	std::sort(used.begin(), used.end());
 	EXPECT_EQ(live, used);

@@ -11,14 +11,17 @@
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 struct Obj {
 	uint32_t pfn, off, size;
 	uint64_t seed;
 };
 
-class XvFault : public ::testing::TestWithParam<unsigned> {};
+class XvFault : public ::testing::TestWithParam<unsigned>
+{
+};
 
 TEST_P(XvFault, NthPageAllocationFails)
 {

@@ -21,7 +21,8 @@
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 struct Obj {
 	uint32_t pfn, off, size;
@@ -133,8 +134,8 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 	ASSERT_NE(nullptr, pool);
 	std::vector<Obj> mine = fill(pool, 500, 2);
 	ASSERT_EQ(500u, mine.size());
-	std::atomic<bool> stop{false};
-	std::atomic<uint64_t> errors{0}, rounds{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<uint64_t> errors{ 0 }, rounds{ 0 };
 	std::vector<std::thread> workers;
 	for (int t = 0; t < 2; t++) {
 		workers.emplace_back([&, t] {
@@ -148,7 +149,7 @@ TEST(XvFork, ForkWhileThreadsUseThePool)
 					objs.insert(objs.end(), one.begin(), one.end());
 				} else if (!objs.empty()) {
 					size_t k = r.below(objs.size());
-					if (check_all(pool, {objs[k]}, 1) ||
+					if (check_all(pool, { objs[k] }, 1) ||
 					    xv_free(pool, objs[k].pfn, objs[k].off))
 						errors++;
 					objs[k] = objs.back();

@@ -21,7 +21,8 @@
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 using xv_test::extent;
 using xv_test::page_size;
@@ -39,8 +40,9 @@ void PrintTo(Mix m, std::ostream *os)
 	*os << (m == Mix::kSmall ? "small objects" : "compressed pages");
 }
 
-class XvMisuse : public ::testing::TestWithParam<Mix> {
-protected:
+class XvMisuse : public ::testing::TestWithParam<Mix>
+{
+      protected:
 	void SetUp() override
 	{
 		xv_config cfg{};
@@ -72,7 +74,7 @@ protected:
 	{
 		std::set<std::pair<uint32_t, uint32_t>> live;
 		for (const Obj &o : objs)
-			live.insert({o.pfn, o.off});
+			live.insert({ o.pfn, o.off });
 		return live;
 	}
 
@@ -90,7 +92,10 @@ protected:
 		errno = 0;
 		return xv_get_object_size(pool, pfn, off) == 0 && errno == EINVAL;
 	}
-	void TearDown() override { xv_destroy_pool(pool); }
+	void TearDown() override
+	{
+		xv_destroy_pool(pool);
+	}
 
 	Obj alloc(uint32_t size)
 	{
@@ -157,7 +162,7 @@ protected:
 
 TEST_P(XvMisuse, DoubleFree)
 {
-	for (size_t i : {0, 17, 100, 200}) {
+	for (size_t i : { 0, 17, 100, 200 }) {
 		Obj o = take(i);
 		ASSERT_EQ(0, xv_free(pool, o.pfn, o.off));
 		expect_refused(o.pfn, o.off, "double free");
@@ -169,9 +174,9 @@ TEST_P(XvMisuse, WrongOffsets)
 {
 	const Obj o = objs[42];
 	const uint32_t page = page_size();
-	for (uint32_t off : {o.off + 1, o.off + 2, o.off + 3, o.off - 1, o.off + 4, o.off + 8,
-			     o.off - 4, o.off - 8, 0u, 1u, 2u, 3u, page - 4, page, page + 4,
-			     0x10004u, UINT32_MAX - 3, UINT32_MAX}) {
+	for (uint32_t off : { o.off + 1, o.off + 2, o.off + 3, o.off - 1, o.off + 4, o.off + 8,
+			      o.off - 4, o.off - 8, 0u, 1u, 2u, 3u, page - 4, page, page + 4,
+			      0x10004u, UINT32_MAX - 3, UINT32_MAX }) {
 		if (off == o.off)
 			continue;
 		bool live = false;
@@ -194,7 +199,7 @@ TEST_P(XvMisuse, EveryOffsetOfEveryPage)
 	size_t accepted = 0;
 	for (uint32_t pfn : pages) {
 		for (uint32_t off = 0; off <= page_size() + 4; off++) {
-			if (live.count({pfn, off})) {
+			if (live.count({ pfn, off })) {
 				ASSERT_NE(nullptr, xv_map(pool, pfn, off)) << pfn << ", " << off;
 				ASSERT_NE(0u, xv_get_object_size(pool, pfn, off));
 				accepted++;
@@ -234,7 +239,7 @@ TEST_P(XvMisuse, RandomPairs)
 			pfn = static_cast<uint32_t>(r.next());
 			off = static_cast<uint32_t>(r.next());
 		}
-		if (live.count({pfn, off})) {
+		if (live.count({ pfn, off })) {
 			hits++;
 			ASSERT_NE(nullptr, xv_map(pool, pfn, off));
 			continue;
@@ -260,8 +265,8 @@ TEST_P(XvMisuse, HeadersForgedInEveryObject)
 	const std::set<std::pair<uint32_t, uint32_t>> live = live_pairs();
 	uint32_t real_hdr;
 	{
-		const unsigned char *q =
-			static_cast<const unsigned char *>(xv_map(pool, objs[7].pfn, objs[7].off));
+		const unsigned char *q = static_cast<const unsigned char *>(
+			xv_map(pool, objs[7].pfn, objs[7].off));
 		ASSERT_NE(nullptr, q);
 		std::memcpy(&real_hdr, q - 4, 4);
 	}
@@ -287,7 +292,7 @@ TEST_P(XvMisuse, HeadersForgedInEveryObject)
 		}
 		for (const Obj &o : objs) {
 			for (uint32_t i = 4; i + 4 <= o.size; i += 4) {
-				if (live.count({o.pfn, o.off + i}))
+				if (live.count({ o.pfn, o.off + i }))
 					continue;
 				ASSERT_EQ(-EINVAL, xv_free(pool, o.pfn, o.off + i)) << i;
 				ASSERT_TRUE(is_refused(pool, o.pfn, o.off + i)) << i;
@@ -349,7 +354,8 @@ TEST_P(XvMisuse, UnknownPfns)
 	uint32_t top = 0;
 	for (const Obj &o : objs)
 		top = o.pfn > top ? o.pfn : top;
-	for (uint32_t pfn : {top + 1, top + 1000, uint32_t{1} << 20, UINT32_MAX - 1, UINT32_MAX}) {
+	for (uint32_t pfn :
+	     { top + 1, top + 1000, uint32_t{ 1 } << 20, UINT32_MAX - 1, UINT32_MAX }) {
 		expect_refused(pfn, 4, "unknown pfn");
 	}
 	EXPECT_EQ(s.pages, xv_test::stats(pool).pages);
@@ -447,7 +453,7 @@ TEST_P(XvMisuse, CheckerSeesCorruption)
 	ASSERT_NE(nullptr, p);
 	unsigned char saved[4];
 	std::memcpy(saved, p - 4, 4);
-	const uint16_t bad_sizes[] = {0, 1, 7, 0xffff, 0x8000};
+	const uint16_t bad_sizes[] = { 0, 1, 7, 0xffff, 0x8000 };
 	for (uint16_t size : bad_sizes) {
 		std::memcpy(p - 4, &size, 2);
 		EXPECT_GT(xv_check(pool), 0u) << size;

@@ -15,7 +15,8 @@
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 using xv_test::Rng;
 
@@ -27,15 +28,16 @@ struct Shadow {
 
 struct Options {
 	unsigned arenas = 1;
-	uint64_t max_pages = 0;	  // page limit (0: none)
-	uint64_t ops = 0;	  // operations
+	uint64_t max_pages = 0;   // page limit (0: none)
+	uint64_t ops = 0;         // operations
 	uint64_t check_every = 0; // xv_check after every Nth step (1: all)
 	size_t high = 0, low = 0; // population swings between low and high
-	uint32_t max_size = 0;	  // largest size drawn (0: xv_max_size())
+	uint32_t max_size = 0;    // largest size drawn (0: xv_max_size())
 };
 
-class Model {
-public:
+class Model
+{
+      public:
 	Model(uint64_t seed, const Options &o) : rng(seed), opt(o)
 	{
 		xv_config cfg{};
@@ -45,7 +47,10 @@ public:
 		if (!opt.max_size)
 			opt.max_size = xv_max_size();
 	}
-	~Model() { xv_destroy_pool(pool); }
+	~Model()
+	{
+		xv_destroy_pool(pool);
+	}
 
 	// Runs the workload; stops at the first failed expectation.
 	void run()
@@ -96,20 +101,26 @@ public:
 		EXPECT_EQ(0u, xv_get_total_size_bytes(pool));
 	}
 
-	uint64_t nomem() const { return nomem_count; }
+	uint64_t nomem() const
+	{
+		return nomem_count;
+	}
 
-private:
-	static uint64_t key_of(uint32_t pfn, uint32_t off) { return uint64_t{pfn} << 32 | off; }
+      private:
+	static uint64_t key_of(uint32_t pfn, uint32_t off)
+	{
+		return uint64_t{ pfn } << 32 | off;
+	}
 
 	uint32_t draw_size()
 	{
 		switch (rng.below(16)) {
 		case 0: { // the edges
 			const uint32_t min = xv_min_block(),
-				       edges[] = {1,	       2,	3,
-						  4,	       min - 1, min,
-						  min + 1,     min + 4, opt.max_size - 1,
-						  opt.max_size};
+				       edges[] = { 1,           2,       3,
+						   4,           min - 1, min,
+						   min + 1,     min + 4, opt.max_size - 1,
+						   opt.max_size };
 			return edges[rng.below(sizeof(edges) / sizeof(edges[0]))];
 		}
 		default:
@@ -138,7 +149,7 @@ private:
 		}
 		ASSERT_EQ(0u, off % 4) << "step " << step;
 		ASSERT_GE(off, 4u);
-		ASSERT_LE(uint64_t{off} + size, xv_test::page_size());
+		ASSERT_LE(uint64_t{ off } + size, xv_test::page_size());
 		const uint64_t key = key_of(pfn, off);
 		ASSERT_EQ(0u, live.count(key)) << "handed out twice, step " << step;
 		void *p = xv_map(pool, pfn, off);
@@ -146,7 +157,7 @@ private:
 		const uint64_t seed = rng.next();
 		xv_test::fill(p, size, seed);
 		xv_unmap(pool, pfn, off);
-		live[key] = Shadow{size, seed, keys.size()};
+		live[key] = Shadow{ size, seed, keys.size() };
 		keys.push_back(key);
 		bytes += size;
 	}
@@ -281,9 +292,8 @@ TEST(XvModel, PageLimitCheckEveryStep)
 {
 	Options o = options(30000, 1, 30, 200);
 	o.max_pages = 40;
-	run_model("PageLimitCheckEveryStep", 3, o, [](Model &m) {
-		EXPECT_GT(m.nomem(), 0u) << "the limit was never reached";
-	});
+	run_model("PageLimitCheckEveryStep", 3, o,
+		  [](Model &m) { EXPECT_GT(m.nomem(), 0u) << "the limit was never reached"; });
 }
 
 // Several arenas, one thread: the same invariants hold.

@@ -17,7 +17,8 @@
 #include "tests/xvmalloc/xv_test_util.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace {
+namespace
+{
 
 struct Obj {
 	uint32_t pfn, off, size;
@@ -25,8 +26,9 @@ struct Obj {
 };
 
 // Objects handed from one thread to another, to be verified and freed.
-class Mailbox {
-public:
+class Mailbox
+{
+      public:
 	void put(const Obj &o)
 	{
 		std::lock_guard<std::mutex> g(mu);
@@ -47,7 +49,7 @@ public:
 		return std::move(box);
 	}
 
-private:
+      private:
 	std::mutex mu;
 	std::vector<Obj> box;
 };
@@ -55,8 +57,8 @@ private:
 struct Shared {
 	xv_pool *pool;
 	Mailbox mailbox;
-	std::atomic<bool> stop{false};
-	std::atomic<uint64_t> errors{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<uint64_t> errors{ 0 };
 	std::chrono::steady_clock::time_point deadline;
 };
 
@@ -144,7 +146,9 @@ void check_loop(Shared *sh, std::atomic<uint64_t> *checks)
 	}
 }
 
-class XvThreads : public ::testing::TestWithParam<unsigned> {};
+class XvThreads : public ::testing::TestWithParam<unsigned>
+{
+};
 
 TEST_P(XvThreads, SharedPool)
 {
@@ -160,7 +164,7 @@ TEST_P(XvThreads, SharedPool)
 
 	std::vector<std::vector<Obj>> left(kThreads);
 	std::vector<std::thread> threads;
-	std::atomic<uint64_t> checks{0};
+	std::atomic<uint64_t> checks{ 0 };
 	std::thread checker(check_loop, &sh, &checks);
 	for (unsigned t = 0; t < kThreads; t++)
 		threads.emplace_back(work, &sh, seed + t * 0x9e3779b9ull, ops, &left[t]);
@@ -203,7 +207,7 @@ TEST(XvThreadsMisuse, RacingDoubleFrees)
 			o.size = xv_test::compressed_size(r, xv_max_size());
 			ASSERT_EQ(0, xv_malloc(pool, o.size, &o.pfn, &o.off, 0));
 		}
-		std::atomic<int> ok{0}, refused{0};
+		std::atomic<int> ok{ 0 }, refused{ 0 };
 		std::vector<std::thread> ts;
 		for (int t = 0; t < 3; t++) {
 			ts.emplace_back([&] {
@@ -240,7 +244,7 @@ TEST(XvThreadsMisuse, WrongPairInsideAnObjectItsOwnerWrites)
 	ASSERT_EQ(0, xv_malloc(pool, 1000, &pfn, &off, 0));
 	auto *m = static_cast<uint8_t *>(xv_map(pool, pfn, off));
 	ASSERT_NE(nullptr, m);
-	std::atomic<bool> stop{false}, started{false};
+	std::atomic<bool> stop{ false }, started{ false };
 	std::thread writer([&] {
 		started = true;
 		for (uint32_t i = 0; !stop.load(); i++)

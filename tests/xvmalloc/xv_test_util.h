@@ -17,7 +17,8 @@
 #include "tests/common/content.h"
 #include "xvmalloc/xvmalloc.h"
 
-namespace xv_test {
+namespace xv_test
+{
 
 using test_content::fill;
 using test_content::Rng;
@@ -77,7 +78,7 @@ struct Block {
 
 inline int collect_block(uint32_t pfn, uint32_t offset, uint32_t size, int used, void *arg)
 {
-	static_cast<std::vector<Block> *>(arg)->push_back({pfn, offset, size, used});
+	static_cast<std::vector<Block> *>(arg)->push_back({ pfn, offset, size, used });
 	return 0;
 }
 

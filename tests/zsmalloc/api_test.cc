@@ -20,7 +20,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -67,7 +68,7 @@ TEST(Create, Defaults)
 	zs_config zero = {};
 	zs_pool *d = zs_create_pool_config(&zero);
 	ASSERT_NE(d, nullptr);
-	for (zs_pool *p : {a, b, c, d}) {
+	for (zs_pool *p : { a, b, c, d }) {
 		EXPECT_EQ(zs_get_total_pages(p), 0u);
 		EXPECT_EQ(zs_check(p), 0u);
 		zs_stats st;
@@ -118,26 +119,26 @@ zs_pool *create_with(unsigned chain, int method, uint64_t max_pages, int layout 
 
 TEST(Create, ConfigErrors)
 {
-	for (unsigned chain : {17u, 18u, 32u, 255u, 256u, 1000u, ~0u}) {
+	for (unsigned chain : { 17u, 18u, 32u, 255u, 256u, 1000u, ~0u }) {
 		EXPECT_EQ(create_with(chain, 0, 0), nullptr) << "chain " << chain;
 		EXPECT_EQ(errno, EINVAL) << "chain " << chain;
 	}
-	for (int method : {3, 4, 100, -1}) {
+	for (int method : { 3, 4, 100, -1 }) {
 		EXPECT_EQ(create_with(0, method, 0), nullptr) << "method " << method;
 		EXPECT_EQ(errno, EINVAL) << "method " << method;
 	}
-	for (int layout : {3, 4, 100, -1}) {
+	for (int layout : { 3, 4, 100, -1 }) {
 		EXPECT_EQ(create_with(0, 0, 0, layout), nullptr) << "layout " << layout;
 		EXPECT_EQ(errno, EINVAL) << "layout " << layout;
 	}
 	// A map method says how straddlers of the scattered layout are shown:
 	// with the contiguous layout asked for explicitly, it is an error.
-	for (int method : {ZS_MAP_COPY, ZS_MAP_REMAP}) {
+	for (int method : { ZS_MAP_COPY, ZS_MAP_REMAP }) {
 		EXPECT_EQ(create_with(0, method, 0, ZS_LAYOUT_CONTIGUOUS), nullptr)
 			<< "method " << method;
 		EXPECT_EQ(errno, EINVAL) << "method " << method;
 	}
-	for (uint64_t mp : {(uint64_t)UINT32_MAX + 1, (uint64_t)1 << 40, ~(uint64_t)0}) {
+	for (uint64_t mp : { (uint64_t)UINT32_MAX + 1, (uint64_t)1 << 40, ~(uint64_t)0 }) {
 		EXPECT_EQ(create_with(0, 0, mp), nullptr) << "max_pages " << mp;
 		EXPECT_EQ(errno, EINVAL) << "max_pages " << mp;
 	}
@@ -156,10 +157,10 @@ TEST(Create, ConfigErrors)
 TEST(Create, EveryChainLengthAndMethod)
 {
 	const int configs[][2] = {
-		{ZS_LAYOUT_DEFAULT, ZS_MAP_DEFAULT},    {ZS_LAYOUT_DEFAULT, ZS_MAP_COPY},
-		{ZS_LAYOUT_DEFAULT, ZS_MAP_REMAP},      {ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT},
-		{ZS_LAYOUT_SCATTERED, ZS_MAP_DEFAULT},  {ZS_LAYOUT_SCATTERED, ZS_MAP_COPY},
-		{ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP},
+		{ ZS_LAYOUT_DEFAULT, ZS_MAP_DEFAULT },   { ZS_LAYOUT_DEFAULT, ZS_MAP_COPY },
+		{ ZS_LAYOUT_DEFAULT, ZS_MAP_REMAP },     { ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT },
+		{ ZS_LAYOUT_SCATTERED, ZS_MAP_DEFAULT }, { ZS_LAYOUT_SCATTERED, ZS_MAP_COPY },
+		{ ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP },
 	};
 	for (unsigned chain = 1; chain <= ZS_MAX_PAGES_PER_ZSPAGE; chain++)
 		for (const auto &lm : configs) {
@@ -175,8 +176,8 @@ TEST(Create, EveryChainLengthAndMethod)
 					<< "class " << c.size;
 			}
 			// One object of each of a few sizes works in every pool.
-			for (size_t size : {(size_t)1, (size_t)1000, kPage - 1, kPage, kPage + 1,
-					    3 * kPage + 100, kMaxObj}) {
+			for (size_t size : { (size_t)1, (size_t)1000, kPage - 1, kPage, kPage + 1,
+					     3 * kPage + 100, kMaxObj }) {
 				zs_handle h = zs_malloc(p, size, 0);
 				ASSERT_NE(h, 0u) << "size " << size;
 				ASSERT_TRUE(write_object(p, h, size, size, 0));
@@ -207,21 +208,21 @@ TEST(Malloc, Errors)
 		int flags;
 		int err;
 	} cases[] = {
-		{p, 0, 0, EINVAL},
-		{p, 0, ZS_NOGROW, EINVAL},
-		{p, kMaxObj + 1, 0, ENOSPC},
-		{p, kMaxObj + 1, ZS_NOGROW, ENOSPC},
-		{p, kMaxObj + 16, 0, ENOSPC},
-		{p, 2 * kMaxObj, 0, ENOSPC},
-		{p, SIZE_MAX, 0, ENOSPC},
-		{p, (size_t)UINT32_MAX + 100, 0, ENOSPC},
-		{p, 100, 0x2, EINVAL},
-		{p, 100, 0x80, EINVAL},
-		{p, 100, ZS_NOGROW | 0x4, EINVAL},
-		{p, 100, -1, EINVAL},
-		{p, 100, INT32_MIN, EINVAL},
-		{nullptr, 100, 0, EINVAL},
-		{nullptr, 0, 0, EINVAL},
+		{ p, 0, 0, EINVAL },
+		{ p, 0, ZS_NOGROW, EINVAL },
+		{ p, kMaxObj + 1, 0, ENOSPC },
+		{ p, kMaxObj + 1, ZS_NOGROW, ENOSPC },
+		{ p, kMaxObj + 16, 0, ENOSPC },
+		{ p, 2 * kMaxObj, 0, ENOSPC },
+		{ p, SIZE_MAX, 0, ENOSPC },
+		{ p, (size_t)UINT32_MAX + 100, 0, ENOSPC },
+		{ p, 100, 0x2, EINVAL },
+		{ p, 100, 0x80, EINVAL },
+		{ p, 100, ZS_NOGROW | 0x4, EINVAL },
+		{ p, 100, -1, EINVAL },
+		{ p, 100, INT32_MIN, EINVAL },
+		{ nullptr, 100, 0, EINVAL },
+		{ nullptr, 0, 0, EINVAL },
 	};
 	for (const Case &c : cases) {
 		errno = 0;
@@ -292,7 +293,7 @@ TEST(Api, NullArguments)
 	EXPECT_EQ(zs_dump_classes(pool.get(), nullptr), -EINVAL);
 	zs_fail_nth_page_alloc(nullptr, 1);
 	// A bad map mode is refused and takes no mapping.
-	for (int mm : {3, 4, -1, 1000}) {
+	for (int mm : { 3, 4, -1, 1000 }) {
 		errno = 0;
 		EXPECT_EQ(zs_map_object(pool.get(), h, (zs_mapmode)mm), nullptr) << mm;
 		EXPECT_EQ(errno, EINVAL) << mm;
@@ -344,7 +345,7 @@ TEST(Malloc, EverySize)
 			uint64_t seed = size * 1000003u;
 			ASSERT_TRUE(write_object(p, h, seed, size, (int)(size % 3))) << size;
 			ASSERT_TRUE(check_object_all(p, h, seed, size)) << "size " << size;
-			objs.push_back({h, size, seed});
+			objs.push_back({ h, size, seed });
 			if (size % 64 == 0) {
 				ASSERT_EQ(zs_check(p), 0u) << "size " << size;
 			}
@@ -381,7 +382,7 @@ TEST(Malloc, EverySize)
 TEST(Malloc, EverySizeAlone)
 {
 	const std::vector<size_t> sizes = every_size(97);
-	for (bool cache : {false, true}) {
+	for (bool cache : { false, true }) {
 		SCOPED_TRACE(cache ? "cache" : "no cache");
 		zs_config cfg = zs_test::pool_config();
 		cfg.cache_pages = cache ? 0 : UINT32_MAX;
@@ -408,7 +409,8 @@ TEST(Malloc, EverySizeAlone)
 			if (!cache) {
 				ASSERT_EQ(zs_get_total_pages(p), 0u) << "size " << size;
 			} else {
-				ASSERT_EQ(zs_test::pool_stats(p).pages_cached, pages) << "size " << size;
+				ASSERT_EQ(zs_test::pool_stats(p).pages_cached, pages)
+					<< "size " << size;
 			}
 			ASSERT_EQ(zs_check(p), 0u);
 		}
@@ -517,7 +519,7 @@ TEST(Classes, PowerOfTwoSizesWasteNothing)
 
 TEST(Classes, HugeClassSize)
 {
-	for (unsigned chain : {0u, 1u, 2u, 4u, 8u, 16u}) {
+	for (unsigned chain : { 0u, 1u, 2u, 4u, 8u, 16u }) {
 		SCOPED_TRACE("chain " + std::to_string(chain));
 		Pool pool = make_pool(chain);
 		ASSERT_NE(pool, nullptr);
@@ -543,7 +545,7 @@ TEST(Classes, HugeClassSize)
 		}
 		// Objects of that size and larger: one page each, as they come.
 		std::vector<zs_handle> hs;
-		size_t sizes[] = {huge, huge + 1, kPage, (huge + kPage) / 2};
+		size_t sizes[] = { huge, huge + 1, kPage, (huge + kPage) / 2 };
 		for (int i = 0; i < 40; i++) {
 			size_t before = zs_get_total_pages(p);
 			size_t size = sizes[i % 4] > kPage ? kPage : sizes[i % 4];
@@ -582,7 +584,7 @@ TEST(Classes, HugeClassSize)
 // freeable (in a pool nobody touches, after zs_trim()).
 TEST(Stats, PoolCounters)
 {
-	for (int no_auto : {0, 1}) {
+	for (int no_auto : { 0, 1 }) {
 		SCOPED_TRACE(no_auto ? "no automatic compaction" : "automatic compaction");
 		zs_config cfg = zs_test::pool_config();
 		cfg.no_auto_compact = no_auto;
@@ -602,7 +604,7 @@ TEST(Stats, PoolCounters)
 			zs_handle h = zs_malloc(p, size, 0);
 			ASSERT_NE(h, 0u);
 			ASSERT_TRUE(write_object(p, h, i, size, 0));
-			objs.push_back({h, size, (uint64_t)i});
+			objs.push_back({ h, size, (uint64_t)i });
 		}
 		zs_pool_stats(p, &st);
 		EXPECT_EQ(st.objects, 3000u);
@@ -635,8 +637,7 @@ TEST(Stats, PoolCounters)
 		for (size_t i = 0; i < objs.size(); i++) {
 			if (i % 3) {
 				ASSERT_EQ(zs_free(p, objs[i].h), 0);
-			}
-			else
+			} else
 				kept.push_back(objs[i]);
 		}
 		zs_pool_stats(p, &st);
@@ -708,15 +709,15 @@ TEST(Stats, DumpClasses)
 	ASSERT_EQ(ret, 0);
 	ASSERT_EQ(l.size(), 3u) << dump(p, &ret);
 	EXPECT_NE(l[0].find("test"), std::string::npos) << "pool name: " << l[0];
-	for (const char *col : {"class", "size", "obj_allocated", "obj_used", "pages_used",
-				"pages_per_zspage", "freeable"})
+	for (const char *col : { "class", "size", "obj_allocated", "obj_used", "pages_used",
+				 "pages_per_zspage", "freeable" })
 		EXPECT_NE(l[1].find(col), std::string::npos) << col;
 	EXPECT_NE(l[2].find("Total"), std::string::npos);
 
 	// Three classes in use: three rows and a total that adds up.
 	std::vector<zs_handle> hs;
 	for (int i = 0; i < 100; i++)
-		for (size_t size : {(size_t)100, (size_t)1000, (size_t)3000})
+		for (size_t size : { (size_t)100, (size_t)1000, (size_t)3000 })
 			hs.push_back(zs_malloc(p, size, 0));
 	for (int i = 0; i < 100; i += 2) {
 		ASSERT_EQ(zs_free(p, hs[(size_t)i * 3 + 1]), 0);
@@ -802,20 +803,20 @@ TEST(Malloc, NoGrow)
 	zs_handle h = zs_malloc(p, size, 0);
 	ASSERT_NE(h, 0u);
 	ASSERT_EQ(zs_get_total_pages(p), 1u);
-	objs.push_back({h, size, 1});
+	objs.push_back({ h, size, 1 });
 	uint64_t in_first_page = kPage / c.size;
 	for (uint64_t i = 1; i < in_first_page; i++) {
 		h = zs_malloc(p, size, ZS_NOGROW);
 		ASSERT_NE(h, 0u) << "object " << i << " fits in the first page";
-		objs.push_back({h, size, i + 1});
+		objs.push_back({ h, size, i + 1 });
 	}
 	for (const Obj &o : objs) {
 		ASSERT_TRUE(write_object(p, o.h, o.seed, o.size, 0));
 	}
 	zs_test::Snapshot full = zs_test::snapshot(p);
 	errno = 0;
-	EXPECT_EQ(zs_malloc(p, size, ZS_NOGROW), 0u) << "object " << in_first_page
-						       << " needs the second page";
+	EXPECT_EQ(zs_malloc(p, size, ZS_NOGROW), 0u)
+		<< "object " << in_first_page << " needs the second page";
 	EXPECT_EQ(errno, ENOMEM);
 	EXPECT_EQ(zs_test::diff(full, zs_test::snapshot(p)), "");
 	EXPECT_EQ(zs_check(p), 0u);
@@ -826,12 +827,12 @@ TEST(Malloc, NoGrow)
 	h = zs_malloc(p, size, ZS_NOGROW);
 	ASSERT_NE(h, 0u);
 	ASSERT_TRUE(write_object(p, h, 999, size, 1));
-	objs.push_back({h, size, 999});
+	objs.push_back({ h, size, 999 });
 	EXPECT_EQ(zs_get_total_pages(p), 1u);
 	// Without the flag the pool grows.
 	h = zs_malloc(p, size, 0);
 	ASSERT_NE(h, 0u);
-	objs.push_back({h, size, 1000});
+	objs.push_back({ h, size, 1000 });
 	ASSERT_TRUE(write_object(p, h, 1000, size, 2));
 	EXPECT_EQ(zs_get_total_pages(p), 2u);
 	// Other classes have nothing: NOGROW fails there.
@@ -903,8 +904,8 @@ TEST(Malloc, NoPageToBeHadUsesRoomInOtherZspages)
 		// object; none comes, so the object goes into a hole of Z0.
 		errno = 0;
 		zs_handle h = zs_malloc(p, size, 0);
-		EXPECT_NE(h, 0u) << (how == 0 ? "page limit" : "injected fault")
-				 << ": " << strerror(errno);
+		EXPECT_NE(h, 0u) << (how == 0 ? "page limit" : "injected fault") << ": "
+				 << strerror(errno);
 		EXPECT_EQ(zs_get_total_pages(p), pages);
 		EXPECT_EQ(zs_check(p), 0u);
 		zs_fail_nth_page_alloc(p, 0);
@@ -928,7 +929,7 @@ TEST(Create, CachePages)
 			size_t size = 1 + rng() % kPage;
 			zs_handle h = zs_malloc(p, size, 0);
 			ASSERT_NE(h, 0u);
-			objs.push_back({h, size, next++});
+			objs.push_back({ h, size, next++ });
 			ASSERT_TRUE(write_object(p, h, objs.back().seed, size, (int)(next % 3)));
 		}
 		std::shuffle(objs.begin(), objs.end(), rng);
@@ -958,8 +959,8 @@ TEST(Malloc, PageLimit)
 {
 	const uint64_t limit = 64;
 	const uint64_t seed = zs_test::test_seed(5);
-	printf("page limit seed %llu (replay: ZS_TEST_SEED=%llu)\n",
-	       (unsigned long long)seed, (unsigned long long)seed);
+	printf("page limit seed %llu (replay: ZS_TEST_SEED=%llu)\n", (unsigned long long)seed,
+	       (unsigned long long)seed);
 	std::mt19937_64 rng(seed);
 	Pool pool = make_pool(0, ZS_MAP_DEFAULT, limit);
 	ASSERT_NE(pool, nullptr);
@@ -983,7 +984,7 @@ TEST(Malloc, PageLimit)
 				continue;
 			}
 			ASSERT_LE(zs_get_total_pages(p), limit);
-			Obj o{h, size, next_seed++};
+			Obj o{ h, size, next_seed++ };
 			ASSERT_TRUE(write_object(p, h, o.seed, size, (int)(o.seed % 3)));
 			objs.push_back(o);
 		}

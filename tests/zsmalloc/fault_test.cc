@@ -23,7 +23,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -71,7 +72,7 @@ void build_with_refusals(unsigned chain, size_t size, size_t zspages)
 		ASSERT_NE(h, 0u) << "object " << i << ": " << strerror(errno);
 		zs_fail_nth_page_alloc(p, 0);
 		ASSERT_EQ(zs_get_total_pages(p), pages + needs) << "object " << i;
-		objs.push_back({h, size, size * 10000 + n});
+		objs.push_back({ h, size, size * 10000 + n });
 		ASSERT_TRUE(write_object(p, h, objs.back().seed, size, (int)(n % 3)));
 		ASSERT_EQ(zs_check(p), 0u);
 	}
@@ -118,7 +119,7 @@ TEST(Fault, SecondPageOfEveryClass)
 		for (uint64_t i = 0; i < in_first; i++) {
 			zs_handle h = zs_malloc(p, c.size, 0);
 			ASSERT_NE(h, 0u);
-			objs.push_back({h, c.size, c.size + i});
+			objs.push_back({ h, c.size, c.size + i });
 			ASSERT_TRUE(write_object(p, h, c.size + i, c.size, 0));
 		}
 		ASSERT_EQ(zs_get_total_pages(p), in_first ? 1u : 0u);
@@ -134,7 +135,7 @@ TEST(Fault, SecondPageOfEveryClass)
 		ASSERT_NE(h, 0u);
 		EXPECT_EQ(zs_get_total_pages(p), zs_test::pages_for(in_first, c.size, kPage));
 		EXPECT_GE(zs_get_total_pages(p), 2u);
-		objs.push_back({h, c.size, 7});
+		objs.push_back({ h, c.size, 7 });
 		ASSERT_TRUE(write_object(p, h, 7, c.size, 1));
 		EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1);
 	}
@@ -225,18 +226,18 @@ std::vector<Op> workload(uint64_t seed)
 {
 	std::mt19937_64 rng(seed);
 	std::vector<Op> ops;
-	const size_t sizes[] = {1392, 1008, 3264, 208, 2448, 720};
+	const size_t sizes[] = { 1392, 1008, 3264, 208, 2448, 720 };
 	size_t allocs = 0;
 	std::vector<size_t> live;
 	for (int i = 0; i < 700; i++) {
 		if (live.size() > 20 && rng() % 4 == 0) {
 			size_t k = rng() % live.size();
-			ops.push_back({false, 0, live[k]});
+			ops.push_back({ false, 0, live[k] });
 			live[k] = live.back();
 			live.pop_back();
 		} else {
 			size_t size = rng() % 5 ? sizes[rng() % 6] : 1 + rng() % kPage;
-			ops.push_back({true, size, 0});
+			ops.push_back({ true, size, 0 });
 			live.push_back(allocs++);
 		}
 	}
@@ -280,8 +281,8 @@ void run(const std::vector<Op> &ops, uint64_t nth, RunResult *res, size_t expect
 		errno = 0;
 		zs_handle h = zs_malloc(p, op.size, 0);
 		if (!h) {
-			ASSERT_EQ(k, expect_fail) << "nth " << nth << ": op " << k << " failed: "
-						  << strerror(errno);
+			ASSERT_EQ(k, expect_fail)
+				<< "nth " << nth << ": op " << k << " failed: " << strerror(errno);
 			ASSERT_EQ(errno, ENOMEM);
 			res->failed_op = k;
 			ASSERT_EQ(zs_test::diff(before, zs_test::snapshot(p), false), "")
@@ -296,7 +297,7 @@ void run(const std::vector<Op> &ops, uint64_t nth, RunResult *res, size_t expect
 			ASSERT_NE(h, 0u) << "nth " << nth << ": the retry failed";
 		}
 		res->pages_taken.push_back(zs_get_total_pages(p) - pages);
-		made.push_back({h, op.size, k * 7919 + 1});
+		made.push_back({ h, op.size, k * 7919 + 1 });
 		freed.push_back(false);
 		ASSERT_TRUE(write_object(p, h, made.back().seed, op.size, (int)(k % 3)));
 		if (k % 100 == 0) {
@@ -368,14 +369,14 @@ void during_compaction(bool auto_compact)
 		// In each of several classes: zspage Z0 full, Z1 60 % full and
 		// so only partly populated; then 70 % of Z0 freed. Compaction
 		// moves Z0's objects into Z1, which must take pages for them.
-		for (size_t size : {(size_t)1008, (size_t)1392, (size_t)3264, (size_t)208,
-				    (size_t)720, (size_t)2448}) {
+		for (size_t size : { (size_t)1008, (size_t)1392, (size_t)3264, (size_t)208,
+				     (size_t)720, (size_t)2448 }) {
 			const zs_class_stat &c = cs[(size_t)zs_test::class_for(cs, size)];
 			std::vector<Obj> z0;
 			for (uint64_t i = 0; i < c.objs_per_zspage * 16 / 10; i++) {
 				zs_handle h = zs_malloc(p, size, 0);
 				ASSERT_NE(h, 0u);
-				Obj o{h, size, next++};
+				Obj o{ h, size, next++ };
 				ASSERT_TRUE(write_object(p, h, o.seed, size, (int)(i % 3)));
 				(i < c.objs_per_zspage ? z0 : objs).push_back(o);
 			}
@@ -394,7 +395,7 @@ void during_compaction(bool auto_compact)
 			size_t size = rng() % 4 ? 200 + rng() % 2800 : 1 + rng() % kPage;
 			zs_handle h = zs_malloc(p, size, 0);
 			ASSERT_NE(h, 0u);
-			mix.push_back({h, size, next++});
+			mix.push_back({ h, size, next++ });
 			ASSERT_TRUE(write_object(p, h, mix.back().seed, size, i % 3));
 		}
 		std::shuffle(mix.begin(), mix.end(), rng);
@@ -478,7 +479,7 @@ void interrupted_compaction(bool by_limit, zs_map_method method)
 	for (uint64_t i = 0; i < 105; i++) {
 		zs_handle h = zs_malloc(p, 1008, 0);
 		ASSERT_NE(h, 0u);
-		objs.push_back({h, 1008, i + 1});
+		objs.push_back({ h, 1008, i + 1 });
 		ASSERT_TRUE(write_object(p, h, i + 1, 1008, 0));
 	}
 	for (size_t i = 0; i < 55; i++) {

@@ -15,7 +15,8 @@
 #include "tests/common/child.h"
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -34,7 +35,7 @@ std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 		size_t size = 1 + (size_t)(i * 7919 % 20000);
 		zs_handle h = zs_malloc(p, size, 0);
 		EXPECT_NE(h, 0u);
-		objs.push_back({h, size, seed + (uint64_t)i});
+		objs.push_back({ h, size, seed + (uint64_t)i });
 		EXPECT_TRUE(zs_test::write_object(p, h, objs.back().seed, size, 0));
 	}
 	return objs;
@@ -90,7 +91,7 @@ TEST(Fork, MappingsOfOtherThreadsEndInTheChild)
 	Pool pool(zs_create_pool("fork"));
 	zs_pool *p = pool.get();
 	std::vector<Obj> objs = fill(p, 10, 5);
-	std::atomic<int> state{0};
+	std::atomic<int> state{ 0 };
 	std::thread holder([&] {
 		void *m = zs_map_object(p, objs[3].h, ZS_MM_RW);
 		EXPECT_NE(m, nullptr);
@@ -102,7 +103,8 @@ TEST(Fork, MappingsOfOtherThreadsEndInTheChild)
 	while (state != 1)
 		std::this_thread::yield();
 	EXPECT_EQ(zs_free(p, objs[3].h), -EBUSY);
-	int status = test_child::in_child([&] { return zs_free(p, objs[3].h) == 0 && zs_check(p) == 0 ? 0 : 1; });
+	int status = test_child::in_child(
+		[&] { return zs_free(p, objs[3].h) == 0 && zs_check(p) == 0 ? 0 : 1; });
 	EXPECT_EQ(status, 0);
 	state = 2;
 	holder.join();

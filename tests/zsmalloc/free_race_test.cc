@@ -45,7 +45,8 @@ extern void (*zs_test_hook_map_looked_up)(zs_handle h);
 extern void (*zs_test_hook_free_scanned)(zs_handle h);
 }
 
-namespace {
+namespace
+{
 
 sem_t free_scanned, map_looked_up, free_done, pinned;
 zs_handle target;
@@ -71,7 +72,7 @@ enum Call { kMap, kRead, kReadSg, kWrite };
 
 const char *call_name(int c)
 {
-	static const char *const names[] = {"Map", "Read", "ReadSg", "Write"};
+	static const char *const names[] = { "Map", "Read", "ReadSg", "Write" };
 	return names[c];
 }
 
@@ -79,8 +80,9 @@ const char *call_name(int c)
 // method: DEFAULT for the contiguous layout, COPY or REMAP the scattered)
 using Param = std::tuple<int, size_t, size_t, int>;
 
-class FreeRace : public ::testing::TestWithParam<Param> {
-protected:
+class FreeRace : public ::testing::TestWithParam<Param>
+{
+      protected:
 	void SetUp() override
 	{
 		sem_init(&free_scanned, 0, 0);
@@ -163,9 +165,9 @@ protected:
 	// One free of an object X and one access of it (the parameter's call),
 	// which the hooks hold at the interleaving pin_wins says.
 	struct Race {
-		zs_handle other = 0; // keeps a zspage alive (the parameter's third size)
-		zs_handle x = 0;     // holds 'X's; the hooks' target
-		int err = -1;        // what the access returned
+		zs_handle other = 0;  // keeps a zspage alive (the parameter's third size)
+		zs_handle x = 0;      // holds 'X's; the hooks' target
+		int err = -1;         // what the access returned
 		std::thread accessor; // makes the access once the free has scanned X
 	};
 
@@ -256,9 +258,9 @@ TEST_P(FreeRace, AccessThatPinnedBeforeTheFreeWins)
 
 std::string param_name(const ::testing::TestParamInfo<Param> &pi)
 {
-	static const char *const layouts[] = {"Contiguous", "Copy", "Remap"};
-	return std::string(call_name(std::get<0>(pi.param))) + std::to_string(std::get<1>(pi.param)) +
-	       layouts[std::get<3>(pi.param)];
+	static const char *const layouts[] = { "Contiguous", "Copy", "Remap" };
+	return std::string(call_name(std::get<0>(pi.param))) +
+	       std::to_string(std::get<1>(pi.param)) + layouts[std::get<3>(pi.param)];
 }
 
 // 4096 with another class keeping no zspage of its: X alone in its zspage,
@@ -273,11 +275,10 @@ INSTANTIATE_TEST_SUITE_P(
 			   ::testing::Values(ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP)),
 	param_name);
 
-INSTANTIATE_TEST_SUITE_P(
-	SharedZspage, FreeRace,
-	::testing::Combine(::testing::Values(kMap, kRead, kReadSg, kWrite),
-			   ::testing::Values(1008u), ::testing::Values(1008u),
-			   ::testing::Values(ZS_MAP_DEFAULT, ZS_MAP_COPY)),
-	param_name);
+INSTANTIATE_TEST_SUITE_P(SharedZspage, FreeRace,
+			 ::testing::Combine(::testing::Values(kMap, kRead, kReadSg, kWrite),
+					    ::testing::Values(1008u), ::testing::Values(1008u),
+					    ::testing::Values(ZS_MAP_DEFAULT, ZS_MAP_COPY)),
+			 param_name);
 
 } // namespace

@@ -21,7 +21,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -29,9 +30,18 @@ using namespace zs_test;
 struct Layout {
 	static constexpr uint64_t kSlotMask = ((uint64_t)1 << 38) - 1;
 	static constexpr uint64_t kMaxSlots = ((uint64_t)1 << 28) - 1; // per pool
-	static uint64_t tag(zs_handle h) { return (uint64_t)h >> 54; }
-	static uint64_t gen(zs_handle h) { return ((uint64_t)h >> 38) & 0xffff; }
-	static uint64_t slot(zs_handle h) { return (uint64_t)h & kSlotMask; }
+	static uint64_t tag(zs_handle h)
+	{
+		return (uint64_t)h >> 54;
+	}
+	static uint64_t gen(zs_handle h)
+	{
+		return ((uint64_t)h >> 38) & 0xffff;
+	}
+	static uint64_t slot(zs_handle h)
+	{
+		return (uint64_t)h & kSlotMask;
+	}
 	static zs_handle make(uint64_t tag, uint64_t gen, uint64_t slot)
 	{
 		return (zs_handle)((tag & 0x3ff) << 54 | (gen & 0xffff) << 38 | (slot & kSlotMask));
@@ -53,7 +63,7 @@ int refused_everywhere(zs_pool *p, zs_handle h, std::string *why)
 	if (zs_free(p, h) != -EINVAL)
 		note("zs_free");
 	errno = 0;
-	for (zs_mapmode mm : {ZS_MM_RO, ZS_MM_RW, ZS_MM_WO}) {
+	for (zs_mapmode mm : { ZS_MM_RO, ZS_MM_RW, ZS_MM_WO }) {
 		void *m = zs_map_object(p, h, mm);
 		if (m || errno != EINVAL) {
 			note("zs_map_object");
@@ -106,7 +116,7 @@ struct Populated {
 			zs_handle h = zs_malloc(pool.get(), size, 0);
 			if (!h)
 				continue;
-			objs.push_back({h, size, seed0 * 100000 + (uint64_t)i});
+			objs.push_back({ h, size, seed0 * 100000 + (uint64_t)i });
 			write_object(pool.get(), h, objs.back().seed, size, i % 3);
 			live.insert(h);
 		}
@@ -183,8 +193,10 @@ TEST(Handle, Garbage)
 	zs_pool *p = a.pool.get();
 	uint64_t tag = Layout::tag(a.objs[0].h);
 	const uint64_t reserved = zs_test::pool_stats(p).handles_reserved;
-	std::vector<zs_handle> bad = {~(zs_handle)0, (zs_handle)1 << 63, (zs_handle)INTPTR_MAX,
-				      (zs_handle)INTPTR_MIN, 0x1000, 0xdeadbeef};
+	std::vector<zs_handle> bad = {
+		~(zs_handle)0, (zs_handle)1 << 63, (zs_handle)INTPTR_MAX, (zs_handle)INTPTR_MIN,
+		0x1000,        0xdeadbeef
+	};
 	for (zs_handle i = 1; i <= 1024; i++)
 		bad.push_back(i);
 	for (int i = 0; i < 3000; i++)
@@ -203,16 +215,16 @@ TEST(Handle, Garbage)
 		bad.push_back(Layout::make(tag, 1 + rng() % 0xffff, slot));
 	for (const Obj &o : a.objs) {
 		uint64_t g = Layout::gen(o.h), s = Layout::slot(o.h);
-		bad.push_back(o.h ^ ((zs_handle)1 << 38));           // another generation
-		bad.push_back(Layout::make(tag, g + 0x8000, s));      // far from it
-		bad.push_back(Layout::make(tag, g, s + 0x1000000));   // slot far past
-		bad.push_back(Layout::make(tag, g, reserved + s));    // past the table
-		bad.push_back(Layout::make(tag, g, Layout::kMaxSlots)); // past the most
-		bad.push_back(Layout::make(tag, g, 0xffffffff));      // the "none" slot
-		bad.push_back(Layout::make(tag, g, Layout::kSlotMask)); // all ones
+		bad.push_back(o.h ^ ((zs_handle)1 << 38));                  // another generation
+		bad.push_back(Layout::make(tag, g + 0x8000, s));            // far from it
+		bad.push_back(Layout::make(tag, g, s + 0x1000000));         // slot far past
+		bad.push_back(Layout::make(tag, g, reserved + s));          // past the table
+		bad.push_back(Layout::make(tag, g, Layout::kMaxSlots));     // past the most
+		bad.push_back(Layout::make(tag, g, 0xffffffff));            // the "none" slot
+		bad.push_back(Layout::make(tag, g, Layout::kSlotMask));     // all ones
 		bad.push_back(Layout::make(tag, g, s | (uint64_t)1 << 37)); // a high slot bit
-		bad.push_back(Layout::make(tag ^ 1, g, s));           // another tag
-		bad.push_back(Layout::make(0, g, s));                 // no tag
+		bad.push_back(Layout::make(tag ^ 1, g, s));                 // another tag
+		bad.push_back(Layout::make(0, g, s));                       // no tag
 	}
 	int tried = 0;
 	std::string why;
@@ -263,7 +275,7 @@ TEST(Handle, Freed)
 // must now be refused everywhere while h2 works.
 TEST(Handle, FreedAndReusedSlot)
 {
-	for (size_t size : {(size_t)1, (size_t)100, (size_t)1392, (size_t)3000, (size_t)4096}) {
+	for (size_t size : { (size_t)1, (size_t)100, (size_t)1392, (size_t)3000, (size_t)4096 }) {
 		SCOPED_TRACE("size " + std::to_string(size));
 		Populated a;
 		zs_pool *p = a.pool.get();
@@ -279,7 +291,7 @@ TEST(Handle, FreedAndReusedSlot)
 		EXPECT_EQ(Layout::slot(h2), Layout::slot(h1));
 		EXPECT_EQ(Layout::gen(h2), Layout::gen(h1) + 1);
 		ASSERT_TRUE(write_object(p, h2, 2, size, 1));
-		a.objs.push_back({h2, size, 2});
+		a.objs.push_back({ h2, size, 2 });
 		a.live.insert(h2);
 		a.snap = zs_test::snapshot(p);
 		std::string why;
@@ -302,7 +314,7 @@ TEST(Handle, SlotReusedManyTimes)
 	ASSERT_NE(keep, 0u);
 	ASSERT_TRUE(write_object(p, keep, 9, 500, 0));
 	std::vector<zs_handle> stale;
-	std::set<zs_handle> seen = {keep};
+	std::set<zs_handle> seen = { keep };
 	zs_handle h = 0;
 	for (int i = 0; i < 1000; i++) {
 		h = zs_malloc(p, 500, 0);
@@ -352,7 +364,7 @@ TEST(Handle, StaleHandleRefusedUntilTheGenerationWraps)
 		}
 	}
 	EXPECT_EQ(first, h) << "reuse 65536: the same slot and generation, "
-				"the very same handle (the documented limit)";
+			       "the very same handle (the documented limit)";
 }
 
 // Two pools with the very same history: same classes, slots and
@@ -425,7 +437,7 @@ TEST(Handle, AnotherSlotOrGeneration)
 	ASSERT_EQ(Layout::gen(hb), 1u) << "precondition: second generation";
 	ASSERT_TRUE(write_object(p, ha, 1, sa, 0));
 	ASSERT_TRUE(write_object(p, hb, 2, sb, 0));
-	std::vector<Obj> objs = {{ha, sa, 1}, {hb, sb, 2}};
+	std::vector<Obj> objs = { { ha, sa, 1 }, { hb, sb, 2 } };
 	zs_test::Snapshot snap = zs_test::snapshot(p);
 	const uint64_t tag = Layout::tag(ha), reserved = snap.stats.handles_reserved;
 	std::string why;
@@ -433,18 +445,22 @@ TEST(Handle, AnotherSlotOrGeneration)
 		const char *what;
 		zs_handle h;
 	} forged[] = {
-		{"A's generation on B's slot (stale there)", Layout::make(tag, 0, Layout::slot(hb))},
-		{"B's generation on A's slot (never issued)", Layout::make(tag, 1, Layout::slot(ha))},
-		{"a free slot of A's chunk", Layout::make(tag, 0, Layout::slot(ha) + 1)},
-		{"the next generation of a free slot", Layout::make(tag, 1, Layout::slot(ha) + 1)},
-		{"the last slot of the table", Layout::make(tag, 0, reserved - 1)},
-		{"the first slot past the table", Layout::make(tag, 0, reserved)},
-		{"a slot far past the table", Layout::make(tag, 0, reserved + 100000)},
-		{"the most slots a pool may have", Layout::make(tag, 0, Layout::kMaxSlots)},
-		{"a slot past that", Layout::make(tag, 0, Layout::kMaxSlots + 1)},
-		{"A's slot and generation, another tag", Layout::make(tag ^ 0x200, 0, Layout::slot(ha))},
-		{"B's slot and generation, tag 0", Layout::make(0, 1, Layout::slot(hb))},
-		{"A's handle, the top generation", Layout::make(tag, 0xffff, Layout::slot(ha))},
+		{ "A's generation on B's slot (stale there)",
+		  Layout::make(tag, 0, Layout::slot(hb)) },
+		{ "B's generation on A's slot (never issued)",
+		  Layout::make(tag, 1, Layout::slot(ha)) },
+		{ "a free slot of A's chunk", Layout::make(tag, 0, Layout::slot(ha) + 1) },
+		{ "the next generation of a free slot",
+		  Layout::make(tag, 1, Layout::slot(ha) + 1) },
+		{ "the last slot of the table", Layout::make(tag, 0, reserved - 1) },
+		{ "the first slot past the table", Layout::make(tag, 0, reserved) },
+		{ "a slot far past the table", Layout::make(tag, 0, reserved + 100000) },
+		{ "the most slots a pool may have", Layout::make(tag, 0, Layout::kMaxSlots) },
+		{ "a slot past that", Layout::make(tag, 0, Layout::kMaxSlots + 1) },
+		{ "A's slot and generation, another tag",
+		  Layout::make(tag ^ 0x200, 0, Layout::slot(ha)) },
+		{ "B's slot and generation, tag 0", Layout::make(0, 1, Layout::slot(hb)) },
+		{ "A's handle, the top generation", Layout::make(tag, 0xffff, Layout::slot(ha)) },
 	};
 	for (const Forged &f : forged) {
 		if (f.h == ha || f.h == hb)
@@ -456,11 +472,12 @@ TEST(Handle, AnotherSlotOrGeneration)
 	zs_handle hc = zs_malloc(p, sc, 0);
 	ASSERT_NE(hc, 0u);
 	ASSERT_TRUE(write_object(p, hc, 3, sc, 0));
-	objs.push_back({hc, sc, 3});
+	objs.push_back({ hc, sc, 3 });
 	snap = zs_test::snapshot(p);
-	for (uint64_t d : {(uint64_t)1, (uint64_t)2, (uint64_t)63}) {
+	for (uint64_t d : { (uint64_t)1, (uint64_t)2, (uint64_t)63 }) {
 		zs_handle h = Layout::make(tag, 0, Layout::slot(hc) + d);
-		EXPECT_EQ(refused_everywhere(p, h, &why), 0) << "slot " << d << " after C's: " << why;
+		EXPECT_EQ(refused_everywhere(p, h, &why), 0)
+			<< "slot " << d << " after C's: " << why;
 	}
 	EXPECT_EQ(zs_check(p), 0u);
 	EXPECT_EQ(zs_test::diff(snap, zs_test::snapshot(p)), "");

@@ -26,7 +26,8 @@ extern void (*zs_test_hook_map_looked_up)(zs_handle h);
 extern void (*zs_test_hook_free_scanned)(zs_handle h);
 }
 
-namespace {
+namespace
+{
 
 sem_t reached, go_on;
 zs_handle target;
@@ -47,8 +48,9 @@ struct Case {
 	size_t size;
 };
 
-class MapFreeHooks : public ::testing::TestWithParam<Case> {
-protected:
+class MapFreeHooks : public ::testing::TestWithParam<Case>
+{
+      protected:
 	void SetUp() override
 	{
 		sem_init(&reached, 0, 0);
@@ -176,13 +178,13 @@ TEST_P(MapFreeHooks, MapHeldAfterItsLookupThenAFreeMeansMapFails)
 
 INSTANTIATE_TEST_SUITE_P(
 	Layouts, MapFreeHooks,
-	::testing::Values(Case{"contiguous_1008", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT, 1008},
-			  Case{"contiguous_3000", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT, 3000},
-			  Case{"contiguous_20000", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT, 20000},
-			  Case{"copy_1008", ZS_LAYOUT_SCATTERED, ZS_MAP_COPY, 1008},
-			  Case{"copy_3000", ZS_LAYOUT_SCATTERED, ZS_MAP_COPY, 3000},
-			  Case{"remap_3000", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP, 3000},
-			  Case{"remap_4096", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP, 4096}),
+	::testing::Values(Case{ "contiguous_1008", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT, 1008 },
+			  Case{ "contiguous_3000", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT, 3000 },
+			  Case{ "contiguous_20000", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT, 20000 },
+			  Case{ "copy_1008", ZS_LAYOUT_SCATTERED, ZS_MAP_COPY, 1008 },
+			  Case{ "copy_3000", ZS_LAYOUT_SCATTERED, ZS_MAP_COPY, 3000 },
+			  Case{ "remap_3000", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP, 3000 },
+			  Case{ "remap_4096", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP, 4096 }),
 	[](const ::testing::TestParamInfo<Case> &i) { return std::string(i.param.name); });
 
 } // namespace

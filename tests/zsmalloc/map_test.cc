@@ -22,7 +22,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -43,7 +44,8 @@ struct Filled {
 		pool = make_pool(0, method);
 		for (size_t i = 0; i < n; i++) {
 			if (spaced && i > 0 &&
-			    zs_test::pages_for(i, size, kPage) > zs_test::pages_for(i - 1, size, kPage)) {
+			    zs_test::pages_for(i, size, kPage) >
+				    zs_test::pages_for(i - 1, size, kPage)) {
 				size_t pages = zs_get_total_pages(pool.get());
 				while (zs_get_total_pages(pool.get()) == pages) {
 					zs_handle sp = zs_malloc(pool.get(), kPage, 0);
@@ -55,11 +57,14 @@ struct Filled {
 			zs_handle h = zs_malloc(pool.get(), size, 0);
 			if (!h)
 				return;
-			objs.push_back({h, size, i + 1});
+			objs.push_back({ h, size, i + 1 });
 			write_object(pool.get(), h, i + 1, size, (int)(i % 3));
 		}
 	}
-	zs_pool *p() { return pool.get(); }
+	zs_pool *p()
+	{
+		return pool.get();
+	}
 	// Index of the first object that straddles a page boundary.
 	size_t first_straddling() const
 	{
@@ -68,7 +73,10 @@ struct Filled {
 				return i;
 		return SIZE_MAX;
 	}
-	bool intact() { return zs_test::first_bad(p(), objs, 0) == -1; }
+	bool intact()
+	{
+		return zs_test::first_bad(p(), objs, 0) == -1;
+	}
 };
 
 // Class 1392 (4 KiB pages): objects 0 and 1 in page 0, object 2 straddles
@@ -119,7 +127,7 @@ TEST(Map, NestingUpToFourThenEbusy)
 		EXPECT_EQ(errno, EBUSY);
 		// A bad handle is refused as bad, not as one too many (the
 		// handle is validated first).
-		for (zs_handle bad : {(zs_handle)0, o[4].h ^ ((zs_handle)1 << 38), ~(zs_handle)0})
+		for (zs_handle bad : { (zs_handle)0, o[4].h ^ ((zs_handle)1 << 38), ~(zs_handle)0 })
 			EXPECT_EQ(refused_as_bad(p, bad, 16), "") << "handle " << bad;
 		Pool other = make_pool();
 		zs_handle oh = zs_malloc(other.get(), 100, 0);
@@ -172,7 +180,7 @@ TEST(Map, LimitIsPerThread)
 	for (int i = 0; i < 4; i++) {
 		ASSERT_NE(zs_map_object(p, f.objs[(size_t)i].h, ZS_MM_RO), nullptr);
 	}
-	std::atomic<int> ok{0};
+	std::atomic<int> ok{ 0 };
 	std::thread t([&] {
 		void *m[4];
 		for (int i = 0; i < 4; i++) {
@@ -203,48 +211,57 @@ TEST(Map, LimitIsPerThread)
 TEST(Map, NestedMappingsShareOneView)
 {
 	for (const zs_test::Access &acc : zs_test::accesses())
-	for (bool spaced : {false, true})
-	for (size_t idx : {(size_t)2, (size_t)1}) {
-		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : "") + ", object " +
-			     std::to_string(idx));
-		Filled f(kSize, 8, acc.method, spaced);
-		zs_pool *p = f.p();
-		const Obj &o = f.objs[idx];
-		ASSERT_EQ(straddles(idx, kSize, kPage), idx == 2);
-		std::vector<uint8_t> A = test_content::bytes(1001, kSize), B = test_content::bytes(1002, kSize);
-		uint8_t *p1 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
-		ASSERT_NE(p1, nullptr);
-		memcpy(p1, A.data(), kSize);
-		uint8_t *p2 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
-		ASSERT_NE(p2, nullptr);
-		EXPECT_TRUE(test_content::same(p2, kSize, 1001)) << "the second map shows the first's writes";
-		memcpy(p2, B.data(), kSize);
-		EXPECT_TRUE(test_content::same(p1, kSize, 1002)) << "the first map shows the second's writes";
-		EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0)) << "read_begin reads the view";
-		zs_unmap_object(p, o.h); // the latest; the other still shows B
-		EXPECT_TRUE(test_content::same(p1, kSize, 1002));
-		EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0));
-		zs_unmap_object(p, o.h); // the last: B is in the object
-		EXPECT_TRUE(check_object_all(p, o.h, 1002, kSize));
-		errno = 0;
-		zs_unmap_object(p, o.h);
-		EXPECT_EQ(errno, EINVAL);
-		// RO first, RW nested: the write lands when the RO map, the
-		// last, ends.
-		const uint8_t *r1 = static_cast<const uint8_t *>(zs_map_object(p, o.h, ZS_MM_RO));
-		ASSERT_NE(r1, nullptr);
-		uint8_t *w2 = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
-		ASSERT_NE(w2, nullptr);
-		memcpy(w2, A.data(), kSize);
-		EXPECT_TRUE(test_content::same(r1, kSize, 1001));
-		zs_unmap_object(p, o.h);
-		zs_unmap_object(p, o.h);
-		EXPECT_TRUE(check_object_all(p, o.h, 1001, kSize)) << "RW nested in RO: write lost";
-		f.objs[idx].seed = 1001;
-		EXPECT_EQ(zs_check(p), 0u);
-		// Its neighbours saw nothing.
-		EXPECT_TRUE(f.intact());
-	}
+		for (bool spaced : { false, true })
+			for (size_t idx : { (size_t)2, (size_t)1 }) {
+				SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : "") +
+					     ", object " + std::to_string(idx));
+				Filled f(kSize, 8, acc.method, spaced);
+				zs_pool *p = f.p();
+				const Obj &o = f.objs[idx];
+				ASSERT_EQ(straddles(idx, kSize, kPage), idx == 2);
+				std::vector<uint8_t> A = test_content::bytes(1001, kSize),
+						     B = test_content::bytes(1002, kSize);
+				uint8_t *p1 = static_cast<uint8_t *>(
+					zs_map_object(p, o.h, ZS_MM_RW));
+				ASSERT_NE(p1, nullptr);
+				memcpy(p1, A.data(), kSize);
+				uint8_t *p2 = static_cast<uint8_t *>(
+					zs_map_object(p, o.h, ZS_MM_RW));
+				ASSERT_NE(p2, nullptr);
+				EXPECT_TRUE(test_content::same(p2, kSize, 1001))
+					<< "the second map shows the first's writes";
+				memcpy(p2, B.data(), kSize);
+				EXPECT_TRUE(test_content::same(p1, kSize, 1002))
+					<< "the first map shows the second's writes";
+				EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0))
+					<< "read_begin reads the view";
+				zs_unmap_object(p, o.h); // the latest; the other still shows B
+				EXPECT_TRUE(test_content::same(p1, kSize, 1002));
+				EXPECT_TRUE(check_object(p, o.h, 1002, kSize, 0));
+				zs_unmap_object(p, o.h); // the last: B is in the object
+				EXPECT_TRUE(check_object_all(p, o.h, 1002, kSize));
+				errno = 0;
+				zs_unmap_object(p, o.h);
+				EXPECT_EQ(errno, EINVAL);
+				// RO first, RW nested: the write lands when the RO map, the
+				// last, ends.
+				const uint8_t *r1 = static_cast<const uint8_t *>(
+					zs_map_object(p, o.h, ZS_MM_RO));
+				ASSERT_NE(r1, nullptr);
+				uint8_t *w2 = static_cast<uint8_t *>(
+					zs_map_object(p, o.h, ZS_MM_RW));
+				ASSERT_NE(w2, nullptr);
+				memcpy(w2, A.data(), kSize);
+				EXPECT_TRUE(test_content::same(r1, kSize, 1001));
+				zs_unmap_object(p, o.h);
+				zs_unmap_object(p, o.h);
+				EXPECT_TRUE(check_object_all(p, o.h, 1001, kSize))
+					<< "RW nested in RO: write lost";
+				f.objs[idx].seed = 1001;
+				EXPECT_EQ(zs_check(p), 0u);
+				// Its neighbours saw nothing.
+				EXPECT_TRUE(f.intact());
+			}
 }
 
 // ---- Unmapping what is not mapped ------------------------------------------
@@ -305,30 +322,30 @@ TEST(Map, UnmapWithoutMap)
 TEST(Map, UnmapFromAnotherThread)
 {
 	for (const zs_test::Access &acc : zs_test::accesses()) {
-	SCOPED_TRACE(acc.name);
-	Filled f(kSize, 8, acc.method, true);
-	zs_pool *p = f.p();
-	for (size_t i : {(size_t)1, (size_t)2}) { // in page, straddling
-		const Obj &o = f.objs[i];
-		uint8_t *m = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
-		ASSERT_NE(m, nullptr);
-		int err = 0;
-		std::thread t([&] {
-			errno = 0;
+		SCOPED_TRACE(acc.name);
+		Filled f(kSize, 8, acc.method, true);
+		zs_pool *p = f.p();
+		for (size_t i : { (size_t)1, (size_t)2 }) { // in page, straddling
+			const Obj &o = f.objs[i];
+			uint8_t *m = static_cast<uint8_t *>(zs_map_object(p, o.h, ZS_MM_RW));
+			ASSERT_NE(m, nullptr);
+			int err = 0;
+			std::thread t([&] {
+				errno = 0;
+				zs_unmap_object(p, o.h);
+				err = errno;
+			});
+			t.join();
+			EXPECT_EQ(err, EINVAL);
+			// Still ours: still shows the object and still writes back.
+			EXPECT_TRUE(test_content::same(m, kSize, o.seed));
+			std::vector<uint8_t> v = test_content::bytes(500 + i, kSize);
+			memcpy(m, v.data(), kSize);
 			zs_unmap_object(p, o.h);
-			err = errno;
-		});
-		t.join();
-		EXPECT_EQ(err, EINVAL);
-		// Still ours: still shows the object and still writes back.
-		EXPECT_TRUE(test_content::same(m, kSize, o.seed));
-		std::vector<uint8_t> v = test_content::bytes(500 + i, kSize);
-		memcpy(m, v.data(), kSize);
-		zs_unmap_object(p, o.h);
-		EXPECT_TRUE(check_object_all(p, o.h, 500 + i, kSize));
-		f.objs[i].seed = 500 + i;
-	}
-	EXPECT_TRUE(f.intact());
+			EXPECT_TRUE(check_object_all(p, o.h, 500 + i, kSize));
+			f.objs[i].seed = 500 + i;
+		}
+		EXPECT_TRUE(f.intact());
 	}
 }
 
@@ -340,13 +357,14 @@ TEST(Map, FreeWhileMapped)
 		SCOPED_TRACE(acc.name);
 		Filled f(kSize, 8, acc.method);
 		zs_pool *p = f.p();
-		for (size_t i : {(size_t)1, (size_t)2}) {
-			for (zs_mapmode mm : {ZS_MM_RO, ZS_MM_RW, ZS_MM_WO}) {
+		for (size_t i : { (size_t)1, (size_t)2 }) {
+			for (zs_mapmode mm : { ZS_MM_RO, ZS_MM_RW, ZS_MM_WO }) {
 				const Obj &o = f.objs[i];
 				void *m = zs_map_object(p, o.h, mm);
 				ASSERT_NE(m, nullptr);
 				zs_test::Snapshot s = zs_test::snapshot(p);
-				EXPECT_EQ(zs_free(p, o.h), -EBUSY) << "object " << i << " mode " << mm;
+				EXPECT_EQ(zs_free(p, o.h), -EBUSY)
+					<< "object " << i << " mode " << mm;
 				EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
 				if (mm == ZS_MM_WO) // contents undefined until written
 					memcpy(m, test_content::bytes(o.seed, kSize).data(), kSize);
@@ -381,47 +399,47 @@ TEST(Map, FreeWhileMapped)
 TEST(Map, FreeWhileMappedByAnotherThread)
 {
 	for (const zs_test::Access &acc : zs_test::accesses()) {
-	SCOPED_TRACE(acc.name);
-	Filled f(kSize, 8, acc.method);
-	zs_pool *p = f.p();
-	std::mutex mu;
-	std::condition_variable cv;
-	int stage = 0;
-	uint8_t *m = nullptr;
-	std::thread holder([&] {
-		m = static_cast<uint8_t *>(zs_map_object(p, f.objs[1].h, ZS_MM_RW));
-		std::unique_lock<std::mutex> l(mu);
-		stage = 1;
-		cv.notify_all();
-		cv.wait(l, [&] { return stage == 2; });
-		if (m)
-			zs_unmap_object(p, f.objs[1].h);
-	});
-	{
-		std::unique_lock<std::mutex> l(mu);
-		cv.wait(l, [&] { return stage == 1; });
-	}
-	ASSERT_NE(m, nullptr);
-	int ret = zs_free(p, f.objs[1].h);
-	EXPECT_EQ(ret, -EBUSY) << "freed while another thread maps it";
-	if (ret == 0) {
-		// What that leads to: the place is handed out again while the
-		// holder still writes through its pointer.
-		zs_handle h2 = zs_malloc(p, kSize, 0);
-		ASSERT_NE(h2, 0u);
-		ASSERT_TRUE(write_object(p, h2, 4242, kSize, 0));
-		memset(m, 0x5a, kSize); // the holder, allowed to write
-		EXPECT_TRUE(check_object(p, h2, 4242, kSize, 0))
-			<< "the new object was overwritten through the old mapping";
-	}
-	{
-		std::lock_guard<std::mutex> l(mu);
-		stage = 2;
-		cv.notify_all();
-	}
-	holder.join();
-	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_TRUE(f.intact());
+		SCOPED_TRACE(acc.name);
+		Filled f(kSize, 8, acc.method);
+		zs_pool *p = f.p();
+		std::mutex mu;
+		std::condition_variable cv;
+		int stage = 0;
+		uint8_t *m = nullptr;
+		std::thread holder([&] {
+			m = static_cast<uint8_t *>(zs_map_object(p, f.objs[1].h, ZS_MM_RW));
+			std::unique_lock<std::mutex> l(mu);
+			stage = 1;
+			cv.notify_all();
+			cv.wait(l, [&] { return stage == 2; });
+			if (m)
+				zs_unmap_object(p, f.objs[1].h);
+		});
+		{
+			std::unique_lock<std::mutex> l(mu);
+			cv.wait(l, [&] { return stage == 1; });
+		}
+		ASSERT_NE(m, nullptr);
+		int ret = zs_free(p, f.objs[1].h);
+		EXPECT_EQ(ret, -EBUSY) << "freed while another thread maps it";
+		if (ret == 0) {
+			// What that leads to: the place is handed out again while the
+			// holder still writes through its pointer.
+			zs_handle h2 = zs_malloc(p, kSize, 0);
+			ASSERT_NE(h2, 0u);
+			ASSERT_TRUE(write_object(p, h2, 4242, kSize, 0));
+			memset(m, 0x5a, kSize); // the holder, allowed to write
+			EXPECT_TRUE(check_object(p, h2, 4242, kSize, 0))
+				<< "the new object was overwritten through the old mapping";
+		}
+		{
+			std::lock_guard<std::mutex> l(mu);
+			stage = 2;
+			cv.notify_all();
+		}
+		holder.join();
+		EXPECT_EQ(zs_check(p), 0u);
+		EXPECT_TRUE(f.intact());
 	}
 }
 
@@ -430,46 +448,46 @@ TEST(Map, FreeWhileMappedByAnotherThread)
 TEST(Read, BeginEndPairing)
 {
 	for (const zs_test::Access &acc : zs_test::accesses()) {
-	SCOPED_TRACE(acc.name);
-	Filled f(kSize, 8, acc.method, true);
-	zs_pool *p = f.p();
-	char buf[kSize], buf2[kSize];
-	for (size_t i : {(size_t)1, (size_t)2}) {
-		const Obj &o = f.objs[i];
-		// End without begin.
-		EXPECT_EQ(zs_obj_read_end(p, o.h, buf), -EINVAL);
-		void *r = zs_obj_read_begin(p, o.h, kSize, buf);
-		ASSERT_NE(r, nullptr);
-		EXPECT_TRUE(test_content::same(r, kSize, o.seed));
-		// Wrong pointer, wrong handle, wrong pool: refused, the read
-		// stays open.
-		EXPECT_EQ(zs_obj_read_end(p, o.h, static_cast<char *>(r) + 1), -EINVAL);
-		EXPECT_EQ(zs_obj_read_end(p, o.h, buf2), -EINVAL);
-		EXPECT_EQ(zs_obj_read_end(p, f.objs[i + 1].h, r), -EINVAL);
-		Pool other = make_pool();
-		EXPECT_EQ(zs_obj_read_end(other.get(), o.h, r), -EINVAL);
-		EXPECT_EQ(zs_free(p, o.h), -EBUSY) << "the read is still open";
-		EXPECT_EQ(zs_obj_read_end(p, o.h, r), 0);
-		// Twice.
-		EXPECT_EQ(zs_obj_read_end(p, o.h, r), -EINVAL);
-	}
-	// Nested reads of one object end in any order, by pointer.
-	void *r1 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf);
-	void *r2 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf2);
-	ASSERT_TRUE(r1 && r2);
-	EXPECT_TRUE(test_content::same(r1, kSize, f.objs[2].seed));
-	EXPECT_TRUE(test_content::same(r2, kSize, f.objs[2].seed));
-	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r1), 0);
-	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), 0);
-	EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), -EINVAL);
-	// All four records are free again.
-	for (int i = 0; i < 4; i++) {
-		ASSERT_NE(zs_map_object(p, f.objs[0].h, ZS_MM_RO), nullptr);
-	}
-	for (int i = 0; i < 4; i++)
-		zs_unmap_object(p, f.objs[0].h);
-	EXPECT_EQ(zs_check(p), 0u);
-	EXPECT_TRUE(f.intact());
+		SCOPED_TRACE(acc.name);
+		Filled f(kSize, 8, acc.method, true);
+		zs_pool *p = f.p();
+		char buf[kSize], buf2[kSize];
+		for (size_t i : { (size_t)1, (size_t)2 }) {
+			const Obj &o = f.objs[i];
+			// End without begin.
+			EXPECT_EQ(zs_obj_read_end(p, o.h, buf), -EINVAL);
+			void *r = zs_obj_read_begin(p, o.h, kSize, buf);
+			ASSERT_NE(r, nullptr);
+			EXPECT_TRUE(test_content::same(r, kSize, o.seed));
+			// Wrong pointer, wrong handle, wrong pool: refused, the read
+			// stays open.
+			EXPECT_EQ(zs_obj_read_end(p, o.h, static_cast<char *>(r) + 1), -EINVAL);
+			EXPECT_EQ(zs_obj_read_end(p, o.h, buf2), -EINVAL);
+			EXPECT_EQ(zs_obj_read_end(p, f.objs[i + 1].h, r), -EINVAL);
+			Pool other = make_pool();
+			EXPECT_EQ(zs_obj_read_end(other.get(), o.h, r), -EINVAL);
+			EXPECT_EQ(zs_free(p, o.h), -EBUSY) << "the read is still open";
+			EXPECT_EQ(zs_obj_read_end(p, o.h, r), 0);
+			// Twice.
+			EXPECT_EQ(zs_obj_read_end(p, o.h, r), -EINVAL);
+		}
+		// Nested reads of one object end in any order, by pointer.
+		void *r1 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf);
+		void *r2 = zs_obj_read_begin(p, f.objs[2].h, kSize, buf2);
+		ASSERT_TRUE(r1 && r2);
+		EXPECT_TRUE(test_content::same(r1, kSize, f.objs[2].seed));
+		EXPECT_TRUE(test_content::same(r2, kSize, f.objs[2].seed));
+		EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r1), 0);
+		EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), 0);
+		EXPECT_EQ(zs_obj_read_end(p, f.objs[2].h, r2), -EINVAL);
+		// All four records are free again.
+		for (int i = 0; i < 4; i++) {
+			ASSERT_NE(zs_map_object(p, f.objs[0].h, ZS_MM_RO), nullptr);
+		}
+		for (int i = 0; i < 4; i++)
+			zs_unmap_object(p, f.objs[0].h);
+		EXPECT_EQ(zs_check(p), 0u);
+		EXPECT_TRUE(f.intact());
 	}
 }
 
@@ -481,60 +499,63 @@ TEST(Read, BeginEndPairing)
 TEST(Read, InPlaceOrCopied)
 {
 	for (const zs_test::Access &acc : zs_test::accesses())
-	for (bool spaced : {true, false}) {
-		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
-		const bool contiguous = acc.method == ZS_MAP_DEFAULT;
-		Filled f(kSize, 8, acc.method, spaced);
-		ASSERT_EQ(f.objs.size(), 8u);
-		zs_pool *p = f.p();
-		std::vector<uint8_t> buf(kPage);
-		const size_t head = kPage - 2 * kSize; // object 2's bytes in page 0
-		struct Case {
-			size_t obj, len;
-			bool copied;
-		} cases[] = {
-			{0, kSize, false}, {1, kSize, false}, {1, 1, false},
-			{3, kSize, false}, {2, kSize, true},  {2, head + 1, true},
-			{2, head, false},  {2, 1, false},     {5, kSize, true},
-		};
-		for (const Case &c : cases) {
-			SCOPED_TRACE("object " + std::to_string(c.obj) + " len " +
-				     std::to_string(c.len));
-			const Obj &o = f.objs[c.obj];
-			ASSERT_EQ(straddles(c.obj, kSize, kPage), c.obj == 2 || c.obj == 5);
-			memset(buf.data(), 0xa5, buf.size());
-			void *r = zs_obj_read_begin(p, o.h, c.len, buf.data());
-			ASSERT_NE(r, nullptr);
-			bool copied = r == buf.data();
-			if (contiguous) {
-				EXPECT_FALSE(copied) << "the contiguous layout copied";
-			} else if (spaced) {
-				EXPECT_EQ(copied, c.copied);
-			} else if (copied) {
-				EXPECT_TRUE(c.copied) << "copied bytes that lie in one page";
+		for (bool spaced : { true, false }) {
+			SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
+			const bool contiguous = acc.method == ZS_MAP_DEFAULT;
+			Filled f(kSize, 8, acc.method, spaced);
+			ASSERT_EQ(f.objs.size(), 8u);
+			zs_pool *p = f.p();
+			std::vector<uint8_t> buf(kPage);
+			const size_t head = kPage - 2 * kSize; // object 2's bytes in page 0
+			struct Case {
+				size_t obj, len;
+				bool copied;
+			} cases[] = {
+				{ 0, kSize, false }, { 1, kSize, false }, { 1, 1, false },
+				{ 3, kSize, false }, { 2, kSize, true },  { 2, head + 1, true },
+				{ 2, head, false },  { 2, 1, false },     { 5, kSize, true },
+			};
+			for (const Case &c : cases) {
+				SCOPED_TRACE("object " + std::to_string(c.obj) + " len " +
+					     std::to_string(c.len));
+				const Obj &o = f.objs[c.obj];
+				ASSERT_EQ(straddles(c.obj, kSize, kPage), c.obj == 2 || c.obj == 5);
+				memset(buf.data(), 0xa5, buf.size());
+				void *r = zs_obj_read_begin(p, o.h, c.len, buf.data());
+				ASSERT_NE(r, nullptr);
+				bool copied = r == buf.data();
+				if (contiguous) {
+					EXPECT_FALSE(copied) << "the contiguous layout copied";
+				} else if (spaced) {
+					EXPECT_EQ(copied, c.copied);
+				} else if (copied) {
+					EXPECT_TRUE(c.copied)
+						<< "copied bytes that lie in one page";
+				}
+				EXPECT_TRUE(test_content::same(r, c.len, o.seed));
+				// A copy takes exactly len bytes of the buffer; an
+				// in-place read none.
+				size_t used = copied ? c.len : 0;
+				for (size_t k = used; k < buf.size(); k++) {
+					ASSERT_EQ(buf[k], 0xa5)
+						<< "buffer byte " << k << " written";
+				}
+				EXPECT_EQ(zs_obj_read_end(p, o.h, r), 0);
 			}
-			EXPECT_TRUE(test_content::same(r, c.len, o.seed));
-			// A copy takes exactly len bytes of the buffer; an
-			// in-place read none.
-			size_t used = copied ? c.len : 0;
-			for (size_t k = used; k < buf.size(); k++) {
-				ASSERT_EQ(buf[k], 0xa5) << "buffer byte " << k << " written";
+			// Lengths: 1..class size.
+			for (size_t len : { (size_t)0, kSize + 1, kPage, kPage + 1 }) {
+				errno = 0;
+				EXPECT_EQ(zs_obj_read_begin(p, f.objs[2].h, len, buf.data()),
+					  nullptr)
+					<< len;
+				EXPECT_EQ(errno, EINVAL) << len;
 			}
-			EXPECT_EQ(zs_obj_read_end(p, o.h, r), 0);
-		}
-		// Lengths: 1..class size.
-		for (size_t len : {(size_t)0, kSize + 1, kPage, kPage + 1}) {
 			errno = 0;
-			EXPECT_EQ(zs_obj_read_begin(p, f.objs[2].h, len, buf.data()), nullptr)
-				<< len;
-			EXPECT_EQ(errno, EINVAL) << len;
+			EXPECT_EQ(zs_obj_read_begin(p, f.objs[1].h, 8, nullptr), nullptr);
+			EXPECT_EQ(errno, EINVAL) << "no buffer, even for an in-place read";
+			EXPECT_EQ(zs_check(p), 0u);
+			EXPECT_TRUE(f.intact());
 		}
-		errno = 0;
-		EXPECT_EQ(zs_obj_read_begin(p, f.objs[1].h, 8, nullptr), nullptr);
-		EXPECT_EQ(errno, EINVAL) << "no buffer, even for an in-place read";
-		EXPECT_EQ(zs_check(p), 0u);
-		EXPECT_TRUE(f.intact());
-	}
 }
 
 // A request that rounds up to a larger class may read and write up to the
@@ -552,7 +573,8 @@ TEST(Read, LengthLimitIsTheClassSize)
 			break;
 		}
 	ASSERT_NE(m, nullptr);
-	for (size_t req : {(size_t)m->merged_from - (zs_test::class_delta() - 1), (size_t)m->merged_from, (size_t)m->size}) {
+	for (size_t req : { (size_t)m->merged_from - (zs_test::class_delta() - 1),
+			    (size_t)m->merged_from, (size_t)m->size }) {
 		zs_handle h = zs_malloc(p, req, 0);
 		ASSERT_NE(h, 0u);
 		std::vector<uint8_t> v = test_content::bytes(req, m->size), buf(m->size + 1);
@@ -572,39 +594,41 @@ TEST(Read, LengthLimitIsTheClassSize)
 TEST(Write, LengthLimitsAndPartialWrites)
 {
 	for (const zs_test::Access &acc : zs_test::accesses())
-	for (bool spaced : {false, true}) {
-		SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
-		Filled f(kSize, 8, acc.method, spaced);
-		zs_pool *p = f.p();
-		std::vector<uint8_t> v = test_content::bytes(9, kPage + 1);
-		zs_test::Snapshot s = zs_test::snapshot(p);
-		for (size_t i : {(size_t)1, (size_t)2}) {
-			zs_handle h = f.objs[i].h;
-			EXPECT_EQ(zs_obj_write(p, h, v.data(), 0), -EINVAL);
-			EXPECT_EQ(zs_obj_write(p, h, v.data(), kSize + 1), -EINVAL);
-			EXPECT_EQ(zs_obj_write(p, h, v.data(), kPage + 1), -EINVAL);
-			EXPECT_EQ(zs_obj_write(p, h, nullptr, 8), -EINVAL);
+		for (bool spaced : { false, true }) {
+			SCOPED_TRACE(std::string(acc.name) + (spaced ? ", spaced" : ""));
+			Filled f(kSize, 8, acc.method, spaced);
+			zs_pool *p = f.p();
+			std::vector<uint8_t> v = test_content::bytes(9, kPage + 1);
+			zs_test::Snapshot s = zs_test::snapshot(p);
+			for (size_t i : { (size_t)1, (size_t)2 }) {
+				zs_handle h = f.objs[i].h;
+				EXPECT_EQ(zs_obj_write(p, h, v.data(), 0), -EINVAL);
+				EXPECT_EQ(zs_obj_write(p, h, v.data(), kSize + 1), -EINVAL);
+				EXPECT_EQ(zs_obj_write(p, h, v.data(), kPage + 1), -EINVAL);
+				EXPECT_EQ(zs_obj_write(p, h, nullptr, 8), -EINVAL);
+			}
+			EXPECT_TRUE(f.intact()) << "a refused write wrote";
+			EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
+			// Partial writes change the first len bytes only; across the
+			// boundary of a straddling object too.
+			const size_t head = kPage - 2 * kSize;
+			for (size_t len :
+			     { (size_t)1, head - 1, head, head + 1, kSize - 1, kSize }) {
+				const Obj &o = f.objs[2];
+				std::vector<uint8_t> want = test_content::bytes(o.seed, kSize),
+						     w = test_content::bytes(len * 7, len);
+				memcpy(want.data(), w.data(), len);
+				ASSERT_EQ(zs_obj_write(p, o.h, w.data(), len), 0);
+				std::vector<uint8_t> buf(kSize);
+				void *r = zs_obj_read_begin(p, o.h, kSize, buf.data());
+				ASSERT_NE(r, nullptr);
+				EXPECT_EQ(memcmp(r, want.data(), kSize), 0) << "len " << len;
+				EXPECT_EQ(zs_obj_read_end(p, o.h, r), 0);
+				ASSERT_TRUE(write_object(p, o.h, o.seed, kSize, 0)); // restore
+			}
+			EXPECT_TRUE(f.intact());
+			EXPECT_EQ(zs_check(p), 0u);
 		}
-		EXPECT_TRUE(f.intact()) << "a refused write wrote";
-		EXPECT_EQ(zs_test::diff(s, zs_test::snapshot(p)), "");
-		// Partial writes change the first len bytes only; across the
-		// boundary of a straddling object too.
-		const size_t head = kPage - 2 * kSize;
-		for (size_t len : {(size_t)1, head - 1, head, head + 1, kSize - 1, kSize}) {
-			const Obj &o = f.objs[2];
-			std::vector<uint8_t> want = test_content::bytes(o.seed, kSize), w = test_content::bytes(len * 7, len);
-			memcpy(want.data(), w.data(), len);
-			ASSERT_EQ(zs_obj_write(p, o.h, w.data(), len), 0);
-			std::vector<uint8_t> buf(kSize);
-			void *r = zs_obj_read_begin(p, o.h, kSize, buf.data());
-			ASSERT_NE(r, nullptr);
-			EXPECT_EQ(memcmp(r, want.data(), kSize), 0) << "len " << len;
-			EXPECT_EQ(zs_obj_read_end(p, o.h, r), 0);
-			ASSERT_TRUE(write_object(p, o.h, o.seed, kSize, 0)); // restore
-		}
-		EXPECT_TRUE(f.intact());
-		EXPECT_EQ(zs_check(p), 0u);
-	}
 }
 
 // ---- Destroying a pool that is still mapped ---------------------------------------
@@ -716,7 +740,7 @@ struct Sparse {
 		std::vector<Obj> all;
 		for (size_t i = 0; i < 195; i++) {
 			zs_handle h = zs_malloc(pool.get(), kSz, 0);
-			all.push_back({h, kSz, 10000 + i});
+			all.push_back({ h, kSz, 10000 + i });
 			write_object(pool.get(), h, 10000 + i, kSz, (int)(i % 3));
 		}
 		objs.push_back(all[x]);
@@ -749,75 +773,79 @@ struct Sparse {
 TEST(Map, MappingPinsAcrossCompaction)
 {
 	for (const zs_test::Access &acc : zs_test::accesses())
-	for (bool auto_compact : {false, true}) {
-		// X in a page, X straddling; held by map RW, map RO, read_begin.
-		for (size_t x : {(size_t)10, (size_t)4}) {
-			for (int how = 0; how < 3; how++) {
-				SCOPED_TRACE(std::string(acc.name) +
-					     (auto_compact ? ", automatic compaction" : "") + ", x " +
-					     std::to_string(x) + " how " + std::to_string(how));
-				Sparse s(acc.method, x, auto_compact);
-				zs_pool *p = s.pool.get();
-				ASSERT_EQ(s.objs.size(), 61u);
-				ASSERT_EQ(straddles(x, Sparse::kSz, kPage), x == 4);
-				ASSERT_EQ(s.cls().objs_per_zspage, 65u);
-				if (!auto_compact) {
-					ASSERT_EQ(zs_test::total_zspages(s.cls()), 3u);
+		for (bool auto_compact : { false, true }) {
+			// X in a page, X straddling; held by map RW, map RO, read_begin.
+			for (size_t x : { (size_t)10, (size_t)4 }) {
+				for (int how = 0; how < 3; how++) {
+					SCOPED_TRACE(
+						std::string(acc.name) +
+						(auto_compact ? ", automatic compaction" : "") +
+						", x " + std::to_string(x) + " how " +
+						std::to_string(how));
+					Sparse s(acc.method, x, auto_compact);
+					zs_pool *p = s.pool.get();
+					ASSERT_EQ(s.objs.size(), 61u);
+					ASSERT_EQ(straddles(x, Sparse::kSz, kPage), x == 4);
+					ASSERT_EQ(s.cls().objs_per_zspage, 65u);
+					if (!auto_compact) {
+						ASSERT_EQ(zs_test::total_zspages(s.cls()), 3u);
+					}
+					ASSERT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
+					const Obj X = s.objs[0];
+					std::vector<uint8_t> buf(kPage);
+					uint8_t *m;
+					if (how == 0)
+						m = (uint8_t *)zs_map_object(p, X.h, ZS_MM_RW);
+					else if (how == 1)
+						m = (uint8_t *)zs_map_object(p, X.h, ZS_MM_RO);
+					else
+						m = (uint8_t *)zs_obj_read_begin(
+							p, X.h, Sparse::kSz, buf.data());
+					ASSERT_NE(m, nullptr);
+					size_t pages = zs_get_total_pages(p);
+					size_t freed = zs_compact(p);
+					EXPECT_EQ(zs_check(p), 0u);
+					EXPECT_EQ(zs_free(p, X.h), -EBUSY) << "X is pinned";
+					if (!auto_compact) {
+						EXPECT_EQ(zs_test::total_zspages(s.cls()), 2u)
+							<< "Z0 pinned, Z1 and Z2 merged";
+					} else {
+						EXPECT_GE(zs_test::total_zspages(s.cls()), 1u);
+						EXPECT_LE(zs_test::total_zspages(s.cls()), 2u)
+							<< "X's zspage and at most one more";
+					}
+					EXPECT_EQ(zs_get_total_pages(p), pages - freed);
+					// The pointer still shows X, where X still is.
+					EXPECT_TRUE(test_content::same(m, Sparse::kSz, X.seed));
+					if (m != buf.data()) {
+						EXPECT_TRUE(s.still_at(X, m))
+							<< "a pinned object moved";
+					}
+					if (how == 0) {
+						// Writes through it land in X.
+						std::vector<uint8_t> v = test_content::bytes(
+							31337, Sparse::kSz);
+						memcpy(m, v.data(), Sparse::kSz);
+						zs_unmap_object(p, X.h);
+						s.objs[0].seed = 31337;
+					} else if (how == 1) {
+						zs_unmap_object(p, X.h);
+					} else {
+						EXPECT_EQ(zs_obj_read_end(p, X.h, m), 0);
+					}
+					EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
+					// Unpinned, X may move: one zspage is left.
+					zs_compact(p);
+					EXPECT_EQ(zs_check(p), 0u);
+					EXPECT_EQ(zs_test::total_zspages(s.cls()), 1u);
+					EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
+					for (const Obj &o : s.objs) {
+						ASSERT_EQ(zs_free(p, o.h), 0);
+					}
+					EXPECT_EQ(zs_test::emptied(p), "");
 				}
-				ASSERT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
-				const Obj X = s.objs[0];
-				std::vector<uint8_t> buf(kPage);
-				uint8_t *m;
-				if (how == 0)
-					m = (uint8_t *)zs_map_object(p, X.h, ZS_MM_RW);
-				else if (how == 1)
-					m = (uint8_t *)zs_map_object(p, X.h, ZS_MM_RO);
-				else
-					m = (uint8_t *)zs_obj_read_begin(p, X.h, Sparse::kSz,
-									  buf.data());
-				ASSERT_NE(m, nullptr);
-				size_t pages = zs_get_total_pages(p);
-				size_t freed = zs_compact(p);
-				EXPECT_EQ(zs_check(p), 0u);
-				EXPECT_EQ(zs_free(p, X.h), -EBUSY) << "X is pinned";
-				if (!auto_compact) {
-					EXPECT_EQ(zs_test::total_zspages(s.cls()), 2u)
-						<< "Z0 pinned, Z1 and Z2 merged";
-				} else {
-					EXPECT_GE(zs_test::total_zspages(s.cls()), 1u);
-					EXPECT_LE(zs_test::total_zspages(s.cls()), 2u)
-						<< "X's zspage and at most one more";
-				}
-				EXPECT_EQ(zs_get_total_pages(p), pages - freed);
-				// The pointer still shows X, where X still is.
-				EXPECT_TRUE(test_content::same(m, Sparse::kSz, X.seed));
-				if (m != buf.data()) {
-					EXPECT_TRUE(s.still_at(X, m)) << "a pinned object moved";
-				}
-				if (how == 0) {
-					// Writes through it land in X.
-					std::vector<uint8_t> v = test_content::bytes(31337, Sparse::kSz);
-					memcpy(m, v.data(), Sparse::kSz);
-					zs_unmap_object(p, X.h);
-					s.objs[0].seed = 31337;
-				} else if (how == 1) {
-					zs_unmap_object(p, X.h);
-				} else {
-					EXPECT_EQ(zs_obj_read_end(p, X.h, m), 0);
-				}
-				EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
-				// Unpinned, X may move: one zspage is left.
-				zs_compact(p);
-				EXPECT_EQ(zs_check(p), 0u);
-				EXPECT_EQ(zs_test::total_zspages(s.cls()), 1u);
-				EXPECT_EQ(zs_test::first_bad(p, s.objs, 3), -1);
-				for (const Obj &o : s.objs) {
-					ASSERT_EQ(zs_free(p, o.h), 0);
-				}
-				EXPECT_EQ(zs_test::emptied(p), "");
 			}
 		}
-	}
 }
 
 // An object mapped in the fullest zspage (a destination): pins hold

@@ -14,7 +14,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -72,7 +73,7 @@ TEST(Cache, EmptiedZspagesAreKeptCountedAndTrimmed)
 
 TEST(Cache, BoundedByItsSetting)
 {
-	for (uint32_t bound : {1u, 16u, UINT32_MAX}) {
+	for (uint32_t bound : { 1u, 16u, UINT32_MAX }) {
 		SCOPED_TRACE(bound);
 		zs_config cfg = {};
 		cfg.shards = 1;
@@ -150,7 +151,7 @@ std::vector<Obj> fill_free_half(zs_pool *p, size_t n, uint64_t seed, size_t max_
 		size_t size = 1 + rng() % max_size;
 		zs_handle h = zs_malloc(p, size, 0);
 		EXPECT_NE(h, 0u);
-		objs.push_back({h, size, seed * 1000003 + i});
+		objs.push_back({ h, size, seed * 1000003 + i });
 		zs_test::write_object(p, h, objs.back().seed, size, 0);
 	}
 	std::vector<Obj> kept;
@@ -165,8 +166,8 @@ std::vector<Obj> fill_free_half(zs_pool *p, size_t n, uint64_t seed, size_t max_
 
 TEST(Compaction, FreeableIsExactlyWhatCompactionFrees)
 {
-	for (int auto_on : {0, 1})
-		for (size_t max_size : {(size_t)4096, (size_t)ZS_MAX_OBJECT_SIZE}) {
+	for (int auto_on : { 0, 1 })
+		for (size_t max_size : { (size_t)4096, (size_t)ZS_MAX_OBJECT_SIZE }) {
 			SCOPED_TRACE(std::to_string(auto_on) + " " + std::to_string(max_size));
 			zs_config cfg = {};
 			cfg.no_auto_compact = !auto_on;
@@ -195,7 +196,8 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 	zs_config off_cfg = {};
 	off_cfg.no_auto_compact = 1;
 	Pool off = make(off_cfg);
-	std::vector<Obj> a = fill_free_half(on.get(), 40000, 5), b = fill_free_half(off.get(), 40000, 5);
+	std::vector<Obj> a = fill_free_half(on.get(), 40000, 5),
+			 b = fill_free_half(off.get(), 40000, 5);
 	size_t pages_on = zs_get_total_pages(on.get()) - pool_stats(on.get()).pages_cached;
 	size_t pages_off = zs_get_total_pages(off.get()) - pool_stats(off.get()).pages_cached;
 	uint64_t live = 0;
@@ -203,7 +205,8 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 		live += o.size;
 	printf("after freeing half: %zu pages with automatic compaction, %zu without, "
 	       "%.1f %% and %.1f %% of the live bytes\n",
-	       pages_on, pages_off, 100.0 * pages_on * 4096 / live, 100.0 * pages_off * 4096 / live);
+	       pages_on, pages_off, 100.0 * pages_on * 4096 / live,
+	       100.0 * pages_off * 4096 / live);
 	EXPECT_LT(pages_on * 100, pages_off * 80) << "automatic compaction did little";
 	EXPECT_GT(pool_stats(on.get()).auto_compactions, 0u);
 	EXPECT_EQ(pool_stats(off.get()).auto_compactions, 0u);
@@ -218,7 +221,7 @@ TEST(Compaction, AutomaticKeepsUpWithFrees)
 TEST(Compaction, AutomaticLeavesASmallPoolsOnlyZspage)
 {
 	const size_t size = 3000; // chains of several pages
-	for (bool large : {false, true}) {
+	for (bool large : { false, true }) {
 		SCOPED_TRACE(large ? "large pool" : "small pool");
 		zs_config cfg = {};
 		cfg.shards = 1;
@@ -229,7 +232,7 @@ TEST(Compaction, AutomaticLeavesASmallPoolsOnlyZspage)
 			ballast.push_back(zs_malloc(p, 4096, 0));
 			ASSERT_NE(ballast.back(), 0u);
 		}
-		const uint64_t before = stats(p).auto_compactions;
+		const uint64_t before = pool_stats(p).auto_compactions;
 		for (int round = 0; round < 50; round++) {
 			std::vector<zs_handle> hs;
 			for (int i = 0; i < 4; i++) {
@@ -240,7 +243,7 @@ TEST(Compaction, AutomaticLeavesASmallPoolsOnlyZspage)
 				ASSERT_EQ(zs_free(p, hs[i]), 0);
 			ASSERT_EQ(zs_free(p, hs.back()), 0);
 		}
-		const uint64_t steps = stats(p).auto_compactions - before;
+		const uint64_t steps = pool_stats(p).auto_compactions - before;
 		if (large)
 			EXPECT_GT(steps, 0u);
 		else
@@ -283,7 +286,7 @@ TEST(Compaction, MergesShards)
 
 TEST(Large, EverySizeUpToTheLargest)
 {
-	for (zs_layout layout : {ZS_LAYOUT_CONTIGUOUS, ZS_LAYOUT_SCATTERED}) {
+	for (zs_layout layout : { ZS_LAYOUT_CONTIGUOUS, ZS_LAYOUT_SCATTERED }) {
 		zs_config cfg = {};
 		cfg.layout = layout;
 		Pool pool = make(cfg);
@@ -293,13 +296,13 @@ TEST(Large, EverySizeUpToTheLargest)
 			for (int k = 0; k < 3; k++) {
 				zs_handle h = zs_malloc(p, size, 0);
 				ASSERT_NE(h, 0u) << size;
-				objs.push_back({h, size, size * 3 + (uint64_t)k});
+				objs.push_back({ h, size, size * 3 + (uint64_t)k });
 				ASSERT_TRUE(zs_test::write_object(p, h, objs.back().seed, size, k));
 			}
 		}
 		zs_handle h = zs_malloc(p, ZS_MAX_OBJECT_SIZE, 0);
 		ASSERT_NE(h, 0u);
-		objs.push_back({h, ZS_MAX_OBJECT_SIZE, 77});
+		objs.push_back({ h, ZS_MAX_OBJECT_SIZE, 77 });
 		ASSERT_TRUE(zs_test::write_object(p, h, 77, ZS_MAX_OBJECT_SIZE, 2));
 		errno = 0;
 		EXPECT_EQ(zs_malloc(p, ZS_MAX_OBJECT_SIZE + 1, 0), 0u);
@@ -319,7 +322,8 @@ TEST(Large, EverySizeUpToTheLargest)
 		zs_compact(p);
 		EXPECT_EQ(zs_check(p), 0u);
 		for (size_t i = 1; i < objs.size(); i += 2)
-			EXPECT_TRUE(zs_test::check_object_all(p, objs[i].h, objs[i].seed, objs[i].size));
+			EXPECT_TRUE(zs_test::check_object_all(p, objs[i].h, objs[i].seed,
+							      objs[i].size));
 	}
 }
 
@@ -341,18 +345,19 @@ TEST(Large, ClassesAboveAPageWasteLittle)
 
 TEST(Segments, OneSegmentPerContiguousRun)
 {
-	for (zs_layout layout : {ZS_LAYOUT_CONTIGUOUS, ZS_LAYOUT_SCATTERED}) {
+	for (zs_layout layout : { ZS_LAYOUT_CONTIGUOUS, ZS_LAYOUT_SCATTERED }) {
 		SCOPED_TRACE(layout);
 		zs_config cfg = {};
 		cfg.layout = layout;
 		Pool pool = make(cfg);
 		zs_pool *p = pool.get();
-		for (size_t size : {(size_t)100, (size_t)1360, (size_t)4096, (size_t)30000,
-				    (size_t)ZS_MAX_OBJECT_SIZE}) {
+		for (size_t size : { (size_t)100, (size_t)1360, (size_t)4096, (size_t)30000,
+				     (size_t)ZS_MAX_OBJECT_SIZE }) {
 			std::vector<zs_handle> hs;
 			for (int k = 0; k < 5; k++) {
 				hs.push_back(zs_malloc(p, size, 0));
-				ASSERT_TRUE(zs_test::write_object(p, hs.back(), size + (uint64_t)k, size, 0));
+				ASSERT_TRUE(zs_test::write_object(p, hs.back(), size + (uint64_t)k,
+								  size, 0));
 			}
 			for (int k = 0; k < 5; k++) {
 				zs_segment seg[ZS_MAX_SEGMENTS];
@@ -363,12 +368,15 @@ TEST(Segments, OneSegmentPerContiguousRun)
 				}
 				std::vector<uint8_t> got;
 				for (int i = 0; i < n; i++) {
-					const uint8_t *a = static_cast<const uint8_t *>(seg[i].addr);
+					const uint8_t *a = static_cast<const uint8_t *>(
+						seg[i].addr);
 					got.insert(got.end(), a, a + seg[i].len);
 					if (i) {
-						EXPECT_NE(static_cast<const uint8_t *>(seg[i - 1].addr) +
+						EXPECT_NE(static_cast<const uint8_t *>(
+								  seg[i - 1].addr) +
 								  seg[i - 1].len,
-							  a) << "two segments that could be one";
+							  a)
+							<< "two segments that could be one";
 					}
 				}
 				EXPECT_EQ(got, test_content::bytes(size + (uint64_t)k, size));
@@ -376,7 +384,8 @@ TEST(Segments, OneSegmentPerContiguousRun)
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), 0);
 				EXPECT_EQ(zs_obj_read_sg_end(p, hs[k]), -EINVAL);
 				if (n > 1) {
-					EXPECT_EQ(zs_obj_read_sg_begin(p, hs[k], size, seg, 1), -ENOBUFS);
+					EXPECT_EQ(zs_obj_read_sg_begin(p, hs[k], size, seg, 1),
+						  -ENOBUFS);
 				}
 			}
 			for (zs_handle h : hs)
@@ -385,7 +394,8 @@ TEST(Segments, OneSegmentPerContiguousRun)
 		zs_segment seg[2];
 		zs_handle h = zs_malloc(p, 100, 0);
 		EXPECT_EQ(zs_obj_read_sg_begin(p, h, 0, seg, 2), -EINVAL);
-		EXPECT_EQ(zs_obj_read_sg_begin(p, h, 4097, seg, 2), -EINVAL) << "past the class size";
+		EXPECT_EQ(zs_obj_read_sg_begin(p, h, 4097, seg, 2), -EINVAL)
+			<< "past the class size";
 		EXPECT_EQ(zs_obj_read_sg_begin(p, h, 10, nullptr, 2), -EINVAL);
 		EXPECT_EQ(zs_obj_read_sg_begin(nullptr, h, 10, seg, 2), -EINVAL);
 		EXPECT_EQ(zs_free(p, h), 0);

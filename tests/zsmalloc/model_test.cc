@@ -13,7 +13,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -25,7 +26,7 @@ struct Obj {
 struct ModelRun {
 	uint64_t seed;
 	long steps;
-	long check_every;   // zs_check after this many steps (1: every step)
+	long check_every; // zs_check after this many steps (1: every step)
 	unsigned chain;
 	zs_map_method method;
 	size_t max_live;
@@ -41,7 +42,8 @@ size_t pick_size(std::mt19937_64 &rng, size_t page)
 	case 1:
 		return page - rng() % 300;
 	case 2:
-		return rng() % 16 ? 1 + rng() % page : page + 1 + rng() % (ZS_MAX_OBJECT_SIZE - page);
+		return rng() % 16 ? 1 + rng() % page
+				  : page + 1 + rng() % (ZS_MAX_OBJECT_SIZE - page);
 	default:
 		return 200 + rng() % 2800;
 	}
@@ -50,8 +52,8 @@ size_t pick_size(std::mt19937_64 &rng, size_t page)
 void run_model(const ModelRun &m)
 {
 	const uint64_t seed = zs_test::test_seed(m.seed);
-	printf("model seed %llu (replay: ZS_TEST_SEED=%llu)\n",
-	       (unsigned long long)seed, (unsigned long long)seed);
+	printf("model seed %llu (replay: ZS_TEST_SEED=%llu)\n", (unsigned long long)seed,
+	       (unsigned long long)seed);
 	std::mt19937_64 rng(seed);
 	zs_test::Pool pool = zs_test::make_pool(m.chain, m.method);
 	ASSERT_NE(pool, nullptr);
@@ -67,7 +69,7 @@ void run_model(const ModelRun &m)
 			zs_handle h = zs_malloc(pool.get(), size, 0);
 			ASSERT_NE(h, 0u) << "step " << step << ": " << strerror(errno);
 			ASSERT_EQ(live.count(h), 0u) << "handle handed out twice";
-			Obj o{size, next_seed++};
+			Obj o{ size, next_seed++ };
 			ASSERT_TRUE(write_object(pool.get(), h, o.seed, size, (int)(rng() % 3)))
 				<< "step " << step;
 			live[h] = o;
@@ -88,7 +90,8 @@ void run_model(const ModelRun &m)
 			Obj &o = live[h];
 			if (rng() % 2) {
 				o.seed = next_seed++;
-				ASSERT_TRUE(write_object(pool.get(), h, o.seed, o.size, (int)(rng() % 3)));
+				ASSERT_TRUE(write_object(pool.get(), h, o.seed, o.size,
+							 (int)(rng() % 3)));
 			}
 			ASSERT_TRUE(check_object(pool.get(), h, o.seed, o.size, (int)(rng() % 3)))
 				<< "step " << step;
@@ -135,27 +138,27 @@ void run_model(const ModelRun &m)
 
 TEST(Model, CheckAfterEveryStep)
 {
-	run_model({1, 8000, 1, 0, ZS_MAP_DEFAULT, 300});
+	run_model({ 1, 8000, 1, 0, ZS_MAP_DEFAULT, 300 });
 }
 
 TEST(Model, CheckAfterEveryStepCopy)
 {
-	run_model({5, 8000, 1, 0, ZS_MAP_COPY, 300});
+	run_model({ 5, 8000, 1, 0, ZS_MAP_COPY, 300 });
 }
 
 TEST(Model, CheckAfterEveryStepShortChainsRemap)
 {
-	run_model({2, 8000, 1, 4, ZS_MAP_REMAP, 300});
+	run_model({ 2, 8000, 1, 4, ZS_MAP_REMAP, 300 });
 }
 
 TEST(Model, CheckEvery100Steps)
 {
-	run_model({4, 200000, 100, 8, ZS_MAP_COPY, 3000});
+	run_model({ 4, 200000, 100, 8, ZS_MAP_COPY, 3000 });
 }
 
 TEST(Model, MillionOperations)
 {
-	run_model({3, 1000000, 50000, 0, ZS_MAP_DEFAULT, 20000});
+	run_model({ 3, 1000000, 50000, 0, ZS_MAP_DEFAULT, 20000 });
 }
 
 } // namespace

@@ -32,12 +32,13 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
 struct Errors {
-	std::atomic<uint64_t> count{0};
+	std::atomic<uint64_t> count{ 0 };
 	std::mutex mu;
 	std::string first;
 
@@ -109,16 +110,17 @@ void race(zs_map_method method, double secs)
 	Pool pool = make_pool(0, method);
 	ASSERT_NE(pool, nullptr);
 	zs_pool *p = pool.get();
-	std::atomic<bool> stop{false};
+	std::atomic<bool> stop{ false };
 	Errors err;
-	std::atomic<uint64_t> accesses{0};
+	std::atomic<uint64_t> accesses{ 0 };
 	auto mapper = [&](uint64_t seed) {
 		std::mt19937_64 rng(seed);
 		uint64_t next = seed << 32;
 		std::vector<Mine> mine;
 		for (int i = 0; i < 40; i++) {
-			Mine o{zs_malloc(p, size, 0), next++};
-			if (!o.h || zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
+			Mine o{ zs_malloc(p, size, 0), next++ };
+			if (!o.h ||
+			    zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
 				err.add("mapper alloc");
 				return;
 			}
@@ -136,7 +138,9 @@ void race(zs_map_method method, double secs)
 					err.add("mapper free");
 				o.h = zs_malloc(p, size, 0);
 				o.seed = next++;
-				if (!o.h || zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(), size)) {
+				if (!o.h ||
+				    zs_obj_write(p, o.h, test_content::bytes(o.seed, size).data(),
+						 size)) {
 					err.add("mapper realloc");
 					return;
 				}

@@ -12,7 +12,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -42,7 +43,7 @@ std::vector<std::vector<Obj>> fill_in_threads(zs_pool *p, int threads, int n, si
 
 				if (!h || !write_object(p, h, seed, len, i % 3))
 					break; // the caller sees the short vector
-				objs[t].push_back({h, len, seed});
+				objs[t].push_back({ h, len, seed });
 			}
 			// Alive until all are done: a thread takes its shard when it
 			// first allocates, the least used among live threads'.
@@ -102,7 +103,7 @@ TEST(Shards, MadeOnFirstUse)
 TEST(Shards, ThreadsAllocateInTheirOwnShard)
 {
 	const size_t size = 200;
-	for (uint32_t shards : {1u, (uint32_t)ZS_MAX_SHARDS}) {
+	for (uint32_t shards : { 1u, (uint32_t)ZS_MAX_SHARDS }) {
 		Pool p = make_sharded(shards);
 		ASSERT_NE(p, nullptr);
 		auto objs = fill_in_threads(p.get(), 2, 5, size);
@@ -130,8 +131,8 @@ TEST(Shards, MadeWhileOthersCheckCompactAndCount)
 	for (int round = 0; round < 20; round++) {
 		Pool p = make_sharded(ZS_MAX_SHARDS);
 		ASSERT_NE(p, nullptr);
-		std::atomic<bool> done{false};
-		std::atomic<size_t> violations{0}, too_many{0};
+		std::atomic<bool> done{ false };
+		std::atomic<size_t> violations{ 0 }, too_many{ 0 };
 		std::thread watcher([&] {
 			while (!done.load()) {
 				violations += zs_check(p.get());
@@ -166,53 +167,55 @@ TEST(Shards, MadeWhileOthersCheckCompactAndCount)
 TEST(Shards, OtherThreadsFreeMapAndCompact)
 {
 	for (const zs_test::Access &acc : zs_test::accesses()) {
-	SCOPED_TRACE(acc.name);
-	Pool p = make_sharded(ZS_MAX_SHARDS, acc.method);
-	ASSERT_NE(p, nullptr);
-	auto objs = fill_in_threads(p.get(), 4, 3000, 0);
-	ASSERT_EQ(zs_check(p.get()), 0u);
+		SCOPED_TRACE(acc.name);
+		Pool p = make_sharded(ZS_MAX_SHARDS, acc.method);
+		ASSERT_NE(p, nullptr);
+		auto objs = fill_in_threads(p.get(), 4, 3000, 0);
+		ASSERT_EQ(zs_check(p.get()), 0u);
 
-	// threads 0 and 1 free every other object of each other's
-	std::thread a([&] {
-		for (size_t i = 0; i < objs[1].size(); i += 2)
-			EXPECT_EQ(zs_free(p.get(), objs[1][i].h), 0);
-	});
-	std::thread b([&] {
-		for (size_t i = 0; i < objs[0].size(); i += 2)
-			EXPECT_EQ(zs_free(p.get(), objs[0][i].h), 0);
-	});
-	a.join();
-	b.join();
-	// this thread frees every other object of threads 2 and 3
-	for (int t = 2; t < 4; t++)
-		for (size_t i = 0; i < objs[t].size(); i += 2)
-			ASSERT_EQ(zs_free(p.get(), objs[t][i].h), 0);
-	ASSERT_EQ(zs_check(p.get()), 0u);
-	size_t before = zs_get_total_pages(p.get());
-	size_t freed = zs_compact(p.get());
-	EXPECT_GT(freed, 0u);
-	EXPECT_EQ(zs_get_total_pages(p.get()), before - freed);
-	ASSERT_EQ(zs_check(p.get()), 0u);
-	for (const zs_class_stat &c : class_stats(p.get())) {
-		EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
-		EXPECT_EQ(c.pages_used, zs_test::min_pages(c)) << "class " << c.size;
-		EXPECT_EQ(c.zspages[0], 0u) << "class " << c.size;
-	}
-	EXPECT_EQ(zs_test::pool_stats(p.get()).pages_cached, 0u);
-	for (auto &v : objs)
-		for (size_t i = 1; i < v.size(); i += 2)
-			for (int how = 0; how < 3; how++)
-				ASSERT_TRUE(check_object(p.get(), v[i].h, v[i].seed, v[i].size, how))
-					<< zs_test::explain_object(p.get(), v[i].h, v[i].seed, v[i].size);
-	// freed handles stay refused, whichever shard they came from
-	for (auto &v : objs)
-		for (size_t i = 0; i < v.size(); i += 2)
-			ASSERT_EQ(zs_free(p.get(), v[i].h), -EINVAL);
-	for (auto &v : objs)
-		for (size_t i = 1; i < v.size(); i += 2)
-			ASSERT_EQ(zs_free(p.get(), v[i].h), 0);
-	EXPECT_EQ(zs_check(p.get()), 0u);
-	EXPECT_EQ(zs_test::emptied(p.get()), "");
+		// threads 0 and 1 free every other object of each other's
+		std::thread a([&] {
+			for (size_t i = 0; i < objs[1].size(); i += 2)
+				EXPECT_EQ(zs_free(p.get(), objs[1][i].h), 0);
+		});
+		std::thread b([&] {
+			for (size_t i = 0; i < objs[0].size(); i += 2)
+				EXPECT_EQ(zs_free(p.get(), objs[0][i].h), 0);
+		});
+		a.join();
+		b.join();
+		// this thread frees every other object of threads 2 and 3
+		for (int t = 2; t < 4; t++)
+			for (size_t i = 0; i < objs[t].size(); i += 2)
+				ASSERT_EQ(zs_free(p.get(), objs[t][i].h), 0);
+		ASSERT_EQ(zs_check(p.get()), 0u);
+		size_t before = zs_get_total_pages(p.get());
+		size_t freed = zs_compact(p.get());
+		EXPECT_GT(freed, 0u);
+		EXPECT_EQ(zs_get_total_pages(p.get()), before - freed);
+		ASSERT_EQ(zs_check(p.get()), 0u);
+		for (const zs_class_stat &c : class_stats(p.get())) {
+			EXPECT_LE(zs_test::partial_zspages(c), 1u) << "class " << c.size;
+			EXPECT_EQ(c.pages_used, zs_test::min_pages(c)) << "class " << c.size;
+			EXPECT_EQ(c.zspages[0], 0u) << "class " << c.size;
+		}
+		EXPECT_EQ(zs_test::pool_stats(p.get()).pages_cached, 0u);
+		for (auto &v : objs)
+			for (size_t i = 1; i < v.size(); i += 2)
+				for (int how = 0; how < 3; how++)
+					ASSERT_TRUE(check_object(p.get(), v[i].h, v[i].seed,
+								 v[i].size, how))
+						<< zs_test::explain_object(p.get(), v[i].h,
+									   v[i].seed, v[i].size);
+		// freed handles stay refused, whichever shard they came from
+		for (auto &v : objs)
+			for (size_t i = 0; i < v.size(); i += 2)
+				ASSERT_EQ(zs_free(p.get(), v[i].h), -EINVAL);
+		for (auto &v : objs)
+			for (size_t i = 1; i < v.size(); i += 2)
+				ASSERT_EQ(zs_free(p.get(), v[i].h), 0);
+		EXPECT_EQ(zs_check(p.get()), 0u);
+		EXPECT_EQ(zs_test::emptied(p.get()), "");
 	}
 }
 

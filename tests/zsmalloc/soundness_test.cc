@@ -15,7 +15,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using zs_test::Pool;
 
@@ -37,9 +38,9 @@ struct Kind {
 	zs_map_method method;
 };
 const Kind kKinds[] = {
-	{"contiguous", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT},
-	{"scattered-copy", ZS_LAYOUT_SCATTERED, ZS_MAP_COPY},
-	{"scattered-remap", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP},
+	{ "contiguous", ZS_LAYOUT_CONTIGUOUS, ZS_MAP_DEFAULT },
+	{ "scattered-copy", ZS_LAYOUT_SCATTERED, ZS_MAP_COPY },
+	{ "scattered-remap", ZS_LAYOUT_SCATTERED, ZS_MAP_REMAP },
 };
 
 // Runs @theirs on a new thread and @mine on this one, started together:
@@ -48,8 +49,8 @@ const Kind kKinds[] = {
 // some they meet. Returns when both have run.
 template <typename F, typename G> void race(int round, F theirs, G mine)
 {
-	std::atomic<bool> go{false};
-	std::atomic<bool> ready{false};
+	std::atomic<bool> go{ false };
+	std::atomic<bool> ready{ false };
 	unsigned delay = (unsigned)(round % 32) * 40;
 	std::thread other([&] {
 		ready.store(true);
@@ -83,7 +84,7 @@ void free_map_race(const Kind &k)
 		filler.push_back(zs_malloc(p, size, 0));
 	for (size_t i = 0; i < filler.size(); i += 2)
 		ASSERT_EQ(zs_free(p, filler[i]), 0);
-	std::atomic<bool> stop{false};
+	std::atomic<bool> stop{ false };
 	std::thread compactor([&] {
 		while (!stop.load())
 			zs_compact(p);
@@ -92,7 +93,7 @@ void free_map_race(const Kind &k)
 	for (int round = 0; round < 200; round++) {
 		zs_handle x = zs_malloc(p, size, 0);
 		ASSERT_NE(x, 0u);
-		std::atomic<int> free_rc{1};
+		std::atomic<int> free_rc{ 1 };
 		void *m = nullptr;
 		int map_errno = 0;
 		race(
@@ -141,7 +142,7 @@ TEST(Soundness, ReadsRacingFreesSeeTheirObject)
 	for (int round = 0; round < 500; round++) {
 		zs_handle x = zs_malloc(p, size, 0);
 		ASSERT_EQ(zs_obj_write(p, x, want.data(), size), 0);
-		std::atomic<int> free_rc{1};
+		std::atomic<int> free_rc{ 1 };
 		const void *r = nullptr;
 		// The free runs while the read holds the object, or before it.
 		race(
@@ -176,7 +177,7 @@ TEST(Soundness, BadHandleIsEinvalWhateverTheMappingsHeld)
 		}
 		zs_handle freed = zs_malloc(p, 100, 0);
 		ASSERT_EQ(zs_free(p, freed), 0);
-		for (zs_handle bad : {freed, (zs_handle)0, (zs_handle)12345, freed ^ 1})
+		for (zs_handle bad : { freed, (zs_handle)0, (zs_handle)12345, freed ^ 1 })
 			EXPECT_EQ(zs_test::refused_as_bad(p, bad, 10), "") << "handle " << bad;
 		// A good handle now is the limit's business.
 		zs_handle good = zs_malloc(p, 100, 0);
@@ -212,7 +213,8 @@ TEST(Soundness, ThreadExitEndsItsMappings)
 			// exits with both
 		});
 		t.join();
-		EXPECT_TRUE(zs_test::check_object_all(p, b, 2, size)) << zs_test::explain_object(p, b, 2, size);
+		EXPECT_TRUE(zs_test::check_object_all(p, b, 2, size))
+			<< zs_test::explain_object(p, b, 2, size);
 		EXPECT_EQ(zs_free(p, a), 0);
 		EXPECT_EQ(zs_free(p, b), 0);
 		EXPECT_EQ(zs_check(p), 0u);
@@ -239,8 +241,9 @@ struct ModelObj {
 	int maps = 0;
 };
 
-class Sequences {
-public:
+class Sequences
+{
+      public:
 	Sequences(uint64_t seed, const Kind &kind) : rng(seed), kinds(&kind)
 	{
 		pools.push_back(make(kind.layout, kind.method, 0));
@@ -285,11 +288,11 @@ public:
 			EXPECT_EQ(zs_check(p[i]), 0u) << kinds[i].name;
 	}
 
-private:
+      private:
 	// Sizes whose objects straddle pages in the scattered layout, and not.
 	size_t pick_size()
 	{
-		static const size_t sizes[] = {16, 100, 1360, 1392, 2720, 3000, 4096, 700};
+		static const size_t sizes[] = { 16, 100, 1360, 1392, 2720, 3000, 4096, 700 };
 		return sizes[rng() % (sizeof(sizes) / sizeof(sizes[0]))];
 	}
 
@@ -324,13 +327,13 @@ private:
 		if (!o || maps.size() >= ZS_MAX_MAPPINGS)
 			return;
 		zs_mapmode mm = (zs_mapmode)(rng() % 3);
-		Mapping m = {(zs_handle)id, {}, mm != ZS_MM_RO};
+		Mapping m = { (zs_handle)id, {}, mm != ZS_MM_RO };
 		for (int i = 0; i < 1; i++) {
 			errno = 0;
 			m.p[i] = static_cast<uint8_t *>(zs_map_object(p[i], o->h[i], mm));
-			ASSERT_NE(m.p[i], nullptr) << kinds[i].name << ": " << strerror(errno)
-						   << ", " << maps.size() << " held, size "
-						   << o->bytes.size();
+			ASSERT_NE(m.p[i], nullptr)
+				<< kinds[i].name << ": " << strerror(errno) << ", " << maps.size()
+				<< " held, size " << o->bytes.size();
 		}
 		if (mm == ZS_MM_WO) // contents undefined until written: write it all
 			for (size_t j = 0; j < o->bytes.size(); j++)

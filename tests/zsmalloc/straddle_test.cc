@@ -21,7 +21,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -65,7 +66,7 @@ struct Zspage {
 			if (!h)
 				return;
 			// Guard contents: distinct per object and per run.
-			objs.push_back({h, size, size * 100000 + i + 1});
+			objs.push_back({ h, size, size * 100000 + i + 1 });
 			if (!write_object(pool.get(), h, objs.back().seed, size, 0))
 				return;
 		}
@@ -74,7 +75,10 @@ struct Zspage {
 		     after[(size_t)c].obj_used == cls.objs_per_zspage &&
 		     after[(size_t)c].pages_used == cls.pages_per_zspage;
 	}
-	zs_pool *p() { return pool.get(); }
+	zs_pool *p()
+	{
+		return pool.get();
+	}
 	// The neighbours of object @i (and @i itself unless @self is false)
 	// hold their contents; returns a description of the first that does not.
 	std::string neighbours_ok(size_t i, bool self = true)
@@ -89,8 +93,8 @@ struct Zspage {
 	}
 };
 
-const char *kWrite[] = {"obj_write", "map WO", "map RW"};
-const char *kRead[] = {"read_begin", "map RO", "map RW"};
+const char *kWrite[] = { "obj_write", "map WO", "map RW" };
+const char *kRead[] = { "read_begin", "map RO", "map RW" };
 
 // 1 if @m, a mapping of object @h of @size bytes, is the object's own
 // bytes (the one segment zs_obj_read_sg_begin() finds), not a copy.
@@ -153,8 +157,8 @@ TEST(Straddle, EveryClassEveryBoundary)
 {
 	Pool probe = make_pool();
 	auto cs = classes_to_fill(zs_test::class_stats(probe.get()));
-	for (zs_map_method method : {ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP}) {
-		for (bool spaced : {false, true}) {
+	for (zs_map_method method : { ZS_MAP_DEFAULT, ZS_MAP_COPY, ZS_MAP_REMAP }) {
+		for (bool spaced : { false, true }) {
 			if (spaced && method == ZS_MAP_DEFAULT)
 				continue;
 			int straddlers = 0;
@@ -184,8 +188,8 @@ std::vector<size_t> deep_classes()
 	std::vector<size_t> v;
 	auto cs = zs_test::class_stats(probe.get());
 	// Small, middling and large objects, long chains, some merged.
-	for (size_t want : {(size_t)208, (size_t)720, (size_t)1008, (size_t)1392, (size_t)2448,
-			    (size_t)3264, (size_t)3840}) {
+	for (size_t want : { (size_t)208, (size_t)720, (size_t)1008, (size_t)1392, (size_t)2448,
+			     (size_t)3264, (size_t)3840 }) {
 		int c = zs_test::class_for(cs, want);
 		if (c >= 0 && cs[(size_t)c].pages_per_zspage >= 9)
 			v.push_back(cs[(size_t)c].size);
@@ -255,7 +259,9 @@ void PrintTo(const Param &prm, std::ostream *os)
 	*os << method_name(prm.method) << (prm.spaced ? ", spaced pages" : ", adjacent pages");
 }
 
-class StraddleModes : public ::testing::TestWithParam<Param> {};
+class StraddleModes : public ::testing::TestWithParam<Param>
+{
+};
 
 // For each deep class: a zspage of it in @prm's method and spacing,
 // @body(z, size) on it, then the whole zspage checked: zs_check(), and every
@@ -279,13 +285,13 @@ template <typename F> void each_deep_zspage(const Param &prm, F body)
 template <typename F> void each_deep_straddler(const Param &prm, F body)
 {
 	each_deep_zspage(prm, [&](Zspage &z, size_t size) {
-			for (size_t i = 0; i < z.objs.size(); i++) {
-				if (!straddles(i, size, kPage))
-					continue;
-				body(z, i, size);
-				if (::testing::Test::HasFatalFailure())
-					return;
-			}
+		for (size_t i = 0; i < z.objs.size(); i++) {
+			if (!straddles(i, size, kPage))
+				continue;
+			body(z, i, size);
+			if (::testing::Test::HasFatalFailure())
+				return;
+		}
 	});
 }
 
@@ -320,7 +326,8 @@ TEST_P(StraddleModes, ReadOnly)
 			all_new &= ((uint8_t *)r)[k] == 0x5a;
 		ASSERT_EQ(zs_obj_read_end(z.p(), o.h, r), 0);
 		if (prm.method != ZS_MAP_REMAP && !own) {
-			EXPECT_TRUE(kept) << "object " << i << ": a write through an RO copy landed";
+			EXPECT_TRUE(kept)
+				<< "object " << i << ": a write through an RO copy landed";
 		} else if (prm.method != ZS_MAP_REMAP) {
 			EXPECT_TRUE(all_new) << "object " << i << ": a write in place was lost";
 		} else {
@@ -391,8 +398,7 @@ TEST_P(StraddleModes, ReadWrite)
 				<< "object " << i << " read by " << kRead[r];
 			if (r == 0) {
 				ASSERT_EQ(zs_obj_read_end(z.p(), o.h, q), 0);
-			}
-			else
+			} else
 				zs_unmap_object(z.p(), o.h);
 		}
 		ASSERT_EQ(z.neighbours_ok(i, false), "") << "RW of object " << i;
@@ -406,9 +412,7 @@ TEST_P(StraddleModes, EveryPathPair)
 	const Param prm = GetParam();
 	uint64_t nseed = 1u << 24;
 	int straddlers = 0;
-	each_deep_zspage(prm, [&](Zspage &z, size_t) {
-		every_path(z, &nseed, &straddlers);
-	});
+	each_deep_zspage(prm, [&](Zspage &z, size_t) { every_path(z, &nseed, &straddlers); });
 	EXPECT_GT(straddlers, 40);
 }
 
@@ -451,16 +455,17 @@ TEST_P(StraddleModes, FourAtOnce)
 	});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-	Methods, StraddleModes,
-	::testing::Values(Param{ZS_MAP_DEFAULT, false}, Param{ZS_MAP_DEFAULT, true},
-			  Param{ZS_MAP_COPY, false}, Param{ZS_MAP_COPY, true},
-			  Param{ZS_MAP_REMAP, false}, Param{ZS_MAP_REMAP, true}),
-	[](const ::testing::TestParamInfo<Param> &pi) {
-		return std::string(pi.param.method == ZS_MAP_DEFAULT ? "Contiguous"
-				   : pi.param.method == ZS_MAP_COPY  ? "Copy"
-								     : "Remap") +
-		       (pi.param.spaced ? "Spaced" : "Adjacent");
-	});
+INSTANTIATE_TEST_SUITE_P(Methods, StraddleModes,
+			 ::testing::Values(Param{ ZS_MAP_DEFAULT, false },
+					   Param{ ZS_MAP_DEFAULT, true },
+					   Param{ ZS_MAP_COPY, false }, Param{ ZS_MAP_COPY, true },
+					   Param{ ZS_MAP_REMAP, false },
+					   Param{ ZS_MAP_REMAP, true }),
+			 [](const ::testing::TestParamInfo<Param> &pi) {
+				 return std::string(pi.param.method == ZS_MAP_DEFAULT ? "Contiguous"
+						    : pi.param.method == ZS_MAP_COPY  ? "Copy"
+										      : "Remap") +
+					(pi.param.spaced ? "Spaced" : "Adjacent");
+			 });
 
 } // namespace

@@ -25,7 +25,8 @@
 
 #include "tests/zsmalloc/zs_test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace zs_test;
 
@@ -40,7 +41,7 @@ double seconds_from_env(double fallback)
 
 // Errors seen by any thread: counted, the first few described.
 struct Errors {
-	std::atomic<uint64_t> count{0};
+	std::atomic<uint64_t> count{ 0 };
 	std::mutex mu;
 	std::vector<std::string> first;
 
@@ -72,7 +73,7 @@ const int kPools = 3; // contiguous, scattered copy, scattered remap
 
 struct Shared {
 	zs_pool *pools[kPools];
-	std::atomic<bool> stop{false};
+	std::atomic<bool> stop{ false };
 	Errors err;
 	Clock::time_point deadline;
 	// Objects handed from one thread to another, which verifies, keeps
@@ -96,7 +97,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 			break;
 		unsigned op = (unsigned)(rng() % 100);
 		if (mine.size() < 20 || (op < 35 && mine.size() < 400)) {
-			TObj o{0, compressed_size(rng, true), next_seed++, (int)(rng() % kPools)};
+			TObj o{ 0, compressed_size(rng, true), next_seed++, (int)(rng() % kPools) };
 			int flags = rng() % 20 == 0 ? ZS_NOGROW : 0;
 			o.h = zs_malloc(sh->pools[o.pool], o.size, flags);
 			if (!o.h) {
@@ -155,7 +156,7 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 			};
 			std::vector<Held> held;
 			for (int k = 0; k < n; k++) {
-				Held hd{rng() % mine.size(), (int)(rng() % 3), nullptr, {}};
+				Held hd{ rng() % mine.size(), (int)(rng() % 3), nullptr, {} };
 				const TObj &o = mine[hd.i];
 				if (hd.kind == 0) {
 					hd.buf.resize(o.size);
@@ -177,7 +178,8 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 				for (const Held &hd : held) {
 					const TObj &o = mine[hd.i];
 					if (!test_content::same(hd.m, o.size, o.seed))
-						fail("held mapping, pass " + std::to_string(pass), o);
+						fail("held mapping, pass " + std::to_string(pass),
+						     o);
 				}
 				std::this_thread::yield();
 			}
@@ -185,7 +187,8 @@ void worker(Shared *sh, uint64_t seed, std::vector<TObj> *left, uint64_t *ops_do
 				TObj &o = mine[hd.i];
 				if (hd.kind == 2) {
 					o.seed = next_seed++;
-					memcpy(hd.m, test_content::bytes(o.seed, o.size).data(), o.size);
+					memcpy(hd.m, test_content::bytes(o.seed, o.size).data(),
+					       o.size);
 				}
 			}
 			std::shuffle(held.begin(), held.end(), rng);
@@ -222,7 +225,8 @@ void compactor(Shared *sh, uint64_t *compactions, uint64_t *pages)
 			if (n % 16 == 0) {
 				size_t v = zs_check(p);
 				if (v)
-					sh->err.add("zs_check during the run: " + std::to_string(v));
+					sh->err.add("zs_check during the run: " +
+						    std::to_string(v));
 				zs_stats st;
 				zs_pool_stats(p, &st);
 				if (st.pages_used > (uint64_t)1 << 30)
@@ -243,8 +247,8 @@ TEST(Threads, MixedWithCompaction)
 {
 	const uint64_t seed = zs_test::test_seed(4242);
 	const double secs = seconds_from_env(3.0);
-	printf("threads seed %llu (replay: ZS_TEST_SEED=%llu), %.1f s\n",
-	       (unsigned long long)seed, (unsigned long long)seed, secs);
+	printf("threads seed %llu (replay: ZS_TEST_SEED=%llu), %.1f s\n", (unsigned long long)seed,
+	       (unsigned long long)seed, secs);
 	Pool contiguous = make_pool(), copy = make_pool(0, ZS_MAP_COPY),
 	     remap = make_pool(0, ZS_MAP_REMAP);
 	ASSERT_TRUE(contiguous && copy && remap);
@@ -280,8 +284,7 @@ TEST(Threads, MixedWithCompaction)
 	printf("%llu operations, %llu compactions freeing %llu pages, %llu automatic, "
 	       "%llu objects moved\n",
 	       (unsigned long long)total, (unsigned long long)compactions,
-	       (unsigned long long)compacted, (unsigned long long)steps,
-	       (unsigned long long)moved);
+	       (unsigned long long)compacted, (unsigned long long)steps, (unsigned long long)moved);
 	EXPECT_EQ(sh.err.count.load(), 0u) << sh.err.report();
 	EXPECT_GT(compactions, 0u);
 	for (zs_pool *p : sh.pools) {
@@ -292,7 +295,8 @@ TEST(Threads, MixedWithCompaction)
 	for (const auto &v : left)
 		for (const TObj &o : v) {
 			live++;
-			ASSERT_TRUE(zs_test::check_object_all(sh.pools[o.pool], o.h, o.seed, o.size))
+			ASSERT_TRUE(
+				zs_test::check_object_all(sh.pools[o.pool], o.h, o.seed, o.size))
 				<< "size " << o.size << " pool " << o.pool;
 		}
 	EXPECT_EQ(objects, live);
@@ -313,9 +317,9 @@ TEST(Threads, MixedWithCompaction)
 struct PinShared {
 	zs_pool *pool;
 	size_t size;
-	std::atomic<bool> stop{false};
+	std::atomic<bool> stop{ false };
 	Errors err;
-	std::atomic<uint64_t> mapped_reads{0};
+	std::atomic<uint64_t> mapped_reads{ 0 };
 };
 
 // Own objects of one class; map them (RO, RW, WO, read_begin), up to four at
@@ -336,7 +340,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 			sh->err.add("mapper alloc");
 			return;
 		}
-		mine.push_back({h, next++});
+		mine.push_back({ h, next++ });
 		write_object(sh->pool, h, mine.back().seed, size, 0);
 	}
 	std::vector<uint8_t> bufs[4];
@@ -375,7 +379,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 							    bufs[held].data());
 			else
 				m[held] = zs_map_object(sh->pool, mine[i].h,
-							kind[held] == 0 ? ZS_MM_RO
+							kind[held] == 0   ? ZS_MM_RO
 							: kind[held] == 1 ? ZS_MM_RW
 									  : ZS_MM_WO);
 			if (!m[held]) {
@@ -384,7 +388,8 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 			}
 			if (kind[held] == 2) { // WO: write first, then it must stay
 				mine[i].seed = next++;
-				memcpy(m[held], test_content::bytes(mine[i].seed, size).data(), size);
+				memcpy(m[held], test_content::bytes(mine[i].seed, size).data(),
+				       size);
 			}
 			held++;
 		}
@@ -402,7 +407,8 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		for (int j = 0; j < held; j++)
 			if (kind[j] == 1) {
 				mine[idx[j]].seed = next++;
-				memcpy(m[j], test_content::bytes(mine[idx[j]].seed, size).data(), size);
+				memcpy(m[j], test_content::bytes(mine[idx[j]].seed, size).data(),
+				       size);
 			}
 		for (int j = held - 1; j >= 0; j--) {
 			if (kind[j] == 3) {
@@ -414,7 +420,7 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		}
 		for (int j = 0; j < held; j++) {
 			std::string bad = zs_test::explain_object(sh->pool, mine[idx[j]].h,
-								 mine[idx[j]].seed, size);
+								  mine[idx[j]].seed, size);
 			if (!bad.empty())
 				sh->err.add("bytes after unmap (kind " + std::to_string(kind[j]) +
 					    "): " + bad);
@@ -443,8 +449,9 @@ void churner(PinShared *sh, uint64_t seed, uint64_t *compactions)
 				sh->err.add("churner alloc");
 				return;
 			}
-			mine.push_back({h, next++});
-			zs_obj_write(sh->pool, h, test_content::bytes(mine.back().second, sh->size).data(),
+			mine.push_back({ h, next++ });
+			zs_obj_write(sh->pool, h,
+				     test_content::bytes(mine.back().second, sh->size).data(),
 				     sh->size);
 		}
 		std::shuffle(mine.begin(), mine.end(), rng);

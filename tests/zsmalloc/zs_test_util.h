@@ -20,10 +20,14 @@
 #include "tests/common/content.h"
 #include "zsmalloc/zsmalloc.h"
 
-namespace zs_test {
+namespace zs_test
+{
 
 struct PoolDeleter {
-	void operator()(zs_pool *p) const { zs_destroy_pool(p); }
+	void operator()(zs_pool *p) const
+	{
+		zs_destroy_pool(p);
+	}
 };
 using Pool = std::unique_ptr<zs_pool, PoolDeleter>;
 
@@ -74,15 +78,14 @@ struct Access {
 
 inline std::vector<Access> accesses()
 {
-	return {{ZS_MAP_DEFAULT, "contiguous"},
-		{ZS_MAP_COPY, "scattered copy"},
-		{ZS_MAP_REMAP, "scattered remap"}};
+	return { { ZS_MAP_DEFAULT, "contiguous" },
+		 { ZS_MAP_COPY, "scattered copy" },
+		 { ZS_MAP_REMAP, "scattered remap" } };
 }
 
 // Write @len seeded bytes into object @h, through the path @how picks:
 // 0: zs_obj_write, 1: map WO, 2: map RW.
-inline bool write_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
-			 int how)
+inline bool write_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len, int how)
 {
 	std::vector<uint8_t> v = test_content::bytes(seed, len);
 	if (how == 0)
@@ -97,8 +100,7 @@ inline bool write_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
 
 // Check that object @h holds @len seeded bytes, through the path @how picks:
 // 0: zs_obj_read_begin/end, 1: map RO, 2: map RW (and write nothing).
-inline bool check_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len,
-			 int how)
+inline bool check_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len, int how)
 {
 	std::vector<uint8_t> want = test_content::bytes(seed, len), buf(len);
 	const void *p;
@@ -127,7 +129,7 @@ inline bool check_object_all(zs_pool *pool, zs_handle h, uint64_t seed, size_t l
 // each path saw: NULL and errno, or the first and the number of bad bytes.
 inline std::string explain_object(zs_pool *pool, zs_handle h, uint64_t seed, size_t len)
 {
-	static const char *const names[] = {"read_begin", "map RO", "map RW"};
+	static const char *const names[] = { "read_begin", "map RO", "map RW" };
 	std::string out;
 	std::vector<uint8_t> want = test_content::bytes(seed, len), buf(len);
 	for (int how = 0; how < 3; how++) {
@@ -356,11 +358,11 @@ inline Snapshot snapshot(zs_pool *pool)
 inline std::string diff(const Snapshot &a, const Snapshot &b, bool reservations = true)
 {
 	std::ostringstream o;
-#define ZS_DIFF(name, x, y)                                                       \
-	do {                                                                       \
-		if ((x) != (y))                                                    \
-			o << name << ": " << (unsigned long long)(x) << " -> "     \
-			  << (unsigned long long)(y) << "; ";                     \
+#define ZS_DIFF(name, x, y)                                                    \
+	do {                                                                   \
+		if ((x) != (y))                                                \
+			o << name << ": " << (unsigned long long)(x) << " -> " \
+			  << (unsigned long long)(y) << "; ";                  \
 	} while (0)
 	ZS_DIFF("total_pages", a.total_pages, b.total_pages);
 	ZS_DIFF("stats.pages_used", a.stats.pages_used, b.stats.pages_used);
