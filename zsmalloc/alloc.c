@@ -188,11 +188,20 @@ int zs_free(struct zs_pool *pool, zs_handle h)
 		return err;
 	for (tries = 0;; tries++) {
 		v = zs_slot_read(pool, h);
-		if (!v || !(class = loc_class(pool, zs_sv_loc(v))))
+		if (!v)
 			return -EINVAL;
 		if (zs_sv_state(v) > ZS_STATE_LIVE)
 			return -EBUSY;
 		ZS_TEST_HOOK(free_scanned, h);
+		if (!(class = loc_class(pool, zs_sv_loc(v)))) {
+			/* A compaction moved the object and gave its zspage
+			 * back since the read: look again. A live slot whose
+			 * place is in no class would be a broken pool. */
+			if (zs_slot_read(pool, h) == v)
+				return -EINVAL;
+			ZS_ASSERT(tries < 1000000 && "a free converges");
+			continue;
+		}
 		zs_class_lock(class);
 		err = free_locked(class, zs_handle_slot(h), v);
 		if (!err && class->pool->auto_compact)

@@ -47,8 +47,8 @@ void zs_assert_fail(const char *what, const char *file, int line);
 
 /* A build with -DZS_TEST_HOOKS (//zsmalloc:zsmalloc_test_hooks, for tests
  * only) calls these, when set, where a test wants to hold a thread: a map
- * that has read its slot and not yet pinned, and a free that has found its
- * object and not yet taken the class lock. Other builds compile them away. */
+ * that has read its slot and not yet pinned, and a free that has read its
+ * slot and neither looked up the object's class nor taken its lock. Other builds compile them away. */
 #ifdef ZS_TEST_HOOKS
 extern void (*zs_test_hook_map_looked_up)(zs_handle h);
 extern void (*zs_test_hook_free_scanned)(zs_handle h);

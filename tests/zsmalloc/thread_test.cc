@@ -350,8 +350,8 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		// Sometimes replace an object, so that ours spread over zspages.
 		if (rng() % 8 == 0) {
 			O &o = mine[rng() % mine.size()];
-			if (zs_free(sh->pool, o.h))
-				sh->err.add("mapper free");
+			if (int rc = zs_free(sh->pool, o.h))
+				sh->err.add("mapper free: " + std::string(strerror(-rc)));
 			o.h = zs_malloc(sh->pool, size, 0);
 			if (!o.h) {
 				sh->err.add("mapper realloc");
@@ -430,8 +430,8 @@ void mapper(PinShared *sh, uint64_t seed, int nobjs)
 		std::string bad = zs_test::explain_object(sh->pool, o.h, o.seed, size);
 		if (!bad.empty())
 			sh->err.add("mapper object at the end: " + bad);
-		if (zs_free(sh->pool, o.h))
-			sh->err.add("mapper final free");
+		if (int rc = zs_free(sh->pool, o.h))
+			sh->err.add("mapper final free: " + std::string(strerror(-rc)));
 	}
 }
 
