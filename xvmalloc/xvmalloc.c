@@ -518,13 +518,17 @@ __attribute__((noinline, cold)) static int object_live(struct xv_pool *pool, uin
 						       uint32_t offset)
 {
 	struct xv_arena *a;
+	uint64_t rec;
 	int live;
 
-	if (object_listed(pool, pfn, offset))
-		return 1; /* (listed meanwhile) */
-	if (!pool || !object_offset_ok(pool, offset) ||
-	    !(pages_load(&pool->pages, pfn) & XV_REC_OVF))
+	if (!pool || !object_offset_ok(pool, offset))
 		return 0;
+	/* One load: a record without the overflow flag lists every live
+	 * object of its page (a free may have just brought the page back
+	 * from overflow since object_listed() looked). */
+	rec = pages_load(&pool->pages, pfn);
+	if (!(rec & XV_REC_OVF))
+		return rec_match(&pool->pages, rec, offset >> 2) != 0;
 	a = pool_lock_owner(pool, pfn);
 	if (!a)
 		return 0;

@@ -153,7 +153,7 @@ static int free_locked(struct size_class *class, uint32_t slot, zs_slotv v)
 {
 	struct zs_pool *pool = class->pool;
 	uint64_t loc = zs_sv_loc(v);
-	uint32_t e = zs_ext_of_loc(pool, loc), first, idx;
+	uint32_t e = zs_ext_of_loc(pool, loc), first, idx, gen = zs_sv_gen(v);
 	zs_slotv freed;
 
 	if (atomic_load_explicit(&pool->ext[e].cls, memory_order_relaxed) != class->number ||
@@ -165,7 +165,9 @@ static int free_locked(struct size_class *class, uint32_t slot, zs_slotv v)
 	freed = zs_sv_make(ZS_STATE_FREE, zs_sv_gen(v) + 1, class->free_slot);
 	if (!atomic_compare_exchange_strong_explicit(zs_slot(pool, slot), &v, freed,
 						     memory_order_acq_rel, memory_order_acquire))
-		return zs_sv_state(v) > ZS_STATE_LIVE && zs_sv_loc(v) == loc ? -EBUSY : -EAGAIN;
+		return zs_sv_state(v) > ZS_STATE_LIVE && zs_sv_loc(v) == loc && zs_sv_gen(v) == gen
+			       ? -EBUSY   /* pinned */
+			       : -EAGAIN; /* moved, or freed (and taken again) */
 	class->free_slot = slot;
 	zs_obj_clear(class, first, idx);
 	if (pool->ext[first].inuse == 0 && zs_ext_group(&pool->ext[first]) != ZS_GROUP_ISOLATED)
@@ -195,11 +197,14 @@ int zs_free(struct zs_pool *pool, zs_handle h)
 		ZS_TEST_HOOK(free_scanned, h);
 		if (!(class = loc_class(pool, zs_sv_loc(v)))) {
 			/* A compaction moved the object and gave its zspage
-			 * back since the read: look again. A live slot whose
-			 * place is in no class would be a broken pool. */
-			if (zs_slot_read(pool, h) == v)
-				return -EINVAL;
+			 * back since the read (the record may be seen before
+			 * the slot's new value, or the object may be back at
+			 * the place by now): look again. */
 			ZS_ASSERT(tries < 1000000 && "a free converges");
+			if (tries >= 1000000)
+				return -EINVAL; /* a live slot at no class's place */
+			if (tries >= 64)
+				mp_yield();
 			continue;
 		}
 		zs_class_lock(class);

@@ -383,12 +383,13 @@ static int dest_next(struct zs_compaction *cc, int for_meet, uint32_t *first,
 
 	for (; cc->dnext < cc->ndst; cc->dnext++) {
 		uint32_t d = cc->dst[cc->dnext];
-		struct size_class *class = domain_class(cc, d);
+		struct size_class *class;
 
 		if (for_meet && d == cc->meet)
 			return -ENOMEM; /* no fuller destination has room */
-
-		/* Between steps a destination may have emptied and gone. */
+		if (d == ZS_EXT_NONE)
+			continue; /* released between steps: see zs_compaction_forget() */
+		class = domain_class(cc, d);
 		if (!class || (zs_ext_group(&pool->ext[d]) == ZS_GROUP_ISOLATED && d != cc->meet) ||
 		    pool->ext[d].inuse >= class->opz)
 			continue;
@@ -461,6 +462,19 @@ static int migrate(struct zs_compaction *cc, const struct cand *c)
 	if (pool->ext[c->src].inuse == 0)
 		zs_zspage_release(sclass, c->src);
 	return 1;
+}
+
+/* Zspage @first of the domain is released (its class lock held, so no step
+ * runs): the plan forgets it as a destination. Its extent may go to the
+ * cache, to another class, or past the span's end, where its record reads
+ * as zeros (class 0's first extent): no later step may read it. */
+void zs_compaction_forget(struct zs_compaction *cc, uint32_t first)
+{
+	uint32_t i;
+
+	for (i = cc->dnext; i < cc->ndst; i++)
+		if (cc->dst[i] == first)
+			cc->dst[i] = ZS_EXT_NONE;
 }
 
 /* ---- 4. putback -------------------------------------------------------- */
@@ -574,8 +588,11 @@ static struct zs_compaction *cc_begin(struct size_class **cls, unsigned n)
 /* One bounded step of @cc (its locks held): 1 when it is over (then freed). */
 static int cc_step(struct zs_compaction *cc, unsigned max_moves)
 {
-	unsigned moved = 0;
+	unsigned moved = 0, i;
 
+	for (i = 0; i < cc->n; i++)
+		ZS_ASSERT(atomic_load_explicit(&cc->cls[i]->lock, memory_order_relaxed) &&
+			  "a plan steps with every class of its domain locked");
 	if (!cc->scanned) {
 		cc->scanned = scan_step(cc);
 		if (!cc->scanned)
@@ -744,6 +761,20 @@ static void trim_partials(struct size_class **cls, unsigned n)
 		free(z);
 }
 
+/* 1 if @locks holds every class of plan @cc. */
+static int holds_domain(const struct zs_compaction *locks, const struct zs_compaction *cc)
+{
+	unsigned i, j;
+
+	for (i = 0; i < cc->n; i++) {
+		for (j = 0; j < locks->n && locks->cls[j] != cc->cls[i]; j++)
+			;
+		if (j == locks->n)
+			return 0;
+	}
+	return 1;
+}
+
 /* Compact class number @c in every shard, step by step, releasing the
  * locks between steps: automatic compactions under way stop where they
  * are, another zs_compact()'s goes on to its end, then one of its own. */
@@ -753,12 +784,15 @@ static void compact_size(struct zs_pool *pool, uint32_t c)
 	int begun = 0;
 	unsigned i;
 
-	locks.n = domain_of(pool, c, locks.cls);
-	if (!locks.n)
-		return;
 	for (;;) {
 		struct zs_compaction *cc = NULL;
 
+		/* Again each round: a shard's copy of the class may have come
+		 * since, and a plan begun by another zs_compact() then covers it. */
+		locks.n = domain_of(pool, c, locks.cls);
+		if (!locks.n)
+			return;
+		ZS_TEST_HOOK(compact_round, c);
 		domain_lock(&locks);
 		/* An automatic compaction under way stops where it is (its
 		 * moves are whole); the plan below covers its zspages too, as
@@ -766,6 +800,12 @@ static void compact_size(struct zs_pool *pool, uint32_t c)
 		zs_compaction_abort_auto(locks.cls, locks.n);
 		for (i = 0; i < locks.n && !cc; i++)
 			cc = locks.cls[i]->cc;
+		if (cc && !holds_domain(&locks, cc)) {
+			/* Begun on a copy made after our domain_of(): read
+			 * the domain again, with the new copy's lock. */
+			domain_unlock(&locks);
+			continue;
+		}
 		if (cc) {
 			cc_step(cc, ZS_COMPACT_STEP_MOVES);
 		} else if (!begun) {

@@ -47,11 +47,14 @@ void zs_assert_fail(const char *what, const char *file, int line);
 
 /* A build with -DZS_TEST_HOOKS (//zsmalloc:zsmalloc_test_hooks, for tests
  * only) calls these, when set, where a test wants to hold a thread: a map
- * that has read its slot and not yet pinned, and a free that has read its
- * slot and neither looked up the object's class nor taken its lock. Other builds compile them away. */
+ * that has read its slot and not yet pinned, a free that has read its
+ * slot and neither looked up the object's class nor taken its lock, and a
+ * zs_compact() that has read the shard copies of class @c for a round (a
+ * plan or a step) and not yet locked them. Other builds compile them away. */
 #ifdef ZS_TEST_HOOKS
 extern void (*zs_test_hook_map_looked_up)(zs_handle h);
 extern void (*zs_test_hook_free_scanned)(zs_handle h);
+extern void (*zs_test_hook_compact_round)(uint32_t c);
 #define ZS_TEST_HOOK(name, h)                   \
 	do {                                    \
 		if (zs_test_hook_##name)        \
@@ -672,6 +675,9 @@ void zs_auto_compact(struct size_class *class, int may_begin);
  * shard's pending compaction, if its class lock is free. */
 void zs_auto_compact_pending(struct zs_pool *pool, unsigned s);
 void zs_compaction_free(struct size_class *class);
+/* Zspage @first of a class of @cc's domain is released (that class's lock
+ * held): @cc no longer lists it as a destination. */
+void zs_compaction_forget(struct zs_compaction *cc, uint32_t first);
 /* Stop the automatic compactions of the classes @cls[0..n) (their locks
  * held) where they are, their isolated zspages put back. */
 void zs_compaction_abort_auto(struct size_class **cls, unsigned n);

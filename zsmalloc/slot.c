@@ -33,6 +33,7 @@
 #ifdef ZS_TEST_HOOKS
 void (*zs_test_hook_map_looked_up)(zs_handle h);
 void (*zs_test_hook_free_scanned)(zs_handle h);
+void (*zs_test_hook_compact_round)(uint32_t c);
 #endif
 
 /* Make the pages of the slot table that hold slots [0, @end) present.

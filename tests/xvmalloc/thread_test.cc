@@ -268,4 +268,56 @@ TEST(XvThreadsMisuse, WrongPairInsideAnObjectItsOwnerWrites)
 	xv_destroy_pool(pool);
 }
 
+// An object of a page whose object count crosses the record's slot limit
+// again and again (another thread frees and allocates two objects of the
+// page): looked up meanwhile, it is found every time. xv_map once refused
+// it with EINVAL when a free took the page out of overflow between its two
+// looks at the record. Counts 3..12 cover the limit.
+TEST(XvThreads, ObjectFoundWhileItsPageEntersAndLeavesOverflow)
+{
+	for (int count = 3; count <= 12; count++) {
+		SCOPED_TRACE(count);
+		xv_config cfg{};
+		cfg.arenas = 1;
+		xv_pool *pool = xv_create_pool_config(&cfg);
+		ASSERT_NE(nullptr, pool);
+		std::vector<Obj> objs((size_t)count);
+		for (Obj &o : objs) {
+			ASSERT_EQ(0, xv_malloc(pool, 40, &o.pfn, &o.off, 0));
+			ASSERT_EQ(objs[0].pfn, o.pfn) << "the objects are in one page";
+		}
+		std::atomic<bool> stop{ false };
+		std::atomic<int> errors{ 0 };
+		std::thread churner([&] {
+			while (!stop.load(std::memory_order_relaxed)) {
+				for (int k = count - 2; k < count; k++)
+					if (xv_free(pool, objs[(size_t)k].pfn, objs[(size_t)k].off))
+						errors++;
+				for (int k = count - 2; k < count; k++)
+					if (xv_malloc(pool, 40, &objs[(size_t)k].pfn,
+						      &objs[(size_t)k].off, 0))
+						errors++;
+			}
+		});
+		long refused = 0, calls = 0;
+		auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+		while (std::chrono::steady_clock::now() < end) {
+			for (int i = 0; i < 1000; i++, calls++) {
+				if (!xv_map(pool, objs[0].pfn, objs[0].off))
+					refused++;
+				else
+					xv_unmap(pool, objs[0].pfn, objs[0].off);
+				if (xv_get_object_size(pool, objs[0].pfn, objs[0].off) != 40)
+					refused++;
+			}
+		}
+		stop = true;
+		churner.join();
+		EXPECT_EQ(0, refused) << "of " << calls << " lookups of a live object";
+		EXPECT_EQ(0, errors.load());
+		EXPECT_EQ(0u, xv_check(pool));
+		xv_destroy_pool(pool);
+	}
+}
+
 } // namespace
