@@ -145,15 +145,41 @@ static void rec_thread_exit(struct mp_rec *r)
 	rec_end(r, 1);
 }
 
-static void rec_forget(struct mp_rec *r)
-{
-	rec_end(r, 0); /* the thread is gone: its copy is its parent's */
-}
-
+/* No .forget: in the child of fork(), where a vanished thread may have
+ * been caught between its pin and its record (or inside zs_obj_write(),
+ * which pins with no record), zs_fork_child_pins() sets every pin count
+ * from the records of the thread that forked; the others' copies are
+ * their parent's. */
 static const struct mp_rec_ops zs_rec_ops = {
 	.thread_exit = rec_thread_exit,
-	.forget = rec_forget,
 };
+
+void zs_fork_child_pins(struct zs_pool *pool)
+{
+	struct mp_thread *t = mp_thread_self;
+	uint32_t held[MP_THREAD_RECORDS], n = 0, s, k, nr;
+
+	for (k = 0; t && k < MP_THREAD_RECORDS; k++)
+		if (!(t->free_mask & (1u << k)) &&
+		    atomic_load_explicit(&t->rec[k].owner, memory_order_relaxed) == (uintptr_t)pool)
+			held[n++] = zs_handle_slot(
+				atomic_load_explicit(&t->rec[k].key, memory_order_relaxed));
+	nr = atomic_load_explicit(&pool->nr_slots, memory_order_relaxed);
+	for (s = 0; s < nr; s++) {
+		_Atomic zs_slotv *p = zs_slot(pool, s);
+		zs_slotv v = atomic_load_explicit(p, memory_order_relaxed);
+		uint32_t pins = 0;
+
+		if (zs_sv_state(v) < ZS_STATE_LIVE)
+			continue;
+		for (k = 0; k < n; k++)
+			pins += held[k] == s;
+		if (zs_sv_state(v) != ZS_STATE_LIVE + pins) /* written only if wrong */
+			atomic_store_explicit(
+				p, zs_sv_make(ZS_STATE_LIVE + pins, zs_sv_gen(v), zs_sv_loc(v)),
+				memory_order_relaxed);
+	}
+}
 
 /* This thread's record of a copy of @h that it maps, or NULL. */
 static struct mp_rec *copy_of(struct mp_thread *t, const struct zs_pool *pool, zs_handle h)

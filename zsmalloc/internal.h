@@ -647,6 +647,11 @@ static inline uint8_t *zs_span_addr(const struct zs_pool *pool, uint64_t off)
 void zs_copy_out(const struct zs_pool *pool, uint64_t loc, void *buf, uint32_t len);
 void zs_copy_in(const struct zs_pool *pool, uint64_t loc, const void *buf, uint32_t len);
 
+/* In the child of fork(), every lock of @pool held (a private pool): set
+ * each live slot's pin count to the pins the forking thread's records
+ * hold. Reads every slot; writes only those a vanished thread left wrong. */
+void zs_fork_child_pins(struct zs_pool *pool);
+
 /* 1 if any thread holds a mapping or read of an object of @pool. */
 size_t zs_pool_mappings(const struct zs_pool *pool);
 

@@ -74,8 +74,9 @@
  * ------
  * Pages and metadata are private memory, so the child of a fork gets a
  * copy-on-write snapshot; a handler takes every lock of every pool around
- * the fork, so that the snapshot is consistent, and the mapping layer ends,
- * in the child, the mappings of threads that did not come along. A
+ * the fork, so that the snapshot is consistent; in the child the mapping
+ * layer ends the records of the threads that did not come along, and the
+ * pin counts are set again from the forking thread's own records. A
  * scattered pool with remap windows lives in a shared memfd: its calls fail
  * with EPERM in the child.
  */
@@ -209,9 +210,22 @@ static void fork_release(void)
 	pthread_mutex_unlock(&zs_pools_lock);
 }
 
+/* In the child only the forking thread lives: the pins of the others go
+ * (a pin and its record are not made in one step, so the records alone
+ * cannot say which pins a vanished thread held). */
+static void fork_child(void)
+{
+	uint32_t t;
+
+	for (t = 1; t < ZS_NR_TAGS; t++)
+		if (zs_pools[t] && !zs_pools[t]->shared)
+			zs_fork_child_pins(zs_pools[t]);
+	fork_release();
+}
+
 static void fork_register(void)
 {
-	pthread_atfork(fork_prepare, fork_release, fork_release);
+	pthread_atfork(fork_prepare, fork_release, fork_child);
 }
 
 /* ---- Creation ---------------------------------------------------------------- */
