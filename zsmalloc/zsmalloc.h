@@ -64,8 +64,10 @@
  * fork(): pools live in private memory by default, so the child of a fork
  * gets a copy-on-write snapshot of every pool and may use it (or destroy it)
  * without touching the parent's objects, and the parent likewise. Mappings
- * held by other threads of the parent end in the child (the threads are
- * gone). A pool of ZS_LAYOUT_SCATTERED with ZS_MAP_REMAP needs pages that
+ * held by other threads of the parent, and their calls under way, end in
+ * the child (the threads are gone; the child's handler reads every slot of
+ * the pool to set the pins that remain: those of the forking thread's own
+ * mappings). A pool of ZS_LAYOUT_SCATTERED with ZS_MAP_REMAP needs pages that
  * can be mapped twice, a memfd shared with the child: in the child every
  * call on such a pool made before the fork fails (EPERM, or -EPERM), and
  * zs_destroy_pool() frees the child's records only.
