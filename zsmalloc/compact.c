@@ -468,10 +468,12 @@ static int migrate(struct zs_compaction *cc, const struct cand *c)
  * runs): the plan forgets it as a destination. Its extent may go to the
  * cache, to another class, or past the span's end, where its record reads
  * as zeros (class 0's first extent): no later step may read it. */
-void zs_compaction_forget(struct zs_compaction *cc, uint32_t first)
+void zs_compaction_forget(struct zs_compaction *cc, uint32_t first, int isolated)
 {
 	uint32_t i;
 
+	if (isolated && first != cc->meet)
+		return; /* a source: never a destination */
 	for (i = cc->dnext; i < cc->ndst; i++)
 		if (cc->dst[i] == first)
 			cc->dst[i] = ZS_EXT_NONE;

@@ -681,8 +681,9 @@ void zs_auto_compact(struct size_class *class, int may_begin);
 void zs_auto_compact_pending(struct zs_pool *pool, unsigned s);
 void zs_compaction_free(struct size_class *class);
 /* Zspage @first of a class of @cc's domain is released (that class's lock
- * held): @cc no longer lists it as a destination. */
-void zs_compaction_forget(struct zs_compaction *cc, uint32_t first);
+ * held; @isolated: it was one of @cc's sources or its meeting zspage):
+ * @cc no longer lists it as a destination. */
+void zs_compaction_forget(struct zs_compaction *cc, uint32_t first, int isolated);
 /* Stop the automatic compactions of the classes @cls[0..n) (their locks
  * held) where they are, their isolated zspages put back. */
 void zs_compaction_abort_auto(struct size_class **cls, unsigned n);

@@ -141,12 +141,13 @@ uint32_t zs_zspage_create(struct size_class *class)
 void zs_zspage_release(struct size_class *class, uint32_t first)
 {
 	struct zs_pool *pool = class->pool;
+	int isolated = zs_ext_group(&pool->ext[first]) == ZS_GROUP_ISOLATED;
 
 	ZS_ASSERT(pool->ext[first].inuse == 0 && "only an empty zspage is released");
-	if (zs_ext_group(&pool->ext[first]) != ZS_GROUP_ISOLATED)
+	if (!isolated)
 		zs_list_remove(class, first);
 	if (class->cc)
-		zs_compaction_forget(class->cc, first);
+		zs_compaction_forget(class->cc, first, isolated);
 	/* Pages no object touched since the zspage left the cache have been
 	 * unused since it went in: past the decay they go, not back in. */
 	if ((uint32_t)mp_clock_ms() - pool->ext[first].stamp >= pool->decay_ms)
