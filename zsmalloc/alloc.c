@@ -162,7 +162,7 @@ static int free_locked(struct size_class *class, uint32_t slot, zs_slotv v)
 	first = zs_zspage_first(pool, e);
 	idx = (uint32_t)((((loc - ((uint64_t)first << pool->ext_unit_shift)) << ZS_LOC_SHIFT)) /
 			 class->size);
-	freed = zs_sv_make(ZS_STATE_FREE, zs_sv_gen(v) + 1, class->free_slot);
+	freed = zs_sv_make(ZS_STATE_FREE, gen + 1, class->free_slot);
 	if (!atomic_compare_exchange_strong_explicit(zs_slot(pool, slot), &v, freed,
 						     memory_order_acq_rel, memory_order_acquire))
 		return zs_sv_state(v) > ZS_STATE_LIVE && zs_sv_loc(v) == loc && zs_sv_gen(v) == gen

@@ -15,12 +15,12 @@
 //      objects there (it once did, corrupting class 0's lists).
 #include <semaphore.h>
 
-#include <cstring>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "tests/common/content.h"
 #include "zsmalloc/zsmalloc.h"
 
 extern "C" {
@@ -30,34 +30,30 @@ extern void (*zs_test_hook_compact_round)(uint32_t c);
 namespace
 {
 
-// The class number and object size of the class that holds @size.
-uint32_t class_of(zs_pool *p, size_t size, uint32_t *class_size)
+// The number of the class that holds @size, or UINT32_MAX.
+uint32_t class_of(zs_pool *p, size_t size)
 {
 	std::vector<zs_class_stat> cs((size_t)zs_class_stats(p, nullptr, 0));
 	zs_class_stats(p, cs.data(), cs.size());
 	for (const zs_class_stat &c : cs)
-		if (c.merged_from <= size && size <= c.size) {
-			*class_size = c.size;
+		if (c.merged_from <= size && size <= c.size)
 			return c.index;
-		}
 	return UINT32_MAX;
 }
 
-uint64_t value_of(size_t i)
-{
-	return 0x9e3779b97f4a7c15ull * (i + 1);
-}
+// Each object holds the first 8 bytes of its seed's content.
+constexpr size_t kHeld = 8;
 
-// Objects of @size, every other one freed: zs_compact() has work.
-std::vector<zs_handle> fragment(zs_pool *p, size_t size, size_t n, size_t first_value)
+// Objects of @size, every other one freed: zs_compact() has work. Object i
+// holds seed @first_seed + i.
+std::vector<zs_handle> fragment(zs_pool *p, size_t size, size_t n, uint64_t first_seed)
 {
 	std::vector<zs_handle> hs;
 	for (size_t i = 0; i < n; i++) {
 		zs_handle h = zs_malloc(p, size, 0);
 		if (!h)
 			return {};
-		uint64_t v = value_of(first_value + i);
-		zs_obj_write(p, h, &v, sizeof(v));
+		zs_obj_write(p, h, test_content::bytes(first_seed + i, kHeld).data(), kHeld);
 		hs.push_back(h);
 	}
 	for (size_t i = 0; i < n; i += 2) {
@@ -67,23 +63,21 @@ std::vector<zs_handle> fragment(zs_pool *p, size_t size, size_t n, size_t first_
 	return hs;
 }
 
-// How many of the live handles in @hs do not hold their value.
-size_t wrong(zs_pool *p, const std::vector<zs_handle> &hs, size_t first_value)
+// How many of the live handles in @hs do not hold their seed's bytes.
+size_t wrong(zs_pool *p, const std::vector<zs_handle> &hs, uint64_t first_seed)
 {
 	size_t bad = 0;
 	for (size_t i = 0; i < hs.size(); i++) {
 		if (!hs[i])
 			continue;
-		uint64_t v = 0;
-		const void *m = zs_obj_read_begin(p, hs[i], sizeof(v), &v);
+		uint8_t buf[kHeld];
+		const void *m = zs_obj_read_begin(p, hs[i], kHeld, buf);
 		if (!m) {
 			bad++;
 			continue;
 		}
-		uint64_t got;
-		memcpy(&got, m, sizeof(got));
+		bad += !test_content::same(m, kHeld, first_seed + i);
 		zs_obj_read_end(p, hs[i], m);
-		bad += got != value_of(first_value + i);
 	}
 	return bad;
 }
@@ -119,8 +113,7 @@ TEST(CompactHooks, AStepTakesEveryLockOfThePlanEvenOfACopyMadeSinceItsRead)
 	zs_pool *p = zs_create_pool_config(&cfg);
 	ASSERT_NE(p, nullptr);
 	const size_t size = 1000;
-	uint32_t csize = 0;
-	target_class = class_of(p, size, &csize);
+	target_class = class_of(p, size);
 	ASSERT_NE(target_class, UINT32_MAX);
 	// This thread's shard: plenty for the plan to move, over many steps.
 	std::vector<zs_handle> mine = fragment(p, size, 4000, 0);
@@ -209,8 +202,7 @@ TEST(CompactHooks, ADestinationGoneBetweenStepsIsNotUsed)
 	for (uint32_t i = 0; i < 200 * opz; i++) {
 		zs_handle h = zs_malloc(p, size, 0);
 		ASSERT_NE(h, 0u);
-		uint64_t v = value_of(i);
-		ASSERT_EQ(zs_obj_write(p, h, &v, sizeof(v)), 0);
+		ASSERT_EQ(zs_obj_write(p, h, test_content::bytes(i, kHeld).data(), kHeld), 0);
 		all.push_back(h);
 	}
 	for (uint32_t i = 0; i < 200 * opz; i++) {

@@ -43,6 +43,15 @@ std::vector<Obj> fill(zs_pool *p, int n, uint64_t seed)
 	return objs;
 }
 
+// The parent's pool after its children: it checks clean and every object
+// frees.
+void expect_clean_then_free(zs_pool *p, const std::vector<Obj> &objs)
+{
+	EXPECT_EQ(zs_check(p), 0u);
+	for (const Obj &o : objs)
+		EXPECT_EQ(zs_free(p, o.h), 0);
+}
+
 void fork_keeps_parent(zs_layout layout, zs_map_method method)
 {
 	Pool pool = make(layout, method);
@@ -71,9 +80,7 @@ void fork_keeps_parent(zs_layout layout, zs_map_method method)
 	});
 	EXPECT_EQ(status, 0);
 	EXPECT_EQ(zs_test::first_bad(p, objs, 3), -1) << "the child reached the parent's objects";
-	EXPECT_EQ(zs_check(p), 0u);
-	for (const Obj &o : objs)
-		EXPECT_EQ(zs_free(p, o.h), 0);
+	expect_clean_then_free(p, objs);
 }
 
 TEST(Fork, ContiguousPoolIsASnapshot)
@@ -169,9 +176,7 @@ void pins_end_in_child(zs_layout layout, zs_map_method method)
 	stop = true;
 	user.join();
 	EXPECT_EQ(failed, 0) << "of " << forks << " children";
-	EXPECT_EQ(zs_check(p), 0u);
-	for (const Obj &x : objs)
-		EXPECT_EQ(zs_free(p, x.h), 0);
+	expect_clean_then_free(p, objs);
 }
 
 TEST(Fork, PinsOfAThreadCaughtMidCallEndInTheChild)
